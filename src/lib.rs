@@ -1,0 +1,15 @@
+//! zccache: a ninja-compatible build executor with content-based dirty
+//! checking, growing into a local-first compiler cache.
+//!
+//! Data flows one way: [`ninja`] parses the manifest, [`graph`] turns it into
+//! a petgraph of files and steps, [`hash`] hashes file contents, [`state`]
+//! remembers what each step last ran with (and keeps ninja's own `.ninja_log`
+//! and `.ninja_deps` valid), [`run`] plans and executes, [`tools`] implements
+//! `-t TOOL`.
+
+pub mod graph;
+pub mod hash;
+pub mod ninja;
+pub mod run;
+pub mod state;
+pub mod tools;
