@@ -1,1 +1,467 @@
-//! TODO
+//! The build graph: a petgraph of files and steps.
+//!
+//! Files and steps are both nodes; an edge runs from an input file to the
+//! step that reads it (labelled with how it is read) and from a step to each
+//! file it writes. Step and file data live in dense vectors indexed by
+//! [`StepId`] / [`FileId`] so the hot paths (dirty checking, scheduling) walk
+//! plain slices, while petgraph holds the topology for whole-graph questions
+//! (cycles, reachability, `-t graph`).
+
+use std::collections::HashMap;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::ninja::{Build, DepsKind, Loc, Manifest};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepId(pub u32);
+
+impl FileId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl StepId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// How a step depends on a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    Explicit,
+    Implicit,
+    OrderOnly,
+    Validation,
+    /// A step writes this file (explicit or implicit output).
+    Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    File(FileId),
+    Step(StepId),
+}
+
+#[derive(Debug, Clone)]
+pub struct File {
+    /// Canonical path, as written in the manifest.
+    pub path: String,
+    /// The step that writes this file, if any.
+    pub producer: Option<StepId>,
+    /// Steps that read this file as an explicit, implicit or order-only input.
+    pub consumers: Vec<StepId>,
+    /// Steps that name this file as a validation.
+    pub validated_by: Vec<StepId>,
+    pub node: NodeIndex,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub loc: Option<Loc>,
+    pub rule: String,
+    /// Explicit inputs, then implicit, then order-only.
+    pub ins: Vec<FileId>,
+    pub explicit_ins: usize,
+    pub implicit_ins: usize,
+    /// Explicit outputs, then implicit.
+    pub outs: Vec<FileId>,
+    pub explicit_outs: usize,
+    pub validations: Vec<FileId>,
+    pub command: String,
+    pub description: String,
+    pub depfile: Option<String>,
+    pub deps: DepsKind,
+    pub msvc_deps_prefix: Option<String>,
+    pub dyndep: Option<FileId>,
+    pub generator: bool,
+    pub restat: bool,
+    pub rspfile: Option<String>,
+    pub rspfile_content: String,
+    pub pool: String,
+    pub node: NodeIndex,
+}
+
+impl Step {
+    pub fn is_phony(&self) -> bool {
+        self.rule == "phony"
+    }
+    /// Inputs whose content matters: explicit and implicit, not order-only.
+    pub fn dirtying_ins(&self) -> &[FileId] {
+        &self.ins[..self.explicit_ins + self.implicit_ins]
+    }
+    pub fn explicit_ins(&self) -> &[FileId] {
+        &self.ins[..self.explicit_ins]
+    }
+    pub fn order_only_ins(&self) -> &[FileId] {
+        &self.ins[self.explicit_ins + self.implicit_ins..]
+    }
+    pub fn explicit_outs(&self) -> &[FileId] {
+        &self.outs[..self.explicit_outs]
+    }
+    /// The command as ninja hashes it into `.ninja_log`: with the rspfile
+    /// content appended when there is an rspfile.
+    pub fn command_for_hash(&self) -> String {
+        if self.rspfile.is_some() {
+            format!("{};rspfile={}", self.command, self.rspfile_content)
+        } else {
+            self.command.clone()
+        }
+    }
+    pub fn uses_console(&self) -> bool {
+        self.pool == "console"
+    }
+}
+
+/// A cycle found while ordering steps: the file paths along it, first
+/// repeated at the end (`a -> b -> a`).
+#[derive(Debug, thiserror::Error)]
+#[error("dependency cycle: {}", .0.join(" -> "))]
+pub struct CycleError(pub Vec<String>);
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub files: Vec<File>,
+    pub steps: Vec<Step>,
+    pub by_path: HashMap<String, FileId>,
+    pub topology: DiGraph<Node, EdgeKind>,
+    /// `default` targets, or empty when the manifest named none.
+    pub defaults: Vec<FileId>,
+    /// Pool depths by name; `console` is always present with depth 1.
+    pub pools: HashMap<String, usize>,
+    pub builddir: Option<String>,
+    pub manifest_files: Vec<std::path::PathBuf>,
+}
+
+impl Graph {
+    pub fn from_manifest(manifest: Manifest) -> Graph {
+        let mut graph = Graph {
+            files: Vec::new(),
+            steps: Vec::with_capacity(manifest.builds.len()),
+            by_path: HashMap::with_capacity(manifest.builds.len() * 3),
+            topology: DiGraph::with_capacity(manifest.builds.len() * 4, manifest.builds.len() * 4),
+            defaults: Vec::new(),
+            pools: manifest
+                .pools
+                .iter()
+                .map(|pool| (pool.name.clone(), pool.depth))
+                .collect(),
+            builddir: manifest.builddir,
+            manifest_files: manifest.files_read,
+        };
+        graph.pools.insert("console".to_string(), 1);
+        for build in manifest.builds {
+            graph.add_build(build);
+        }
+        graph.defaults = manifest
+            .defaults
+            .iter()
+            .map(|path| graph.file_id(path))
+            .collect();
+        graph
+    }
+
+    /// The file at `path`, creating its node if it is new.
+    pub fn file_id(&mut self, path: &str) -> FileId {
+        if let Some(&id) = self.by_path.get(path) {
+            return id;
+        }
+        let id = FileId(self.files.len() as u32);
+        let node = self.topology.add_node(Node::File(id));
+        self.files.push(File {
+            path: path.to_string(),
+            producer: None,
+            consumers: Vec::new(),
+            validated_by: Vec::new(),
+            node,
+        });
+        self.by_path.insert(path.to_string(), id);
+        id
+    }
+
+    pub fn lookup(&self, path: &str) -> Option<FileId> {
+        self.by_path.get(path).copied()
+    }
+
+    pub fn file(&self, id: FileId) -> &File {
+        &self.files[id.index()]
+    }
+
+    pub fn step(&self, id: StepId) -> &Step {
+        &self.steps[id.index()]
+    }
+
+    pub fn path(&self, id: FileId) -> &str {
+        &self.files[id.index()].path
+    }
+
+    fn add_build(&mut self, build: Build) {
+        let id = StepId(self.steps.len() as u32);
+        let node = self.topology.add_node(Node::Step(id));
+        let explicit_ins = build.explicit_ins;
+        let implicit_ins = build.implicit_ins;
+        let ins: Vec<FileId> = build.ins.iter().map(|p| self.file_id(p)).collect();
+        let outs: Vec<FileId> = build.outs.iter().map(|p| self.file_id(p)).collect();
+        let validations: Vec<FileId> = build.validations.iter().map(|p| self.file_id(p)).collect();
+        for (i, &file) in ins.iter().enumerate() {
+            let kind = if i < explicit_ins {
+                EdgeKind::Explicit
+            } else if i < explicit_ins + implicit_ins {
+                EdgeKind::Implicit
+            } else {
+                EdgeKind::OrderOnly
+            };
+            let file_node = self.files[file.index()].node;
+            self.topology.add_edge(file_node, node, kind);
+            self.files[file.index()].consumers.push(id);
+        }
+        for &file in &outs {
+            let file_node = self.files[file.index()].node;
+            self.topology.add_edge(node, file_node, EdgeKind::Output);
+            // The parser rejects duplicate outputs, so the first writer is the
+            // only writer.
+            self.files[file.index()].producer.get_or_insert(id);
+        }
+        for &file in &validations {
+            let file_node = self.files[file.index()].node;
+            self.topology.add_edge(file_node, node, EdgeKind::Validation);
+            self.files[file.index()].validated_by.push(id);
+        }
+        let dyndep = build.dyndep.as_deref().map(|p| self.file_id(p));
+        self.steps.push(Step {
+            loc: build.loc,
+            rule: build.rule,
+            ins,
+            explicit_ins,
+            implicit_ins,
+            outs,
+            explicit_outs: build.explicit_outs,
+            validations,
+            command: build.command,
+            description: build.description,
+            depfile: build.depfile,
+            deps: build.deps,
+            msvc_deps_prefix: build.msvc_deps_prefix,
+            dyndep,
+            generator: build.generator,
+            restat: build.restat,
+            rspfile: build.rspfile,
+            rspfile_content: build.rspfile_content,
+            pool: build.pool,
+            node,
+        });
+    }
+
+    /// Adds inputs and outputs discovered from a dyndep file to a step.
+    pub fn add_dyndep(&mut self, step: StepId, implicit_ins: &[String], implicit_outs: &[String], restat: bool) {
+        let node = self.steps[step.index()].node;
+        for path in implicit_ins {
+            let file = self.file_id(path);
+            if self.steps[step.index()].ins.contains(&file) {
+                continue;
+            }
+            let s = &mut self.steps[step.index()];
+            let at = s.explicit_ins + s.implicit_ins;
+            s.ins.insert(at, file);
+            s.implicit_ins += 1;
+            let file_node = self.files[file.index()].node;
+            self.topology.add_edge(file_node, node, EdgeKind::Implicit);
+            self.files[file.index()].consumers.push(step);
+        }
+        for path in implicit_outs {
+            let file = self.file_id(path);
+            if self.steps[step.index()].outs.contains(&file) {
+                continue;
+            }
+            self.steps[step.index()].outs.push(file);
+            let file_node = self.files[file.index()].node;
+            self.topology.add_edge(node, file_node, EdgeKind::Output);
+            self.files[file.index()].producer.get_or_insert(step);
+        }
+        if restat {
+            self.steps[step.index()].restat = true;
+        }
+    }
+
+    /// Root outputs: every output that no step reads. Ninja builds these
+    /// when the manifest has no `default`.
+    pub fn roots(&self) -> Vec<FileId> {
+        let mut roots = Vec::new();
+        for step in &self.steps {
+            for &out in &step.outs {
+                if self.files[out.index()].consumers.is_empty() {
+                    roots.push(out);
+                }
+            }
+        }
+        roots
+    }
+
+    /// Default targets: the `default` statements, else the roots.
+    pub fn default_targets(&self) -> Vec<FileId> {
+        if self.defaults.is_empty() {
+            self.roots()
+        } else {
+            self.defaults.clone()
+        }
+    }
+
+    /// Resolves a target named on the command line: a path (canonicalized),
+    /// or `path^` for the first output of the first step reading `path`.
+    pub fn resolve_target(&self, name: &str) -> Result<FileId, String> {
+        if let Some(source) = name.strip_suffix('^') {
+            let path = crate::ninja::canon::canonicalize_path(source);
+            let Some(id) = self.lookup(&path) else {
+                return Err(format!("unknown target '{path}'"));
+            };
+            let file = self.file(id);
+            let Some(&step) = file.consumers.first() else {
+                return Err(format!("'{path}' has no out edge"));
+            };
+            return match self.step(step).outs.first() {
+                Some(&out) => Ok(out),
+                None => Err(format!("'{path}' has no out edge")),
+            };
+        }
+        let path = crate::ninja::canon::canonicalize_path(name);
+        match self.lookup(&path) {
+            Some(id) => Ok(id),
+            None => {
+                let mut message = format!("unknown target '{path}'");
+                if let Some(suggestion) = self.spelling_suggestion(&path) {
+                    message.push_str(&format!(", did you mean '{suggestion}'?"));
+                }
+                Err(message)
+            }
+        }
+    }
+
+    fn spelling_suggestion(&self, wanted: &str) -> Option<&str> {
+        const MAX_DISTANCE: usize = 3;
+        let mut best: Option<(usize, &str)> = None;
+        for file in &self.files {
+            if file.producer.is_none() {
+                continue;
+            }
+            let distance = edit_distance(wanted, &file.path, MAX_DISTANCE);
+            if distance <= MAX_DISTANCE && best.is_none_or(|(d, _)| distance < d) {
+                best = Some((distance, &file.path));
+            }
+        }
+        best.map(|(_, path)| path)
+    }
+
+    /// Steps needed to build `targets`, in an order where every step comes
+    /// after the steps producing its inputs (including validations, which
+    /// ninja adds to the wanted set). Reports the first cycle found.
+    pub fn plan_order(&self, targets: &[FileId]) -> Result<Vec<StepId>, CycleError> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            None,
+            Visiting,
+            Done,
+        }
+        let mut marks = vec![Mark::None; self.steps.len()];
+        let mut order = Vec::new();
+        // Explicit stack of (step, next input index) to survive deep graphs.
+        let mut stack: Vec<(StepId, usize)> = Vec::new();
+        let mut pending_validations: Vec<FileId> = Vec::new();
+        let mut roots: Vec<FileId> = targets.to_vec();
+        roots.reverse();
+        while let Some(target) = roots.pop().or_else(|| pending_validations.pop()) {
+            let Some(first) = self.files[target.index()].producer else {
+                continue;
+            };
+            if marks[first.index()] != Mark::None {
+                continue;
+            }
+            marks[first.index()] = Mark::Visiting;
+            stack.push((first, 0));
+            while let Some(&mut (step, ref mut next)) = stack.last_mut() {
+                let s = &self.steps[step.index()];
+                if *next < s.ins.len() {
+                    let input = s.ins[*next];
+                    *next += 1;
+                    let Some(producer) = self.files[input.index()].producer else {
+                        continue;
+                    };
+                    match marks[producer.index()] {
+                        Mark::Done => {}
+                        Mark::Visiting => {
+                            return Err(self.describe_cycle(&stack, producer, input));
+                        }
+                        Mark::None => {
+                            marks[producer.index()] = Mark::Visiting;
+                            stack.push((producer, 0));
+                        }
+                    }
+                } else {
+                    marks[step.index()] = Mark::Done;
+                    order.push(step);
+                    pending_validations.extend(s.validations.iter().copied());
+                    stack.pop();
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// Builds ninja's cycle message from the DFS stack. Each stack entry
+    /// `(step, next)` was left through its input `ins[next - 1]`, which the
+    /// entry above it produces; the top entry's input `via` is produced by
+    /// `repeated`, closing the loop. Printed from consumer to dependency,
+    /// starting and ending at `via`: `a -> b -> a`.
+    fn describe_cycle(
+        &self,
+        stack: &[(StepId, usize)],
+        repeated: StepId,
+        via: FileId,
+    ) -> CycleError {
+        let start = stack
+            .iter()
+            .position(|&(step, _)| step == repeated)
+            .unwrap_or(0);
+        let mut cycle = vec![self.path(via).to_string()];
+        for &(step, next) in &stack[start..stack.len() - 1] {
+            let input = self.steps[step.index()].ins[next - 1];
+            cycle.push(self.path(input).to_string());
+        }
+        cycle.push(self.path(via).to_string());
+        CycleError(cycle)
+    }
+
+    /// The step writing `file`, if any.
+    pub fn producer(&self, file: FileId) -> Option<StepId> {
+        self.files[file.index()].producer
+    }
+}
+
+/// Levenshtein distance, giving up above `limit` (ninja's spellcheck).
+fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
+    let a = a.as_bytes();
+    let b = b.as_bytes();
+    if a.len().abs_diff(b.len()) > limit {
+        return limit + 1;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        let mut row_min = current[0];
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+            row_min = row_min.min(current[j + 1]);
+        }
+        if row_min > limit {
+            return limit + 1;
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}

@@ -1,1 +1,261 @@
-//! TODO
+//! File content hashing (blake3), remembered by stat identity so an
+//! unchanged file is never read twice.
+//!
+//! A file's identity is (device, inode, size, mtime_ns, ctime_ns): any write,
+//! rename-over or `touch` changes at least one of them. Files modified within
+//! the last [`RACY_WINDOW_NS`] are hashed but not remembered, because a later
+//! write inside the same timestamp tick could leave the identity unchanged.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A blake3 content digest.
+pub type Hash = [u8; 32];
+
+const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+/// What identifies one version of a file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub is_dir: bool,
+}
+
+impl FileStat {
+    fn from_metadata(meta: &fs::Metadata) -> FileStat {
+        FileStat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            is_dir: meta.is_dir(),
+        }
+    }
+}
+
+/// Stats `path`, following symlinks as ninja does. `Ok(None)` when it does
+/// not exist.
+pub fn stat(path: &str) -> io::Result<Option<FileStat>> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(Some(FileStat::from_metadata(&meta))),
+        Err(err)
+            if err.kind() == io::ErrorKind::NotFound
+                || err.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Hashes the content of a regular file. A directory hashes to its mtime:
+/// ninja treats directories by mtime, and their "content" is a listing we
+/// must not walk.
+pub fn hash_file(path: &str, stat: &FileStat) -> io::Result<Hash> {
+    if stat.is_dir {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"dir\0");
+        hasher.update(&stat.mtime_ns.to_le_bytes());
+        return Ok(*hasher.finalize().as_bytes());
+    }
+    let mut file = fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    if stat.size <= 64 * 1024 {
+        let mut buf = Vec::with_capacity(stat.size as usize + 1);
+        file.read_to_end(&mut buf)?;
+        hasher.update(&buf);
+    } else {
+        hasher.update_reader(&mut file)?;
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// The hash of a file that does not exist: distinct from every content hash
+/// in practice, and stable across runs.
+pub fn missing_hash() -> Hash {
+    *blake3::hash(b"zccache: file does not exist").as_bytes()
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The current state of one file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    Missing,
+    Present { stat: FileStat, hash: Hash },
+}
+
+impl Observed {
+    pub fn hash(&self) -> Hash {
+        match self {
+            Observed::Missing => missing_hash(),
+            Observed::Present { hash, .. } => *hash,
+        }
+    }
+    pub fn exists(&self) -> bool {
+        matches!(self, Observed::Present { .. })
+    }
+    pub fn mtime_ns(&self) -> Option<i64> {
+        match self {
+            Observed::Missing => None,
+            Observed::Present { stat, .. } => Some(stat.mtime_ns),
+        }
+    }
+}
+
+/// Content hashes remembered by path and stat identity.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct HashCache {
+    entries: HashMap<String, (FileStat, Hash)>,
+}
+
+impl HashCache {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn lookup(&self, path: &str, stat: &FileStat) -> Option<Hash> {
+        match self.entries.get(path) {
+            Some((known, hash)) if known == stat => Some(*hash),
+            _ => None,
+        }
+    }
+
+    /// Remembers a hash unless the file changed too recently to trust its
+    /// identity.
+    pub fn remember(&mut self, path: &str, stat: FileStat, hash: Hash, now_ns: i64) {
+        if now_ns - stat.mtime_ns.max(stat.ctime_ns) < RACY_WINDOW_NS {
+            self.entries.remove(path);
+            return;
+        }
+        match self.entries.get_mut(path) {
+            Some(entry) => *entry = (stat, hash),
+            None => {
+                self.entries.insert(path.to_string(), (stat, hash));
+            }
+        }
+    }
+
+    /// Forgets every path not kept by `keep`, so the cache does not grow
+    /// with files the build no longer mentions.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|path, _| keep(path));
+    }
+
+    /// Observes one file: stat, then hash unless the identity is known.
+    pub fn observe(&self, path: &str) -> io::Result<(Observed, bool)> {
+        let Some(stat) = stat(path)? else {
+            return Ok((Observed::Missing, false));
+        };
+        if let Some(hash) = self.lookup(path, &stat) {
+            return Ok((Observed::Present { stat, hash }, false));
+        }
+        let hash = hash_file(path, &stat)?;
+        Ok((Observed::Present { stat, hash }, true))
+    }
+
+    /// Observes many files in parallel, then remembers the new hashes.
+    /// Errors (unreadable files) are returned per file.
+    pub fn observe_all(&mut self, paths: &[&str]) -> Vec<io::Result<Observed>> {
+        let results: Vec<io::Result<(Observed, bool)>> = paths
+            .par_iter()
+            .with_min_len(64)
+            .map(|path| self.observe(path))
+            .collect();
+        let now = now_ns();
+        results
+            .into_iter()
+            .zip(paths)
+            .map(|(result, path)| {
+                result.map(|(observed, fresh)| {
+                    if let (true, Observed::Present { stat, hash }) = (fresh, observed) {
+                        self.remember(path, stat, hash, now);
+                    }
+                    observed
+                })
+            })
+            .collect()
+    }
+
+    /// Observes one file and remembers its hash.
+    pub fn observe_one(&mut self, path: &str) -> io::Result<Observed> {
+        let (observed, fresh) = self.observe(path)?;
+        if let (true, Observed::Present { stat, hash }) = (fresh, observed) {
+            self.remember(path, stat, hash, now_ns());
+        }
+        Ok(observed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_file_is_not_rehashed_and_edit_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        fs::write(&path, "one").unwrap();
+        let old = SystemTime::now() - std::time::Duration::from_secs(60);
+        filetime::set_file_mtime(&path, filetime::FileTime::from_system_time(old)).unwrap();
+        let path = path.to_str().unwrap();
+
+        let mut cache = HashCache::default();
+        let first = cache.observe_one(path).unwrap();
+        assert_eq!(first.hash(), *blake3::hash(b"one").as_bytes());
+        // ctime is fresh after the write, so it is too racy to remember.
+        assert!(cache.is_empty() || cache.len() == 1);
+
+        fs::write(path, "two").unwrap();
+        let second = cache.observe_one(path).unwrap();
+        assert_eq!(second.hash(), *blake3::hash(b"two").as_bytes());
+    }
+
+    #[test]
+    fn missing_file_is_observed_as_missing() {
+        let cache = HashCache::default();
+        let (observed, _) = cache.observe("/nonexistent/zccache/file").unwrap();
+        assert_eq!(observed, Observed::Missing);
+        assert_eq!(observed.hash(), missing_hash());
+    }
+
+    #[test]
+    fn remembered_hash_is_reused_for_same_identity() {
+        let mut cache = HashCache::default();
+        let stat = FileStat {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns: 10,
+            ctime_ns: 10,
+            is_dir: false,
+        };
+        cache.remember("x", stat, [7; 32], 10 + RACY_WINDOW_NS);
+        assert_eq!(cache.lookup("x", &stat), Some([7; 32]));
+        let touched = FileStat { mtime_ns: 11, ..stat };
+        assert_eq!(cache.lookup("x", &touched), None);
+        // A racy entry is dropped rather than trusted.
+        cache.remember("x", stat, [8; 32], 11);
+        assert_eq!(cache.lookup("x", &stat), None);
+    }
+}
