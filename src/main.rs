@@ -1,1 +1,160 @@
-fn main() {}
+//! The `zccache` command line. Parsing only; the work is in the library.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use zccache::driver::{self, BuildArgs, Flavor};
+
+/// The ninja version answered in ninja mode: new enough that CMake enables
+/// every feature it has for ninja.
+const NINJA_COMPAT_VERSION: &str = "1.12.1";
+
+#[derive(Parser)]
+#[command(
+    name = "zccache",
+    version,
+    about = "A build executor that replaces ninja, deciding what to rebuild by content",
+    long_about = "zccache reads build.ninja (CMake, Meson or hand-written) and builds it like \
+                  ninja, deciding what is out of date by the content of inputs rather than their \
+                  mtimes. A build dir can be switched between ninja and zccache at any time.\n\n\
+                  A symlink named `ninja` pointing at zccache behaves as ninja's command line, \
+                  so CMake can use it through CMAKE_MAKE_PROGRAM."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build targets from build.ninja, like `ninja` (see `zccache build --help`)
+    Build(NinjaFlags),
+}
+
+#[derive(Args, Debug)]
+#[command(disable_version_flag = true)]
+struct NinjaFlags {
+    /// Change to DIR before doing anything else
+    #[arg(short = 'C', value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Build file to read
+    #[arg(short = 'f', value_name = "FILE", default_value = "build.ninja")]
+    file: PathBuf,
+    /// Run N jobs in parallel (0 means unlimited) [default: CPUs + 2]
+    #[arg(short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Keep going until N jobs fail (0 means infinity)
+    #[arg(short = 'k', value_name = "N", default_value_t = 1)]
+    keep_going: usize,
+    /// Do not start new jobs while the load average is at least N
+    #[arg(short = 'l', value_name = "N")]
+    load: Option<f64>,
+    /// Dry run: show what would run, without running it
+    #[arg(short = 'n')]
+    dry_run: bool,
+    /// Show every command line while building
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Show no status lines, only step output and errors
+    #[arg(long = "quiet")]
+    quiet: bool,
+    /// Debugging: explain (why each step runs), stats, keepdepfile, keeprsp; `-d list` lists them
+    #[arg(short = 'd', value_name = "MODE")]
+    debug: Vec<String>,
+    /// Warning flags as in ninja (accepted for compatibility)
+    #[arg(short = 'w', value_name = "FLAG")]
+    warnings: Vec<String>,
+    /// Run a subtool (`-t list` lists them); arguments after it go to the tool
+    #[arg(short = 't', value_name = "TOOL")]
+    tool: Option<String>,
+    /// Targets to build (default: the manifest's defaults, else every root output)
+    #[arg(value_name = "TARGET", allow_hyphen_values = false)]
+    targets: Vec<String>,
+}
+
+/// Ninja passes everything after `-t TOOL` to the tool, including
+/// flags of its own (`-t clean -g`), so split those off before clap sees them.
+fn split_tool_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
+    let mut front = Vec::new();
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy().to_string();
+        if text == "-t" {
+            front.push(arg);
+            if let Some(tool) = iter.next() {
+                front.push(tool);
+            }
+            return (front, iter.map(|a| a.to_string_lossy().to_string()).collect());
+        }
+        if text.starts_with("-t") && text.len() > 2 {
+            front.push(arg);
+            return (front, iter.map(|a| a.to_string_lossy().to_string()).collect());
+        }
+        if text == "--" {
+            front.push(arg);
+            front.extend(iter);
+            return (front, Vec::new());
+        }
+        front.push(arg);
+    }
+    (front, Vec::new())
+}
+
+fn to_build_args(flags: NinjaFlags, tool_args: Vec<String>) -> BuildArgs {
+    BuildArgs {
+        dir: flags.dir,
+        file: flags.file,
+        jobs: flags.jobs,
+        keep_going: flags.keep_going,
+        load: flags.load,
+        dry_run: flags.dry_run,
+        verbose: flags.verbose,
+        quiet: flags.quiet,
+        debug: flags.debug,
+        tool: flags.tool,
+        tool_args,
+        targets: flags.targets,
+    }
+}
+
+/// In ninja mode the command line is ninja's: no `build` word.
+#[derive(Parser)]
+#[command(name = "ninja", disable_version_flag = true)]
+struct NinjaCli {
+    /// Print the ninja version this build tool is compatible with
+    #[arg(long = "version")]
+    version: bool,
+    #[command(flatten)]
+    flags: NinjaFlags,
+}
+
+fn invoked_as_ninja() -> bool {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+        .is_some_and(|name| name == "ninja" || name == "ninja.exe")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let (front, tool_args) = split_tool_args(args);
+    let (flavor, build_args) = if invoked_as_ninja() {
+        let cli = NinjaCli::parse_from(front);
+        if cli.version {
+            println!("{NINJA_COMPAT_VERSION}");
+            return ExitCode::SUCCESS;
+        }
+        (Flavor::Ninja, to_build_args(cli.flags, tool_args))
+    } else {
+        let cli = Cli::parse_from(front);
+        match cli.command {
+            Command::Build(flags) => (Flavor::Zccache, to_build_args(flags, tool_args)),
+        }
+    };
+    let code = driver::main(flavor, build_args);
+    ExitCode::from(code.clamp(0, 255) as u8)
+}

@@ -358,8 +358,14 @@ impl Graph {
 
     /// Steps needed to build `targets`, in an order where every step comes
     /// after the steps producing its inputs (including validations, which
-    /// ninja adds to the wanted set). Reports the first cycle found.
-    pub fn plan_order(&self, targets: &[FileId]) -> Result<Vec<StepId>, CycleError> {
+    /// ninja adds to the wanted set). `discovered` gives each step's extra
+    /// inputs from earlier depfiles; they order steps but, being hints from
+    /// an older build, never make a cycle. Reports the first cycle found.
+    pub fn plan_order<'a>(
+        &self,
+        targets: &[FileId],
+        discovered: &dyn Fn(StepId) -> &'a [FileId],
+    ) -> Result<Vec<StepId>, CycleError> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
             None,
@@ -384,16 +390,23 @@ impl Graph {
             stack.push((first, 0));
             while let Some(&mut (step, ref mut next)) = stack.last_mut() {
                 let s = &self.steps[step.index()];
-                if *next < s.ins.len() {
-                    let input = s.ins[*next];
+                let extra = discovered(step);
+                if *next < s.ins.len() + extra.len() {
+                    let from_manifest = *next < s.ins.len();
+                    let input = if from_manifest {
+                        s.ins[*next]
+                    } else {
+                        extra[*next - s.ins.len()]
+                    };
                     *next += 1;
                     let Some(producer) = self.files[input.index()].producer else {
                         continue;
                     };
                     match marks[producer.index()] {
                         Mark::Done => {}
+                        Mark::Visiting if !from_manifest => {}
                         Mark::Visiting => {
-                            return Err(self.describe_cycle(&stack, producer, input));
+                            return Err(self.describe_cycle(&stack, producer, input, discovered));
                         }
                         Mark::None => {
                             marks[producer.index()] = Mark::Visiting;
@@ -416,11 +429,12 @@ impl Graph {
     /// entry above it produces; the top entry's input `via` is produced by
     /// `repeated`, closing the loop. Printed from consumer to dependency,
     /// starting and ending at `via`: `a -> b -> a`.
-    fn describe_cycle(
+    fn describe_cycle<'a>(
         &self,
         stack: &[(StepId, usize)],
         repeated: StepId,
         via: FileId,
+        discovered: &dyn Fn(StepId) -> &'a [FileId],
     ) -> CycleError {
         let start = stack
             .iter()
@@ -428,7 +442,11 @@ impl Graph {
             .unwrap_or(0);
         let mut cycle = vec![self.path(via).to_string()];
         for &(step, next) in &stack[start..stack.len() - 1] {
-            let input = self.steps[step.index()].ins[next - 1];
+            let ins = &self.steps[step.index()].ins;
+            let input = match ins.get(next - 1) {
+                Some(&input) => input,
+                None => discovered(step)[next - 1 - ins.len()],
+            };
             cycle.push(self.path(input).to_string());
         }
         cycle.push(self.path(via).to_string());

@@ -1,1 +1,1 @@
-//! TODO
+//! Running steps: the build loop, processes, status output, job limits.

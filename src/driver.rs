@@ -1,0 +1,287 @@
+//! One invocation of `zccache build` (or of zccache as `ninja`): load the
+//! manifest, bring it up to date, build the targets, save the state.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::graph::{FileId, Graph};
+use crate::ninja;
+use crate::run::build::{self, BuildContext, BuildOptions};
+use crate::run::status::StatusPrinter;
+use crate::state::ninja_deps::NinjaDeps;
+use crate::state::ninja_log::NinjaLog;
+use crate::state::BuildState;
+
+/// Which command line the user spoke: zccache's own or ninja's (through a
+/// symlink named `ninja`). Only the program name in messages differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Zccache,
+    Ninja,
+}
+
+impl Flavor {
+    pub fn program(self) -> &'static str {
+        match self {
+            Flavor::Zccache => "zccache",
+            Flavor::Ninja => "ninja",
+        }
+    }
+}
+
+/// The build command line, as parsed by clap in main.rs.
+#[derive(Debug, Clone, Default)]
+pub struct BuildArgs {
+    pub dir: Option<PathBuf>,
+    pub file: PathBuf,
+    pub jobs: Option<usize>,
+    pub keep_going: usize,
+    pub load: Option<f64>,
+    pub dry_run: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+    pub debug: Vec<String>,
+    pub tool: Option<String>,
+    pub tool_args: Vec<String>,
+    pub targets: Vec<String>,
+}
+
+const DEBUG_MODES: &[(&str, &str)] = &[
+    ("stats", "print operation counts/timing info"),
+    ("explain", "explain what caused a command to execute"),
+    ("keepdepfile", "don't delete depfiles after they're read by ninja"),
+    ("keeprsp", "don't delete @response files on success"),
+];
+
+/// Debug switches from `-d`.
+#[derive(Debug, Default, Clone, Copy)]
+struct DebugFlags {
+    stats: bool,
+    explain: bool,
+    keep_depfile: bool,
+    keep_rsp: bool,
+}
+
+fn parse_debug(modes: &[String], program: &str) -> Result<Option<DebugFlags>, String> {
+    let mut flags = DebugFlags::default();
+    for mode in modes {
+        match mode.as_str() {
+            "stats" => flags.stats = true,
+            "explain" => flags.explain = true,
+            "keepdepfile" => flags.keep_depfile = true,
+            "keeprsp" => flags.keep_rsp = true,
+            "list" => {
+                println!("debugging modes:");
+                for (name, text) in DEBUG_MODES {
+                    println!("  {name:<11} {text}");
+                }
+                println!("multiple modes can be enabled via -d FOO -d BAR");
+                return Ok(None);
+            }
+            other => return Err(format!("{program}: error: unknown debug setting '{other}'")),
+        }
+    }
+    Ok(Some(flags))
+}
+
+/// Runs one invocation; returns the process exit code.
+pub fn main(flavor: Flavor, args: BuildArgs) -> i32 {
+    let program = flavor.program();
+    let debug = match parse_debug(&args.debug, program) {
+        Ok(Some(flags)) => flags,
+        Ok(None) => return 0,
+        Err(message) => {
+            eprintln!("{message}");
+            return 1;
+        }
+    };
+    if let Some(dir) = &args.dir {
+        // Ninja announces the directory change so editors can map paths in
+        // compiler messages back to files.
+        println!("{program}: Entering directory `{}'", dir.display());
+        if let Err(err) = std::env::set_current_dir(dir) {
+            eprintln!("{program}: fatal: chdir to '{}' - {err}", dir.display());
+            return 1;
+        }
+    }
+    let mut status = StatusPrinter::new(args.verbose, args.quiet, program);
+    if let Some(tool) = &args.tool {
+        return crate::tools::run(tool, &args.tool_args, &args.file, flavor, &mut status);
+    }
+    match build_main(flavor, &args, debug, &mut status) {
+        Ok(code) => code,
+        Err(err) => {
+            status.error(&format!("{err:#}"));
+            1
+        }
+    }
+}
+
+/// Where ninja keeps `.ninja_log` and `.ninja_deps`: `builddir`, else the
+/// current directory.
+pub fn state_dir(graph: &Graph) -> PathBuf {
+    graph
+        .builddir
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Loads the manifest into a graph, with errors in ninja's words.
+pub fn load_graph(file: &Path) -> anyhow::Result<Graph> {
+    let manifest = ninja::load(file).map_err(|err| anyhow::anyhow!("{err}"))?;
+    Ok(Graph::from_manifest(manifest))
+}
+
+/// The on-disk memory of past builds in one build dir.
+pub struct Memory {
+    pub dir: PathBuf,
+    pub state: BuildState,
+    pub ninja_log: NinjaLog,
+    pub ninja_deps: NinjaDeps,
+}
+
+impl Memory {
+    pub fn open(dir: &Path, status: &mut StatusPrinter) -> anyhow::Result<Memory> {
+        let (state, problem) = BuildState::load(&BuildState::path_in(dir));
+        if let Some(problem) = problem {
+            status.warning(&problem.to_string());
+        }
+        let (ninja_log, log_warning) = NinjaLog::load(&dir.join(".ninja_log"));
+        if let Some(message) = log_warning {
+            status.warning(&message);
+        }
+        let (ninja_deps, deps_warning) = NinjaDeps::load(&dir.join(".ninja_deps"));
+        if let Some(message) = deps_warning {
+            status.warning(&message);
+        }
+        Ok(Memory {
+            dir: dir.to_path_buf(),
+            state,
+            ninja_log,
+            ninja_deps,
+        })
+    }
+
+    pub fn save(&mut self) -> anyhow::Result<()> {
+        self.state
+            .save(&BuildState::path_in(&self.dir))
+            .context("saving build state")?;
+        self.ninja_log.flush().context("writing .ninja_log")?;
+        self.ninja_deps.flush().context("writing .ninja_deps")?;
+        Ok(())
+    }
+}
+
+fn build_main(
+    flavor: Flavor,
+    args: &BuildArgs,
+    debug: DebugFlags,
+    status: &mut StatusPrinter,
+) -> anyhow::Result<i32> {
+    let program = flavor.program();
+    let jobs = match args.jobs {
+        Some(0) => usize::MAX,
+        Some(n) => n,
+        None => crate::run::jobs::default_parallelism(),
+    };
+    let jobserver = crate::run::jobs::JobLimit::from_env_and_flags(args.jobs, jobs);
+    let opts = BuildOptions {
+        parallelism: jobs,
+        failures_allowed: if args.keep_going == 0 { usize::MAX } else { args.keep_going },
+        max_load: args.load.filter(|l| *l > 0.0),
+        dry_run: args.dry_run,
+        explain: debug.explain,
+        keep_depfile: debug.keep_depfile,
+        keep_rsp: debug.keep_rsp,
+    };
+    let load_start = std::time::Instant::now();
+    let mut graph = load_graph(&args.file)?;
+    let mut memory = Memory::open(&state_dir(&graph), status)?;
+    let manifest_path = ninja::canon::canonicalize_path(&args.file.to_string_lossy());
+
+    // Like ninja: if the manifest is itself built by a step (CMake's
+    // re-run), bring it up to date first and reload it when it changed.
+    if !args.dry_run {
+        for _ in 0..100 {
+            let Some(target) = graph.lookup(&manifest_path) else {
+                break;
+            };
+            if graph.producer(target).is_none() {
+                break;
+            }
+            let mut ctx = BuildContext {
+                state: &mut memory.state,
+                ninja_log: &mut memory.ninja_log,
+                ninja_deps: &mut memory.ninja_deps,
+                status,
+                jobserver: jobserver.client(),
+            };
+            let outcome = build::build(&mut graph, &[target], &mut ctx, &opts)?;
+            if !outcome.succeeded() {
+                memory.save()?;
+                if outcome.interrupted {
+                    status.error("build stopped: interrupted by user.");
+                    return Ok(130);
+                }
+                status.error("rebuilding 'build.ninja': subcommand failed");
+                return Ok(1);
+            }
+            if outcome.ran == 0 {
+                break;
+            }
+            memory.save()?;
+            graph = load_graph(&args.file)?;
+            memory = Memory::open(&state_dir(&graph), status)?;
+        }
+    }
+    let load_time = load_start.elapsed();
+
+    let targets: Vec<FileId> = if args.targets.is_empty() {
+        graph.default_targets()
+    } else {
+        args.targets
+            .iter()
+            .map(|name| graph.resolve_target(name).map_err(|e| anyhow::anyhow!(e)))
+            .collect::<anyhow::Result<_>>()?
+    };
+
+    let build_start = std::time::Instant::now();
+    let mut ctx = BuildContext {
+        state: &mut memory.state,
+        ninja_log: &mut memory.ninja_log,
+        ninja_deps: &mut memory.ninja_deps,
+        status,
+        jobserver: jobserver.client(),
+    };
+    let result = build::build(&mut graph, &targets, &mut ctx, &opts);
+    status.finish();
+    if !args.dry_run {
+        memory.save()?;
+    }
+    let outcome = result?;
+    if debug.stats {
+        println!(
+            "{program}: manifest load {:.1} ms, build {:.1} ms, {} steps, {} files",
+            load_time.as_secs_f64() * 1e3,
+            build_start.elapsed().as_secs_f64() * 1e3,
+            graph.steps.len(),
+            graph.files.len()
+        );
+    }
+    if outcome.interrupted {
+        status.error("build stopped: interrupted by user.");
+        return Ok(130);
+    }
+    if outcome.failed > 0 {
+        let reason = if outcome.failed > 1 { "subcommands failed" } else { "subcommand failed" };
+        status.error(&format!("build stopped: {reason}."));
+        return Ok(1);
+    }
+    if outcome.ran == 0 {
+        status.info(&format!("{program}: no work to do."));
+    }
+    Ok(0)
+}

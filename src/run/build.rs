@@ -1,0 +1,827 @@
+//! The build loop: decide which wanted steps are dirty, by content, and run
+//! them in dependency order within the job and pool limits.
+//!
+//! A step is checked only once every step producing one of its inputs has
+//! finished, against the content those inputs have *now*. So a step whose
+//! outputs come out byte-identical leaves its dependents clean (early
+//! cutoff), for every rule, without relying on mtimes.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::graph::{FileId, Graph, StepId};
+use crate::hash::{Hash, Observed};
+use crate::ninja::DepsKind;
+use crate::run::process::{ExitStatus, Finished, ProcessPool};
+use crate::run::status::StatusPrinter;
+use crate::run::{depfile, showincludes};
+use crate::state::ninja_deps::NinjaDeps;
+use crate::state::ninja_log::{self, LogEntry, NinjaLog};
+use crate::state::{command_hash, BuildState, Recorded, StepRecord};
+
+/// Flags that shape one build, from the command line.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub parallelism: usize,
+    /// Stop starting new steps after this many failures (`-k`); ninja's
+    /// `-k 0` means never stop, stored as `usize::MAX`.
+    pub failures_allowed: usize,
+    pub max_load: Option<f64>,
+    pub dry_run: bool,
+    pub explain: bool,
+    pub keep_depfile: bool,
+    pub keep_rsp: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            parallelism: 1,
+            failures_allowed: 1,
+            max_load: None,
+            dry_run: false,
+            explain: false,
+            keep_depfile: false,
+            keep_rsp: false,
+        }
+    }
+}
+
+/// Everything the build reads and updates besides the graph.
+pub struct BuildContext<'a> {
+    pub state: &'a mut BuildState,
+    pub ninja_log: &'a mut NinjaLog,
+    pub ninja_deps: &'a mut NinjaDeps,
+    pub status: &'a mut StatusPrinter,
+    pub jobserver: Option<&'a jobserver::Client>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BuildOutcome {
+    /// Steps that ran (or would run, with `-n`).
+    pub ran: usize,
+    pub failed: usize,
+    pub interrupted: bool,
+    /// Exit code of the first failing step, for the process exit status.
+    pub first_failure_code: Option<i32>,
+    /// Steps that ran and whose first output is in this list, so the caller
+    /// can tell whether the manifest was regenerated.
+    pub ran_outputs: Vec<FileId>,
+}
+
+impl BuildOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.failed == 0 && !self.interrupted
+    }
+}
+
+/// Why a step has to run, for `-d explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirtyReason {
+    OutputMissing(String),
+    NoRecord(String),
+    CommandChanged(String),
+    InputsChanged(String),
+    InputChanged { input: String, output: String },
+    DryRunInput { input: String, output: String },
+}
+
+impl std::fmt::Display for DirtyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DirtyReason::OutputMissing(out) => write!(f, "output {out} doesn't exist"),
+            DirtyReason::NoRecord(out) => write!(f, "no record of a previous build of {out}"),
+            DirtyReason::CommandChanged(out) => write!(f, "command line changed for {out}"),
+            DirtyReason::InputsChanged(out) => write!(f, "the list of inputs changed for {out}"),
+            DirtyReason::InputChanged { input, output } => {
+                write!(f, "content of {input} changed since {output} was built")
+            }
+            DirtyReason::DryRunInput { input, output } => {
+                write!(f, "{input} would be rebuilt before {output} (dry run)")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepProgress {
+    NotWanted,
+    Waiting,
+    Queued,
+    Running,
+    Done,
+}
+
+/// Runs the steps needed for `targets`.
+pub fn build(
+    graph: &mut Graph,
+    targets: &[FileId],
+    ctx: &mut BuildContext,
+    opts: &BuildOptions,
+) -> anyhow::Result<BuildOutcome> {
+    let mut builder = Builder::new(graph, ctx, opts);
+    builder.plan(targets)?;
+    builder.observe_files()?;
+    builder.check_missing_inputs()?;
+    builder.run()
+}
+
+struct Builder<'g, 'c, 'a> {
+    graph: &'g mut Graph,
+    ctx: &'c mut BuildContext<'a>,
+    opts: &'c BuildOptions,
+    /// Dependencies the last run of each step reported, as graph files.
+    discovered: Vec<Vec<FileId>>,
+    progress: Vec<StepProgress>,
+    /// Unfinished producer steps each waiting step still needs.
+    pending: Vec<u32>,
+    /// Steps waiting on each step (deduplicated per pair).
+    dependents: Vec<Vec<StepId>>,
+    /// The content of every file as of now (after the steps that ran).
+    observed: Vec<Option<Observed>>,
+    /// Hashes standing in for files that are not files: phony outputs and,
+    /// with `-n`, outputs of steps that would run.
+    virtual_hash: HashMap<FileId, Hash>,
+    ready: VecDeque<StepId>,
+    runnable: VecDeque<StepId>,
+    pool_use: HashMap<String, usize>,
+    wanted_total: usize,
+    outcome: BuildOutcome,
+    started_at: HashMap<StepId, Instant>,
+    build_start: Instant,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
+    fn new(graph: &'g mut Graph, ctx: &'c mut BuildContext<'a>, opts: &'c BuildOptions) -> Self {
+        let step_count = graph.steps.len();
+        // Dependencies reported by each step's last run; interning them
+        // needs `&mut graph`, so collect the paths first.
+        let recorded_deps: Vec<Vec<String>> = graph
+            .steps
+            .iter()
+            .map(|step| {
+                step.outs
+                    .first()
+                    .filter(|_| !step.is_phony())
+                    .and_then(|&first| ctx.state.steps.get(&graph.files[first.index()].path))
+                    .map(|record| record.discovered_inputs().iter().map(|r| r.path.clone()).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let discovered: Vec<Vec<FileId>> = recorded_deps
+            .iter()
+            .map(|paths| paths.iter().map(|p| graph.file_id(p)).collect())
+            .collect();
+        Builder {
+            progress: vec![StepProgress::NotWanted; step_count],
+            pending: vec![0; step_count],
+            dependents: vec![Vec::new(); step_count],
+            observed: vec![None; graph.files.len()],
+            graph,
+            ctx,
+            opts,
+            discovered,
+            virtual_hash: HashMap::new(),
+            ready: VecDeque::new(),
+            runnable: VecDeque::new(),
+            pool_use: HashMap::new(),
+            wanted_total: 0,
+            outcome: BuildOutcome::default(),
+            started_at: HashMap::new(),
+            build_start: Instant::now(),
+        }
+    }
+
+    fn plan(&mut self, targets: &[FileId]) -> anyhow::Result<()> {
+        let discovered = &self.discovered;
+        let order = self
+            .graph
+            .plan_order(targets, &|step: StepId| discovered[step.index()].as_slice())?;
+        for &step in &order {
+            self.progress[step.index()] = StepProgress::Waiting;
+        }
+        for &step in &order {
+            let s = &self.graph.steps[step.index()];
+            let mut producers: Vec<StepId> = s
+                .ins
+                .iter()
+                .chain(self.discovered[step.index()].iter())
+                .filter_map(|&f| self.graph.files[f.index()].producer)
+                .filter(|&p| p != step && self.progress[p.index()] != StepProgress::NotWanted)
+                .collect();
+            producers.sort_unstable();
+            producers.dedup();
+            self.pending[step.index()] = producers.len() as u32;
+            for producer in producers {
+                self.dependents[producer.index()].push(step);
+            }
+        }
+        self.wanted_total = order.iter().filter(|&&s| !self.graph.steps[s.index()].is_phony()).count();
+        for &step in &order {
+            if self.pending[step.index()] == 0 {
+                self.ready.push_back(step);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stats every file the wanted steps read or write, hashing in parallel
+    /// those whose identity is new.
+    fn observe_files(&mut self) -> anyhow::Result<()> {
+        let mut wanted_files = vec![false; self.graph.files.len()];
+        for (index, progress) in self.progress.iter().enumerate() {
+            if *progress == StepProgress::NotWanted {
+                continue;
+            }
+            let step = &self.graph.steps[index];
+            for &f in step.ins.iter().chain(&step.outs).chain(&self.discovered[index]) {
+                wanted_files[f.index()] = true;
+            }
+        }
+        let ids: Vec<usize> = (0..wanted_files.len()).filter(|&i| wanted_files[i]).collect();
+        let paths: Vec<&str> = ids.iter().map(|&i| self.graph.files[i].path.as_str()).collect();
+        let results = self.ctx.state.hashes.observe_all(&paths);
+        for (id, result) in ids.into_iter().zip(results) {
+            let observed = result.map_err(|err| {
+                anyhow::anyhow!("reading {}: {err}", self.graph.files[id].path)
+            })?;
+            self.observed[id] = Some(observed);
+        }
+        Ok(())
+    }
+
+    /// Ninja refuses to start when an input is missing and nothing makes it.
+    fn check_missing_inputs(&self) -> anyhow::Result<()> {
+        for (index, progress) in self.progress.iter().enumerate() {
+            if *progress == StepProgress::NotWanted {
+                continue;
+            }
+            let step = &self.graph.steps[index];
+            for &input in &step.ins {
+                let file = &self.graph.files[input.index()];
+                if file.producer.is_none()
+                    && !matches!(self.observed[input.index()], Some(Observed::Present { .. }))
+                {
+                    let needed_by = step
+                        .outs
+                        .first()
+                        .map(|&o| self.graph.path(o))
+                        .unwrap_or("");
+                    anyhow::bail!(
+                        "'{}', needed by '{}', missing and no known rule to make it",
+                        file.path,
+                        needed_by
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn current_hash(&mut self, file: FileId) -> Hash {
+        if let Some(hash) = self.virtual_hash.get(&file) {
+            return *hash;
+        }
+        if self.observed.len() <= file.index() {
+            self.observed.resize(self.graph.files.len(), None);
+        }
+        match self.observed[file.index()] {
+            Some(observed) => observed.hash(),
+            None => {
+                let observed = self
+                    .ctx
+                    .state
+                    .hashes
+                    .observe_one(&self.graph.files[file.index()].path)
+                    .unwrap_or(Observed::Missing);
+                self.observed[file.index()] = Some(observed);
+                observed.hash()
+            }
+        }
+    }
+
+    fn exists(&self, file: FileId) -> bool {
+        matches!(self.observed.get(file.index()), Some(Some(Observed::Present { .. })))
+    }
+
+    fn record_key(&self, step: StepId) -> Option<&str> {
+        let s = &self.graph.steps[step.index()];
+        s.outs.first().map(|&o| self.graph.path(o))
+    }
+
+    /// Decides whether a step whose inputs are all up to date must run.
+    fn dirty_reason(&mut self, step: StepId) -> Option<DirtyReason> {
+        let s = &self.graph.steps[step.index()];
+        for &out in &s.outs {
+            if !self.exists(out) {
+                return Some(DirtyReason::OutputMissing(self.graph.path(out).to_string()));
+            }
+        }
+        let key = self.record_key(step)?.to_string();
+        let Some(record) = self.ctx.state.steps.get(&key) else {
+            return Some(DirtyReason::NoRecord(key));
+        };
+        let s = &self.graph.steps[step.index()];
+        if !s.generator && record.command_hash != command_hash(&s.command_for_hash()) {
+            return Some(DirtyReason::CommandChanged(key));
+        }
+        let manifest_inputs = s.dirtying_ins();
+        let recorded_manifest = record.manifest_inputs();
+        if manifest_inputs.len() != recorded_manifest.len()
+            || manifest_inputs
+                .iter()
+                .zip(recorded_manifest)
+                .any(|(&f, r)| self.graph.files[f.index()].path != r.path)
+        {
+            return Some(DirtyReason::InputsChanged(key));
+        }
+        let recorded: Vec<(FileId, Hash)> = manifest_inputs
+            .iter()
+            .copied()
+            .zip(recorded_manifest.iter().map(|r| r.hash))
+            .chain(
+                self.discovered[step.index()]
+                    .iter()
+                    .copied()
+                    .zip(record.discovered_inputs().iter().map(|r| r.hash)),
+            )
+            .collect();
+        for (file, hash) in recorded {
+            if self.current_hash(file) != hash {
+                let input = self.graph.path(file).to_string();
+                if self.opts.dry_run && self.virtual_hash.contains_key(&file) {
+                    return Some(DirtyReason::DryRunInput { input, output: key });
+                }
+                return Some(DirtyReason::InputChanged { input, output: key });
+            }
+        }
+        None
+    }
+
+    fn run(mut self) -> anyhow::Result<BuildOutcome> {
+        let mut pool = ProcessPool::new();
+        self.ctx.status.set_total(self.wanted_total);
+        loop {
+            while let Some(step) = self.ready.pop_front() {
+                if self.graph.steps[step.index()].is_phony() {
+                    self.finish_phony(step);
+                    continue;
+                }
+                match self.dirty_reason(step) {
+                    None => self.finish_clean(step),
+                    Some(reason) => {
+                        if self.opts.explain {
+                            self.ctx.status.info(&format!("zccache explain: {reason}"));
+                        }
+                        self.progress[step.index()] = StepProgress::Queued;
+                        self.runnable.push_back(step);
+                    }
+                }
+            }
+            let stop_starting = self.outcome.failed >= self.opts.failures_allowed
+                || crate::run::process::interrupted();
+            if !stop_starting {
+                self.start_runnable(&mut pool)?;
+            }
+            if pool.running() == 0 {
+                if stop_starting || (self.runnable.is_empty() && self.ready.is_empty()) {
+                    break;
+                }
+                if !self.runnable.is_empty() && self.ready.is_empty() {
+                    // Only pool- or load-blocked steps remain with nothing
+                    // running: start one regardless so the build advances.
+                    if let Some(step) = self.runnable.pop_front() {
+                        self.start_step(&mut pool, step)?;
+                    }
+                }
+                continue;
+            }
+            match pool.wait_any() {
+                Some(finished) => self.step_finished(finished)?,
+                None => continue,
+            }
+            if crate::run::process::interrupted() {
+                pool.interrupt_all();
+                while let Some(finished) = pool.wait_any() {
+                    let _ = finished;
+                }
+                self.outcome.interrupted = true;
+                break;
+            }
+        }
+        Ok(self.outcome)
+    }
+
+    fn start_runnable(&mut self, pool: &mut ProcessPool) -> anyhow::Result<()> {
+        let mut deferred = VecDeque::new();
+        while pool.running() < self.opts.parallelism {
+            let Some(step) = self.runnable.pop_front() else {
+                break;
+            };
+            if let (Some(limit), true) = (self.opts.max_load, pool.running() > 0) {
+                if crate::run::jobs::load_average().is_some_and(|load| load >= limit) {
+                    self.runnable.push_front(step);
+                    break;
+                }
+            }
+            let pool_name = self.graph.steps[step.index()].pool.clone();
+            if !pool_name.is_empty() {
+                let depth = self.graph.pools.get(&pool_name).copied().unwrap_or(usize::MAX);
+                let used = self.pool_use.get(&pool_name).copied().unwrap_or(0);
+                if depth != 0 && used >= depth {
+                    deferred.push_back(step);
+                    continue;
+                }
+            }
+            self.start_step(pool, step)?;
+        }
+        while let Some(step) = deferred.pop_back() {
+            self.runnable.push_front(step);
+        }
+        Ok(())
+    }
+
+    fn start_step(&mut self, pool: &mut ProcessPool, step: StepId) -> anyhow::Result<()> {
+        let s = &self.graph.steps[step.index()];
+        let description = if s.description.is_empty() { s.command.clone() } else { s.description.clone() };
+        let command = s.command.clone();
+        let console = s.uses_console();
+        let pool_name = s.pool.clone();
+        self.progress[step.index()] = StepProgress::Running;
+        self.ctx.status.step_started(&description, &command, console);
+        self.outcome.ran += 1;
+        if self.opts.dry_run {
+            self.ctx.status.step_finished(&description, &command, &[], true, b"");
+            self.finish_dry_run(step);
+            return Ok(());
+        }
+        // A failed or interrupted run may leave outputs half written: forget
+        // the old record so the step can never look clean over them.
+        if let Some(key) = self.record_key(step).map(str::to_string) {
+            self.ctx.state.steps.remove(&key);
+        }
+        self.prepare_step(step)?;
+        if !pool_name.is_empty() {
+            *self.pool_use.entry(pool_name).or_insert(0) += 1;
+        }
+        self.started_at.insert(step, Instant::now());
+        if let Err(err) = pool.spawn(step.index(), &command, console, self.ctx.jobserver) {
+            let finished = Finished {
+                token: step.index(),
+                status: ExitStatus::SpawnFailed(err.to_string()),
+                output: Vec::new(),
+                duration: std::time::Duration::ZERO,
+            };
+            self.step_finished(finished)?;
+        }
+        Ok(())
+    }
+
+    /// Creates output directories and writes the rspfile.
+    fn prepare_step(&mut self, step: StepId) -> anyhow::Result<()> {
+        let s = &self.graph.steps[step.index()];
+        for &out in &s.outs {
+            create_parent_dir(self.graph.path(out))?;
+        }
+        if let Some(rspfile) = &s.rspfile {
+            create_parent_dir(rspfile)?;
+            fs::write(rspfile, &s.rspfile_content)
+                .map_err(|err| anyhow::anyhow!("writing {rspfile}: {err}"))?;
+        }
+        if let Some(depfile) = &s.depfile {
+            create_parent_dir(depfile)?;
+        }
+        Ok(())
+    }
+
+    fn step_finished(&mut self, finished: Finished) -> anyhow::Result<()> {
+        let step = StepId(finished.token as u32);
+        let s = &self.graph.steps[step.index()];
+        let pool_name = s.pool.clone();
+        if let Some(used) = self.pool_use.get_mut(&pool_name) {
+            *used = used.saturating_sub(1);
+        }
+        let description = if s.description.is_empty() { s.command.clone() } else { s.description.clone() };
+        let command = s.command.clone();
+        let outputs: Vec<String> = s.outs.iter().map(|&o| self.graph.path(o).to_string()).collect();
+        let mut output = finished.output;
+        let mut success = matches!(finished.status, ExitStatus::Exited(0));
+        let mut deps_paths: Vec<String> = Vec::new();
+        let mut deps_error: Option<String> = None;
+        if success {
+            match self.read_discovered_deps(step, &mut output) {
+                Ok(paths) => deps_paths = paths,
+                Err(err) => {
+                    deps_error = Some(err);
+                    success = false;
+                }
+            }
+        }
+        if let ExitStatus::SpawnFailed(message) = &finished.status {
+            output.extend_from_slice(message.as_bytes());
+            output.push(b'\n');
+        }
+        if let Some(err) = &deps_error {
+            output.extend_from_slice(err.as_bytes());
+            output.push(b'\n');
+        }
+        if let Some(rspfile) = &self.graph.steps[step.index()].rspfile {
+            if success && !self.opts.keep_rsp {
+                let _ = fs::remove_file(rspfile);
+            }
+        }
+        self.ctx.status.step_finished(&description, &command, &outputs, success, &output);
+        if !success {
+            self.outcome.failed += 1;
+            if self.outcome.first_failure_code.is_none() {
+                self.outcome.first_failure_code = Some(finished.status.exit_code());
+            }
+            // The step's dependents never become ready; leaving them waiting
+            // ends the build once nothing else can run.
+            self.progress[step.index()] = StepProgress::Done;
+            return Ok(());
+        }
+        self.record_success(step, deps_paths, finished.duration)?;
+        self.outcome.ran_outputs.extend(self.graph.steps[step.index()].outs.first().copied());
+        self.complete(step);
+        Ok(())
+    }
+
+    /// Reads the depfile or /showIncludes lines of a finished step. Returns
+    /// canonical paths; an unparsable depfile fails the step like ninja.
+    fn read_discovered_deps(&mut self, step: StepId, output: &mut Vec<u8>) -> Result<Vec<String>, String> {
+        let s = &self.graph.steps[step.index()];
+        match s.deps {
+            DepsKind::Msvc => {
+                let prefix = s.msvc_deps_prefix.as_deref().unwrap_or(showincludes::DEFAULT_PREFIX);
+                let (filtered, includes) = showincludes::filter(output, prefix);
+                *output = filtered;
+                Ok(includes
+                    .iter()
+                    .map(|p| crate::ninja::canon::canonicalize_path(p))
+                    .collect())
+            }
+            DepsKind::Gcc | DepsKind::None => {
+                let Some(depfile) = s.depfile.clone() else {
+                    return Ok(Vec::new());
+                };
+                let content = match fs::read(&depfile) {
+                    Ok(content) => content,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(err) => return Err(format!("loading '{depfile}': {err}")),
+                };
+                let deps = depfile::parse(&content).map_err(|err| format!("{depfile}: {err}"))?;
+                if s.deps == DepsKind::Gcc && !self.opts.keep_depfile {
+                    let _ = fs::remove_file(&depfile);
+                }
+                Ok(deps
+                    .iter()
+                    .map(|p| crate::ninja::canon::canonicalize_path(p))
+                    .collect())
+            }
+        }
+    }
+
+    fn record_success(&mut self, step: StepId, deps_paths: Vec<String>, duration: std::time::Duration) -> anyhow::Result<()> {
+        let out_ids = self.graph.steps[step.index()].outs.clone();
+        let mut outputs = Vec::with_capacity(out_ids.len());
+        let mut max_mtime = 0i64;
+        for &out in &out_ids {
+            let observed = self
+                .ctx
+                .state
+                .hashes
+                .observe_one(self.graph.path(out))
+                .unwrap_or(Observed::Missing);
+            max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
+            self.set_observed(out, observed);
+            outputs.push(Recorded {
+                path: self.graph.path(out).to_string(),
+                hash: observed.hash(),
+            });
+        }
+        let manifest_inputs: Vec<FileId> = self.graph.steps[step.index()].dirtying_ins().to_vec();
+        let mut discovered: Vec<FileId> = Vec::new();
+        for path in &deps_paths {
+            let id = self.graph.file_id(path);
+            if !manifest_inputs.contains(&id) && !discovered.contains(&id) {
+                discovered.push(id);
+            }
+        }
+        let mut inputs = Vec::with_capacity(manifest_inputs.len() + discovered.len());
+        for &file in manifest_inputs.iter().chain(&discovered) {
+            let hash = self.current_hash(file);
+            inputs.push(Recorded {
+                path: self.graph.path(file).to_string(),
+                hash,
+            });
+        }
+        let s = &self.graph.steps[step.index()];
+        let command = s.command_for_hash();
+        let first_out_mtime = out_ids
+            .first()
+            .and_then(|&o| self.observed[o.index()])
+            .and_then(|o| o.mtime_ns())
+            .unwrap_or(0);
+        let record = StepRecord {
+            command_hash: command_hash(&command),
+            inputs,
+            discovered: discovered.len(),
+            outputs,
+            output_mtime_ns: first_out_mtime,
+        };
+        let start_ms = self
+            .started_at
+            .remove(&step)
+            .map(|t| t.duration_since(self.build_start).as_millis() as u32)
+            .unwrap_or(0);
+        let end_ms = start_ms + duration.as_millis() as u32;
+        let hash = ninja_log::hash_command(&command);
+        for &out in &out_ids {
+            self.ctx.ninja_log.record(
+                self.graph.path(out),
+                LogEntry {
+                    start_ms,
+                    end_ms,
+                    mtime_ns: max_mtime,
+                    command_hash: hash,
+                },
+            )?;
+        }
+        if s.deps != DepsKind::None {
+            if let Some(&first) = out_ids.first() {
+                self.ctx.ninja_deps.record(self.graph.path(first), first_out_mtime, &deps_paths)?;
+            }
+        }
+        if let Some(&first) = out_ids.first() {
+            let key = self.graph.path(first).to_string();
+            self.ctx.state.steps.insert(key, record);
+        }
+        self.discovered[step.index()] = discovered;
+        Ok(())
+    }
+
+    fn set_observed(&mut self, file: FileId, observed: Observed) {
+        if self.observed.len() <= file.index() {
+            self.observed.resize(self.graph.files.len(), None);
+        }
+        self.observed[file.index()] = Some(observed);
+    }
+
+    /// A clean step: its outputs are what its record says.
+    fn finish_clean(&mut self, step: StepId) {
+        self.keep_ninja_in_sync(step);
+        self.complete(step);
+    }
+
+    /// With `-n`, a step that would run counts as having changed its
+    /// outputs, so everything after it is shown too, as ninja does.
+    fn finish_dry_run(&mut self, step: StepId) {
+        let outs = self.graph.steps[step.index()].outs.clone();
+        for out in outs {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(b"dry-run\0");
+            hasher.update(self.graph.path(out).as_bytes());
+            self.virtual_hash.insert(out, *hasher.finalize().as_bytes());
+        }
+        self.complete(step);
+    }
+
+    /// Phony steps never run; their outputs, when not real files, stand for
+    /// the content of their inputs. A phony with no inputs and no file is
+    /// always out of date, as in ninja.
+    fn finish_phony(&mut self, step: StepId) {
+        let s = &self.graph.steps[step.index()];
+        let ins: Vec<FileId> = s.dirtying_ins().to_vec();
+        let outs = s.outs.clone();
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"phony\0");
+        if ins.is_empty() {
+            hasher.update(&now_ns().to_le_bytes());
+            hasher.update(&(step.0).to_le_bytes());
+        }
+        for input in ins.iter().copied() {
+            hasher.update(&self.current_hash(input));
+        }
+        let combined = *hasher.finalize().as_bytes();
+        for out in outs {
+            let real_file = ins.is_empty() && self.exists(out);
+            if !real_file {
+                self.virtual_hash.insert(out, combined);
+            }
+        }
+        self.complete(step);
+    }
+
+    /// Keeps a plain `ninja` run in this dir from redoing a step zccache
+    /// found clean by content: when an input is newer than what ninja's log
+    /// remembers (early cutoff, or a dir adopted from ninja), touch the
+    /// outputs and log them again.
+    fn keep_ninja_in_sync(&mut self, step: StepId) {
+        if self.opts.dry_run {
+            return;
+        }
+        let s = &self.graph.steps[step.index()];
+        let Some(&first) = s.outs.first() else {
+            return;
+        };
+        let newest_input = s
+            .dirtying_ins()
+            .iter()
+            .chain(&self.discovered[step.index()])
+            .filter(|f| self.graph.files[f.index()].producer.is_none_or(|p| !self.graph.steps[p.index()].is_phony()))
+            .filter_map(|&f| self.observed.get(f.index()).copied().flatten())
+            .filter_map(|o| o.mtime_ns())
+            .max()
+            .unwrap_or(0);
+        let command = s.command_for_hash();
+        let hash = ninja_log::hash_command(&command);
+        let first_path = self.graph.path(first).to_string();
+        let entry = self.ctx.ninja_log.get(&first_path).copied();
+        let oldest_output = s
+            .outs
+            .iter()
+            .filter_map(|&o| self.observed[o.index()].and_then(|o| o.mtime_ns()))
+            .min()
+            .unwrap_or(0);
+        let log_ok = entry.is_some_and(|e| (s.generator || e.command_hash == hash) && e.mtime_ns >= newest_input);
+        let deps_ok = s.deps == DepsKind::None
+            || self
+                .ctx
+                .ninja_deps
+                .get_mtime(&first_path)
+                .is_some_and(|mtime| mtime >= self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0));
+        if log_ok && deps_ok && oldest_output >= newest_input {
+            return;
+        }
+        let outs = s.outs.clone();
+        let deps = s.deps;
+        let now = filetime::FileTime::now();
+        let mut max_mtime = 0;
+        for &out in &outs {
+            let path = self.graph.path(out).to_string();
+            if oldest_output < newest_input {
+                let _ = filetime::set_file_mtime(&path, now);
+            }
+            let observed = self.ctx.state.hashes.observe_one(&path).unwrap_or(Observed::Missing);
+            max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
+            self.set_observed(out, observed);
+        }
+        for &out in &outs {
+            let path = self.graph.path(out).to_string();
+            let _ = self.ctx.ninja_log.record(
+                &path,
+                LogEntry {
+                    start_ms: 0,
+                    end_ms: 0,
+                    mtime_ns: max_mtime,
+                    command_hash: hash,
+                },
+            );
+        }
+        if deps != DepsKind::None {
+            let deps_paths: Vec<String> = self.discovered[step.index()]
+                .iter()
+                .map(|&f| self.graph.path(f).to_string())
+                .collect();
+            let first_mtime = self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0);
+            let _ = self.ctx.ninja_deps.record(&first_path, first_mtime, &deps_paths);
+        }
+        if let Some(record) = self.ctx.state.steps.get_mut(&first_path) {
+            record.output_mtime_ns = self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0);
+        }
+    }
+
+    /// Marks a step done and readies the steps that were waiting on it.
+    fn complete(&mut self, step: StepId) {
+        self.progress[step.index()] = StepProgress::Done;
+        let dependents = std::mem::take(&mut self.dependents[step.index()]);
+        for dependent in dependents {
+            let pending = &mut self.pending[dependent.index()];
+            *pending -= 1;
+            if *pending == 0 && self.progress[dependent.index()] == StepProgress::Waiting {
+                self.ready.push_back(dependent);
+            }
+        }
+    }
+}
+
+fn create_parent_dir(path: &str) -> anyhow::Result<()> {
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            fs::create_dir_all(parent)
+                .map_err(|err| anyhow::anyhow!("creating directory {}: {err}", parent.display()))?;
+        }
+    }
+    Ok(())
+}
