@@ -1,1 +1,3 @@
-//! TODO
+pub mod jobs;
+pub mod process;
+pub mod status;
