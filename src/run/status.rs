@@ -787,4 +787,68 @@ mod tests {
         status.step_finished("P", "p", &[], true, b"no-newline", false);
         assert_eq!(out.text(), "[1/2] P\nno-newline\n");
     }
+
+    /// A one-at-a-time fake scheduler over the real process pool prints
+    /// byte-for-byte what ninja 1.11 prints into a pipe for the same steps.
+    #[test]
+    fn fake_scheduler_matches_real_ninja_on_a_pipe() {
+        use crate::run::process::{Event, ProcessPool};
+        let ninja = std::path::Path::new("/usr/bin/ninja");
+        if !ninja.exists() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let steps = [
+            ("MAKE a", "echo out-a; echo err-a >&2", "a"),
+            ("", "true", "n"),
+            ("COLOR e", "printf '\\033[31mred\\033[0m\\n'", "e"),
+            ("FAIL c", "echo err >&2; exit 3", "c"),
+        ];
+        let mut manifest = String::from("rule r\n  command = $cmd\n  description = $desc\n");
+        for (desc, cmd, out) in &steps {
+            manifest += &format!("build {out}: r\n  cmd = {cmd}\n  desc = {desc}\n");
+        }
+        std::fs::write(dir.path().join("build.ninja"), manifest).expect("write manifest");
+        let outs: Vec<&str> = steps.iter().map(|step| step.2).collect();
+        let expected = std::process::Command::new(ninja)
+            .arg("-C")
+            .arg(dir.path())
+            .args(["-j1", "-k1"])
+            .args(&outs)
+            .env_remove("NINJA_STATUS")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .expect("run ninja");
+        let expected = String::from_utf8_lossy(&expected.stdout).into_owned();
+
+        let (mut status, out, _) = printer(Terminal::plain(), false, false);
+        status.options.program = "ninja".into();
+        status.set_total(steps.len());
+        let mut pool = ProcessPool::new();
+        for (token, (desc, cmd, output)) in steps.iter().enumerate() {
+            status.step_started(desc, cmd, false);
+            pool.spawn(token, cmd, false, None);
+            let Some(Event::Finished(done)) = pool.wait_any() else {
+                panic!("step did not finish");
+            };
+            let outputs = [output.to_string()];
+            status.step_finished(
+                desc,
+                cmd,
+                &outputs,
+                done.status.success(),
+                &done.output,
+                false,
+            );
+        }
+        status.info("build stopped: subcommand failed.");
+        status.finish();
+        let expected = expected
+            .lines()
+            .skip_while(|line| line.starts_with("ninja: Entering"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        assert_eq!(out.text(), expected);
+    }
 }
