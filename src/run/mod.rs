@@ -1,1 +1,8 @@
 //! Running steps: the build loop, processes, status output, job limits.
+
+pub mod build;
+pub mod depfile;
+pub mod jobs;
+pub mod process;
+pub mod showincludes;
+pub mod status;

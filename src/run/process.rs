@@ -1,0 +1,503 @@
+//! Running step commands the way ninja does on POSIX.
+//!
+//! Every command runs as `/bin/sh -c CMD`. Ordinary steps get stdin from
+//! `/dev/null` and one pipe shared by stdout and stderr, so the captured
+//! output interleaves exactly as the user would have seen it; each runs in its
+//! own process group so a terminal Ctrl-C reaches only us and we decide how
+//! to stop the children. Console-pool steps inherit our stdin/stdout/stderr
+//! and stay in our process group: they own the terminal while they run.
+//!
+//! Each child gets a thread that drains its pipe to EOF, reaps it, and sends
+//! one [`Event::Finished`] over the pool's channel. The same channel carries
+//! [`Event::Interrupted`] (from the Ctrl-C handler) and [`Event::Token`]
+//! (jobserver tokens, see [`crate::run::jobs::TokenPump`]), so the scheduler
+//! blocks in exactly one place: [`ProcessPool::wait_any`].
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::run::jobs::JobLimit;
+
+/// Exit code of the whole build when a step failed.
+///
+/// Verified against ninja 1.11.1: a step exiting with code 3 makes ninja exit
+/// 1 ("build stopped: subcommand failed."), and so does a step killed by
+/// SIGKILL or SIGSEGV. The step's own code is never propagated.
+pub const EXIT_STEP_FAILED: i32 = 1;
+
+/// Exit code of the whole build when it was interrupted.
+///
+/// Verified against ninja 1.11.1: after Ctrl-C, and also when a step dies from
+/// SIGINT, SIGTERM or SIGHUP (which ninja takes to mean the user interrupted
+/// it), ninja prints "build stopped: interrupted by user." without a FAILED
+/// block and exits 2.
+pub const EXIT_INTERRUPTED: i32 = 2;
+
+/// How a step's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+    /// `/bin/sh` could not be started at all (or its reader thread could not).
+    SpawnFailed(String),
+}
+
+impl ExitStatus {
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Exited(0))
+    }
+
+    /// Whether ninja would treat this as the user interrupting the build
+    /// rather than the step failing (see [`EXIT_INTERRUPTED`]).
+    pub fn is_interruption(&self) -> bool {
+        matches!(self, ExitStatus::Signaled(sig)
+            if *sig == libc::SIGINT || *sig == libc::SIGTERM || *sig == libc::SIGHUP)
+    }
+
+    /// Exit code zccache should end with if this were the build's worst step
+    /// result: 0, [`EXIT_STEP_FAILED`] or [`EXIT_INTERRUPTED`].
+    pub fn build_exit_code(&self) -> i32 {
+        if self.success() {
+            0
+        } else if self.is_interruption() {
+            EXIT_INTERRUPTED
+        } else {
+            EXIT_STEP_FAILED
+        }
+    }
+
+    fn from_std(status: std::process::ExitStatus) -> Self {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => ExitStatus::Exited(code),
+            (None, Some(sig)) => ExitStatus::Signaled(sig),
+            // Stopped/continued statuses are never returned by wait().
+            (None, None) => ExitStatus::SpawnFailed("unknown wait status".into()),
+        }
+    }
+}
+
+/// One step's process has ended and its output pipe is drained.
+#[derive(Debug)]
+pub struct Finished {
+    /// The caller's identifier for the step, as passed to [`ProcessPool::spawn`].
+    pub token: usize,
+    pub status: ExitStatus,
+    /// stdout and stderr, interleaved; empty for console-pool steps.
+    pub output: Vec<u8>,
+    pub duration: Duration,
+}
+
+/// Something the scheduler must react to.
+#[derive(Debug)]
+pub enum Event {
+    Finished(Finished),
+    /// Ctrl-C, SIGTERM or SIGHUP arrived; [`interrupted`] is now true.
+    Interrupted,
+    /// A jobserver token requested through [`crate::run::jobs::TokenPump`].
+    /// Dropping the `Acquired` gives the token back.
+    Token(io::Result<jobserver::Acquired>),
+}
+
+/// How long [`ProcessPool::interrupt_all`] lets children clean up after
+/// SIGINT before it kills them; compilers exit at once, but a step that
+/// ignores SIGINT must not keep the build hanging forever.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
+
+/// Process-group leaders of running non-console children, keyed by token.
+///
+/// A reader thread removes its entry *before* reaping the child, and signals
+/// are sent while holding the same lock, so we never signal a pid that has
+/// been reaped and possibly reused.
+type Groups = Arc<Mutex<HashMap<usize, libc::pid_t>>>;
+
+pub struct ProcessPool {
+    sender: Sender<Event>,
+    receiver: Receiver<Event>,
+    running: usize,
+    groups: Groups,
+}
+
+impl Default for ProcessPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProcessPool {
+    /// Creates an empty pool and makes sure the interrupt handler is installed
+    /// so Ctrl-C wakes [`ProcessPool::wait_any`].
+    pub fn new() -> Self {
+        if let Err(err) = install_interrupt_handler() {
+            tracing::warn!("cannot install Ctrl-C handler: {err}");
+        }
+        let (sender, receiver) = mpsc::channel();
+        register_waker(sender.clone());
+        ProcessPool {
+            sender,
+            receiver,
+            running: 0,
+            groups: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A handle for other producers of [`Event`]s (the jobserver token pump).
+    pub fn event_sender(&self) -> Sender<Event> {
+        self.sender.clone()
+    }
+
+    /// Number of spawned steps whose [`Event::Finished`] has not been returned
+    /// by [`ProcessPool::wait_any`] yet.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// Starts `cmdline` for the step identified by `token`.
+    ///
+    /// Never fails synchronously: every call produces exactly one
+    /// [`Event::Finished`], with [`ExitStatus::SpawnFailed`] if the process
+    /// could not be started, so the scheduler has a single completion path.
+    pub fn spawn(&mut self, token: usize, cmdline: &str, console: bool, jobs: Option<&JobLimit>) {
+        self.running += 1;
+        let started = Instant::now();
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(cmdline);
+        if let Some(jobs) = jobs {
+            jobs.configure_child(&mut command);
+        }
+        // The thread is created before the child so that a failure to create
+        // it cannot leave an unreaped child behind.
+        let (child_tx, child_rx) = mpsc::channel::<io::Result<Launched>>();
+        let events = self.sender.clone();
+        let groups = Arc::clone(&self.groups);
+        let spawned = thread::Builder::new()
+            .name(format!("step-{token}"))
+            .spawn(move || {
+                let (status, output) = match child_rx.recv() {
+                    Ok(Ok(launched)) => launched.collect(token, &groups),
+                    Ok(Err(err)) => (ExitStatus::SpawnFailed(err.to_string()), Vec::new()),
+                    Err(_) => (
+                        ExitStatus::SpawnFailed("spawn abandoned".into()),
+                        Vec::new(),
+                    ),
+                };
+                let finished = Finished {
+                    token,
+                    status,
+                    output,
+                    duration: started.elapsed(),
+                };
+                // The receiver only disappears when the pool is dropped, and
+                // then nobody is interested in the result.
+                let _ = events.send(Event::Finished(finished));
+            });
+        if let Err(err) = spawned {
+            let _ = self.sender.send(Event::Finished(Finished {
+                token,
+                status: ExitStatus::SpawnFailed(format!("cannot start reader thread: {err}")),
+                output: Vec::new(),
+                duration: started.elapsed(),
+            }));
+            return;
+        }
+        let launched = launch(&mut command, console, token, &self.groups);
+        // Dropping `command` closes our copies of the pipe's write end; the
+        // reader would otherwise never see EOF.
+        drop(command);
+        let _ = child_tx.send(launched);
+    }
+
+    /// Blocks until something happens. Returns `None` only when no step is
+    /// running and no event is queued, i.e. waiting could never end.
+    pub fn wait_any(&mut self) -> Option<Event> {
+        let event = match self.receiver.try_recv() {
+            Ok(event) => event,
+            Err(_) if self.running == 0 => return None,
+            // We hold a sender ourselves, so the channel cannot disconnect.
+            Err(_) => self.receiver.recv().ok()?,
+        };
+        if matches!(event, Event::Finished(_)) {
+            self.running -= 1;
+        }
+        Some(event)
+    }
+
+    /// Like [`ProcessPool::wait_any`] but gives up after `timeout`, and waits
+    /// even when no step runs (for pending jobserver tokens, or to re-check
+    /// the load average for `-l`). `None` means nothing arrived in time.
+    pub fn wait_any_timeout(&mut self, timeout: Duration) -> Option<Event> {
+        let event = self.receiver.recv_timeout(timeout).ok()?;
+        if matches!(event, Event::Finished(_)) {
+            self.running -= 1;
+        }
+        Some(event)
+    }
+
+    /// Stops every running step: SIGINT to each child's process group (what
+    /// the terminal would have sent them had they not been in their own
+    /// groups), SIGKILL to those still alive after a grace period, then reaps
+    /// them all. Returns their results so the scheduler can clean up their
+    /// outputs. Console-pool steps already got the terminal's SIGINT and are
+    /// only waited for. Token events that arrive meanwhile are dropped, which
+    /// returns the tokens.
+    pub fn interrupt_all(&mut self) -> Vec<Finished> {
+        self.signal_groups(libc::SIGINT);
+        let deadline = Instant::now() + INTERRUPT_GRACE;
+        let mut finished = Vec::new();
+        let mut killed = false;
+        while self.running > 0 {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            let event = if killed {
+                self.receiver
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                self.receiver.recv_timeout(timeout)
+            };
+            match event {
+                Ok(Event::Finished(done)) => {
+                    self.running -= 1;
+                    finished.push(done);
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    self.signal_groups(libc::SIGKILL);
+                    killed = true;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        finished
+    }
+
+    fn signal_groups(&self, signal: libc::c_int) {
+        let groups = lock_groups(&self.groups);
+        for &pgid in groups.values() {
+            // SAFETY: kill() has no memory-safety preconditions; the group
+            // leader is unreaped (see `Groups`), so the id is still ours.
+            unsafe {
+                libc::kill(-pgid, signal);
+            }
+        }
+    }
+}
+
+/// A started child and, unless it is a console step, its output pipe.
+struct Launched {
+    child: Child,
+    output: Option<io::PipeReader>,
+}
+
+impl Launched {
+    fn collect(mut self, token: usize, groups: &Groups) -> (ExitStatus, Vec<u8>) {
+        let mut output = Vec::new();
+        let mut read_error = None;
+        if let Some(mut pipe) = self.output.take() {
+            // Reading to EOF before waiting matters: a child blocked on a
+            // full pipe would otherwise never exit.
+            if let Err(err) = pipe.read_to_end(&mut output) {
+                read_error = Some(err);
+            }
+        }
+        lock_groups(groups).remove(&token);
+        let status = match self.child.wait() {
+            Ok(status) => ExitStatus::from_std(status),
+            Err(err) => ExitStatus::SpawnFailed(format!("cannot wait for child: {err}")),
+        };
+        if let Some(err) = read_error {
+            output.extend_from_slice(format!("\nzccache: reading output: {err}\n").as_bytes());
+        }
+        (status, output)
+    }
+}
+
+fn launch(
+    command: &mut Command,
+    console: bool,
+    token: usize,
+    groups: &Groups,
+) -> io::Result<Launched> {
+    if console {
+        command
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        let child = command.spawn()?;
+        return Ok(Launched {
+            child,
+            output: None,
+        });
+    }
+    // std's pipes are close-on-exec, so children started in parallel never
+    // inherit each other's write ends (which would delay EOF).
+    let (reader, writer) = io::pipe()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer)
+        .process_group(0);
+    // Register under the lock so interrupt_all cannot miss a child that is
+    // being started right now.
+    let mut groups = lock_groups(groups);
+    let child = command.spawn()?;
+    // Process ids always fit in pid_t; the u32 is only std's representation.
+    groups.insert(token, child.id() as libc::pid_t);
+    Ok(Launched {
+        child,
+        output: Some(reader),
+    })
+}
+
+fn lock_groups(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<usize, libc::pid_t>> {
+    // A panicking reader thread cannot leave the map inconsistent (each
+    // operation is a single insert/remove), so poisoning is harmless.
+    groups
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static WAKERS: Mutex<Vec<Sender<Event>>> = Mutex::new(Vec::new());
+static HANDLER: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Whether Ctrl-C (or SIGTERM/SIGHUP) has been received.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Installs the process-wide handler for SIGINT, SIGTERM and SIGHUP; calling
+/// it again is a no-op returning the first result. The handler only records
+/// the interruption and wakes every pool; the scheduler does the rest
+/// (stop starting steps, [`ProcessPool::interrupt_all`], save state, print
+/// "zccache: build stopped: interrupted by user.", exit [`EXIT_INTERRUPTED`]).
+pub fn install_interrupt_handler() -> Result<(), String> {
+    HANDLER
+        .get_or_init(|| ctrlc::set_handler(note_interruption).map_err(|err| err.to_string()))
+        .clone()
+}
+
+fn note_interruption() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let mut wakers = WAKERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Pools that were dropped have closed receivers; forget them.
+    wakers.retain(|waker| waker.send(Event::Interrupted).is_ok());
+}
+
+fn register_waker(sender: Sender<Event>) {
+    let mut wakers = WAKERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    wakers.push(sender);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_one(cmdline: &str) -> Finished {
+        let mut pool = ProcessPool::new();
+        pool.spawn(7, cmdline, false, None);
+        match pool.wait_any() {
+            Some(Event::Finished(done)) => done,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+
+    #[test]
+    fn captures_stdout_and_stderr_interleaved() {
+        let done = run_one("echo one; echo two >&2; echo three");
+        assert_eq!(done.token, 7);
+        assert_eq!(done.status, ExitStatus::Exited(0));
+        assert_eq!(done.output, b"one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn reports_exit_code_and_signal() {
+        assert_eq!(run_one("exit 3").status, ExitStatus::Exited(3));
+        let killed = run_one("kill -KILL $$").status;
+        assert_eq!(killed, ExitStatus::Signaled(libc::SIGKILL));
+        assert_eq!(killed.build_exit_code(), EXIT_STEP_FAILED);
+        let terminated = run_one("kill -TERM $$").status;
+        assert!(terminated.is_interruption());
+        assert_eq!(terminated.build_exit_code(), EXIT_INTERRUPTED);
+    }
+
+    #[test]
+    fn stdin_is_dev_null() {
+        let done = run_one("cat; echo done");
+        assert_eq!(done.output, b"done\n");
+    }
+
+    #[test]
+    fn child_runs_in_its_own_process_group() {
+        let done = run_one("ps -o pgid= -p $$; echo $$");
+        let text = String::from_utf8_lossy(&done.output);
+        let mut lines = text.split_whitespace();
+        assert_eq!(lines.next(), lines.next(), "pgid equals the shell's pid");
+    }
+
+    #[test]
+    fn wait_any_returns_none_when_idle() {
+        let mut pool = ProcessPool::new();
+        assert!(pool.wait_any().is_none());
+    }
+
+    #[test]
+    fn runs_several_in_parallel() {
+        let mut pool = ProcessPool::new();
+        let started = Instant::now();
+        for token in 0..4 {
+            pool.spawn(token, "sleep 0.3", false, None);
+        }
+        assert_eq!(pool.running(), 4);
+        let mut tokens = Vec::new();
+        while let Some(event) = pool.wait_any() {
+            if let Event::Finished(done) = event {
+                tokens.push(done.token);
+            }
+        }
+        tokens.sort();
+        assert_eq!(tokens, vec![0, 1, 2, 3]);
+        assert!(started.elapsed() < Duration::from_millis(1200));
+    }
+
+    #[test]
+    fn interrupt_all_stops_children_and_their_descendants() {
+        let mut pool = ProcessPool::new();
+        // The inner sleep is a grandchild: only a process-group signal reaches it
+        // (otherwise the pipe stays open and the reader would wait 30s).
+        pool.spawn(1, "sleep 30; echo never", false, None);
+        pool.spawn(2, "sh -c 'sleep 30'", false, None);
+        thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        let finished = pool.interrupt_all();
+        assert_eq!(finished.len(), 2);
+        assert!(finished.iter().all(|done| done.status.is_interruption()));
+        assert!(started.elapsed() < INTERRUPT_GRACE);
+        assert_eq!(pool.running(), 0);
+    }
+
+    #[test]
+    fn interrupt_all_kills_children_ignoring_sigint() {
+        let mut pool = ProcessPool::new();
+        pool.spawn(1, "trap '' INT; sleep 30", false, None);
+        thread::sleep(Duration::from_millis(200));
+        let finished = pool.interrupt_all();
+        assert_eq!(finished.len(), 1);
+        assert_eq!(finished[0].status, ExitStatus::Signaled(libc::SIGKILL));
+    }
+
+    #[test]
+    fn large_output_does_not_deadlock() {
+        let done = run_one("head -c 1000000 /dev/zero");
+        assert_eq!(done.output.len(), 1_000_000);
+    }
+}
