@@ -15,7 +15,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::graph::{FileId, Graph, StepId};
 use crate::hash::{Hash, Observed};
 use crate::ninja::DepsKind;
-use crate::run::process::{ExitStatus, Finished, ProcessPool};
+use crate::run::jobs::{JobLimit, TokenPump};
+use crate::run::process::{Event, ExitStatus, Finished, ProcessPool};
 use crate::run::status::StatusPrinter;
 use crate::run::{depfile, showincludes};
 use crate::state::ninja_deps::NinjaDeps;
@@ -56,7 +57,7 @@ pub struct BuildContext<'a> {
     pub ninja_log: &'a mut NinjaLog,
     pub ninja_deps: &'a mut NinjaDeps,
     pub status: &'a mut StatusPrinter,
-    pub jobserver: Option<&'a jobserver::Client>,
+    pub jobs: &'a JobLimit,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -370,59 +371,96 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
 
     fn run(mut self) -> anyhow::Result<BuildOutcome> {
         let mut pool = ProcessPool::new();
+        let mut slots = Slots::new(self.ctx.jobs, &pool);
         self.ctx.status.set_total(self.wanted_total);
         loop {
-            while let Some(step) = self.ready.pop_front() {
-                if self.graph.steps[step.index()].is_phony() {
-                    self.finish_phony(step);
-                    continue;
-                }
-                match self.dirty_reason(step) {
-                    None => self.finish_clean(step),
-                    Some(reason) => {
-                        if self.opts.explain {
-                            self.ctx.status.info(&format!("zccache explain: {reason}"));
-                        }
-                        self.progress[step.index()] = StepProgress::Queued;
-                        self.runnable.push_back(step);
-                    }
-                }
-            }
+            self.check_ready_steps();
             let stop_starting = self.outcome.failed >= self.opts.failures_allowed
                 || crate::run::process::interrupted();
             if !stop_starting {
-                self.start_runnable(&mut pool)?;
+                self.start_runnable(&mut pool, &mut slots);
             }
-            if pool.running() == 0 {
-                if stop_starting || (self.runnable.is_empty() && self.ready.is_empty()) {
+            if pool.running() == 0 && self.ready.is_empty() {
+                if stop_starting || self.runnable.is_empty() {
                     break;
                 }
-                if !self.runnable.is_empty() && self.ready.is_empty() {
-                    // Only pool- or load-blocked steps remain with nothing
-                    // running: start one regardless so the build advances.
-                    if let Some(step) = self.runnable.pop_front() {
-                        self.start_step(&mut pool, step)?;
-                    }
+                // Only pool- or load-blocked steps remain with nothing
+                // running: start one regardless so the build advances.
+                if let Some(step) = self.runnable.pop_front() {
+                    self.start_step(&mut pool, step, &mut slots);
                 }
                 continue;
             }
-            match pool.wait_any() {
-                Some(finished) => self.step_finished(finished)?,
-                None => continue,
+            if pool.running() == 0 {
+                continue;
+            }
+            let Some(event) = pool.wait_any() else {
+                continue;
+            };
+            match event {
+                Event::Finished(finished) => {
+                    slots.release(finished.token);
+                    self.step_finished(finished)?;
+                }
+                Event::Token(token) => slots.token_arrived(token),
+                Event::Interrupted => {}
             }
             if crate::run::process::interrupted() {
-                pool.interrupt_all();
-                while let Some(finished) = pool.wait_any() {
-                    let _ = finished;
+                for finished in pool.interrupt_all() {
+                    let step = StepId(finished.token as u32);
+                    self.remove_interrupted_outputs(step);
                 }
                 self.outcome.interrupted = true;
                 break;
             }
         }
+        if self.outcome.failed > 0 && !self.ready.is_empty() {
+            self.ready.clear();
+        }
         Ok(self.outcome)
     }
 
-    fn start_runnable(&mut self, pool: &mut ProcessPool) -> anyhow::Result<()> {
+    /// Checks every step whose inputs are ready: clean ones complete at
+    /// once (readying more), dirty ones queue to run.
+    fn check_ready_steps(&mut self) {
+        while let Some(step) = self.ready.pop_front() {
+            if self.graph.steps[step.index()].is_phony() {
+                self.finish_phony(step);
+                continue;
+            }
+            match self.dirty_reason(step) {
+                None => self.finish_clean(step),
+                Some(reason) => {
+                    if self.opts.explain {
+                        self.ctx.status.explain(&reason.to_string());
+                    }
+                    self.progress[step.index()] = StepProgress::Queued;
+                    self.runnable.push_back(step);
+                }
+            }
+        }
+    }
+
+    /// An interrupted step may have left partial outputs; ninja deletes
+    /// outputs the step had touched so the next build redoes them.
+    fn remove_interrupted_outputs(&mut self, step: StepId) {
+        let outs = self.graph.steps[step.index()].outs.clone();
+        for out in outs {
+            let path = self.graph.path(out);
+            let was = self.observed.get(out.index()).copied().flatten();
+            let now = crate::hash::stat(path).ok().flatten();
+            let touched = match (was, now) {
+                (Some(Observed::Present { stat, .. }), Some(now)) => stat != now,
+                (_, Some(_)) => true,
+                (_, None) => false,
+            };
+            if touched {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+
+    fn start_runnable(&mut self, pool: &mut ProcessPool, slots: &mut Slots) {
         let mut deferred = VecDeque::new();
         while pool.running() < self.opts.parallelism {
             let Some(step) = self.runnable.pop_front() else {
@@ -434,24 +472,28 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     break;
                 }
             }
-            let pool_name = self.graph.steps[step.index()].pool.clone();
+            let pool_name = &self.graph.steps[step.index()].pool;
             if !pool_name.is_empty() {
-                let depth = self.graph.pools.get(&pool_name).copied().unwrap_or(usize::MAX);
-                let used = self.pool_use.get(&pool_name).copied().unwrap_or(0);
+                let depth = self.graph.pools.get(pool_name).copied().unwrap_or(usize::MAX);
+                let used = self.pool_use.get(pool_name).copied().unwrap_or(0);
                 if depth != 0 && used >= depth {
                     deferred.push_back(step);
                     continue;
                 }
             }
-            self.start_step(pool, step)?;
+            if !self.opts.dry_run && !slots.available() {
+                slots.want(1 + self.runnable.len());
+                self.runnable.push_front(step);
+                break;
+            }
+            self.start_step(pool, step, slots);
         }
         while let Some(step) = deferred.pop_back() {
             self.runnable.push_front(step);
         }
-        Ok(())
     }
 
-    fn start_step(&mut self, pool: &mut ProcessPool, step: StepId) -> anyhow::Result<()> {
+    fn start_step(&mut self, pool: &mut ProcessPool, step: StepId, slots: &mut Slots) {
         let s = &self.graph.steps[step.index()];
         let description = if s.description.is_empty() { s.command.clone() } else { s.description.clone() };
         let command = s.command.clone();
@@ -461,30 +503,24 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         self.ctx.status.step_started(&description, &command, console);
         self.outcome.ran += 1;
         if self.opts.dry_run {
-            self.ctx.status.step_finished(&description, &command, &[], true, b"");
+            self.ctx.status.step_finished(&description, &command, &[], true, b"", console);
             self.finish_dry_run(step);
-            return Ok(());
+            return;
         }
         // A failed or interrupted run may leave outputs half written: forget
         // the old record so the step can never look clean over them.
         if let Some(key) = self.record_key(step).map(str::to_string) {
             self.ctx.state.steps.remove(&key);
         }
-        self.prepare_step(step)?;
         if !pool_name.is_empty() {
             *self.pool_use.entry(pool_name).or_insert(0) += 1;
         }
         self.started_at.insert(step, Instant::now());
-        if let Err(err) = pool.spawn(step.index(), &command, console, self.ctx.jobserver) {
-            let finished = Finished {
-                token: step.index(),
-                status: ExitStatus::SpawnFailed(err.to_string()),
-                output: Vec::new(),
-                duration: std::time::Duration::ZERO,
-            };
-            self.step_finished(finished)?;
+        slots.take(step.index());
+        match self.prepare_step(step) {
+            Ok(()) => pool.spawn(step.index(), &command, console, Some(self.ctx.jobs)),
+            Err(err) => pool.fail_without_running(step.index(), format!("{err:#}")),
         }
-        Ok(())
     }
 
     /// Creates output directories and writes the rspfile.
@@ -540,11 +576,15 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 let _ = fs::remove_file(rspfile);
             }
         }
-        self.ctx.status.step_finished(&description, &command, &outputs, success, &output);
+        let console = self.graph.steps[step.index()].uses_console();
+        self.ctx.status.step_finished(&description, &command, &outputs, success, &output, console);
         if !success {
             self.outcome.failed += 1;
+            if finished.status.is_interruption() {
+                self.outcome.interrupted = true;
+            }
             if self.outcome.first_failure_code.is_none() {
-                self.outcome.first_failure_code = Some(finished.status.exit_code());
+                self.outcome.first_failure_code = Some(finished.status.build_exit_code());
             }
             // The step's dependents never become ready; leaving them waiting
             // ends the build once nothing else can run.
@@ -824,4 +864,73 @@ fn create_parent_dir(path: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Who may start a step now: the implicit slot every build has, plus
+/// jobserver tokens when a jobserver is in use (ours, shared with make or
+/// cargo children, or a parent make's).
+struct Slots {
+    pump: Option<TokenPump>,
+    implicit_free: bool,
+    /// Tokens acquired and not yet given to a step.
+    spare: Vec<jobserver::Acquired>,
+    /// Which step holds the implicit slot or which token.
+    implicit_holder: Option<usize>,
+    held: HashMap<usize, jobserver::Acquired>,
+}
+
+impl Slots {
+    fn new(jobs: &JobLimit, pool: &ProcessPool) -> Slots {
+        let pump = jobs.token_pump(pool.event_sender()).ok().flatten();
+        Slots {
+            pump,
+            implicit_free: true,
+            spare: Vec::new(),
+            implicit_holder: None,
+            held: HashMap::new(),
+        }
+    }
+
+    fn available(&self) -> bool {
+        self.pump.is_none() || self.implicit_free || !self.spare.is_empty()
+    }
+
+    /// Asks for enough tokens to start `steps` more steps.
+    fn want(&mut self, steps: usize) {
+        if let Some(pump) = &mut self.pump {
+            while pump.pending() < steps {
+                pump.request();
+            }
+        }
+    }
+
+    fn take(&mut self, token: usize) {
+        if self.pump.is_none() {
+            return;
+        }
+        if self.implicit_free {
+            self.implicit_free = false;
+            self.implicit_holder = Some(token);
+        } else if let Some(acquired) = self.spare.pop() {
+            self.held.insert(token, acquired);
+        }
+    }
+
+    fn release(&mut self, token: usize) {
+        if self.implicit_holder == Some(token) {
+            self.implicit_holder = None;
+            self.implicit_free = true;
+        }
+        // Dropping the token gives it back to the jobserver.
+        self.held.remove(&token);
+    }
+
+    fn token_arrived(&mut self, token: std::io::Result<jobserver::Acquired>) {
+        if let Some(pump) = &mut self.pump {
+            pump.received();
+        }
+        if let Ok(acquired) = token {
+            self.spare.push(acquired);
+        }
+    }
 }

@@ -163,6 +163,19 @@ impl ProcessPool {
     /// Never fails synchronously: every call produces exactly one
     /// [`Event::Finished`], with [`ExitStatus::SpawnFailed`] if the process
     /// could not be started, so the scheduler has a single completion path.
+    /// Completes `token` as a failed start without running anything, e.g.
+    /// when its rspfile could not be written, so the scheduler keeps one
+    /// completion path.
+    pub fn fail_without_running(&mut self, token: usize, message: String) {
+        self.running += 1;
+        let _ = self.sender.send(Event::Finished(Finished {
+            token,
+            status: ExitStatus::SpawnFailed(message),
+            output: Vec::new(),
+            duration: Duration::ZERO,
+        }));
+    }
+
     pub fn spawn(&mut self, token: usize, cmdline: &str, console: bool, jobs: Option<&JobLimit>) {
         self.running += 1;
         let started = Instant::now();
