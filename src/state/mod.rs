@@ -1,3 +1,4 @@
 //! TODO
 
+pub mod ninja_deps;
 pub mod ninja_log;
