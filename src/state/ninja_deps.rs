@@ -150,7 +150,7 @@ impl NinjaDeps {
         let header = read_u32(bytes, offset).ok_or("truncated record header")?;
         let is_deps = header & DEPS_RECORD_FLAG != 0;
         let size = header & !DEPS_RECORD_FLAG;
-        if size > MAX_RECORD_SIZE || size % 4 != 0 || size < 4 {
+        if size > MAX_RECORD_SIZE || !size.is_multiple_of(4) || size < 4 {
             return Err("bad record size");
         }
         let body_start = offset + 4;
