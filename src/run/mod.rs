@@ -1,3 +1,4 @@
 //! TODO
 
 pub mod depfile;
+pub mod showincludes;
