@@ -2,7 +2,7 @@
 //! (through depfiles or `/showIncludes`) for each output, with the output's
 //! mtime when they were recorded.
 //!
-//! # Format (version 4, written by ninja 1.10 through 1.13)
+//! # Format (version 4, written since ninja 1.10; checked against 1.11.1)
 //!
 //! The file starts with the 12 bytes `# ninjadeps\n` and a little-endian
 //! `i32` version, 4. Records follow, each a little-endian `u32` header whose

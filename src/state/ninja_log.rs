@@ -15,14 +15,14 @@
 //!
 //! # Versions
 //!
-//! * ninja 1.10 and 1.11 write `v5`; they discard logs older than v4 (1.10,
-//!   1.11 keep v4 and rewrite it as v5) and accept any *newer* version number
-//!   with the v5 line layout, because they only check a lower bound.
-//! * ninja 1.12 writes `v6` and accepts only `v6`: older logs are discarded
-//!   ("too old"), newer ones too ("too new"). v6 changed nothing in the line
-//!   layout; the bump only marked that the mtime field had become a
-//!   high-resolution timestamp.
-//! * ninja 1.13 writes and accepts only `v7`, whose command hash is rapidhash
+//! * ninja 1.10 and 1.11 write `v5`. They discard logs older than v4, read v4
+//!   (whole command lines) and rewrite it as v5, and accept any *newer*
+//!   version number with the v5 line layout, because they only check a lower
+//!   bound (checked: ninja 1.11.1 appends to a v6 log zccache wrote).
+//! * ninja 1.12 writes `v6` and discards anything older ("too old"): v6
+//!   changed nothing in the line layout, the bump only marked that the mtime
+//!   field had become a high-resolution timestamp (ninja PR #2240).
+//! * ninja 1.13 writes and reads only `v7`, whose command hash is rapidhash
 //!   instead of MurmurHash64A; its hashes cannot be compared with ours.
 //!
 //! So zccache writes `v6` with the shared v5/v6 layout, which both 1.11 and
@@ -93,6 +93,9 @@ pub struct NinjaLog {
     load_warning: Option<String>,
     /// The file on disk must be replaced rather than appended to.
     file_is_unusable: bool,
+    /// The file on disk has an older header than [`WRITTEN_VERSION`] with
+    /// the same line layout; it is upgraded in place before appending.
+    header_is_outdated: bool,
 }
 
 /// MurmurHash64A of the command line, as ninja 1.10–1.12 store it.
@@ -128,7 +131,9 @@ impl NinjaLog {
         let mut lines = bytes.split(|&byte| byte == b'\n');
         let header = lines.next().unwrap_or_default();
         match parse_header(header) {
-            Some(version) if READABLE_VERSIONS.contains(&version) => {}
+            Some(version) if READABLE_VERSIONS.contains(&version) => {
+                log.header_is_outdated = version < WRITTEN_VERSION;
+            }
             found => {
                 let what = match found {
                     Some(version) => format!("version {version}"),
@@ -209,9 +214,18 @@ impl NinjaLog {
 
     /// Opens `path` for appending. Creates it with a header when missing or
     /// empty, and replaces it when [`load`](Self::load) found it unusable.
+    /// A v5 header (ninja 1.10, 1.11) becomes v6 so that ninja 1.12 keeps
+    /// the file too; the lines need no change.
     pub fn open_writer(&mut self, path: &Path) -> Result<NinjaLogWriter, NinjaLogError> {
+        if self.header_is_outdated && !self.file_is_unusable {
+            rewrite_header_in_place(path).map_err(|source| NinjaLogError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
         let writer = NinjaLogWriter::open(path, self.file_is_unusable)?;
         self.file_is_unusable = false;
+        self.header_is_outdated = false;
         Ok(writer)
     }
 
@@ -289,6 +303,7 @@ impl NinjaLog {
             .map_err(|error| write_error(error.error))?;
         self.total_lines = self.entries.len();
         self.file_is_unusable = false;
+        self.header_is_outdated = false;
         Ok(())
     }
 }
@@ -320,6 +335,17 @@ fn parse_entry_line(line: &[u8]) -> Option<(&str, LogEntry)> {
             command_hash,
         },
     ))
+}
+
+/// Replaces a readable older header with the current one. Both are
+/// `# ninja log v` plus one digit, so the bytes overwrite each other exactly
+/// and no line moves.
+fn rewrite_header_in_place(path: &Path) -> io::Result<()> {
+    let header = format!("{HEADER_PREFIX}{WRITTEN_VERSION}");
+    // Not opened in append mode: that would send the write to the end.
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    file.write_all(header.as_bytes())?;
+    file.sync_data()
 }
 
 fn write_header(out: &mut impl Write) -> io::Result<()> {
@@ -524,6 +550,20 @@ mod tests {
     }
 
     #[test]
+    fn appending_upgrades_a_v5_header_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".ninja_log");
+        fs::write(&path, NINJA_1_11_LOG).unwrap();
+        let mut log = NinjaLog::load(&path).unwrap();
+        let writer = log.open_writer(&path).unwrap();
+        drop(writer);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            NINJA_1_11_LOG.replacen("v5", "v6", 1)
+        );
+    }
+
+    #[test]
     fn recompact_keeps_latest_live_entries_in_build_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".ninja_log");
@@ -613,6 +653,11 @@ mod tests {
             entry.mtime_ns,
             mtime_ns_or_zero(&dir.path().join("out one.txt")).unwrap()
         );
+        // Upgrading ninja's v5 header keeps the build up to date for ninja.
+        let mut log = log;
+        drop(log.open_writer(&dir.path().join(".ninja_log")).unwrap());
+        let explain = run_ninja(dir.path(), &["-n", "-d", "explain"]).unwrap();
+        assert_eq!(explain, "ninja: no work to do.\n");
     }
 
     #[test]
