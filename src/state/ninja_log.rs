@@ -689,7 +689,15 @@ mod tests {
         assert_eq!(explain, "ninja: no work to do.\n");
 
         // Ninja appends to our v6 log instead of discarding it.
+        // Set the mtime explicitly: the filesystem clock is coarser than a
+        // nanosecond, so a plain write could tie with the outputs' mtimes.
         fs::write(dir.path().join("in.txt"), "changed").unwrap();
+        let newer = mtime_ns_or_zero(&dir.path().join("out2.txt")).unwrap() + 1;
+        let newer = filetime::FileTime::from_unix_time(
+            newer / 1_000_000_000,
+            (newer % 1_000_000_000) as u32,
+        );
+        filetime::set_file_mtime(dir.path().join("in.txt"), newer).unwrap();
         run_ninja(dir.path(), &["out2.txt"]).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# ninja log v6\n"), "{text}");
