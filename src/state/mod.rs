@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod ninja_deps;
+pub mod ninja_log;
+
 use crate::hash::{Hash, HashCache};
 
 pub const STATE_FILE_NAME: &str = ".zccache_state";
