@@ -8,9 +8,8 @@ use anyhow::Context;
 use crate::graph::{FileId, Graph};
 use crate::ninja;
 use crate::run::build::{self, BuildContext, BuildOptions};
-use crate::run::status::StatusPrinter;
-use crate::state::ninja_deps::NinjaDeps;
-use crate::state::ninja_log::NinjaLog;
+use crate::run::status::{StatusOptions, StatusPrinter};
+use crate::state::ninja_files::NinjaFiles;
 use crate::state::BuildState;
 
 /// Which command line the user spoke: zccache's own or ninja's (through a
@@ -105,7 +104,17 @@ pub fn main(flavor: Flavor, args: BuildArgs) -> i32 {
             return 1;
         }
     }
-    let mut status = StatusPrinter::new(args.verbose, args.quiet, program);
+    let mut options = StatusOptions::new(program, args.verbose, args.quiet);
+    if let Some(jobs) = args.jobs.filter(|&j| j > 0) {
+        options.parallelism = jobs;
+    }
+    let mut status = match StatusPrinter::new(options) {
+        Ok(status) => status,
+        Err(err) => {
+            eprintln!("{program}: fatal: {err}");
+            return 1;
+        }
+    };
     if let Some(tool) = &args.tool {
         return crate::tools::run(tool, &args.tool_args, &args.file, flavor, &mut status);
     }
@@ -139,8 +148,7 @@ pub fn load_graph(file: &Path) -> anyhow::Result<Graph> {
 pub struct Memory {
     pub dir: PathBuf,
     pub state: BuildState,
-    pub ninja_log: NinjaLog,
-    pub ninja_deps: NinjaDeps,
+    pub ninja: NinjaFiles,
 }
 
 impl Memory {
@@ -149,19 +157,14 @@ impl Memory {
         if let Some(problem) = problem {
             status.warning(&problem.to_string());
         }
-        let (ninja_log, log_warning) = NinjaLog::load(&dir.join(".ninja_log"));
-        if let Some(message) = log_warning {
-            status.warning(&message);
-        }
-        let (ninja_deps, deps_warning) = NinjaDeps::load(&dir.join(".ninja_deps"));
-        if let Some(message) = deps_warning {
-            status.warning(&message);
+        let (ninja, warnings) = NinjaFiles::load(dir);
+        for warning in warnings {
+            status.warning(&warning);
         }
         Ok(Memory {
             dir: dir.to_path_buf(),
             state,
-            ninja_log,
-            ninja_deps,
+            ninja,
         })
     }
 
@@ -169,8 +172,7 @@ impl Memory {
         self.state
             .save(&BuildState::path_in(&self.dir))
             .context("saving build state")?;
-        self.ninja_log.flush().context("writing .ninja_log")?;
-        self.ninja_deps.flush().context("writing .ninja_deps")?;
+        self.ninja.flush().context("writing ninja's log files")?;
         Ok(())
     }
 }
@@ -187,7 +189,12 @@ fn build_main(
         Some(n) => n,
         None => crate::run::jobs::default_parallelism(),
     };
-    let jobserver = crate::run::jobs::JobLimit::from_env_and_flags(args.jobs, jobs);
+    let jobs_limit = crate::run::jobs::JobLimit::from_env_and_flags(args.jobs);
+    // As a jobserver client the parent make decides how many steps run.
+    let jobs = match &jobs_limit {
+        crate::run::jobs::JobLimit::JobserverClient(_) => usize::MAX,
+        _ => jobs,
+    };
     let opts = BuildOptions {
         parallelism: jobs,
         failures_allowed: if args.keep_going == 0 { usize::MAX } else { args.keep_going },
@@ -214,19 +221,21 @@ fn build_main(
             }
             let mut ctx = BuildContext {
                 state: &mut memory.state,
-                ninja_log: &mut memory.ninja_log,
-                ninja_deps: &mut memory.ninja_deps,
+                ninja: &mut memory.ninja,
                 status,
-                jobserver: jobserver.client(),
+                jobs: &jobs_limit,
             };
             let outcome = build::build(&mut graph, &[target], &mut ctx, &opts)?;
             if !outcome.succeeded() {
                 memory.save()?;
                 if outcome.interrupted {
-                    status.error("build stopped: interrupted by user.");
-                    return Ok(130);
+                    status.info("build stopped: interrupted by user.");
+                    return Ok(crate::run::process::EXIT_INTERRUPTED);
                 }
-                status.error("rebuilding 'build.ninja': subcommand failed");
+                status.error(&format!(
+                    "rebuilding '{}': subcommand failed",
+                    args.file.display()
+                ));
                 return Ok(1);
             }
             if outcome.ran == 0 {
@@ -251,10 +260,9 @@ fn build_main(
     let build_start = std::time::Instant::now();
     let mut ctx = BuildContext {
         state: &mut memory.state,
-        ninja_log: &mut memory.ninja_log,
-        ninja_deps: &mut memory.ninja_deps,
+        ninja: &mut memory.ninja,
         status,
-        jobserver: jobserver.client(),
+        jobs: &jobs_limit,
     };
     let result = build::build(&mut graph, &targets, &mut ctx, &opts);
     status.finish();
@@ -272,16 +280,16 @@ fn build_main(
         );
     }
     if outcome.interrupted {
-        status.error("build stopped: interrupted by user.");
-        return Ok(130);
+        status.info("build stopped: interrupted by user.");
+        return Ok(crate::run::process::EXIT_INTERRUPTED);
     }
     if outcome.failed > 0 {
         let reason = if outcome.failed > 1 { "subcommands failed" } else { "subcommand failed" };
-        status.error(&format!("build stopped: {reason}."));
-        return Ok(1);
+        status.info(&format!("build stopped: {reason}."));
+        return Ok(crate::run::process::EXIT_STEP_FAILED);
     }
     if outcome.ran == 0 {
-        status.info(&format!("{program}: no work to do."));
+        status.info("no work to do.");
     }
     Ok(0)
 }

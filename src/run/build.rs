@@ -19,8 +19,8 @@ use crate::run::jobs::{JobLimit, TokenPump};
 use crate::run::process::{Event, ExitStatus, Finished, ProcessPool};
 use crate::run::status::StatusPrinter;
 use crate::run::{depfile, showincludes};
-use crate::state::ninja_deps::NinjaDeps;
-use crate::state::ninja_log::{self, LogEntry, NinjaLog};
+use crate::state::ninja_files::NinjaFiles;
+use crate::state::ninja_log::{self, LogEntry};
 use crate::state::{command_hash, BuildState, Recorded, StepRecord};
 
 /// Flags that shape one build, from the command line.
@@ -54,8 +54,7 @@ impl Default for BuildOptions {
 /// Everything the build reads and updates besides the graph.
 pub struct BuildContext<'a> {
     pub state: &'a mut BuildState,
-    pub ninja_log: &'a mut NinjaLog,
-    pub ninja_deps: &'a mut NinjaDeps,
+    pub ninja: &'a mut NinjaFiles,
     pub status: &'a mut StatusPrinter,
     pub jobs: &'a JobLimit,
 }
@@ -604,9 +603,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         match s.deps {
             DepsKind::Msvc => {
                 let prefix = s.msvc_deps_prefix.as_deref().unwrap_or(showincludes::DEFAULT_PREFIX);
-                let (filtered, includes) = showincludes::filter(output, prefix);
-                *output = filtered;
-                Ok(includes
+                let text = String::from_utf8_lossy(output).into_owned();
+                let filtered = showincludes::filter(&text, prefix);
+                *output = filtered.output.into_bytes();
+                Ok(filtered
+                    .includes
                     .iter()
                     .map(|p| crate::ninja::canon::canonicalize_path(p))
                     .collect())
@@ -620,7 +621,10 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
                     Err(err) => return Err(format!("loading '{depfile}': {err}")),
                 };
-                let deps = depfile::parse(&content).map_err(|err| format!("{depfile}: {err}"))?;
+                let text = String::from_utf8_lossy(&content);
+                let deps = depfile::parse(&text)
+                    .map_err(|err| format!("{depfile}: {err}"))?
+                    .inputs;
                 if s.deps == DepsKind::Gcc && !self.opts.keep_depfile {
                     let _ = fs::remove_file(&depfile);
                 }
@@ -688,7 +692,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let end_ms = start_ms + duration.as_millis() as u32;
         let hash = ninja_log::hash_command(&command);
         for &out in &out_ids {
-            self.ctx.ninja_log.record(
+            self.ctx.ninja.record_log(
                 self.graph.path(out),
                 LogEntry {
                     start_ms,
@@ -700,7 +704,10 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         if s.deps != DepsKind::None {
             if let Some(&first) = out_ids.first() {
-                self.ctx.ninja_deps.record(self.graph.path(first), first_out_mtime, &deps_paths)?;
+                let inputs: Vec<&str> = deps_paths.iter().map(String::as_str).collect();
+                self.ctx
+                    .ninja
+                    .record_deps(self.graph.path(first), first_out_mtime, &inputs)?;
             }
         }
         if let Some(&first) = out_ids.first() {
@@ -787,7 +794,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let command = s.command_for_hash();
         let hash = ninja_log::hash_command(&command);
         let first_path = self.graph.path(first).to_string();
-        let entry = self.ctx.ninja_log.get(&first_path).copied();
+        let entry = self.ctx.ninja.log_entry(&first_path).copied();
         let oldest_output = s
             .outs
             .iter()
@@ -798,8 +805,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let deps_ok = s.deps == DepsKind::None
             || self
                 .ctx
-                .ninja_deps
-                .get_mtime(&first_path)
+                .ninja
+                .deps_of(&first_path)
+                .map(|deps| deps.mtime_ns)
                 .is_some_and(|mtime| mtime >= self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0));
         if log_ok && deps_ok && oldest_output >= newest_input {
             return;
@@ -819,7 +827,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         for &out in &outs {
             let path = self.graph.path(out).to_string();
-            let _ = self.ctx.ninja_log.record(
+            let _ = self.ctx.ninja.record_log(
                 &path,
                 LogEntry {
                     start_ms: 0,
@@ -835,7 +843,8 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .map(|&f| self.graph.path(f).to_string())
                 .collect();
             let first_mtime = self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0);
-            let _ = self.ctx.ninja_deps.record(&first_path, first_mtime, &deps_paths);
+            let inputs: Vec<&str> = deps_paths.iter().map(String::as_str).collect();
+            let _ = self.ctx.ninja.record_deps(&first_path, first_mtime, &inputs);
         }
         if let Some(record) = self.ctx.state.steps.get_mut(&first_path) {
             record.output_mtime_ns = self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0);

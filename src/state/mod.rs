@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod ninja_deps;
+pub mod ninja_files;
 pub mod ninja_log;
 
 use crate::hash::{Hash, HashCache};

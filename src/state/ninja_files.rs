@@ -1,0 +1,116 @@
+//! Ninja's `.ninja_log` and `.ninja_deps` of one build dir, kept in step
+//! with what zccache builds so a plain `ninja` finds no work afterwards.
+//! The files are opened for appending only when the first record arrives,
+//! so a no-op build writes nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::state::ninja_deps::{Deps, NinjaDeps, NinjaDepsError};
+use crate::state::ninja_log::{LogEntry, NinjaLog, NinjaLogError, NinjaLogWriter};
+
+pub const LOG_FILE_NAME: &str = ".ninja_log";
+pub const DEPS_FILE_NAME: &str = ".ninja_deps";
+
+pub struct NinjaFiles {
+    log_path: PathBuf,
+    deps_path: PathBuf,
+    pub log: NinjaLog,
+    log_writer: Option<NinjaLogWriter>,
+    pub deps: NinjaDeps,
+    deps_open: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NinjaFilesError {
+    #[error(transparent)]
+    Log(#[from] NinjaLogError),
+    #[error(transparent)]
+    Deps(#[from] NinjaDepsError),
+}
+
+impl NinjaFiles {
+    /// Loads both files from `dir`. Unusable files load as empty; their
+    /// warnings are returned for the caller to print once.
+    pub fn load(dir: &Path) -> (NinjaFiles, Vec<String>) {
+        let log_path = dir.join(LOG_FILE_NAME);
+        let deps_path = dir.join(DEPS_FILE_NAME);
+        let mut warnings = Vec::new();
+        let log = match NinjaLog::load(&log_path) {
+            Ok(log) => log,
+            Err(err) => {
+                warnings.push(err.to_string());
+                NinjaLog::default()
+            }
+        };
+        warnings.extend(log.load_warning().map(str::to_string));
+        let deps = match NinjaDeps::load(&deps_path) {
+            Ok(deps) => deps,
+            Err(err) => {
+                warnings.push(err.to_string());
+                NinjaDeps::default()
+            }
+        };
+        warnings.extend(deps.load_warning().map(str::to_string));
+        let files = NinjaFiles {
+            log_path,
+            deps_path,
+            log,
+            log_writer: None,
+            deps,
+            deps_open: false,
+        };
+        (files, warnings)
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn deps_path(&self) -> &Path {
+        &self.deps_path
+    }
+
+    pub fn log_entry(&self, output: &str) -> Option<&LogEntry> {
+        self.log.get(output)
+    }
+
+    pub fn deps_of(&self, output: &str) -> Option<Deps<'_>> {
+        self.deps.get(output)
+    }
+
+    pub fn record_log(&mut self, output: &str, entry: LogEntry) -> Result<(), NinjaFilesError> {
+        if self.log_writer.is_none() {
+            self.log_writer = Some(self.log.open_writer(&self.log_path)?);
+        }
+        if let Some(writer) = self.log_writer.as_mut() {
+            self.log.record(writer, output, entry)?;
+        }
+        Ok(())
+    }
+
+    pub fn record_deps(
+        &mut self,
+        output: &str,
+        mtime_ns: i64,
+        inputs: &[&str],
+    ) -> Result<(), NinjaFilesError> {
+        if !self.deps_open {
+            self.deps.open_for_append(&self.deps_path)?;
+            self.deps_open = true;
+        }
+        self.deps.record(output, mtime_ns, inputs)?;
+        Ok(())
+    }
+
+    /// Flushes what was appended; called when the build ends.
+    pub fn flush(&mut self) -> Result<(), NinjaFilesError> {
+        if let Some(writer) = self.log_writer.as_mut() {
+            writer.flush()?;
+        }
+        if self.deps_open {
+            self.deps.close()?;
+            self.deps_open = false;
+        }
+        Ok(())
+    }
+}
