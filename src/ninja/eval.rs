@@ -474,7 +474,10 @@ mod tests {
         );
         let bindings = vec![("description".to_string(), "$in".to_string())];
         let mut env = BuildEnv::new(&scopes, ROOT_SCOPE, &rule, &bindings, &ins, &outs);
-        assert_eq!(env.evaluate("command", InOutEscape::Shell), Ok("cc $in".into()));
+        assert_eq!(
+            env.evaluate("command", InOutEscape::Shell),
+            Ok("cc $in".into())
+        );
         assert_eq!(env.evaluate("flags", InOutEscape::Shell), Ok("-O2".into()));
         assert_eq!(env.evaluate("in", InOutEscape::Shell), Ok("'a b'".into()));
         assert_eq!(env.evaluate("in", InOutEscape::None), Ok("a b".into()));

@@ -110,6 +110,10 @@ impl<'a> Lexer<'a> {
         self.input.get(start..end).unwrap_or("")
     }
 
+    pub fn filename(&self) -> &'a str {
+        self.filename
+    }
+
     /// Byte offset where the last token started.
     pub fn last_token_start(&self) -> usize {
         self.last_token
@@ -445,7 +449,9 @@ mod tests {
         use Token::*;
         assert_eq!(
             tokens("a\n  b\n# c\n   # d\n\n   \r\nx"),
-            vec![Ident, Newline, Indent, Ident, Newline, Newline, Newline, Ident, Eof]
+            vec![
+                Ident, Newline, Indent, Ident, Newline, Newline, Newline, Ident, Eof
+            ]
         );
         assert_eq!(tokens("# no newline"), vec![Error]);
         assert_eq!(tokens("a $\n   b"), vec![Ident, Ident, Eof]);
@@ -487,9 +493,11 @@ mod tests {
         let mut out = EvalString::default();
         assert_eq!(
             lexer.read_eval(EvalMode::Value, &mut out),
-            Err("build.ninja:1: bad $-escape (literal $ must be written as $$)\n\
+            Err(
+                "build.ninja:1: bad $-escape (literal $ must be written as $$)\n\
                  x = ${foo\n    ^ near here"
-                .to_string())
+                    .to_string()
+            )
         );
         let mut lexer = Lexer::new("build.ninja", "x = 1");
         lexer.pos = 4;
@@ -505,7 +513,11 @@ mod tests {
         let text = format_error("f", &line, 10, "m");
         assert_eq!(
             text,
-            format!("f:1: m\n{}...\n{}^ near here", "x".repeat(72), " ".repeat(10))
+            format!(
+                "f:1: m\n{}...\n{}^ near here",
+                "x".repeat(72),
+                " ".repeat(10)
+            )
         );
         assert_eq!(format_error("f", "a\nb", 2, "m"), "f:2: m\n");
     }
