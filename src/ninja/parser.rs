@@ -470,17 +470,16 @@ impl Parser<'_> {
 
         // Old CMake wrote `build a: phony a`; ninja drops the self-reference
         // with a warning rather than reporting a cycle.
-        if build.rule == PHONY
-            && canonical_outs.len() == 1
-            && implicit_ins == 0
-            && order_only_ins == 0
-        {
-            let out = canonical_outs[0].clone();
+        if build.rule == PHONY && canonical_outs.len() == 1 && implicit_ins == 0 {
+            let out = &canonical_outs[0];
+            let explicit_removed = canonical_ins[..explicit_ins]
+                .iter()
+                .filter(|path| *path == out)
+                .count();
             let before = canonical_ins.len();
-            canonical_ins.retain(|path| *path != out);
-            let removed = before - canonical_ins.len();
-            if removed > 0 {
-                build.explicit_ins -= removed;
+            canonical_ins.retain(|path| path != out);
+            if canonical_ins.len() < before {
+                build.explicit_ins -= explicit_removed;
                 self.manifest.warnings.push(format!(
                     "phony target '{out}' names itself as an input; ignoring [-w phonycycle=warn]"
                 ));
@@ -635,3 +634,7 @@ fn parse_c_long(text: &str) -> i64 {
     }
     if negative { -value } else { value }
 }
+
+#[cfg(test)]
+#[path = "parser_tests.rs"]
+mod tests;
