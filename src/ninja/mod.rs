@@ -13,8 +13,6 @@ pub mod parser;
 
 use std::path::{Path, PathBuf};
 
-
-
 /// Where a statement came from, for error messages (`FILE:LINE: message`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loc {
@@ -108,6 +106,9 @@ pub struct Manifest {
     pub builddir: Option<String>,
     /// Every manifest file read (build.ninja, includes, subninjas).
     pub files_read: Vec<PathBuf>,
+    /// Warnings ninja would print while loading (without the
+    /// `ninja: warning: ` prefix), e.g. the phony self-reference warning.
+    pub warnings: Vec<String>,
 }
 
 /// A manifest error, already formatted like ninja's:

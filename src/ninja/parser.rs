@@ -1,7 +1,640 @@
-//! TODO: parser (owned by the parser work).
-use super::{Manifest, ManifestError};
-use std::path::Path;
+//! Parses build.ninja (with its includes and subninjas) into a
+//! [`Manifest`], evaluating every build statement as it is read.
+//!
+//! Error messages and the positions they point at follow ninja 1.11.1 so
+//! that users see the same diagnostics with either tool.
 
+use super::canon::{canonicalize_into, is_canonical};
+use super::eval::{
+    BuildEnv, BuildPathEnv, EvalString, InOutEscape, PHONY, ROOT_SCOPE, Rule, ScopeEnv, ScopeId,
+    Scopes, rule_var_index,
+};
+use super::lexer::{EvalMode, Lexer, Token};
+use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The ninja version whose syntax we accept, for `ninja_required_version`.
+pub const NINJA_VERSION: &str = "1.12.1";
+
+/// Includes nest at most this deep. Ninja itself overflows its stack on a
+/// self-including manifest; we report an error instead.
+const MAX_INCLUDE_DEPTH: usize = 64;
+
+/// Reads the manifest at `path` from the file system.
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    Err(ManifestError(format!("{}: parser not written yet", path.display())))
+    load_with(path, &mut |p: &Path| std::fs::read(p))
 }
+
+/// Reads the manifest at `path`, getting every file's bytes from `read`,
+/// so tests and fuzzers need no file system.
+pub fn load_with(
+    path: &Path,
+    read: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
+) -> Result<Manifest, ManifestError> {
+    let mut parser = Parser {
+        read,
+        scopes: Scopes::new(),
+        manifest: Manifest::default(),
+        pool_names: HashMap::from([("console".to_string(), ())]),
+        nodes: HashMap::new(),
+        scratch: BuildScratch::default(),
+        depth: 0,
+    };
+    let name = path.to_string_lossy().into_owned();
+    let text = parser
+        .read_file(path)
+        .map_err(|err| ManifestError(format!("loading '{name}': {}", describe_io_error(&err))))?;
+    parser.parse_file(&name, &text, ROOT_SCOPE)?;
+    parser.manifest.builddir = parser
+        .scopes
+        .lookup_var(ROOT_SCOPE, "builddir")
+        .filter(|dir| !dir.is_empty())
+        .map(str::to_string);
+    Ok(parser.manifest)
+}
+
+/// `strerror`-style text, without Rust's " (os error N)" suffix, to match
+/// ninja's "loading 'x': No such file or directory".
+fn describe_io_error(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// What ninja knows about a path at this point of the manifest: it names a
+/// node (so `default` accepts it) and maybe has a producing build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodeRole {
+    Mentioned,
+    Output,
+}
+
+/// Buffers reused across build statements so that the common case
+/// allocates only the strings that end up in the [`Build`].
+#[derive(Default)]
+struct BuildScratch {
+    /// Unevaluated paths of the current build, in statement order.
+    paths: Vec<EvalString>,
+    bindings: Vec<(String, String)>,
+    value: EvalString,
+    expanded: String,
+}
+
+struct Parser<'r> {
+    read: &'r mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
+    scopes: Scopes,
+    manifest: Manifest,
+    /// Declared pools (including the built-in `console`); pools are global.
+    pool_names: HashMap<String, ()>,
+    nodes: HashMap<String, NodeRole>,
+    scratch: BuildScratch,
+    depth: usize,
+}
+
+type ParseResult<T = ()> = Result<T, ManifestError>;
+
+impl Parser<'_> {
+    /// Reads a manifest file as text. Ninja stops reading at a NUL byte, and
+    /// paths are bytes to ninja; invalid UTF-8 is replaced rather than
+    /// rejected.
+    fn read_file(&mut self, path: &Path) -> io::Result<String> {
+        let mut bytes = (self.read)(path)?;
+        if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+            bytes.truncate(nul);
+        }
+        self.manifest.files_read.push(path.to_path_buf());
+        Ok(match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+        })
+    }
+
+    fn parse_file(&mut self, filename: &str, text: &str, scope: ScopeId) -> ParseResult {
+        let mut lexer = Lexer::new(filename, text);
+        loop {
+            let token = lexer.next_token();
+            match token {
+                Token::Eof => return Ok(()),
+                Token::Newline => {}
+                Token::Build => self.parse_build(&mut lexer, scope)?,
+                Token::Rule => self.parse_rule(&mut lexer, scope)?,
+                Token::Pool => self.parse_pool(&mut lexer, scope)?,
+                Token::Default => self.parse_default(&mut lexer, scope)?,
+                Token::Include => self.parse_include(&mut lexer, scope, false)?,
+                Token::Subninja => self.parse_include(&mut lexer, scope, true)?,
+                Token::Ident => {
+                    lexer.unread();
+                    self.parse_top_level_let(&mut lexer, scope)?;
+                }
+                Token::Error => return Err(err(&lexer, lexer.describe_last_error())),
+                other => return Err(err(&lexer, &format!("unexpected {}", other.name()))),
+            }
+        }
+    }
+
+    /// `name = value` at file level: expanded immediately, so later
+    /// redefinitions can refer to the previous value.
+    fn parse_top_level_let(&mut self, lexer: &mut Lexer, scope: ScopeId) -> ParseResult {
+        let mut value = std::mem::take(&mut self.scratch.value);
+        let name = parse_let(lexer, &mut value)?;
+        let mut expanded = String::new();
+        let mut env = ScopeEnv {
+            scopes: &self.scopes,
+            scope,
+        };
+        value
+            .evaluate_into(&mut env, &mut expanded)
+            .map_err(ManifestError)?;
+        self.scratch.value = value;
+        if name == "ninja_required_version" {
+            self.check_required_version(&expanded)?;
+        }
+        self.scopes.set_var(scope, name, expanded);
+        Ok(())
+    }
+
+    /// Ninja compares only major and minor versions.
+    fn check_required_version(&mut self, required: &str) -> ParseResult {
+        let (ours_major, ours_minor) = parse_version(NINJA_VERSION);
+        let (major, minor) = parse_version(required);
+        if ours_major < major || (ours_major == major && ours_minor < minor) {
+            return Err(ManifestError(format!(
+                "ninja version ({NINJA_VERSION}) incompatible with build file \
+                 ninja_required_version version ({required})."
+            )));
+        }
+        if ours_major > major {
+            self.manifest.warnings.push(format!(
+                "ninja executable version ({NINJA_VERSION}) greater than build file \
+                 ninja_required_version ({required}); versions may be incompatible."
+            ));
+        }
+        Ok(())
+    }
+
+    fn parse_rule(&mut self, lexer: &mut Lexer, scope: ScopeId) -> ParseResult {
+        let Some(name) = lexer.read_ident() else {
+            return Err(err(lexer, "expected rule name"));
+        };
+        expect_token(lexer, Token::Newline)?;
+        if self.scopes.has_local_rule(scope, name) {
+            return Err(err(lexer, &format!("duplicate rule '{name}'")));
+        }
+        let mut rule = Rule::new(name.to_string());
+        while lexer.peek_token(Token::Indent) {
+            let mut value = EvalString::default();
+            let key = parse_let(lexer, &mut value)?;
+            let Some(index) = rule_var_index(key) else {
+                return Err(err(lexer, &format!("unexpected variable '{key}'")));
+            };
+            rule.bindings[index] = Some(value);
+        }
+        if rule.has_binding("rspfile") != rule.has_binding("rspfile_content") {
+            return Err(err(
+                lexer,
+                "rspfile and rspfile_content need to be both specified",
+            ));
+        }
+        if !rule.has_binding("command") {
+            return Err(err(lexer, "expected 'command =' line"));
+        }
+        self.scopes.add_rule(scope, rule);
+        Ok(())
+    }
+
+    fn parse_pool(&mut self, lexer: &mut Lexer, scope: ScopeId) -> ParseResult {
+        let Some(name) = lexer.read_ident() else {
+            return Err(err(lexer, "expected pool name"));
+        };
+        expect_token(lexer, Token::Newline)?;
+        if self.pool_names.contains_key(name) {
+            return Err(err(lexer, &format!("duplicate pool '{name}'")));
+        }
+        let mut depth = None;
+        let mut value = std::mem::take(&mut self.scratch.value);
+        while lexer.peek_token(Token::Indent) {
+            let key = parse_let(lexer, &mut value)?;
+            if key != "depth" {
+                return Err(err(lexer, &format!("unexpected variable '{key}'")));
+            }
+            let mut expanded = String::new();
+            let mut env = ScopeEnv {
+                scopes: &self.scopes,
+                scope,
+            };
+            value
+                .evaluate_into(&mut env, &mut expanded)
+                .map_err(ManifestError)?;
+            let parsed = parse_c_long(&expanded);
+            if parsed < 0 {
+                return Err(err(lexer, "invalid pool depth"));
+            }
+            depth = Some(usize::try_from(parsed).unwrap_or(usize::MAX));
+        }
+        self.scratch.value = value;
+        let Some(depth) = depth else {
+            return Err(err(lexer, "expected 'depth =' line"));
+        };
+        self.pool_names.insert(name.to_string(), ());
+        self.manifest.pools.push(Pool {
+            name: name.to_string(),
+            depth,
+        });
+        Ok(())
+    }
+
+    fn parse_default(&mut self, lexer: &mut Lexer, scope: ScopeId) -> ParseResult {
+        let mut path = std::mem::take(&mut self.scratch.value);
+        lexer
+            .read_eval(EvalMode::Path, &mut path)
+            .map_err(ManifestError)?;
+        if path.is_empty() {
+            return Err(err(lexer, "expected target name"));
+        }
+        let mut expanded = String::new();
+        let mut canonical = String::new();
+        while !path.is_empty() {
+            expanded.clear();
+            let mut env = ScopeEnv {
+                scopes: &self.scopes,
+                scope,
+            };
+            path.evaluate_into(&mut env, &mut expanded)
+                .map_err(ManifestError)?;
+            if expanded.is_empty() {
+                return Err(err(lexer, "empty path"));
+            }
+            canonicalize_into(&expanded, &mut canonical);
+            if !self.nodes.contains_key(&canonical) {
+                return Err(err(lexer, &format!("unknown target '{canonical}'")));
+            }
+            self.manifest.defaults.push(canonical.clone());
+            lexer
+                .read_eval(EvalMode::Path, &mut path)
+                .map_err(ManifestError)?;
+        }
+        self.scratch.value = path;
+        expect_token(lexer, Token::Newline)
+    }
+
+    fn parse_include(&mut self, lexer: &mut Lexer, scope: ScopeId, subninja: bool) -> ParseResult {
+        let mut path = EvalString::default();
+        lexer
+            .read_eval(EvalMode::Path, &mut path)
+            .map_err(ManifestError)?;
+        let mut name = String::new();
+        let mut env = ScopeEnv {
+            scopes: &self.scopes,
+            scope,
+        };
+        path.evaluate_into(&mut env, &mut name)
+            .map_err(ManifestError)?;
+        if self.depth >= MAX_INCLUDE_DEPTH {
+            return Err(err(
+                lexer,
+                &format!("loading '{name}': includes nested too deeply"),
+            ));
+        }
+        let text = self.read_file(Path::new(&name)).map_err(|io_err| {
+            err(
+                lexer,
+                &format!("loading '{name}': {}", describe_io_error(&io_err)),
+            )
+        })?;
+        let file_scope = if subninja {
+            self.scopes.new_child(scope)
+        } else {
+            scope
+        };
+        self.depth += 1;
+        let result = self.parse_file(&name, &text, file_scope);
+        self.depth -= 1;
+        result?;
+        expect_token(lexer, Token::Newline)
+    }
+
+    /// Reads paths into `scratch.paths` starting at `first`, until an empty
+    /// one; returns how many were read.
+    fn read_paths(&mut self, lexer: &mut Lexer, first: usize) -> ParseResult<usize> {
+        let paths = &mut self.scratch.paths;
+        let mut count = 0;
+        loop {
+            let slot = first + count;
+            if paths.len() <= slot {
+                paths.push(EvalString::default());
+            }
+            lexer
+                .read_eval(EvalMode::Path, &mut paths[slot])
+                .map_err(ManifestError)?;
+            if paths[slot].is_empty() {
+                return Ok(count);
+            }
+            count += 1;
+        }
+    }
+
+    fn parse_build(&mut self, lexer: &mut Lexer, scope: ScopeId) -> ParseResult {
+        let start = lexer.last_token_start();
+        let line = lexer.line_of(start);
+
+        let explicit_outs = self.read_paths(lexer, 0)?;
+        if explicit_outs == 0 {
+            return Err(err(lexer, "expected path"));
+        }
+        let mut implicit_outs = 0;
+        if lexer.peek_token(Token::Pipe) {
+            implicit_outs = self.read_paths(lexer, explicit_outs)?;
+        }
+        let outs_len = explicit_outs + implicit_outs;
+        expect_token(lexer, Token::Colon)?;
+
+        let Some(rule_name) = lexer.read_ident() else {
+            return Err(err(lexer, "expected build command name"));
+        };
+        let Some(rule) = self.scopes.lookup_rule(scope, rule_name) else {
+            return Err(err(lexer, &format!("unknown build rule '{rule_name}'")));
+        };
+
+        let explicit_ins = self.read_paths(lexer, outs_len)?;
+        let mut next = outs_len + explicit_ins;
+        let mut implicit_ins = 0;
+        if lexer.peek_token(Token::Pipe) {
+            implicit_ins = self.read_paths(lexer, next)?;
+            next += implicit_ins;
+        }
+        let mut order_only_ins = 0;
+        if lexer.peek_token(Token::Pipe2) {
+            order_only_ins = self.read_paths(lexer, next)?;
+            next += order_only_ins;
+        }
+        if lexer.peek_token(Token::PipeAt) {
+            next += self.read_paths(lexer, next)?;
+        }
+        expect_token(lexer, Token::Newline)?;
+
+        // Build-level bindings see the file scope as it is now, not each
+        // other.
+        let mut bindings = std::mem::take(&mut self.scratch.bindings);
+        bindings.clear();
+        let mut value = std::mem::take(&mut self.scratch.value);
+        while lexer.peek_token(Token::Indent) {
+            let key = parse_let(lexer, &mut value)?;
+            let mut expanded = String::new();
+            let mut env = ScopeEnv {
+                scopes: &self.scopes,
+                scope,
+            };
+            value
+                .evaluate_into(&mut env, &mut expanded)
+                .map_err(ManifestError)?;
+            bindings.push((key.to_string(), expanded));
+        }
+        self.scratch.value = value;
+
+        // Paths may use the build's own bindings.
+        let mut evaluated: Vec<String> = Vec::with_capacity(next);
+        let mut path_env = BuildPathEnv {
+            scopes: &self.scopes,
+            scope,
+            bindings: &bindings,
+        };
+        let expanded = &mut self.scratch.expanded;
+        for path in &self.scratch.paths[..next] {
+            expanded.clear();
+            path.evaluate_into(&mut path_env, expanded)
+                .map_err(ManifestError)?;
+            evaluated.push(expanded.clone());
+        }
+        let mut ins: Vec<String> = evaluated.split_off(outs_len);
+        let validation_paths: Vec<String> =
+            ins.split_off(explicit_ins + implicit_ins + order_only_ins);
+        let outs = evaluated;
+
+        let mut build = Build {
+            loc: Some(Loc {
+                file: PathBuf::from(lexer_filename(lexer)),
+                line,
+            }),
+            rule: rule.name.clone(),
+            explicit_outs,
+            explicit_ins,
+            implicit_ins,
+            ..Build::default()
+        };
+        let mut canonical_ins = ins.clone();
+        for path in canonical_ins.iter_mut() {
+            canonicalize_in_place(path, expanded);
+        }
+        let mut canonical_outs = outs.clone();
+        for path in canonical_outs.iter_mut() {
+            canonicalize_in_place(path, expanded);
+        }
+        self.evaluate_rule_bindings(
+            &mut build,
+            &rule,
+            scope,
+            &bindings,
+            &canonical_ins[..explicit_ins],
+            &canonical_outs[..explicit_outs],
+        )?;
+        self.scratch.bindings = bindings;
+
+        if !build.pool.is_empty() && !self.pool_names.contains_key(&build.pool) {
+            return Err(err(lexer, &format!("unknown pool name '{}'", build.pool)));
+        }
+        for (raw, canonical) in outs.iter().zip(&canonical_outs) {
+            if raw.is_empty() {
+                return Err(err(lexer, "empty path"));
+            }
+            let role = self
+                .nodes
+                .entry(canonical.clone())
+                .or_insert(NodeRole::Mentioned);
+            if *role == NodeRole::Output {
+                return Err(err(lexer, &format!("multiple rules generate {canonical}")));
+            }
+            *role = NodeRole::Output;
+        }
+        for (raw, canonical) in ins.iter().zip(&canonical_ins) {
+            if raw.is_empty() {
+                return Err(err(lexer, "empty path"));
+            }
+            self.nodes
+                .entry(canonical.clone())
+                .or_insert(NodeRole::Mentioned);
+        }
+
+        // Old CMake wrote `build a: phony a`; ninja drops the self-reference
+        // with a warning rather than reporting a cycle.
+        if build.rule == PHONY && canonical_outs.len() == 1 && implicit_ins == 0 {
+            let out = &canonical_outs[0];
+            let explicit_removed = canonical_ins[..explicit_ins]
+                .iter()
+                .filter(|path| *path == out)
+                .count();
+            let before = canonical_ins.len();
+            canonical_ins.retain(|path| path != out);
+            if canonical_ins.len() < before {
+                build.explicit_ins -= explicit_removed;
+                self.manifest.warnings.push(format!(
+                    "phony target '{out}' names itself as an input; ignoring [-w phonycycle=warn]"
+                ));
+            }
+        }
+
+        for raw in validation_paths {
+            if raw.is_empty() {
+                return Err(err(lexer, "empty path"));
+            }
+            let canonical = canonicalize_owned(raw);
+            self.nodes
+                .entry(canonical.clone())
+                .or_insert(NodeRole::Mentioned);
+            build.validations.push(canonical);
+        }
+
+        if let Some(dyndep) = &build.dyndep
+            && !canonical_ins.contains(dyndep)
+        {
+            return Err(err(lexer, &format!("dyndep '{dyndep}' is not an input")));
+        }
+
+        build.outs = canonical_outs;
+        build.ins = canonical_ins;
+        self.manifest.builds.push(build);
+        Ok(())
+    }
+
+    /// Fills the evaluated fields of `build` from its rule and bindings.
+    fn evaluate_rule_bindings(
+        &mut self,
+        build: &mut Build,
+        rule: &Rule,
+        scope: ScopeId,
+        bindings: &[(String, String)],
+        explicit_ins: &[String],
+        explicit_outs: &[String],
+    ) -> ParseResult {
+        let mut env = BuildEnv::new(
+            &self.scopes,
+            scope,
+            rule,
+            bindings,
+            explicit_ins,
+            explicit_outs,
+        );
+        let mut get =
+            |name: &str, escape: InOutEscape| env.evaluate(name, escape).map_err(ManifestError);
+        let non_empty = |value: String| (!value.is_empty()).then_some(value);
+        if build.rule != PHONY {
+            build.command = get("command", InOutEscape::Shell)?;
+        }
+        build.description = get("description", InOutEscape::Shell)?;
+        build.depfile = non_empty(get("depfile", InOutEscape::None)?);
+        let deps = get("deps", InOutEscape::Shell)?;
+        build.deps = match deps.as_str() {
+            "gcc" => DepsKind::Gcc,
+            "msvc" => DepsKind::Msvc,
+            "" => DepsKind::None,
+            other => {
+                // Ninja only fails when such a step runs ("unknown deps type");
+                // we cannot represent it, so warn at load time instead.
+                self.manifest
+                    .warnings
+                    .push(format!("unknown deps type '{other}'"));
+                DepsKind::None
+            }
+        };
+        build.msvc_deps_prefix = non_empty(get("msvc_deps_prefix", InOutEscape::Shell)?);
+        build.dyndep = non_empty(get("dyndep", InOutEscape::None)?).map(canonicalize_owned);
+        build.generator = !get("generator", InOutEscape::Shell)?.is_empty();
+        build.restat = !get("restat", InOutEscape::Shell)?.is_empty();
+        build.rspfile = non_empty(get("rspfile", InOutEscape::None)?);
+        build.rspfile_content = get("rspfile_content", InOutEscape::Shell)?;
+        build.pool = get("pool", InOutEscape::Shell)?;
+        Ok(())
+    }
+}
+
+fn lexer_filename(lexer: &Lexer) -> String {
+    lexer.filename().to_string()
+}
+
+fn canonicalize_in_place(path: &mut String, buffer: &mut String) {
+    if !is_canonical(path) {
+        canonicalize_into(path, buffer);
+        std::mem::swap(path, buffer);
+    }
+}
+
+fn canonicalize_owned(path: String) -> String {
+    if is_canonical(&path) {
+        path
+    } else {
+        super::canon::canonicalize_path(&path)
+    }
+}
+
+/// Reads `name = value` after an indent or at file level; returns the name.
+fn parse_let<'a>(lexer: &mut Lexer<'a>, value: &mut EvalString) -> ParseResult<&'a str> {
+    let Some(name) = lexer.read_ident() else {
+        return Err(err(lexer, "expected variable name"));
+    };
+    expect_token(lexer, Token::Equals)?;
+    lexer
+        .read_eval(EvalMode::Value, value)
+        .map_err(ManifestError)?;
+    Ok(name)
+}
+
+fn expect_token(lexer: &mut Lexer, expected: Token) -> ParseResult {
+    let got = lexer.next_token();
+    if got == expected {
+        return Ok(());
+    }
+    Err(err(
+        lexer,
+        &format!(
+            "expected {}, got {}{}",
+            expected.name(),
+            got.name(),
+            expected.error_hint()
+        ),
+    ))
+}
+
+fn err(lexer: &Lexer, message: &str) -> ManifestError {
+    ManifestError(lexer.error(message))
+}
+
+/// `major.minor` as ninja reads it: missing or non-numeric parts are 0.
+fn parse_version(version: &str) -> (i64, i64) {
+    let mut parts = version.split('.');
+    let major = parts.next().map_or(0, parse_c_long);
+    let minor = parts.next().map_or(0, parse_c_long);
+    (major, minor)
+}
+
+/// C's `atol`: optional leading whitespace and sign, then as many digits as
+/// there are; anything else yields 0. Saturates instead of overflowing.
+fn parse_c_long(text: &str) -> i64 {
+    let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut value: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if negative { -value } else { value }
+}
+
+#[cfg(test)]
+#[path = "parser_tests.rs"]
+mod tests;
