@@ -126,6 +126,7 @@ pub fn build(
     builder.plan(targets)?;
     builder.observe_files()?;
     builder.check_missing_inputs()?;
+    builder.estimate_work();
     builder.run()
 }
 
@@ -148,7 +149,14 @@ struct Builder<'g, 'c, 'a> {
     ready: VecDeque<StepId>,
     runnable: VecDeque<StepId>,
     pool_use: HashMap<String, usize>,
-    wanted_total: usize,
+    /// Wanted steps in dependency order.
+    order: Vec<StepId>,
+    /// Steps counted in the status total: those that look dirty before the
+    /// build starts, assuming every dirty step changes its outputs.
+    counted: Vec<bool>,
+    /// Steps that ran in this build.
+    ran: Vec<bool>,
+    total: usize,
     outcome: BuildOutcome,
     started_at: HashMap<StepId, Instant>,
     build_start: Instant,
@@ -195,7 +203,10 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             ready: VecDeque::new(),
             runnable: VecDeque::new(),
             pool_use: HashMap::new(),
-            wanted_total: 0,
+            order: Vec::new(),
+            counted: vec![false; step_count],
+            ran: vec![false; step_count],
+            total: 0,
             outcome: BuildOutcome::default(),
             started_at: HashMap::new(),
             build_start: Instant::now(),
@@ -226,12 +237,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 self.dependents[producer.index()].push(step);
             }
         }
-        self.wanted_total = order.iter().filter(|&&s| !self.graph.steps[s.index()].is_phony()).count();
         for &step in &order {
             if self.pending[step.index()] == 0 {
                 self.ready.push_back(step);
             }
         }
+        self.order = order;
         Ok(())
     }
 
@@ -258,6 +269,33 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             self.observed[id] = Some(observed);
         }
         Ok(())
+    }
+
+    /// Counts the steps that will probably run, for the `[%f/%t]` total:
+    /// dirty now, or downstream of a dirty step. Early cutoff later takes
+    /// steps off this count, as ninja's restat does.
+    fn estimate_work(&mut self) {
+        let mut changes = vec![false; self.graph.steps.len()];
+        for i in 0..self.order.len() {
+            let step = self.order[i];
+            let s = &self.graph.steps[step.index()];
+            let upstream_changes = s
+                .ins
+                .iter()
+                .take(s.explicit_ins + s.implicit_ins)
+                .chain(&self.discovered[step.index()])
+                .filter_map(|&f| self.graph.files[f.index()].producer)
+                .any(|p| changes[p.index()]);
+            if s.is_phony() {
+                changes[step.index()] = upstream_changes
+                    || (s.ins.is_empty() && s.outs.iter().any(|&o| !self.exists(o)));
+                continue;
+            }
+            let dirty = upstream_changes || self.dirty_reason(step).is_some();
+            changes[step.index()] = dirty;
+            self.counted[step.index()] = dirty;
+            self.total += usize::from(dirty);
+        }
     }
 
     /// Ninja refuses to start when an input is missing and nothing makes it.
@@ -319,6 +357,162 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         s.outs.first().map(|&o| self.graph.path(o))
     }
 
+    /// Decides whether a step must run, accepting ninja's word for steps
+    /// that ninja built since zccache last did (or ever did): users switch
+    /// tools in one build dir without rebuilding.
+    fn check(&mut self, step: StepId) -> Option<DirtyReason> {
+        let reason = self.dirty_reason(step)?;
+        let rebuilt_elsewhere = match &reason {
+            DirtyReason::OutputMissing(_) | DirtyReason::DryRunInput { .. } => return Some(reason),
+            DirtyReason::NoRecord(_) => true,
+            _ => {
+                let first = self.graph.steps[step.index()].outs[0];
+                let recorded = self
+                    .record_key(step)
+                    .and_then(|key| self.ctx.state.steps.get(key))
+                    .map(|r| r.output_mtime_ns);
+                recorded != self.observed[first.index()].and_then(|o| o.mtime_ns())
+            }
+        };
+        if rebuilt_elsewhere && self.adopt_from_ninja(step) {
+            return None;
+        }
+        Some(reason)
+    }
+
+    /// The mtime ninja would use for an input: its own, or for a phony
+    /// output that is not a file, none (ninja's 0).
+    fn ninja_mtime(&self, file: FileId) -> i64 {
+        self.observed
+            .get(file.index())
+            .copied()
+            .flatten()
+            .and_then(|o| o.mtime_ns())
+            .unwrap_or(0)
+    }
+
+    /// If ninja's `.ninja_log` and `.ninja_deps` say the step is up to date
+    /// (ninja's mtime rules), records it as built with the current content
+    /// and returns true.
+    fn adopt_from_ninja(&mut self, step: StepId) -> bool {
+        if self.opts.dry_run {
+            return false;
+        }
+        let s = &self.graph.steps[step.index()];
+        let first = s.outs[0];
+        let first_path = self.graph.path(first).to_string();
+        let hash = ninja_log::hash_command(&s.command_for_hash());
+        let mut entry_mtime = i64::MAX;
+        for &out in &s.outs {
+            match self.ctx.ninja.log_entry(self.graph.path(out)) {
+                Some(entry) if s.generator || entry.command_hash == hash => {
+                    entry_mtime = entry_mtime.min(entry.mtime_ns);
+                }
+                _ => return false,
+            }
+        }
+        let discovered: Vec<String> = match s.deps {
+            DepsKind::Gcc | DepsKind::Msvc => match self.ctx.ninja.deps_of(&first_path) {
+                Some(deps) if deps.mtime_ns >= self.ninja_mtime(first) => {
+                    deps.inputs.iter().map(|p| p.to_string()).collect()
+                }
+                _ => return false,
+            },
+            DepsKind::None => match &s.depfile {
+                None => Vec::new(),
+                Some(depfile) => match depfile::parse_file(Path::new(depfile)) {
+                    Ok(parsed) => parsed
+                        .inputs
+                        .iter()
+                        .map(|p| crate::ninja::canon::canonicalize_path(p))
+                        .collect(),
+                    Err(_) => return false,
+                },
+            },
+        };
+        let manifest_inputs: Vec<FileId> = s.dirtying_ins().to_vec();
+        let mut discovered_ids = Vec::new();
+        for path in &discovered {
+            let id = self.graph.file_id(path);
+            if !manifest_inputs.contains(&id) && !discovered_ids.contains(&id) {
+                discovered_ids.push(id);
+            }
+        }
+        let mut newest_input = 0i64;
+        for &input in manifest_inputs.iter().chain(&discovered_ids) {
+            if self.upstream_ran(input) {
+                return false;
+            }
+            let hash = self.current_hash(input);
+            let _ = hash;
+            let producer_is_phony = self.graph.files[input.index()]
+                .producer
+                .is_some_and(|p| self.graph.steps[p.index()].is_phony());
+            if !producer_is_phony && !self.exists(input) {
+                return false;
+            }
+            newest_input = newest_input.max(self.ninja_mtime(input));
+        }
+        let s = &self.graph.steps[step.index()];
+        if entry_mtime < newest_input {
+            return false;
+        }
+        if !s.restat && s.outs.iter().any(|&o| self.ninja_mtime(o) < newest_input) {
+            return false;
+        }
+        let outs = s.outs.clone();
+        let command = s.command_for_hash();
+        let inputs: Vec<Recorded> = manifest_inputs
+            .iter()
+            .chain(&discovered_ids)
+            .map(|&f| Recorded {
+                path: self.graph.path(f).to_string(),
+                hash: self.current_hash(f),
+            })
+            .collect();
+        let outputs: Vec<Recorded> = outs
+            .iter()
+            .map(|&f| Recorded {
+                path: self.graph.path(f).to_string(),
+                hash: self.current_hash(f),
+            })
+            .collect();
+        let record = StepRecord {
+            command_hash: command_hash(&command),
+            inputs,
+            discovered: discovered_ids.len(),
+            outputs,
+            output_mtime_ns: self.ninja_mtime(first),
+        };
+        self.ctx.state.steps.insert(first_path, record);
+        self.discovered[step.index()] = discovered_ids;
+        true
+    }
+
+    /// Whether the step producing `file` (seeing through phony steps) ran
+    /// in this build; ninja would then consider every consumer dirty.
+    fn upstream_ran(&self, file: FileId) -> bool {
+        let mut stack = vec![file];
+        let mut seen = 0;
+        while let Some(file) = stack.pop() {
+            seen += 1;
+            if seen > 10_000 {
+                return true;
+            }
+            let Some(producer) = self.graph.files[file.index()].producer else {
+                continue;
+            };
+            if self.ran[producer.index()] {
+                return true;
+            }
+            let p = &self.graph.steps[producer.index()];
+            if p.is_phony() {
+                stack.extend_from_slice(p.dirtying_ins());
+            }
+        }
+        false
+    }
+
     /// Decides whether a step whose inputs are all up to date must run.
     fn dirty_reason(&mut self, step: StepId) -> Option<DirtyReason> {
         let s = &self.graph.steps[step.index()];
@@ -371,7 +565,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
     fn run(mut self) -> anyhow::Result<BuildOutcome> {
         let mut pool = ProcessPool::new();
         let mut slots = Slots::new(self.ctx.jobs, &pool);
-        self.ctx.status.set_total(self.wanted_total);
+        self.ctx.status.set_total(self.total);
         loop {
             self.check_ready_steps();
             let stop_starting = self.outcome.failed >= self.opts.failures_allowed
@@ -427,11 +621,16 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 self.finish_phony(step);
                 continue;
             }
-            match self.dirty_reason(step) {
+            match self.check(step) {
                 None => self.finish_clean(step),
                 Some(reason) => {
                     if self.opts.explain {
                         self.ctx.status.explain(&reason.to_string());
+                    }
+                    if !self.counted[step.index()] {
+                        self.counted[step.index()] = true;
+                        self.total += 1;
+                        self.ctx.status.set_total(self.total);
                     }
                     self.progress[step.index()] = StepProgress::Queued;
                     self.runnable.push_back(step);
@@ -590,6 +789,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             self.progress[step.index()] = StepProgress::Done;
             return Ok(());
         }
+        self.ran[step.index()] = true;
         self.record_success(step, deps_paths, finished.duration)?;
         self.outcome.ran_outputs.extend(self.graph.steps[step.index()].outs.first().copied());
         self.complete(step);
@@ -727,6 +927,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
 
     /// A clean step: its outputs are what its record says.
     fn finish_clean(&mut self, step: StepId) {
+        if self.counted[step.index()] {
+            self.counted[step.index()] = false;
+            self.total -= 1;
+            self.ctx.status.set_total(self.total);
+        }
         self.keep_ninja_in_sync(step);
         self.complete(step);
     }
