@@ -146,7 +146,11 @@ fn assert_rebuilt_like_ninja(zc: &Output, nj: &Output, expected: &[&str], unexpe
 fn assert_test_executable_passes(build_dir: &Path) {
     let output = run_in(build_dir, build_dir.join("zcdemo_tests"), &[]);
     output.assert_success();
-    assert!(output.stdout.contains("all checks passed"), "{}", output.describe());
+    assert!(
+        output.stdout.contains("all checks passed"),
+        "{}",
+        output.describe()
+    );
 }
 
 const COMPILE_STATS: &str = "Building C object CMakeFiles/geom.dir/src/geom/stats.c.o";
@@ -256,7 +260,11 @@ fn incremental_rebuilds_match_ninja() {
     assert_rebuilt_like_ninja(
         &zc,
         &nj,
-        &["Generating greetings_table.h", COMPILE_GREETER, COMPILE_TEST_MAIN],
+        &[
+            "Generating greetings_table.h",
+            COMPILE_GREETER,
+            COMPILE_TEST_MAIN,
+        ],
         &[COMPILE_FORMAT, COMPILE_MAIN, COMPILE_STATS],
     );
     twin.assert_both_up_to_date();
@@ -267,8 +275,18 @@ fn incremental_rebuilds_match_ninja() {
     assert_rebuilt_like_ninja(
         &zc,
         &nj,
-        &[COMPILE_VEC, COMPILE_SHAPES, COMPILE_STATS, COMPILE_TEST_GEOM],
-        &[COMPILE_GREETER, COMPILE_FORMAT, COMPILE_MAIN, COMPILE_TEST_MAIN],
+        &[
+            COMPILE_VEC,
+            COMPILE_SHAPES,
+            COMPILE_STATS,
+            COMPILE_TEST_GEOM,
+        ],
+        &[
+            COMPILE_GREETER,
+            COMPILE_FORMAT,
+            COMPILE_MAIN,
+            COMPILE_TEST_MAIN,
+        ],
     );
     twin.assert_both_up_to_date();
 

@@ -178,7 +178,12 @@ pub fn run_in(dir: &Path, program: impl AsRef<Path>, args: &[&str]) -> Output {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        command: format!("(cd {} && {} {})", dir.display(), program.display(), args.join(" ")),
+        command: format!(
+            "(cd {} && {} {})",
+            dir.display(),
+            program.display(),
+            args.join(" ")
+        ),
     }
 }
 
