@@ -9,4 +9,5 @@ source scripts/lib.sh
 install_missing_tools ninja:ninja-build cmake:cmake clang:clang make:make \
   gcc:gcc g++:g++
 
-cargo test --release "$@"
+# --no-fail-fast: one failing test binary must not hide the others.
+cargo test --release --no-fail-fast "$@"
