@@ -1,0 +1,17 @@
+# Shared by the scripts in this folder; sourced, not run.
+
+# Installs the Debian packages named in "$@" (pairs of COMMAND:PACKAGE) whose
+# command is missing. Runs apt-get only when something is missing, and uses
+# sudo only when not already root.
+install_missing_tools() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "installing missing tools: ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${missing[@]}"
+}
