@@ -9,8 +9,8 @@ use crate::graph::{FileId, Graph};
 use crate::ninja;
 use crate::run::build::{self, BuildContext, BuildOptions};
 use crate::run::status::{StatusOptions, StatusPrinter};
-use crate::state::ninja_files::NinjaFiles;
 use crate::state::BuildState;
+use crate::state::ninja_files::NinjaFiles;
 
 /// Which command line the user spoke: zccache's own or ninja's (through a
 /// symlink named `ninja`). Only the program name in messages differs.
@@ -49,7 +49,10 @@ pub struct BuildArgs {
 const DEBUG_MODES: &[(&str, &str)] = &[
     ("stats", "print operation counts/timing info"),
     ("explain", "explain what caused a command to execute"),
-    ("keepdepfile", "don't delete depfiles after they're read by ninja"),
+    (
+        "keepdepfile",
+        "don't delete depfiles after they're read by ninja",
+    ),
     ("keeprsp", "don't delete @response files on success"),
 ];
 
@@ -197,7 +200,11 @@ fn build_main(
     };
     let opts = BuildOptions {
         parallelism: jobs,
-        failures_allowed: if args.keep_going == 0 { usize::MAX } else { args.keep_going },
+        failures_allowed: if args.keep_going == 0 {
+            usize::MAX
+        } else {
+            args.keep_going
+        },
         max_load: args.load.filter(|l| *l > 0.0),
         dry_run: args.dry_run,
         explain: debug.explain,
@@ -284,7 +291,11 @@ fn build_main(
         return Ok(crate::run::process::EXIT_INTERRUPTED);
     }
     if outcome.failed > 0 {
-        let reason = if outcome.failed > 1 { "subcommands failed" } else { "subcommand failed" };
+        let reason = if outcome.failed > 1 {
+            "subcommands failed"
+        } else {
+            "subcommand failed"
+        };
         status.info(&format!("build stopped: {reason}."));
         return Ok(crate::run::process::EXIT_STEP_FAILED);
     }

@@ -87,11 +87,17 @@ fn split_tool_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
             if let Some(tool) = iter.next() {
                 front.push(tool);
             }
-            return (front, iter.map(|a| a.to_string_lossy().to_string()).collect());
+            return (
+                front,
+                iter.map(|a| a.to_string_lossy().to_string()).collect(),
+            );
         }
         if text.starts_with("-t") && text.len() > 2 {
             front.push(arg);
-            return (front, iter.map(|a| a.to_string_lossy().to_string()).collect());
+            return (
+                front,
+                iter.map(|a| a.to_string_lossy().to_string()).collect(),
+            );
         }
         if text == "--" {
             front.push(arg);

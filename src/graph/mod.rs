@@ -229,7 +229,8 @@ impl Graph {
         }
         for &file in &validations {
             let file_node = self.files[file.index()].node;
-            self.topology.add_edge(file_node, node, EdgeKind::Validation);
+            self.topology
+                .add_edge(file_node, node, EdgeKind::Validation);
             self.files[file.index()].validated_by.push(id);
         }
         let dyndep = build.dyndep.as_deref().map(|p| self.file_id(p));
@@ -258,7 +259,13 @@ impl Graph {
     }
 
     /// Adds inputs and outputs discovered from a dyndep file to a step.
-    pub fn add_dyndep(&mut self, step: StepId, implicit_ins: &[String], implicit_outs: &[String], restat: bool) {
+    pub fn add_dyndep(
+        &mut self,
+        step: StepId,
+        implicit_ins: &[String],
+        implicit_outs: &[String],
+        restat: bool,
+    ) {
         let node = self.steps[step.index()].node;
         for path in implicit_ins {
             let file = self.file_id(path);

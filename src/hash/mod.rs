@@ -252,7 +252,10 @@ mod tests {
         };
         cache.remember("x", stat, [7; 32], 10 + RACY_WINDOW_NS);
         assert_eq!(cache.lookup("x", &stat), Some([7; 32]));
-        let touched = FileStat { mtime_ns: 11, ..stat };
+        let touched = FileStat {
+            mtime_ns: 11,
+            ..stat
+        };
         assert_eq!(cache.lookup("x", &touched), None);
         // A racy entry is dropped rather than trusted.
         cache.remember("x", stat, [8; 32], 11);

@@ -21,7 +21,7 @@ use crate::run::status::StatusPrinter;
 use crate::run::{depfile, showincludes};
 use crate::state::ninja_files::NinjaFiles;
 use crate::state::ninja_log::{self, LogEntry};
-use crate::state::{command_hash, BuildState, Recorded, StepRecord};
+use crate::state::{BuildState, Recorded, StepRecord, command_hash};
 
 /// Flags that shape one build, from the command line.
 #[derive(Debug, Clone)]
@@ -182,7 +182,13 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     .first()
                     .filter(|_| !step.is_phony())
                     .and_then(|&first| ctx.state.steps.get(&graph.files[first.index()].path))
-                    .map(|record| record.discovered_inputs().iter().map(|r| r.path.clone()).collect())
+                    .map(|record| {
+                        record
+                            .discovered_inputs()
+                            .iter()
+                            .map(|r| r.path.clone())
+                            .collect()
+                    })
                     .unwrap_or_default()
             })
             .collect();
@@ -255,17 +261,26 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 continue;
             }
             let step = &self.graph.steps[index];
-            for &f in step.ins.iter().chain(&step.outs).chain(&self.discovered[index]) {
+            for &f in step
+                .ins
+                .iter()
+                .chain(&step.outs)
+                .chain(&self.discovered[index])
+            {
                 wanted_files[f.index()] = true;
             }
         }
-        let ids: Vec<usize> = (0..wanted_files.len()).filter(|&i| wanted_files[i]).collect();
-        let paths: Vec<&str> = ids.iter().map(|&i| self.graph.files[i].path.as_str()).collect();
+        let ids: Vec<usize> = (0..wanted_files.len())
+            .filter(|&i| wanted_files[i])
+            .collect();
+        let paths: Vec<&str> = ids
+            .iter()
+            .map(|&i| self.graph.files[i].path.as_str())
+            .collect();
         let results = self.ctx.state.hashes.observe_all(&paths);
         for (id, result) in ids.into_iter().zip(results) {
-            let observed = result.map_err(|err| {
-                anyhow::anyhow!("reading {}: {err}", self.graph.files[id].path)
-            })?;
+            let observed = result
+                .map_err(|err| anyhow::anyhow!("reading {}: {err}", self.graph.files[id].path))?;
             self.observed[id] = Some(observed);
         }
         Ok(())
@@ -310,11 +325,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 if file.producer.is_none()
                     && !matches!(self.observed[input.index()], Some(Observed::Present { .. }))
                 {
-                    let needed_by = step
-                        .outs
-                        .first()
-                        .map(|&o| self.graph.path(o))
-                        .unwrap_or("");
+                    let needed_by = step.outs.first().map(|&o| self.graph.path(o)).unwrap_or("");
                     anyhow::bail!(
                         "'{}', needed by '{}', missing and no known rule to make it",
                         file.path,
@@ -349,7 +360,10 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
     }
 
     fn exists(&self, file: FileId) -> bool {
-        matches!(self.observed.get(file.index()), Some(Some(Observed::Present { .. })))
+        matches!(
+            self.observed.get(file.index()),
+            Some(Some(Observed::Present { .. }))
+        )
     }
 
     fn record_key(&self, step: StepId) -> Option<&str> {
@@ -672,7 +686,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             }
             let pool_name = &self.graph.steps[step.index()].pool;
             if !pool_name.is_empty() {
-                let depth = self.graph.pools.get(pool_name).copied().unwrap_or(usize::MAX);
+                let depth = self
+                    .graph
+                    .pools
+                    .get(pool_name)
+                    .copied()
+                    .unwrap_or(usize::MAX);
                 let used = self.pool_use.get(pool_name).copied().unwrap_or(0);
                 if depth != 0 && used >= depth {
                     deferred.push_back(step);
@@ -693,15 +712,23 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
 
     fn start_step(&mut self, pool: &mut ProcessPool, step: StepId, slots: &mut Slots) {
         let s = &self.graph.steps[step.index()];
-        let description = if s.description.is_empty() { s.command.clone() } else { s.description.clone() };
+        let description = if s.description.is_empty() {
+            s.command.clone()
+        } else {
+            s.description.clone()
+        };
         let command = s.command.clone();
         let console = s.uses_console();
         let pool_name = s.pool.clone();
         self.progress[step.index()] = StepProgress::Running;
-        self.ctx.status.step_started(&description, &command, console);
+        self.ctx
+            .status
+            .step_started(&description, &command, console);
         self.outcome.ran += 1;
         if self.opts.dry_run {
-            self.ctx.status.step_finished(&description, &command, &[], true, b"", console);
+            self.ctx
+                .status
+                .step_finished(&description, &command, &[], true, b"", console);
             self.finish_dry_run(step);
             return;
         }
@@ -745,9 +772,17 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         if let Some(used) = self.pool_use.get_mut(&pool_name) {
             *used = used.saturating_sub(1);
         }
-        let description = if s.description.is_empty() { s.command.clone() } else { s.description.clone() };
+        let description = if s.description.is_empty() {
+            s.command.clone()
+        } else {
+            s.description.clone()
+        };
         let command = s.command.clone();
-        let outputs: Vec<String> = s.outs.iter().map(|&o| self.graph.path(o).to_string()).collect();
+        let outputs: Vec<String> = s
+            .outs
+            .iter()
+            .map(|&o| self.graph.path(o).to_string())
+            .collect();
         let mut output = finished.output;
         let mut success = matches!(finished.status, ExitStatus::Exited(0));
         let mut deps_paths: Vec<String> = Vec::new();
@@ -775,7 +810,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             }
         }
         let console = self.graph.steps[step.index()].uses_console();
-        self.ctx.status.step_finished(&description, &command, &outputs, success, &output, console);
+        self.ctx
+            .status
+            .step_finished(&description, &command, &outputs, success, &output, console);
         if !success {
             self.outcome.failed += 1;
             if finished.status.is_interruption() {
@@ -791,18 +828,27 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         self.ran[step.index()] = true;
         self.record_success(step, deps_paths, finished.duration)?;
-        self.outcome.ran_outputs.extend(self.graph.steps[step.index()].outs.first().copied());
+        self.outcome
+            .ran_outputs
+            .extend(self.graph.steps[step.index()].outs.first().copied());
         self.complete(step);
         Ok(())
     }
 
     /// Reads the depfile or /showIncludes lines of a finished step. Returns
     /// canonical paths; an unparsable depfile fails the step like ninja.
-    fn read_discovered_deps(&mut self, step: StepId, output: &mut Vec<u8>) -> Result<Vec<String>, String> {
+    fn read_discovered_deps(
+        &mut self,
+        step: StepId,
+        output: &mut Vec<u8>,
+    ) -> Result<Vec<String>, String> {
         let s = &self.graph.steps[step.index()];
         match s.deps {
             DepsKind::Msvc => {
-                let prefix = s.msvc_deps_prefix.as_deref().unwrap_or(showincludes::DEFAULT_PREFIX);
+                let prefix = s
+                    .msvc_deps_prefix
+                    .as_deref()
+                    .unwrap_or(showincludes::DEFAULT_PREFIX);
                 let text = String::from_utf8_lossy(output).into_owned();
                 let filtered = showincludes::filter(&text, prefix);
                 *output = filtered.output.into_bytes();
@@ -836,7 +882,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
     }
 
-    fn record_success(&mut self, step: StepId, deps_paths: Vec<String>, duration: std::time::Duration) -> anyhow::Result<()> {
+    fn record_success(
+        &mut self,
+        step: StepId,
+        deps_paths: Vec<String>,
+        duration: std::time::Duration,
+    ) -> anyhow::Result<()> {
         let out_ids = self.graph.steps[step.index()].outs.clone();
         let mut outputs = Vec::with_capacity(out_ids.len());
         let mut max_mtime = 0i64;
@@ -991,7 +1042,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .dirtying_ins()
             .iter()
             .chain(&self.discovered[step.index()])
-            .filter(|f| self.graph.files[f.index()].producer.is_none_or(|p| !self.graph.steps[p.index()].is_phony()))
+            .filter(|f| {
+                self.graph.files[f.index()]
+                    .producer
+                    .is_none_or(|p| !self.graph.steps[p.index()].is_phony())
+            })
             .filter_map(|&f| self.observed.get(f.index()).copied().flatten())
             .filter_map(|o| o.mtime_ns())
             .max()
@@ -1006,14 +1061,20 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .filter_map(|&o| self.observed[o.index()].and_then(|o| o.mtime_ns()))
             .min()
             .unwrap_or(0);
-        let log_ok = entry.is_some_and(|e| (s.generator || e.command_hash == hash) && e.mtime_ns >= newest_input);
+        let log_ok = entry
+            .is_some_and(|e| (s.generator || e.command_hash == hash) && e.mtime_ns >= newest_input);
         let deps_ok = s.deps == DepsKind::None
             || self
                 .ctx
                 .ninja
                 .deps_of(&first_path)
                 .map(|deps| deps.mtime_ns)
-                .is_some_and(|mtime| mtime >= self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0));
+                .is_some_and(|mtime| {
+                    mtime
+                        >= self.observed[first.index()]
+                            .and_then(|o| o.mtime_ns())
+                            .unwrap_or(0)
+                });
         if log_ok && deps_ok && oldest_output >= newest_input {
             return;
         }
@@ -1026,7 +1087,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             if oldest_output < newest_input {
                 let _ = filetime::set_file_mtime(&path, now);
             }
-            let observed = self.ctx.state.hashes.observe_one(&path).unwrap_or(Observed::Missing);
+            let observed = self
+                .ctx
+                .state
+                .hashes
+                .observe_one(&path)
+                .unwrap_or(Observed::Missing);
             max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
             self.set_observed(out, observed);
         }
@@ -1047,12 +1113,19 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .iter()
                 .map(|&f| self.graph.path(f).to_string())
                 .collect();
-            let first_mtime = self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0);
+            let first_mtime = self.observed[first.index()]
+                .and_then(|o| o.mtime_ns())
+                .unwrap_or(0);
             let inputs: Vec<&str> = deps_paths.iter().map(String::as_str).collect();
-            let _ = self.ctx.ninja.record_deps(&first_path, first_mtime, &inputs);
+            let _ = self
+                .ctx
+                .ninja
+                .record_deps(&first_path, first_mtime, &inputs);
         }
         if let Some(record) = self.ctx.state.steps.get_mut(&first_path) {
-            record.output_mtime_ns = self.observed[first.index()].and_then(|o| o.mtime_ns()).unwrap_or(0);
+            record.output_mtime_ns = self.observed[first.index()]
+                .and_then(|o| o.mtime_ns())
+                .unwrap_or(0);
         }
     }
 

@@ -81,7 +81,9 @@ pub enum StateError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: not a zccache state file, or truncated; starting from an empty state")]
     Corrupt { path: PathBuf },
-    #[error("{path}: state format version {found} is not {FORMAT_VERSION}; starting from an empty state")]
+    #[error(
+        "{path}: state format version {found} is not {FORMAT_VERSION}; starting from an empty state"
+    )]
     Version { path: PathBuf, found: u32 },
 }
 
@@ -142,16 +144,23 @@ impl BuildState {
             path: path.to_path_buf(),
             source,
         };
-        let payload = bincode::serialize(self)
-            .map_err(|err| io_err(io::Error::other(err.to_string())))?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let payload =
+            bincode::serialize(self).map_err(|err| io_err(io::Error::other(err.to_string())))?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io_err)?;
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
         let mut writer = io::BufWriter::new(temp.as_file_mut());
         writer.write_all(MAGIC).map_err(io_err)?;
-        writer.write_all(&FORMAT_VERSION.to_le_bytes()).map_err(io_err)?;
+        writer
+            .write_all(&FORMAT_VERSION.to_le_bytes())
+            .map_err(io_err)?;
         writer.write_all(&payload).map_err(io_err)?;
-        writer.write_all(blake3::hash(&payload).as_bytes()).map_err(io_err)?;
+        writer
+            .write_all(blake3::hash(&payload).as_bytes())
+            .map_err(io_err)?;
         writer.flush().map_err(io_err)?;
         drop(writer);
         temp.as_file().sync_data().map_err(io_err)?;

@@ -285,6 +285,7 @@ pub fn is_bookkeeping(relative: &str) -> bool {
     let name = relative.rsplit('/').next().unwrap_or(relative);
     relative == ".zccache"
         || relative.starts_with(".zccache/")
+        || relative == ".zccache_state"
         || name == ".ninja_log"
         || name == ".ninja_deps"
         || (relative.starts_with("CMakeFiles/") && name.ends_with(".log"))
