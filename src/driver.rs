@@ -291,7 +291,9 @@ fn build_main(
         return Ok(crate::run::process::EXIT_INTERRUPTED);
     }
     if outcome.failed > 0 {
-        let reason = if outcome.failed > 1 {
+        let reason = if outcome.failed < opts.failures_allowed {
+            "cannot make progress due to previous errors"
+        } else if outcome.failed > 1 {
             "subcommands failed"
         } else {
             "subcommand failed"

@@ -100,6 +100,8 @@ pub type ScopeId = usize;
 #[derive(Debug, Default)]
 struct Scope {
     parent: Option<ScopeId>,
+    /// Value of [`Scopes::bindings_made`] when a variable was last set here.
+    last_binding: u64,
     vars: HashMap<String, String>,
     rules: HashMap<String, Rc<Rule>>,
 }
@@ -108,6 +110,9 @@ struct Scope {
 #[derive(Debug)]
 pub struct Scopes {
     scopes: Vec<Scope>,
+    /// Counts variable bindings, to tell which builds saw a scope's final
+    /// values.
+    bindings_made: u64,
 }
 
 pub const ROOT_SCOPE: ScopeId = 0;
@@ -129,7 +134,10 @@ impl Scopes {
                 bindings: Default::default(),
             }),
         );
-        Scopes { scopes: vec![root] }
+        Scopes {
+            scopes: vec![root],
+            bindings_made: 0,
+        }
     }
 
     pub fn new_child(&mut self, parent: ScopeId) -> ScopeId {
@@ -141,9 +149,31 @@ impl Scopes {
     }
 
     pub fn set_var(&mut self, scope: ScopeId, name: &str, value: String) {
+        self.bindings_made += 1;
         if let Some(scope) = self.scopes.get_mut(scope) {
             scope.vars.insert(name.to_string(), value);
+            scope.last_binding = self.bindings_made;
         }
+    }
+
+    /// A mark to compare with [`Scopes::changed_since`].
+    pub fn bindings_made(&self) -> u64 {
+        self.bindings_made
+    }
+
+    /// Whether a variable visible from `scope` was set after `mark`.
+    pub fn changed_since(&self, scope: ScopeId, mark: u64) -> bool {
+        let mut current = Some(scope);
+        while let Some(id) = current {
+            let Some(scope) = self.scopes.get(id) else {
+                return false;
+            };
+            if scope.last_binding > mark {
+                return true;
+            }
+            current = scope.parent;
+        }
+        false
     }
 
     /// Looks `name` up in `scope`, then its ancestors.

@@ -14,6 +14,7 @@ use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// The ninja version whose syntax we accept, for `ninja_required_version`.
 pub const NINJA_VERSION: &str = "1.12.1";
@@ -41,12 +42,14 @@ pub fn load_with(
         nodes: HashMap::new(),
         scratch: BuildScratch::default(),
         depth: 0,
+        late: Vec::new(),
     };
     let name = path.to_string_lossy().into_owned();
     let text = parser
         .read_file(path)
         .map_err(|err| ManifestError(format!("loading '{name}': {}", describe_io_error(&err))))?;
     parser.parse_file(&name, &text, ROOT_SCOPE)?;
+    parser.reevaluate_late_bindings()?;
     parser.manifest.builddir = parser
         .scopes
         .lookup_var(ROOT_SCOPE, "builddir")
@@ -93,6 +96,20 @@ struct Parser<'r> {
     nodes: HashMap<String, NodeRole>,
     scratch: BuildScratch,
     depth: usize,
+    /// What each build needs to be evaluated again once the whole manifest
+    /// is read (see [`Parser::reevaluate_late_bindings`]).
+    late: Vec<LateEvaluation>,
+}
+
+/// Ninja evaluates a rule's bindings (command, description, depfile...)
+/// when the step runs, so they see the final value of file-scope variables,
+/// even ones rebound after the build statement. Paths, build bindings,
+/// `pool` and `dyndep` are evaluated at parse time.
+struct LateEvaluation {
+    rule: Rc<Rule>,
+    scope: ScopeId,
+    bindings: Vec<(String, String)>,
+    mark: u64,
 }
 
 type ParseResult<T = ()> = Result<T, ManifestError>;
@@ -441,6 +458,12 @@ impl Parser<'_> {
             &canonical_ins[..explicit_ins],
             &canonical_outs[..explicit_outs],
         )?;
+        self.late.push(LateEvaluation {
+            rule: Rc::clone(&rule),
+            scope,
+            bindings: bindings.clone(),
+            mark: self.scopes.bindings_made(),
+        });
         self.scratch.bindings = bindings;
 
         if !build.pool.is_empty() && !self.pool_names.contains_key(&build.pool) {
@@ -506,6 +529,33 @@ impl Parser<'_> {
         build.outs = canonical_outs;
         build.ins = canonical_ins;
         self.manifest.builds.push(build);
+        Ok(())
+    }
+
+    /// Evaluates again the builds whose scope had variables rebound after
+    /// them, keeping their parse-time `pool` and `dyndep`.
+    fn reevaluate_late_bindings(&mut self) -> ParseResult {
+        let late = std::mem::take(&mut self.late);
+        let mut builds = std::mem::take(&mut self.manifest.builds);
+        for (build, late) in builds.iter_mut().zip(&late) {
+            if !self.scopes.changed_since(late.scope, late.mark) {
+                continue;
+            }
+            let (pool, dyndep) = (build.pool.clone(), build.dyndep.clone());
+            let ins = build.ins[..build.explicit_ins].to_vec();
+            let outs = build.outs[..build.explicit_outs].to_vec();
+            self.evaluate_rule_bindings(
+                build,
+                &late.rule,
+                late.scope,
+                &late.bindings,
+                &ins,
+                &outs,
+            )?;
+            build.pool = pool;
+            build.dyndep = dyndep;
+        }
+        self.manifest.builds = builds;
         Ok(())
     }
 

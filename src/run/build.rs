@@ -6,7 +6,8 @@
 //! outputs come out byte-identical leaves its dependents clean (early
 //! cutoff), for every rule, without relying on mtimes.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -95,7 +96,9 @@ impl std::fmt::Display for DirtyReason {
             DirtyReason::OutputMissing(out) => write!(f, "output {out} doesn't exist"),
             DirtyReason::NoRecord(out) => write!(f, "no record of a previous build of {out}"),
             DirtyReason::CommandChanged(out) => write!(f, "command line changed for {out}"),
-            DirtyReason::InputsChanged(out) => write!(f, "the list of inputs changed for {out}"),
+            DirtyReason::InputsChanged(out) => {
+                write!(f, "an input newer than {out} was added to its step")
+            }
             DirtyReason::InputChanged { input, output } => {
                 write!(f, "content of {input} changed since {output} was built")
             }
@@ -147,7 +150,9 @@ struct Builder<'g, 'c, 'a> {
     /// with `-n`, outputs of steps that would run.
     virtual_hash: HashMap<FileId, Hash>,
     ready: VecDeque<StepId>,
-    runnable: VecDeque<StepId>,
+    /// Dirty steps ready to start, lowest manifest position first, as
+    /// ninja 1.11 starts them.
+    runnable: BinaryHeap<Reverse<StepId>>,
     pool_use: HashMap<String, usize>,
     /// Wanted steps in dependency order.
     order: Vec<StepId>,
@@ -207,7 +212,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             discovered,
             virtual_hash: HashMap::new(),
             ready: VecDeque::new(),
-            runnable: VecDeque::new(),
+            runnable: BinaryHeap::new(),
             pool_use: HashMap::new(),
             order: Vec::new(),
             counted: vec![false; step_count],
@@ -422,6 +427,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 Some(entry) if s.generator || entry.command_hash == hash => {
                     entry_mtime = entry_mtime.min(entry.mtime_ns);
                 }
+                // Ninja lets a generator step (CMake's re-run) without a log
+                // entry stand when its outputs are newer than its inputs.
+                None if s.generator => {}
                 _ => return false,
             }
         }
@@ -468,7 +476,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             newest_input = newest_input.max(self.ninja_mtime(input));
         }
         let s = &self.graph.steps[step.index()];
-        if entry_mtime < newest_input {
+        if entry_mtime != i64::MAX && entry_mtime < newest_input {
             return false;
         }
         if !s.restat && s.outs.iter().any(|&o| self.ninja_mtime(o) < newest_input) {
@@ -545,32 +553,63 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         let manifest_inputs = s.dirtying_ins();
         let recorded_manifest = record.manifest_inputs();
-        if manifest_inputs.len() != recorded_manifest.len()
-            || manifest_inputs
+        let same_list = manifest_inputs.len() == recorded_manifest.len()
+            && manifest_inputs
                 .iter()
                 .zip(recorded_manifest)
-                .any(|(&f, r)| self.graph.files[f.index()].path != r.path)
-        {
-            return Some(DirtyReason::InputsChanged(key));
-        }
-        let recorded: Vec<(FileId, Hash)> = manifest_inputs
-            .iter()
-            .copied()
-            .zip(recorded_manifest.iter().map(|r| r.hash))
-            .chain(
-                self.discovered[step.index()]
+                .all(|(&f, r)| self.graph.files[f.index()].path == r.path);
+        let mut to_compare: Vec<(FileId, Hash)> = Vec::with_capacity(record.inputs.len());
+        let mut added: Vec<FileId> = Vec::new();
+        if same_list {
+            to_compare.extend(
+                manifest_inputs
                     .iter()
                     .copied()
-                    .zip(record.discovered_inputs().iter().map(|r| r.hash)),
-            )
-            .collect();
-        for (file, hash) in recorded {
+                    .zip(recorded_manifest.iter().map(|r| r.hash)),
+            );
+        } else {
+            // The manifest now declares other inputs (CMake's re-run lists
+            // fewer files than its first configure). Inputs seen before are
+            // compared by content; an input new to the step counts when it
+            // is newer than the outputs, as it would for ninja.
+            let previous: HashMap<&str, Hash> = recorded_manifest
+                .iter()
+                .map(|r| (r.path.as_str(), r.hash))
+                .collect();
+            for &file in manifest_inputs {
+                match previous.get(self.graph.files[file.index()].path.as_str()) {
+                    Some(&hash) => to_compare.push((file, hash)),
+                    None => added.push(file),
+                }
+            }
+        }
+        to_compare.extend(
+            self.discovered[step.index()]
+                .iter()
+                .copied()
+                .zip(record.discovered_inputs().iter().map(|r| r.hash)),
+        );
+        for (file, hash) in to_compare {
             if self.current_hash(file) != hash {
                 let input = self.graph.path(file).to_string();
                 if self.opts.dry_run && self.virtual_hash.contains_key(&file) {
                     return Some(DirtyReason::DryRunInput { input, output: key });
                 }
                 return Some(DirtyReason::InputChanged { input, output: key });
+            }
+        }
+        if !added.is_empty() {
+            let s = &self.graph.steps[step.index()];
+            let oldest_output = s
+                .outs
+                .iter()
+                .map(|&o| self.ninja_mtime(o))
+                .min()
+                .unwrap_or(0);
+            for file in added {
+                if self.upstream_ran(file) || self.ninja_mtime(file) > oldest_output {
+                    return Some(DirtyReason::InputsChanged(key));
+                }
             }
         }
         None
@@ -593,7 +632,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 }
                 // Only pool- or load-blocked steps remain with nothing
                 // running: start one regardless so the build advances.
-                if let Some(step) = self.runnable.pop_front() {
+                if let Some(Reverse(step)) = self.runnable.pop() {
                     self.start_step(&mut pool, step, &mut slots);
                 }
                 continue;
@@ -647,7 +686,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                         self.ctx.status.set_total(self.total);
                     }
                     self.progress[step.index()] = StepProgress::Queued;
-                    self.runnable.push_back(step);
+                    self.runnable.push(Reverse(step));
                 }
             }
         }
@@ -675,12 +714,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
     fn start_runnable(&mut self, pool: &mut ProcessPool, slots: &mut Slots) {
         let mut deferred = VecDeque::new();
         while pool.running() < self.opts.parallelism {
-            let Some(step) = self.runnable.pop_front() else {
+            let Some(Reverse(step)) = self.runnable.pop() else {
                 break;
             };
             if let (Some(limit), true) = (self.opts.max_load, pool.running() > 0) {
                 if crate::run::jobs::load_average().is_some_and(|load| load >= limit) {
-                    self.runnable.push_front(step);
+                    self.runnable.push(Reverse(step));
                     break;
                 }
             }
@@ -700,13 +739,13 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             }
             if !self.opts.dry_run && !slots.available() {
                 slots.want(1 + self.runnable.len());
-                self.runnable.push_front(step);
+                self.runnable.push(Reverse(step));
                 break;
             }
             self.start_step(pool, step, slots);
         }
         while let Some(step) = deferred.pop_back() {
-            self.runnable.push_front(step);
+            self.runnable.push(Reverse(step));
         }
     }
 
