@@ -11,6 +11,9 @@ pub mod eval;
 pub mod lexer;
 pub mod parser;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::path::{Path, PathBuf};
 
 /// Where a statement came from, for error messages (`FILE:LINE: message`).
