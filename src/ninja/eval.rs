@@ -1,7 +1,7 @@
 //! Variable evaluation: eval strings, file scopes, rules, and the per-build
 //! environment that gives rule bindings their `$in` / `$out` context.
 
-use std::collections::HashMap;
+use super::fast_hash::FastMap;
 use std::rc::Rc;
 
 /// One piece of an [`EvalString`].
@@ -100,8 +100,8 @@ pub type ScopeId = usize;
 #[derive(Debug, Default)]
 struct Scope {
     parent: Option<ScopeId>,
-    vars: HashMap<String, String>,
-    rules: HashMap<String, Rc<Rule>>,
+    vars: FastMap<String, String>,
+    rules: FastMap<String, Rc<Rule>>,
 }
 
 /// All file scopes of one manifest load.

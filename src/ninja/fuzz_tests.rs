@@ -149,3 +149,29 @@ fn long_rule_variable_chains_do_not_overflow() {
     let err = load_with(Path::new("build.ninja"), &mut read).unwrap_err();
     assert!(err.0.starts_with("cycle in rule variables: "), "{}", err.0);
 }
+
+/// Performance smoke test: `cargo test --release --lib ninja::fuzz_tests::large -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn large_manifest_parses_quickly() {
+    let mut text = String::from(
+        "cflags = -O2 -Wall\nrule cc\n  command = cc $cflags -MD -MF $out.d -c $in -o $out\n  \
+         depfile = $out.d\n  deps = gcc\n  description = CC $out\n",
+    );
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "build obj/dir{}/file{i}.o: cc src/dir{}/file{i}.c | gen/config.h || gen/stamp\n",
+            i % 100,
+            i % 100
+        ));
+        if i % 10 == 0 {
+            text.push_str("  cflags = -O0\n");
+        }
+    }
+    let start = std::time::Instant::now();
+    let mut read = |_: &Path| -> io::Result<Vec<u8>> { Ok(text.clone().into_bytes()) };
+    let manifest = load_with(Path::new("build.ninja"), &mut read).unwrap();
+    let elapsed = start.elapsed();
+    println!("{} edges in {elapsed:?}", manifest.builds.len());
+    assert_eq!(manifest.builds.len(), 100_000);
+}

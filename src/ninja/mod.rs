@@ -8,6 +8,7 @@
 pub mod canon;
 pub mod dyndep;
 pub mod eval;
+pub mod fast_hash;
 pub mod lexer;
 pub mod parser;
 

@@ -9,9 +9,9 @@ use super::eval::{
     BuildEnv, BuildPathEnv, EvalString, InOutEscape, PHONY, ROOT_SCOPE, Rule, ScopeEnv, ScopeId,
     Scopes, rule_var_index,
 };
+use super::fast_hash::FastMap;
 use super::lexer::{EvalMode, Lexer, Token};
 use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -37,8 +37,8 @@ pub fn load_with(
         read,
         scopes: Scopes::new(),
         manifest: Manifest::default(),
-        pool_names: HashMap::from([("console".to_string(), ())]),
-        nodes: HashMap::new(),
+        pool_names: FastMap::from_iter([("console".to_string(), ())]),
+        nodes: FastMap::default(),
         scratch: BuildScratch::default(),
         depth: 0,
     };
@@ -89,8 +89,8 @@ struct Parser<'r> {
     scopes: Scopes,
     manifest: Manifest,
     /// Declared pools (including the built-in `console`); pools are global.
-    pool_names: HashMap<String, ()>,
-    nodes: HashMap<String, NodeRole>,
+    pool_names: FastMap<String, ()>,
+    nodes: FastMap<String, NodeRole>,
     scratch: BuildScratch,
     depth: usize,
 }
@@ -395,28 +395,34 @@ impl Parser<'_> {
         }
         self.scratch.value = value;
 
-        // Paths may use the build's own bindings.
-        let mut evaluated: Vec<String> = Vec::with_capacity(next);
+        // Paths may use the build's own bindings. Ninja rejects empty paths
+        // only after the pool check, so remember where the first one was.
+        let mut paths: Vec<String> = Vec::with_capacity(next);
+        let mut first_empty = None;
         let mut path_env = BuildPathEnv {
             scopes: &self.scopes,
             scope,
             bindings: &bindings,
         };
         let expanded = &mut self.scratch.expanded;
-        for path in &self.scratch.paths[..next] {
-            expanded.clear();
-            path.evaluate_into(&mut path_env, expanded)
+        for (i, path) in self.scratch.paths[..next].iter().enumerate() {
+            let mut value = String::new();
+            path.evaluate_into(&mut path_env, &mut value)
                 .map_err(ManifestError)?;
-            evaluated.push(expanded.clone());
+            if value.is_empty() {
+                first_empty.get_or_insert(i);
+            }
+            canonicalize_in_place(&mut value, expanded);
+            paths.push(value);
         }
-        let mut ins: Vec<String> = evaluated.split_off(outs_len);
+        let mut ins: Vec<String> = paths.split_off(outs_len);
         let validation_paths: Vec<String> =
             ins.split_off(explicit_ins + implicit_ins + order_only_ins);
-        let outs = evaluated;
+        let outs = paths;
 
         let mut build = Build {
             loc: Some(Loc {
-                file: PathBuf::from(lexer_filename(lexer)),
+                file: PathBuf::from(lexer.filename()),
                 line,
             }),
             rule: rule.name.clone(),
@@ -425,48 +431,41 @@ impl Parser<'_> {
             implicit_ins,
             ..Build::default()
         };
-        let mut canonical_ins = ins.clone();
-        for path in canonical_ins.iter_mut() {
-            canonicalize_in_place(path, expanded);
-        }
-        let mut canonical_outs = outs.clone();
-        for path in canonical_outs.iter_mut() {
-            canonicalize_in_place(path, expanded);
-        }
         self.evaluate_rule_bindings(
             &mut build,
             &rule,
             scope,
             &bindings,
-            &canonical_ins[..explicit_ins],
-            &canonical_outs[..explicit_outs],
+            &ins[..explicit_ins],
+            &outs[..explicit_outs],
         )?;
         self.scratch.bindings = bindings;
 
         if !build.pool.is_empty() && !self.pool_names.contains_key(&build.pool) {
             return Err(err(lexer, &format!("unknown pool name '{}'", build.pool)));
         }
-        for (raw, canonical) in outs.iter().zip(&canonical_outs) {
-            if raw.is_empty() {
+        let empty_before = |end: usize| first_empty.is_some_and(|i| i < end);
+        for (i, out) in outs.iter().enumerate() {
+            if first_empty == Some(i) {
                 return Err(err(lexer, "empty path"));
             }
-            let role = self
-                .nodes
-                .entry(canonical.clone())
-                .or_insert(NodeRole::Mentioned);
-            if *role == NodeRole::Output {
-                return Err(err(lexer, &format!("multiple rules generate {canonical}")));
+            if let Some(role) = self.nodes.get_mut(out) {
+                if *role == NodeRole::Output {
+                    return Err(err(lexer, &format!("multiple rules generate {out}")));
+                }
+                *role = NodeRole::Output;
+            } else {
+                self.nodes.insert(out.clone(), NodeRole::Output);
             }
-            *role = NodeRole::Output;
         }
-        for (raw, canonical) in ins.iter().zip(&canonical_ins) {
-            if raw.is_empty() {
-                return Err(err(lexer, "empty path"));
-            }
-            self.nodes
-                .entry(canonical.clone())
-                .or_insert(NodeRole::Mentioned);
+        if empty_before(outs_len + ins.len()) {
+            return Err(err(lexer, "empty path"));
         }
+        for path in &ins {
+            self.mention(path);
+        }
+        let mut canonical_ins = ins;
+        let canonical_outs = outs;
 
         // Old CMake wrote `build a: phony a`; ninja drops the self-reference
         // with a warning rather than reporting a cycle.
@@ -486,16 +485,13 @@ impl Parser<'_> {
             }
         }
 
-        for raw in validation_paths {
-            if raw.is_empty() {
-                return Err(err(lexer, "empty path"));
-            }
-            let canonical = canonicalize_owned(raw);
-            self.nodes
-                .entry(canonical.clone())
-                .or_insert(NodeRole::Mentioned);
-            build.validations.push(canonical);
+        if first_empty.is_some() {
+            return Err(err(lexer, "empty path"));
         }
+        for path in &validation_paths {
+            self.mention(path);
+        }
+        build.validations = validation_paths;
 
         if let Some(dyndep) = &build.dyndep
             && !canonical_ins.contains(dyndep)
@@ -507,6 +503,13 @@ impl Parser<'_> {
         build.ins = canonical_ins;
         self.manifest.builds.push(build);
         Ok(())
+    }
+
+    /// Records that `path` names a node, so `default` may refer to it.
+    fn mention(&mut self, path: &str) {
+        if !self.nodes.contains_key(path) {
+            self.nodes.insert(path.to_string(), NodeRole::Mentioned);
+        }
     }
 
     /// Fills the evaluated fields of `build` from its rule and bindings.
@@ -558,10 +561,6 @@ impl Parser<'_> {
         build.pool = get("pool", InOutEscape::Shell)?;
         Ok(())
     }
-}
-
-fn lexer_filename(lexer: &Lexer) -> String {
-    lexer.filename().to_string()
 }
 
 fn canonicalize_in_place(path: &mut String, buffer: &mut String) {
