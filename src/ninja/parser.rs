@@ -14,6 +14,7 @@ use super::lexer::{EvalMode, Lexer, Token};
 use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// The ninja version whose syntax we accept, for `ninja_required_version`.
 pub const NINJA_VERSION: &str = "1.12.1";
@@ -39,6 +40,7 @@ pub fn load_with(
         manifest: Manifest::default(),
         pool_names: FastMap::from_iter([("console".to_string(), ())]),
         nodes: FastMap::default(),
+        deferred: Vec::new(),
         scratch: BuildScratch::default(),
         depth: 0,
     };
@@ -47,6 +49,7 @@ pub fn load_with(
         .read_file(path)
         .map_err(|err| ManifestError(format!("loading '{name}': {}", describe_io_error(&err))))?;
     parser.parse_file(&name, &text, ROOT_SCOPE)?;
+    parser.evaluate_deferred()?;
     parser.manifest.builddir = parser
         .scopes
         .lookup_var(ROOT_SCOPE, "builddir")
@@ -73,13 +76,20 @@ enum NodeRole {
     Output,
 }
 
+/// What a build needs to expand its remaining bindings after parsing.
+struct DeferredEval {
+    rule: Rc<Rule>,
+    scope: ScopeId,
+    /// Build-level bindings, expanded when the statement was read.
+    bindings: Vec<(String, String)>,
+}
+
 /// Buffers reused across build statements so that the common case
 /// allocates only the strings that end up in the [`Build`].
 #[derive(Default)]
 struct BuildScratch {
     /// Unevaluated paths of the current build, in statement order.
     paths: Vec<EvalString>,
-    bindings: Vec<(String, String)>,
     value: EvalString,
     expanded: String,
 }
@@ -91,6 +101,8 @@ struct Parser<'r> {
     /// Declared pools (including the built-in `console`); pools are global.
     pool_names: FastMap<String, ()>,
     nodes: FastMap<String, NodeRole>,
+    /// Parallel to `manifest.builds`.
+    deferred: Vec<DeferredEval>,
     scratch: BuildScratch,
     depth: usize,
 }
@@ -378,8 +390,7 @@ impl Parser<'_> {
 
         // Build-level bindings see the file scope as it is now, not each
         // other.
-        let mut bindings = std::mem::take(&mut self.scratch.bindings);
-        bindings.clear();
+        let mut bindings = Vec::new();
         let mut value = std::mem::take(&mut self.scratch.value);
         while lexer.peek_token(Token::Indent) {
             let key = parse_let(lexer, &mut value)?;
@@ -431,15 +442,24 @@ impl Parser<'_> {
             implicit_ins,
             ..Build::default()
         };
-        self.evaluate_rule_bindings(
-            &mut build,
-            &rule,
+        // Ninja resolves the pool and dyndep file while parsing; everything
+        // else is expanded when the step runs, i.e. with the final values of
+        // file-level variables (see `evaluate_deferred`).
+        let mut env = BuildEnv::new(
+            &self.scopes,
             scope,
+            &rule,
             &bindings,
             &ins[..explicit_ins],
             &outs[..explicit_outs],
-        )?;
-        self.scratch.bindings = bindings;
+        );
+        build.pool = env
+            .evaluate("pool", InOutEscape::Shell)
+            .map_err(ManifestError)?;
+        let dyndep = env
+            .evaluate("dyndep", InOutEscape::None)
+            .map_err(ManifestError)?;
+        build.dyndep = (!dyndep.is_empty()).then(|| canonicalize_owned(dyndep));
 
         if !build.pool.is_empty() && !self.pool_names.contains_key(&build.pool) {
             return Err(err(lexer, &format!("unknown pool name '{}'", build.pool)));
@@ -502,6 +522,11 @@ impl Parser<'_> {
         build.outs = canonical_outs;
         build.ins = canonical_ins;
         self.manifest.builds.push(build);
+        self.deferred.push(DeferredEval {
+            rule,
+            scope,
+            bindings,
+        });
         Ok(())
     }
 
@@ -512,53 +537,57 @@ impl Parser<'_> {
         }
     }
 
-    /// Fills the evaluated fields of `build` from its rule and bindings.
-    fn evaluate_rule_bindings(
-        &mut self,
-        build: &mut Build,
-        rule: &Rule,
-        scope: ScopeId,
-        bindings: &[(String, String)],
-        explicit_ins: &[String],
-        explicit_outs: &[String],
-    ) -> ParseResult {
-        let mut env = BuildEnv::new(
-            &self.scopes,
-            scope,
-            rule,
-            bindings,
-            explicit_ins,
-            explicit_outs,
-        );
-        let mut get =
-            |name: &str, escape: InOutEscape| env.evaluate(name, escape).map_err(ManifestError);
-        let non_empty = |value: String| (!value.is_empty()).then_some(value);
-        if build.rule != PHONY {
-            build.command = get("command", InOutEscape::Shell)?;
+    /// Expands the bindings ninja evaluates only when a step runs, now
+    /// that every file-level variable has its final value.
+    fn evaluate_deferred(&mut self) -> ParseResult {
+        let deferred = std::mem::take(&mut self.deferred);
+        for (build, pending) in self.manifest.builds.iter_mut().zip(&deferred) {
+            let mut env = BuildEnv::new(
+                &self.scopes,
+                pending.scope,
+                &pending.rule,
+                &pending.bindings,
+                &build.ins[..build.explicit_ins],
+                &build.outs[..build.explicit_outs],
+            );
+            let mut get =
+                |name: &str, escape: InOutEscape| env.evaluate(name, escape).map_err(ManifestError);
+            let non_empty = |value: String| (!value.is_empty()).then_some(value);
+            let command = if pending.rule.name == PHONY {
+                String::new()
+            } else {
+                get("command", InOutEscape::Shell)?
+            };
+            let description = get("description", InOutEscape::Shell)?;
+            let depfile = non_empty(get("depfile", InOutEscape::None)?);
+            let deps = get("deps", InOutEscape::Shell)?;
+            let msvc_deps_prefix = non_empty(get("msvc_deps_prefix", InOutEscape::Shell)?);
+            let generator = !get("generator", InOutEscape::Shell)?.is_empty();
+            let restat = !get("restat", InOutEscape::Shell)?.is_empty();
+            let rspfile = non_empty(get("rspfile", InOutEscape::None)?);
+            let rspfile_content = get("rspfile_content", InOutEscape::Shell)?;
+            build.deps = match deps.as_str() {
+                "gcc" => DepsKind::Gcc,
+                "msvc" => DepsKind::Msvc,
+                "" => DepsKind::None,
+                other => {
+                    // Ninja only fails when such a step runs ("unknown deps
+                    // type"); we cannot represent it, so warn at load time.
+                    self.manifest
+                        .warnings
+                        .push(format!("unknown deps type '{other}'"));
+                    DepsKind::None
+                }
+            };
+            build.command = command;
+            build.description = description;
+            build.depfile = depfile;
+            build.msvc_deps_prefix = msvc_deps_prefix;
+            build.generator = generator;
+            build.restat = restat;
+            build.rspfile = rspfile;
+            build.rspfile_content = rspfile_content;
         }
-        build.description = get("description", InOutEscape::Shell)?;
-        build.depfile = non_empty(get("depfile", InOutEscape::None)?);
-        let deps = get("deps", InOutEscape::Shell)?;
-        build.deps = match deps.as_str() {
-            "gcc" => DepsKind::Gcc,
-            "msvc" => DepsKind::Msvc,
-            "" => DepsKind::None,
-            other => {
-                // Ninja only fails when such a step runs ("unknown deps type");
-                // we cannot represent it, so warn at load time instead.
-                self.manifest
-                    .warnings
-                    .push(format!("unknown deps type '{other}'"));
-                DepsKind::None
-            }
-        };
-        build.msvc_deps_prefix = non_empty(get("msvc_deps_prefix", InOutEscape::Shell)?);
-        build.dyndep = non_empty(get("dyndep", InOutEscape::None)?).map(canonicalize_owned);
-        build.generator = !get("generator", InOutEscape::Shell)?.is_empty();
-        build.restat = !get("restat", InOutEscape::Shell)?.is_empty();
-        build.rspfile = non_empty(get("rspfile", InOutEscape::None)?);
-        build.rspfile_content = get("rspfile_content", InOutEscape::Shell)?;
-        build.pool = get("pool", InOutEscape::Shell)?;
         Ok(())
     }
 }
