@@ -14,6 +14,7 @@ pub struct FastHasher {
 }
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+const FINISH_MULTIPLIER: u64 = 0x9e_37_79_b9_7f_4a_7c_15;
 
 impl FastHasher {
     fn add(&mut self, word: u64) {
@@ -46,7 +47,10 @@ impl Hasher for FastHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply only carries entropy upwards, but hashbrown picks
+        // buckets from the low bits: fold the high bits back down.
+        let h = self.hash;
+        (h ^ (h >> 32)).wrapping_mul(FINISH_MULTIPLIER) ^ (h >> 29)
     }
 }
 

@@ -484,20 +484,18 @@ impl Parser<'_> {
         for path in &ins {
             self.mention(path);
         }
-        let mut canonical_ins = ins;
-        let canonical_outs = outs;
 
         // Old CMake wrote `build a: phony a`; ninja drops the self-reference
         // with a warning rather than reporting a cycle.
-        if build.rule == PHONY && canonical_outs.len() == 1 && implicit_ins == 0 {
-            let out = &canonical_outs[0];
-            let explicit_removed = canonical_ins[..explicit_ins]
+        if build.rule == PHONY && outs.len() == 1 && implicit_ins == 0 {
+            let out = &outs[0];
+            let explicit_removed = ins[..explicit_ins]
                 .iter()
                 .filter(|path| *path == out)
                 .count();
-            let before = canonical_ins.len();
-            canonical_ins.retain(|path| path != out);
-            if canonical_ins.len() < before {
+            let before = ins.len();
+            ins.retain(|path| path != out);
+            if ins.len() < before {
                 build.explicit_ins -= explicit_removed;
                 self.manifest.warnings.push(format!(
                     "phony target '{out}' names itself as an input; ignoring [-w phonycycle=warn]"
@@ -514,13 +512,13 @@ impl Parser<'_> {
         build.validations = validation_paths;
 
         if let Some(dyndep) = &build.dyndep
-            && !canonical_ins.contains(dyndep)
+            && !ins.contains(dyndep)
         {
             return Err(err(lexer, &format!("dyndep '{dyndep}' is not an input")));
         }
 
-        build.outs = canonical_outs;
-        build.ins = canonical_ins;
+        build.outs = outs;
+        build.ins = ins;
         self.manifest.builds.push(build);
         self.deferred.push(DeferredEval {
             rule,
