@@ -242,8 +242,10 @@ impl Rule {
         self.bindings.get(rule_var_index(name)?)?.as_ref()
     }
 
+    /// True when `name` is bound to something other than nothing: ninja
+    /// treats `command =` like a missing `command`.
     pub fn has_binding(&self, name: &str) -> bool {
-        self.binding(name).is_some()
+        self.binding(name).is_some_and(|eval| !eval.is_empty())
     }
 }
 

@@ -597,3 +597,11 @@ fn matches_ninja_commands() {
     let generator = m.builds.iter().find(|b| b.outs[0] == "gen/h.h").unwrap();
     assert!(generator.generator && generator.restat);
 }
+
+#[test]
+fn let_spacing_and_dotted_names() {
+    let m = ok("y=0\nrule r\n  command=echo [$y]  \nbuild a: r\n");
+    assert_eq!(m.builds[0].command, "echo [0]  ");
+    let m = ok("rule r\n  command = x $foo.bar ${foo.bar}\nfoo = F\nfoo.bar = FB\nbuild a: r\n");
+    assert_eq!(m.builds[0].command, "x F.bar FB");
+}
