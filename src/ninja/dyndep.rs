@@ -61,14 +61,14 @@ struct DyndepParser<'a, 'h> {
     has_build: &'h mut dyn FnMut(&str) -> bool,
 }
 
-type Result1<T = ()> = Result<T, ManifestError>;
+type DyndepResult<T = ()> = Result<T, ManifestError>;
 
 impl DyndepParser<'_, '_> {
     fn error(&self, message: &str) -> ManifestError {
         ManifestError(self.lexer.error(message))
     }
 
-    fn parse(&mut self) -> Result1 {
+    fn parse(&mut self) -> DyndepResult {
         let mut have_version = false;
         loop {
             let token = self.lexer.next_token();
@@ -90,7 +90,7 @@ impl DyndepParser<'_, '_> {
         }
     }
 
-    fn parse_version(&mut self) -> Result1 {
+    fn parse_version(&mut self) -> DyndepResult {
         let mut value = EvalString::default();
         let name = self.parse_let(&mut value)?;
         if name != "ninja_dyndep_version" {
@@ -107,7 +107,7 @@ impl DyndepParser<'_, '_> {
         Ok(())
     }
 
-    fn parse_let(&mut self, value: &mut EvalString) -> Result1<String> {
+    fn parse_let(&mut self, value: &mut EvalString) -> DyndepResult<String> {
         let Some(name) = self.lexer.read_ident() else {
             return Err(self.error("expected variable name"));
         };
@@ -119,7 +119,7 @@ impl DyndepParser<'_, '_> {
         Ok(name)
     }
 
-    fn expect(&mut self, expected: Token) -> Result1 {
+    fn expect(&mut self, expected: Token) -> DyndepResult {
         let got = self.lexer.next_token();
         if got == expected {
             return Ok(());
@@ -132,7 +132,7 @@ impl DyndepParser<'_, '_> {
         )))
     }
 
-    fn evaluate(&self, eval: &EvalString) -> Result1<String> {
+    fn evaluate(&self, eval: &EvalString) -> DyndepResult<String> {
         let mut out = String::new();
         let mut env = ScopeEnv {
             scopes: &self.scopes,
@@ -144,7 +144,7 @@ impl DyndepParser<'_, '_> {
     }
 
     /// Reads one path; `None` when there is none here.
-    fn read_path(&mut self) -> Result1<Option<String>> {
+    fn read_path(&mut self) -> DyndepResult<Option<String>> {
         let mut path = std::mem::take(&mut self.path);
         let result = self.lexer.read_eval(EvalMode::Path, &mut path);
         let value = match result {
@@ -162,7 +162,7 @@ impl DyndepParser<'_, '_> {
         value
     }
 
-    fn read_path_list(&mut self) -> Result1<Vec<String>> {
+    fn read_path_list(&mut self) -> DyndepResult<Vec<String>> {
         let mut paths = Vec::new();
         while let Some(path) = self.read_path()? {
             paths.push(path);
@@ -170,7 +170,7 @@ impl DyndepParser<'_, '_> {
         Ok(paths)
     }
 
-    fn parse_build(&mut self) -> Result1 {
+    fn parse_build(&mut self) -> DyndepResult {
         let Some(out) = self.read_path()? else {
             return Err(self.error("expected path"));
         };

@@ -1,7 +1,7 @@
 //! Variable evaluation: eval strings, file scopes, rules, and the per-build
 //! environment that gives rule bindings their `$in` / `$out` context.
 
-use std::collections::HashMap;
+use super::fast_hash::FastMap;
 use std::rc::Rc;
 
 /// One piece of an [`EvalString`].
@@ -100,19 +100,14 @@ pub type ScopeId = usize;
 #[derive(Debug, Default)]
 struct Scope {
     parent: Option<ScopeId>,
-    /// Value of [`Scopes::bindings_made`] when a variable was last set here.
-    last_binding: u64,
-    vars: HashMap<String, String>,
-    rules: HashMap<String, Rc<Rule>>,
+    vars: FastMap<String, String>,
+    rules: FastMap<String, Rc<Rule>>,
 }
 
 /// All file scopes of one manifest load.
 #[derive(Debug)]
 pub struct Scopes {
     scopes: Vec<Scope>,
-    /// Counts variable bindings, to tell which builds saw a scope's final
-    /// values.
-    bindings_made: u64,
 }
 
 pub const ROOT_SCOPE: ScopeId = 0;
@@ -134,10 +129,7 @@ impl Scopes {
                 bindings: Default::default(),
             }),
         );
-        Scopes {
-            scopes: vec![root],
-            bindings_made: 0,
-        }
+        Scopes { scopes: vec![root] }
     }
 
     pub fn new_child(&mut self, parent: ScopeId) -> ScopeId {
@@ -149,31 +141,9 @@ impl Scopes {
     }
 
     pub fn set_var(&mut self, scope: ScopeId, name: &str, value: String) {
-        self.bindings_made += 1;
         if let Some(scope) = self.scopes.get_mut(scope) {
             scope.vars.insert(name.to_string(), value);
-            scope.last_binding = self.bindings_made;
         }
-    }
-
-    /// A mark to compare with [`Scopes::changed_since`].
-    pub fn bindings_made(&self) -> u64 {
-        self.bindings_made
-    }
-
-    /// Whether a variable visible from `scope` was set after `mark`.
-    pub fn changed_since(&self, scope: ScopeId, mark: u64) -> bool {
-        let mut current = Some(scope);
-        while let Some(id) = current {
-            let Some(scope) = self.scopes.get(id) else {
-                return false;
-            };
-            if scope.last_binding > mark {
-                return true;
-            }
-            current = scope.parent;
-        }
-        false
     }
 
     /// Looks `name` up in `scope`, then its ancestors.
@@ -272,8 +242,10 @@ impl Rule {
         self.bindings.get(rule_var_index(name)?)?.as_ref()
     }
 
+    /// True when `name` is bound to something other than nothing: ninja
+    /// treats `command =` like a missing `command`.
     pub fn has_binding(&self, name: &str) -> bool {
-        self.binding(name).is_some()
+        self.binding(name).is_some_and(|eval| !eval.is_empty())
     }
 }
 

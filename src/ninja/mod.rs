@@ -8,8 +8,12 @@
 pub mod canon;
 pub mod dyndep;
 pub mod eval;
+pub mod fast_hash;
 pub mod lexer;
 pub mod parser;
+
+#[cfg(test)]
+mod fuzz_tests;
 
 use std::path::{Path, PathBuf};
 

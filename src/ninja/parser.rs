@@ -9,9 +9,9 @@ use super::eval::{
     BuildEnv, BuildPathEnv, EvalString, InOutEscape, PHONY, ROOT_SCOPE, Rule, ScopeEnv, ScopeId,
     Scopes, rule_var_index,
 };
+use super::fast_hash::FastMap;
 use super::lexer::{EvalMode, Lexer, Token};
 use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -38,18 +38,18 @@ pub fn load_with(
         read,
         scopes: Scopes::new(),
         manifest: Manifest::default(),
-        pool_names: HashMap::from([("console".to_string(), ())]),
-        nodes: HashMap::new(),
+        pool_names: FastMap::from_iter([("console".to_string(), ())]),
+        nodes: FastMap::default(),
+        deferred: Vec::new(),
         scratch: BuildScratch::default(),
         depth: 0,
-        late: Vec::new(),
     };
     let name = path.to_string_lossy().into_owned();
     let text = parser
         .read_file(path)
         .map_err(|err| ManifestError(format!("loading '{name}': {}", describe_io_error(&err))))?;
     parser.parse_file(&name, &text, ROOT_SCOPE)?;
-    parser.reevaluate_late_bindings()?;
+    parser.evaluate_deferred()?;
     parser.manifest.builddir = parser
         .scopes
         .lookup_var(ROOT_SCOPE, "builddir")
@@ -76,13 +76,20 @@ enum NodeRole {
     Output,
 }
 
+/// What a build needs to expand its remaining bindings after parsing.
+struct DeferredEval {
+    rule: Rc<Rule>,
+    scope: ScopeId,
+    /// Build-level bindings, expanded when the statement was read.
+    bindings: Vec<(String, String)>,
+}
+
 /// Buffers reused across build statements so that the common case
 /// allocates only the strings that end up in the [`Build`].
 #[derive(Default)]
 struct BuildScratch {
     /// Unevaluated paths of the current build, in statement order.
     paths: Vec<EvalString>,
-    bindings: Vec<(String, String)>,
     value: EvalString,
     expanded: String,
 }
@@ -92,24 +99,12 @@ struct Parser<'r> {
     scopes: Scopes,
     manifest: Manifest,
     /// Declared pools (including the built-in `console`); pools are global.
-    pool_names: HashMap<String, ()>,
-    nodes: HashMap<String, NodeRole>,
+    pool_names: FastMap<String, ()>,
+    nodes: FastMap<String, NodeRole>,
+    /// Parallel to `manifest.builds`.
+    deferred: Vec<DeferredEval>,
     scratch: BuildScratch,
     depth: usize,
-    /// What each build needs to be evaluated again once the whole manifest
-    /// is read (see [`Parser::reevaluate_late_bindings`]).
-    late: Vec<LateEvaluation>,
-}
-
-/// Ninja evaluates a rule's bindings (command, description, depfile...)
-/// when the step runs, so they see the final value of file-scope variables,
-/// even ones rebound after the build statement. Paths, build bindings,
-/// `pool` and `dyndep` are evaluated at parse time.
-struct LateEvaluation {
-    rule: Rc<Rule>,
-    scope: ScopeId,
-    bindings: Vec<(String, String)>,
-    mark: u64,
 }
 
 type ParseResult<T = ()> = Result<T, ManifestError>;
@@ -395,8 +390,7 @@ impl Parser<'_> {
 
         // Build-level bindings see the file scope as it is now, not each
         // other.
-        let mut bindings = std::mem::take(&mut self.scratch.bindings);
-        bindings.clear();
+        let mut bindings = Vec::new();
         let mut value = std::mem::take(&mut self.scratch.value);
         while lexer.peek_token(Token::Indent) {
             let key = parse_let(lexer, &mut value)?;
@@ -412,28 +406,34 @@ impl Parser<'_> {
         }
         self.scratch.value = value;
 
-        // Paths may use the build's own bindings.
-        let mut evaluated: Vec<String> = Vec::with_capacity(next);
+        // Paths may use the build's own bindings. Ninja rejects empty paths
+        // only after the pool check, so remember where the first one was.
+        let mut paths: Vec<String> = Vec::with_capacity(next);
+        let mut first_empty = None;
         let mut path_env = BuildPathEnv {
             scopes: &self.scopes,
             scope,
             bindings: &bindings,
         };
         let expanded = &mut self.scratch.expanded;
-        for path in &self.scratch.paths[..next] {
-            expanded.clear();
-            path.evaluate_into(&mut path_env, expanded)
+        for (i, path) in self.scratch.paths[..next].iter().enumerate() {
+            let mut value = String::new();
+            path.evaluate_into(&mut path_env, &mut value)
                 .map_err(ManifestError)?;
-            evaluated.push(expanded.clone());
+            if value.is_empty() {
+                first_empty.get_or_insert(i);
+            }
+            canonicalize_in_place(&mut value, expanded);
+            paths.push(value);
         }
-        let mut ins: Vec<String> = evaluated.split_off(outs_len);
+        let mut ins: Vec<String> = paths.split_off(outs_len);
         let validation_paths: Vec<String> =
             ins.split_off(explicit_ins + implicit_ins + order_only_ins);
-        let outs = evaluated;
+        let outs = paths;
 
         let mut build = Build {
             loc: Some(Loc {
-                file: PathBuf::from(lexer_filename(lexer)),
+                file: PathBuf::from(lexer.filename()),
                 line,
             }),
             rule: rule.name.clone(),
@@ -442,66 +442,60 @@ impl Parser<'_> {
             implicit_ins,
             ..Build::default()
         };
-        let mut canonical_ins = ins.clone();
-        for path in canonical_ins.iter_mut() {
-            canonicalize_in_place(path, expanded);
-        }
-        let mut canonical_outs = outs.clone();
-        for path in canonical_outs.iter_mut() {
-            canonicalize_in_place(path, expanded);
-        }
-        self.evaluate_rule_bindings(
-            &mut build,
+        // Ninja resolves the pool and dyndep file while parsing; everything
+        // else is expanded when the step runs, i.e. with the final values of
+        // file-level variables (see `evaluate_deferred`).
+        let mut env = BuildEnv::new(
+            &self.scopes,
+            scope,
             &rule,
-            scope,
             &bindings,
-            &canonical_ins[..explicit_ins],
-            &canonical_outs[..explicit_outs],
-        )?;
-        self.late.push(LateEvaluation {
-            rule: Rc::clone(&rule),
-            scope,
-            bindings: bindings.clone(),
-            mark: self.scopes.bindings_made(),
-        });
-        self.scratch.bindings = bindings;
+            &ins[..explicit_ins],
+            &outs[..explicit_outs],
+        );
+        build.pool = env
+            .evaluate("pool", InOutEscape::Shell)
+            .map_err(ManifestError)?;
+        let dyndep = env
+            .evaluate("dyndep", InOutEscape::None)
+            .map_err(ManifestError)?;
+        build.dyndep = (!dyndep.is_empty()).then(|| canonicalize_owned(dyndep));
 
         if !build.pool.is_empty() && !self.pool_names.contains_key(&build.pool) {
             return Err(err(lexer, &format!("unknown pool name '{}'", build.pool)));
         }
-        for (raw, canonical) in outs.iter().zip(&canonical_outs) {
-            if raw.is_empty() {
+        let empty_before = |end: usize| first_empty.is_some_and(|i| i < end);
+        for (i, out) in outs.iter().enumerate() {
+            if first_empty == Some(i) {
                 return Err(err(lexer, "empty path"));
             }
-            let role = self
-                .nodes
-                .entry(canonical.clone())
-                .or_insert(NodeRole::Mentioned);
-            if *role == NodeRole::Output {
-                return Err(err(lexer, &format!("multiple rules generate {canonical}")));
+            if let Some(role) = self.nodes.get_mut(out) {
+                if *role == NodeRole::Output {
+                    return Err(err(lexer, &format!("multiple rules generate {out}")));
+                }
+                *role = NodeRole::Output;
+            } else {
+                self.nodes.insert(out.clone(), NodeRole::Output);
             }
-            *role = NodeRole::Output;
         }
-        for (raw, canonical) in ins.iter().zip(&canonical_ins) {
-            if raw.is_empty() {
-                return Err(err(lexer, "empty path"));
-            }
-            self.nodes
-                .entry(canonical.clone())
-                .or_insert(NodeRole::Mentioned);
+        if empty_before(outs_len + ins.len()) {
+            return Err(err(lexer, "empty path"));
+        }
+        for path in &ins {
+            self.mention(path);
         }
 
         // Old CMake wrote `build a: phony a`; ninja drops the self-reference
         // with a warning rather than reporting a cycle.
-        if build.rule == PHONY && canonical_outs.len() == 1 && implicit_ins == 0 {
-            let out = &canonical_outs[0];
-            let explicit_removed = canonical_ins[..explicit_ins]
+        if build.rule == PHONY && outs.len() == 1 && implicit_ins == 0 {
+            let out = &outs[0];
+            let explicit_removed = ins[..explicit_ins]
                 .iter()
                 .filter(|path| *path == out)
                 .count();
-            let before = canonical_ins.len();
-            canonical_ins.retain(|path| path != out);
-            if canonical_ins.len() < before {
+            let before = ins.len();
+            ins.retain(|path| path != out);
+            if ins.len() < before {
                 build.explicit_ins -= explicit_removed;
                 self.manifest.warnings.push(format!(
                     "phony target '{out}' names itself as an input; ignoring [-w phonycycle=warn]"
@@ -509,109 +503,91 @@ impl Parser<'_> {
             }
         }
 
-        for raw in validation_paths {
-            if raw.is_empty() {
-                return Err(err(lexer, "empty path"));
-            }
-            let canonical = canonicalize_owned(raw);
-            self.nodes
-                .entry(canonical.clone())
-                .or_insert(NodeRole::Mentioned);
-            build.validations.push(canonical);
+        if first_empty.is_some() {
+            return Err(err(lexer, "empty path"));
         }
+        for path in &validation_paths {
+            self.mention(path);
+        }
+        build.validations = validation_paths;
 
         if let Some(dyndep) = &build.dyndep
-            && !canonical_ins.contains(dyndep)
+            && !ins.contains(dyndep)
         {
             return Err(err(lexer, &format!("dyndep '{dyndep}' is not an input")));
         }
 
-        build.outs = canonical_outs;
-        build.ins = canonical_ins;
+        build.outs = outs;
+        build.ins = ins;
         self.manifest.builds.push(build);
-        Ok(())
-    }
-
-    /// Evaluates again the builds whose scope had variables rebound after
-    /// them, keeping their parse-time `pool` and `dyndep`.
-    fn reevaluate_late_bindings(&mut self) -> ParseResult {
-        let late = std::mem::take(&mut self.late);
-        let mut builds = std::mem::take(&mut self.manifest.builds);
-        for (build, late) in builds.iter_mut().zip(&late) {
-            if !self.scopes.changed_since(late.scope, late.mark) {
-                continue;
-            }
-            let (pool, dyndep) = (build.pool.clone(), build.dyndep.clone());
-            let ins = build.ins[..build.explicit_ins].to_vec();
-            let outs = build.outs[..build.explicit_outs].to_vec();
-            self.evaluate_rule_bindings(
-                build,
-                &late.rule,
-                late.scope,
-                &late.bindings,
-                &ins,
-                &outs,
-            )?;
-            build.pool = pool;
-            build.dyndep = dyndep;
-        }
-        self.manifest.builds = builds;
-        Ok(())
-    }
-
-    /// Fills the evaluated fields of `build` from its rule and bindings.
-    fn evaluate_rule_bindings(
-        &mut self,
-        build: &mut Build,
-        rule: &Rule,
-        scope: ScopeId,
-        bindings: &[(String, String)],
-        explicit_ins: &[String],
-        explicit_outs: &[String],
-    ) -> ParseResult {
-        let mut env = BuildEnv::new(
-            &self.scopes,
-            scope,
+        self.deferred.push(DeferredEval {
             rule,
+            scope,
             bindings,
-            explicit_ins,
-            explicit_outs,
-        );
-        let mut get =
-            |name: &str, escape: InOutEscape| env.evaluate(name, escape).map_err(ManifestError);
-        let non_empty = |value: String| (!value.is_empty()).then_some(value);
-        if build.rule != PHONY {
-            build.command = get("command", InOutEscape::Shell)?;
-        }
-        build.description = get("description", InOutEscape::Shell)?;
-        build.depfile = non_empty(get("depfile", InOutEscape::None)?);
-        let deps = get("deps", InOutEscape::Shell)?;
-        build.deps = match deps.as_str() {
-            "gcc" => DepsKind::Gcc,
-            "msvc" => DepsKind::Msvc,
-            "" => DepsKind::None,
-            other => {
-                // Ninja only fails when such a step runs ("unknown deps type");
-                // we cannot represent it, so warn at load time instead.
-                self.manifest
-                    .warnings
-                    .push(format!("unknown deps type '{other}'"));
-                DepsKind::None
-            }
-        };
-        build.msvc_deps_prefix = non_empty(get("msvc_deps_prefix", InOutEscape::Shell)?);
-        build.dyndep = non_empty(get("dyndep", InOutEscape::None)?).map(canonicalize_owned);
-        build.generator = !get("generator", InOutEscape::Shell)?.is_empty();
-        build.restat = !get("restat", InOutEscape::Shell)?.is_empty();
-        build.rspfile = non_empty(get("rspfile", InOutEscape::None)?);
-        build.rspfile_content = get("rspfile_content", InOutEscape::Shell)?;
-        build.pool = get("pool", InOutEscape::Shell)?;
+        });
         Ok(())
     }
-}
 
-fn lexer_filename(lexer: &Lexer) -> String {
-    lexer.filename().to_string()
+    /// Records that `path` names a node, so `default` may refer to it.
+    fn mention(&mut self, path: &str) {
+        if !self.nodes.contains_key(path) {
+            self.nodes.insert(path.to_string(), NodeRole::Mentioned);
+        }
+    }
+
+    /// Expands the bindings ninja evaluates only when a step runs, now
+    /// that every file-level variable has its final value.
+    fn evaluate_deferred(&mut self) -> ParseResult {
+        let deferred = std::mem::take(&mut self.deferred);
+        for (build, pending) in self.manifest.builds.iter_mut().zip(&deferred) {
+            let mut env = BuildEnv::new(
+                &self.scopes,
+                pending.scope,
+                &pending.rule,
+                &pending.bindings,
+                &build.ins[..build.explicit_ins],
+                &build.outs[..build.explicit_outs],
+            );
+            let mut get =
+                |name: &str, escape: InOutEscape| env.evaluate(name, escape).map_err(ManifestError);
+            let non_empty = |value: String| (!value.is_empty()).then_some(value);
+            let command = if pending.rule.name == PHONY {
+                String::new()
+            } else {
+                get("command", InOutEscape::Shell)?
+            };
+            let description = get("description", InOutEscape::Shell)?;
+            let depfile = non_empty(get("depfile", InOutEscape::None)?);
+            let deps = get("deps", InOutEscape::Shell)?;
+            let msvc_deps_prefix = non_empty(get("msvc_deps_prefix", InOutEscape::Shell)?);
+            let generator = !get("generator", InOutEscape::Shell)?.is_empty();
+            let restat = !get("restat", InOutEscape::Shell)?.is_empty();
+            let rspfile = non_empty(get("rspfile", InOutEscape::None)?);
+            let rspfile_content = get("rspfile_content", InOutEscape::Shell)?;
+            build.deps = match deps.as_str() {
+                "gcc" => DepsKind::Gcc,
+                "msvc" => DepsKind::Msvc,
+                "" => DepsKind::None,
+                other => {
+                    // Ninja only fails when such a step runs ("unknown deps
+                    // type"); we cannot represent it, so warn at load time.
+                    self.manifest
+                        .warnings
+                        .push(format!("unknown deps type '{other}'"));
+                    DepsKind::None
+                }
+            };
+            build.command = command;
+            build.description = description;
+            build.depfile = depfile;
+            build.msvc_deps_prefix = msvc_deps_prefix;
+            build.generator = generator;
+            build.restat = restat;
+            build.rspfile = rspfile;
+            build.rspfile_content = rspfile_content;
+        }
+        Ok(())
+    }
 }
 
 fn canonicalize_in_place(path: &mut String, buffer: &mut String) {

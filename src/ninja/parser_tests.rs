@@ -540,3 +540,68 @@ fn long_line_error_is_truncated() {
         )
     );
 }
+
+#[test]
+fn rule_bindings_see_final_file_variables() {
+    // Ninja expands commands when steps run, after the whole manifest (and
+    // its includes) has been read; build-level bindings and paths are
+    // expanded as they are read.
+    let files = [
+        (
+            "build.ninja",
+            "cflags = -O2\nrule cc\n  command = cc $cflags $extra $in\n\
+             build a.o: cc a.c\n  extra = $cflags\ninclude inc.ninja\n",
+        ),
+        ("inc.ninja", "cflags = -O3\n"),
+    ];
+    let m = load_files(&files).unwrap();
+    assert_eq!(m.builds[0].command, "cc -O3 -O2 a.c");
+}
+
+#[test]
+fn pool_is_resolved_when_read() {
+    let text = "pool p\n  depth = 1\nrule r\n  command = c\n  pool = $which\n\
+                which = p\nbuild o: r\nwhich = nope\n";
+    assert_eq!(ok(text).builds[0].pool, "p");
+}
+
+/// Differential check against ninja 1.11.1 `-t commands` on a manifest
+/// using most features at once.
+#[test]
+fn matches_ninja_commands() {
+    let files = [
+        ("build.ninja", include_str!("testdata/diff/build.ninja")),
+        ("inc.ninja", include_str!("testdata/diff/inc.ninja")),
+        ("sub/sub.ninja", include_str!("testdata/diff/sub/sub.ninja")),
+    ];
+    let m = load_files(&files).unwrap();
+    let mut commands: Vec<String> = m
+        .builds
+        .iter()
+        .filter(|b| !b.is_phony())
+        .flat_map(|b| b.command.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    commands.sort();
+    let mut expected: Vec<String> = include_str!("testdata/diff/ninja_commands.txt")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    expected.sort();
+    assert_eq!(commands, expected);
+    assert_eq!(m.builddir.as_deref(), Some("out"));
+    assert_eq!(m.defaults, vec!["all"]);
+    let link = m.builds.iter().find(|b| b.outs == ["out/app"]).unwrap();
+    assert_eq!(link.rspfile.as_deref(), Some("out/app.rsp"));
+    assert_eq!(link.rspfile_content, "out/a.o 'out/b c.o' -lfoo -lbar");
+    assert_eq!(link.pool, "link_pool");
+    let generator = m.builds.iter().find(|b| b.outs[0] == "gen/h.h").unwrap();
+    assert!(generator.generator && generator.restat);
+}
+
+#[test]
+fn let_spacing_and_dotted_names() {
+    let m = ok("y=0\nrule r\n  command=echo [$y]  \nbuild a: r\n");
+    assert_eq!(m.builds[0].command, "echo [0]  ");
+    let m = ok("rule r\n  command = x $foo.bar ${foo.bar}\nfoo = F\nfoo.bar = FB\nbuild a: r\n");
+    assert_eq!(m.builds[0].command, "x F.bar FB");
+}
