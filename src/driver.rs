@@ -213,6 +213,9 @@ fn build_main(
     };
     let load_start = std::time::Instant::now();
     let mut graph = load_graph(&args.file)?;
+    for warning in &graph.warnings {
+        status.warning(warning);
+    }
     let mut memory = Memory::open(&state_dir(&graph), status)?;
     let manifest_path = ninja::canon::canonicalize_path(&args.file.to_string_lossy());
 

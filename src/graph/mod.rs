@@ -136,6 +136,8 @@ pub struct Graph {
     pub pools: HashMap<String, usize>,
     pub builddir: Option<String>,
     pub manifest_files: Vec<std::path::PathBuf>,
+    /// Warnings from loading the manifest, for the caller to print.
+    pub warnings: Vec<String>,
 }
 
 impl Graph {
@@ -153,6 +155,7 @@ impl Graph {
                 .collect(),
             builddir: manifest.builddir,
             manifest_files: manifest.files_read,
+            warnings: manifest.warnings,
         };
         graph.pools.insert("console".to_string(), 1);
         for build in manifest.builds {

@@ -1207,7 +1207,15 @@ struct Slots {
 
 impl Slots {
     fn new(jobs: &JobLimit, pool: &ProcessPool) -> Slots {
-        let pump = jobs.token_pump(pool.event_sender()).ok().flatten();
+        // Our own steps draw tokens only from a parent's jobserver. When we
+        // serve the jobserver, `-j` already bounds our steps and the tokens
+        // are left to make or cargo children: taking them through the
+        // helper thread costs a round trip per step, doubling the
+        // scheduling overhead of large builds.
+        let pump = match jobs {
+            JobLimit::JobserverClient(_) => jobs.token_pump(pool.event_sender()).ok().flatten(),
+            _ => None,
+        };
         Slots {
             pump,
             implicit_free: true,

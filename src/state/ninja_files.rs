@@ -20,8 +20,25 @@ pub struct NinjaFiles {
     deps_open: bool,
 }
 
+/// Ninja creates `builddir` when it first writes its logs there.
+fn create_parent(path: &Path) -> Result<(), NinjaFilesError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|source| NinjaFilesError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            }),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NinjaFilesError {
+    #[error("creating {dir}: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Log(#[from] NinjaLogError),
     #[error(transparent)]
@@ -80,6 +97,7 @@ impl NinjaFiles {
 
     pub fn record_log(&mut self, output: &str, entry: LogEntry) -> Result<(), NinjaFilesError> {
         if self.log_writer.is_none() {
+            create_parent(&self.log_path)?;
             self.log_writer = Some(self.log.open_writer(&self.log_path)?);
         }
         if let Some(writer) = self.log_writer.as_mut() {
@@ -95,6 +113,7 @@ impl NinjaFiles {
         inputs: &[&str],
     ) -> Result<(), NinjaFilesError> {
         if !self.deps_open {
+            create_parent(&self.deps_path)?;
             self.deps.open_for_append(&self.deps_path)?;
             self.deps_open = true;
         }
