@@ -136,6 +136,8 @@ pub struct Graph {
     pub pools: HashMap<String, usize>,
     pub builddir: Option<String>,
     pub manifest_files: Vec<std::path::PathBuf>,
+    /// Top-level rules with their unevaluated descriptions (`-t rules`).
+    pub rules: Vec<(String, Option<String>)>,
 }
 
 impl Graph {
@@ -153,6 +155,7 @@ impl Graph {
                 .collect(),
             builddir: manifest.builddir,
             manifest_files: manifest.files_read,
+            rules: manifest.rules,
         };
         graph.pools.insert("console".to_string(), 1);
         for build in manifest.builds {
@@ -460,7 +463,7 @@ impl Graph {
 }
 
 /// Levenshtein distance, giving up above `limit` (ninja's spellcheck).
-fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
+pub fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
     let a = a.as_bytes();
     let b = b.as_bytes();
     if a.len().abs_diff(b.len()) > limit {
