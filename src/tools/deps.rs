@@ -7,6 +7,7 @@ use std::io;
 use super::{ToolContext, collect_targets};
 use crate::graph::{FileId, Graph};
 use crate::ninja::DepsKind;
+use crate::ninja::canon::canonicalize_path;
 use crate::state::BuildState;
 use crate::state::ninja_files::NinjaFiles;
 use crate::state::ninja_log::mtime_ns_or_zero;
@@ -50,13 +51,22 @@ pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
     let paths: Vec<String> = if args.is_empty() {
         live_outputs(&graph, &files, &state)
     } else {
-        match collect_targets(&graph, args) {
-            Ok(targets) => targets.iter().map(|&f| graph.path(f).to_string()).collect(),
-            Err(message) => {
-                ctx.error(&message);
-                return Ok(1);
+        let mut paths = Vec::new();
+        for name in args {
+            // Ninja also knows outputs that only the deps log still names.
+            let known_to_deps_log = canonicalize_path(name);
+            match collect_targets(&graph, std::slice::from_ref(name)) {
+                Ok(targets) => paths.extend(targets.iter().map(|&f| graph.path(f).to_string())),
+                Err(_) if files.deps_of(&known_to_deps_log).is_some() => {
+                    paths.push(known_to_deps_log)
+                }
+                Err(message) => {
+                    ctx.error(&message);
+                    return Ok(1);
+                }
             }
         }
+        paths
     };
     for path in paths {
         let Some(record) = lookup(&path) else {

@@ -25,7 +25,7 @@ use crate::run::status::StatusPrinter;
 
 /// What a tool needs from the command line and the terminal.
 pub struct ToolContext<'a> {
-    /// `ninja` or `zccache`, for usage texts.
+    /// How the user invoked us (`ninja` or `zccache build`), for usage texts.
     pub program: &'static str,
     /// The tool's name, which getopt-style messages start with.
     pub tool: &'static str,
@@ -38,6 +38,11 @@ pub struct ToolContext<'a> {
 }
 
 impl ToolContext<'_> {
+    /// The bare program name (`ninja` or `zccache`).
+    pub fn status_program(&self) -> &'static str {
+        self.program.split(' ').next().unwrap_or(self.program)
+    }
+
     /// Loads the manifest, reporting a parse error the way a build would.
     pub fn load_graph(&mut self) -> Option<Graph> {
         match crate::driver::load_graph(&self.manifest) {
@@ -166,7 +171,10 @@ pub fn run(tool: &str, args: &BuildArgs, flavor: Flavor, status: &mut StatusPrin
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut ctx = ToolContext {
-        program: flavor.program(),
+        program: match flavor {
+            Flavor::Ninja => "ninja",
+            Flavor::Zccache => "zccache build",
+        },
         tool: entry.name,
         manifest: args.file.clone(),
         verbose: args.verbose,
@@ -191,7 +199,7 @@ pub fn run(tool: &str, args: &BuildArgs, flavor: Flavor, status: &mut StatusPrin
 }
 
 fn list(ctx: &mut ToolContext, _args: &[String]) -> io::Result<i32> {
-    writeln!(ctx.out, "{} subtools:", ctx.program)?;
+    writeln!(ctx.out, "{} subtools:", ctx.status_program())?;
     for tool in TOOLS {
         if let Some(help) = tool.help {
             writeln!(ctx.out, "{:>11}  {help}", tool.name)?;
