@@ -46,7 +46,7 @@ pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
         let (Some(&input), Some(&output)) = (step.ins.first(), step.outs.first()) else {
             continue;
         };
-        if !rules.is_empty() && !rules.iter().any(|rule| *rule == step.rule) {
+        if !rules.is_empty() && !rules.contains(&step.rule) {
             continue;
         }
         if !first {
