@@ -98,10 +98,20 @@ pub fn main(flavor: Flavor, args: BuildArgs) -> i32 {
             return 1;
         }
     };
+    // Like ninja, reject an unknown tool before doing anything else.
+    if let Some(tool) = &args.tool
+        && !crate::tools::is_known(tool)
+    {
+        eprintln!("{program}: fatal: unknown tool '{tool}'");
+        return 1;
+    }
     if let Some(dir) = &args.dir {
         // Ninja announces the directory change so editors can map paths in
-        // compiler messages back to files.
-        println!("{program}: Entering directory `{}'", dir.display());
+        // compiler messages back to files; not for tools, whose output may
+        // be piped into a file.
+        if args.tool.is_none() {
+            println!("{program}: Entering directory `{}'", dir.display());
+        }
         if let Err(err) = std::env::set_current_dir(dir) {
             eprintln!("{program}: fatal: chdir to '{}' - {err}", dir.display());
             return 1;
@@ -119,7 +129,7 @@ pub fn main(flavor: Flavor, args: BuildArgs) -> i32 {
         }
     };
     if let Some(tool) = &args.tool {
-        return crate::tools::run(tool, &args.tool_args, &args.file, flavor, &mut status);
+        return crate::tools::run(tool, &args, flavor, &mut status);
     }
     match build_main(flavor, &args, debug, &mut status) {
         Ok(code) => code,

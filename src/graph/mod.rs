@@ -138,6 +138,8 @@ pub struct Graph {
     pub manifest_files: Vec<std::path::PathBuf>,
     /// Warnings from loading the manifest, for the caller to print.
     pub warnings: Vec<String>,
+    /// Top-level rules with their unevaluated descriptions (`-t rules`).
+    pub rules: Vec<(String, Option<String>)>,
 }
 
 impl Graph {
@@ -156,6 +158,7 @@ impl Graph {
             builddir: manifest.builddir,
             manifest_files: manifest.files_read,
             warnings: manifest.warnings,
+            rules: manifest.rules,
         };
         graph.pools.insert("console".to_string(), 1);
         for build in manifest.builds {
@@ -470,7 +473,7 @@ impl Graph {
 }
 
 /// Levenshtein distance, giving up above `limit` (ninja's spellcheck).
-fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
+pub fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
     let a = a.as_bytes();
     let b = b.as_bytes();
     if a.len().abs_diff(b.len()) > limit {

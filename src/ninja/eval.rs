@@ -70,6 +70,23 @@ impl EvalString {
         })
     }
 
+    /// The string as written, variables spelled `${name}` (ninja's form
+    /// when it shows a rule's bindings back to the user).
+    pub fn unparse(&self) -> String {
+        let mut text = String::new();
+        for part in self.parts() {
+            match part {
+                Part::Literal(literal) => text.push_str(literal),
+                Part::Var(name) => {
+                    text.push_str("${");
+                    text.push_str(name);
+                    text.push('}');
+                }
+            }
+        }
+        text
+    }
+
     /// Appends the expansion of this string to `out`.
     pub fn evaluate_into<E: Env + ?Sized>(
         &self,

@@ -110,6 +110,10 @@ pub struct Manifest {
     pub builddir: Option<String>,
     /// Every manifest file read (build.ninja, includes, subninjas).
     pub files_read: Vec<PathBuf>,
+    /// Rules declared at the top level (not in subninjas), in declaration
+    /// order, each with its `description` as written (`$var` shown as
+    /// `${var}`), for `-t rules`.
+    pub rules: Vec<(String, Option<String>)>,
     /// Warnings ninja would print while loading (without the
     /// `ninja: warning: ` prefix), e.g. the phony self-reference warning.
     pub warnings: Vec<String>,

@@ -214,6 +214,10 @@ impl Parser<'_> {
         if !rule.has_binding("command") {
             return Err(err(lexer, "expected 'command =' line"));
         }
+        if scope == ROOT_SCOPE {
+            let description = rule.binding("description").map(EvalString::unparse);
+            self.manifest.rules.push((rule.name.clone(), description));
+        }
         self.scopes.add_rule(scope, rule);
         Ok(())
     }

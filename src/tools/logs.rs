@@ -1,0 +1,147 @@
+//! `-t restat` and `-t recompact`: rewrite the build's memory files in
+//! place (atomically). CMake runs both right after configuring, so both
+//! succeed quietly in a build dir that has no log yet.
+
+use std::io;
+use std::path::Path;
+
+use super::ToolContext;
+use super::options::{self, Spec};
+use crate::graph::Graph;
+use crate::ninja::DepsKind;
+use crate::state::BuildState;
+use crate::state::ninja_deps::NinjaDeps;
+use crate::state::ninja_files::{DEPS_FILE_NAME, LOG_FILE_NAME};
+use crate::state::ninja_log::NinjaLog;
+
+const RESTAT_SPEC: Spec = Spec {
+    letters: "h",
+    long_help: false,
+};
+
+/// Re-reads the mtime of the outputs in `.ninja_log` (all, or those named).
+/// Like ninja 1.11 this reads no manifest, so it uses the log in the
+/// current directory even when the manifest sets `builddir`.
+pub fn run_restat(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
+    let parsed = match options::parse(ctx.tool, args, &RESTAT_SPEC) {
+        Some(parsed) if !parsed.has('h') => parsed,
+        _ => {
+            writeln!(ctx.out, "usage: {} -t restat [outputs]", ctx.program)?;
+            return Ok(1);
+        }
+    };
+    let log_path = Path::new(LOG_FILE_NAME);
+    if log_path.symlink_metadata().is_err() {
+        // Nothing built yet, nothing to restat.
+        return Ok(0);
+    }
+    let mut log = match NinjaLog::load(log_path) {
+        Ok(log) => log,
+        Err(err) => {
+            ctx.error(&format!("loading build log {LOG_FILE_NAME}: {err}"));
+            return Ok(1);
+        }
+    };
+    if let Some(warning) = log.load_warning() {
+        let warning = warning.to_string();
+        ctx.warning(&warning);
+    }
+    let only: Vec<&str> = parsed.operands.iter().map(String::as_str).collect();
+    let only = (!only.is_empty()).then_some(only.as_slice());
+    if let Err(err) = log.restat(log_path, Path::new("."), only) {
+        ctx.error(&format!("failed recompaction: {err}"));
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// Rewrites `.ninja_log`, `.ninja_deps` and `.zccache_state` without
+/// superseded records and without outputs the manifest no longer has.
+pub fn run_recompact(ctx: &mut ToolContext, _args: &[String]) -> io::Result<i32> {
+    let Some(graph) = ctx.load_graph() else {
+        return Ok(1);
+    };
+    let dir = crate::driver::state_dir(&graph);
+    if let Err(err) = std::fs::create_dir_all(&dir) {
+        ctx.error(&format!(
+            "creating build directory {}: {err}",
+            dir.display()
+        ));
+        return Ok(1);
+    }
+    let mut code = 0;
+    if let Err(message) = recompact_log(&graph, &dir.join(LOG_FILE_NAME), ctx) {
+        ctx.error(&message);
+        code = 1;
+    }
+    if let Err(message) = recompact_deps(&graph, &dir.join(DEPS_FILE_NAME), ctx) {
+        ctx.error(&message);
+        code = 1;
+    }
+    if let Err(message) = recompact_state(&graph, &BuildState::path_in(&dir), ctx) {
+        ctx.error(&message);
+        code = 1;
+    }
+    Ok(code)
+}
+
+fn is_output(graph: &Graph, path: &str) -> bool {
+    graph
+        .lookup(path)
+        .is_some_and(|file| graph.producer(file).is_some())
+}
+
+/// Keeps log entries of current outputs, and of old outputs still on disk
+/// (so `-t cleandead` can find them later).
+fn recompact_log(graph: &Graph, path: &Path, ctx: &mut ToolContext) -> Result<(), String> {
+    if path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let mut log = NinjaLog::load(path).map_err(|err| format!("loading build log: {err}"))?;
+    if let Some(warning) = log.load_warning() {
+        let warning = warning.to_string();
+        ctx.warning(&warning);
+    }
+    let keep =
+        |output: &str| is_output(graph, output) || Path::new(output).symlink_metadata().is_ok();
+    log.recompact(path, keep)
+        .map_err(|err| format!("failed recompaction: {err}"))
+}
+
+/// Keeps deps of outputs whose step still records deps.
+fn recompact_deps(graph: &Graph, path: &Path, ctx: &mut ToolContext) -> Result<(), String> {
+    if path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let mut deps = NinjaDeps::load(path).map_err(|err| format!("loading deps log: {err}"))?;
+    if let Some(warning) = deps.load_warning() {
+        let warning = warning.to_string();
+        ctx.warning(&warning);
+    }
+    let keep = |output: &str| {
+        graph
+            .lookup(output)
+            .and_then(|file| graph.producer(file))
+            .is_some_and(|step| graph.step(step).deps != DepsKind::None)
+    };
+    deps.recompact(path, keep)
+        .map_err(|err| format!("failed recompaction: {err}"))
+}
+
+/// Keeps zccache's records of steps whose first output is still an output.
+fn recompact_state(graph: &Graph, path: &Path, ctx: &mut ToolContext) -> Result<(), String> {
+    if path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let (mut state, problem) = BuildState::load(path);
+    if let Some(problem) = problem {
+        // An unusable state is ignored by builds too; leave it for the next
+        // build to replace rather than destroying evidence here.
+        ctx.warning(&problem.to_string());
+        return Ok(());
+    }
+    state.steps.retain(|output, _| is_output(graph, output));
+    state
+        .save(path)
+        .map_err(|err| format!("rewriting zccache state: {err}"))
+}

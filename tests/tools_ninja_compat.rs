@@ -1,0 +1,225 @@
+//! `-t TOOL` output compared byte for byte with real ninja (when installed)
+//! on the same manifest, each run in its own copy of the build dir.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MANIFEST: &str = r#"cflags = -O2
+rule cc
+  command = gcc $cflags -MD -MF $out.d -c $in -o $out
+  description = CC $out ($cflags) $$x $in
+  depfile = $out.d
+  deps = gcc
+rule link
+  command = gcc @$out.rsp -o $out
+  rspfile = $out.rsp
+  rspfile_content = $in
+  description = LINK $out
+rule gen
+  command = cp $in $out
+  generator = 1
+rule touch
+  command = touch $out
+build gen.h: gen gen.h.in
+build a.o: cc a.c | gen.h || order
+build b.o: cc b.c
+build order: phony
+build app: link a.o b.o | extra.txt |@ check
+build check: touch a.o
+build lib/x.o lib/y.o | lib/imp.o: cc lib/x.c
+build all: phony app lib/x.o
+build nothing: touch
+default all
+"#;
+
+/// Real ninja, if this machine has the version zccache mimics.
+fn real_ninja() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin/ninja");
+    let version = Command::new(&path).arg("--version").output().ok()?;
+    (String::from_utf8_lossy(&version.stdout).trim() == "1.11.1").then_some(path)
+}
+
+/// A `ninja` symlink to zccache, so messages carry ninja's program name.
+fn zccache_as_ninja(dir: &Path) -> PathBuf {
+    let link = dir.join("ninja");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_zccache"), &link).expect("symlink zccache");
+    link
+}
+
+fn write_build_dir(dir: &Path) {
+    fs::create_dir_all(dir.join("lib")).expect("create build dir");
+    fs::write(dir.join("build.ninja"), MANIFEST).expect("write manifest");
+    for file in ["a.c", "b.c", "gen.h.in", "extra.txt", "lib/x.c"] {
+        fs::write(dir.join(file), "").expect("write source");
+    }
+}
+
+/// stdout, stderr and exit code, with the build dir's path and graphviz
+/// node ids (pointers in ninja) replaced by placeholders.
+fn run(program: &Path, dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run tool");
+    let text = format!(
+        "{}--stderr--\n{}--code {:?}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        output.status.code()
+    );
+    normalize_ids(&text.replace(&dir.display().to_string(), "DIR"))
+}
+
+fn normalize_ids(text: &str) -> String {
+    text.split('"')
+        .enumerate()
+        .map(|(i, piece)| {
+            let is_id = i % 2 == 1
+                && (piece.starts_with("0x")
+                    || (piece.len() > 1
+                        && (piece.starts_with('f') || piece.starts_with('s'))
+                        && piece[1..].bytes().all(|b| b.is_ascii_digit())));
+            if is_id { "ID" } else { piece }
+        })
+        .collect::<Vec<_>>()
+        .join("\"")
+}
+
+fn assert_same(cases: &[&[&str]]) {
+    let Some(ninja) = real_ninja() else {
+        eprintln!("ninja 1.11.1 not installed; skipping comparison");
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let ours = zccache_as_ninja(temp.path());
+    for (index, args) in cases.iter().enumerate() {
+        let ninja_dir = temp.path().join(format!("ninja{index}"));
+        let our_dir = temp.path().join(format!("ours{index}"));
+        write_build_dir(&ninja_dir);
+        write_build_dir(&our_dir);
+        let expected = run(&ninja, &ninja_dir, args);
+        let actual = run(&ours, &our_dir, args);
+        assert_eq!(actual, expected, "ninja {}", args.join(" "));
+    }
+}
+
+#[test]
+fn listing_tools_match_ninja() {
+    assert_same(&[
+        &["-t", "list"],
+        &["-t", "bogus"],
+        &["-t", "targets"],
+        &["-t", "targets", "depth", "0"],
+        &["-t", "targets", "depth", "2"],
+        &["-t", "targets", "rule"],
+        &["-t", "targets", "rule", "cc"],
+        &["-t", "targets", "all"],
+        &["-t", "targets", "-h"],
+        &["-t", "rules"],
+        &["-t", "rules", "-d"],
+        &["-t", "rules", "-x"],
+    ]);
+}
+
+#[test]
+fn graph_walking_tools_match_ninja() {
+    assert_same(&[
+        &["-t", "commands"],
+        &["-t", "commands", "-s", "app"],
+        &["-t", "commands", "b.o", "a.o"],
+        &["-t", "commands", "nope"],
+        &["-t", "inputs"],
+        &["-t", "inputs", "app"],
+        &["-t", "inputs", "--help"],
+        &["-t", "query", "app", "a.o", "check"],
+        &["-t", "query", "lib/x.c^"],
+        &["-t", "query"],
+        &["-t", "graph"],
+        &["-t", "graph", "app"],
+    ]);
+}
+
+#[test]
+fn compdb_matches_ninja() {
+    assert_same(&[
+        &["-t", "compdb"],
+        &["-t", "compdb", "cc"],
+        &["-t", "compdb", "-x", "link"],
+        &["-t", "compdb", "nosuch"],
+    ]);
+}
+
+#[test]
+fn log_tools_succeed_in_a_fresh_build_dir_like_ninja() {
+    assert_same(&[
+        &["-t", "restat"],
+        &["-t", "recompact"],
+        &["-t", "cleandead"],
+        &["-t", "deps"],
+        &["-t", "clean"],
+        &["-t", "clean", "-r"],
+        &["-t", "clean", "-r", "nosuch"],
+    ]);
+}
+
+#[test]
+fn clean_removes_what_ninja_removes() {
+    let Some(ninja) = real_ninja() else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let ours = zccache_as_ninja(temp.path());
+    let cases: &[&[&str]] = &[
+        &["-t", "clean"],
+        &["-t", "clean", "-g"],
+        &["-t", "clean", "app"],
+        &["-v", "-t", "clean", "b.o"],
+    ];
+    let built = [
+        "gen.h",
+        "a.o",
+        "a.o.d",
+        "b.o",
+        "app",
+        "app.rsp",
+        "check",
+        "lib/x.o",
+        "lib/y.o",
+        "lib/imp.o",
+    ];
+    for (index, args) in cases.iter().enumerate() {
+        let mut results = Vec::new();
+        for program in [&ninja, &ours] {
+            let dir = temp.path().join(format!("case{index}-{}", results.len()));
+            write_build_dir(&dir);
+            // Pretend everything was built, leaving depfiles and rspfiles.
+            for file in built {
+                fs::write(dir.join(file), "").expect("write output");
+            }
+            let output = run(program, &dir, args);
+            let mut left = walk(&dir, &dir);
+            left.sort();
+            results.push((output, left));
+        }
+        assert_eq!(results[1], results[0], "ninja {}", args.join(" "));
+    }
+}
+
+fn walk(root: &Path, dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(root, &path));
+        }
+        found.push(
+            path.strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string(),
+        );
+    }
+    found
+}
