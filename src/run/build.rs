@@ -86,6 +86,7 @@ pub enum DirtyReason {
     NoRecord(String),
     CommandChanged(String),
     InputsChanged(String),
+    GeneratorInputTouched(String),
     InputChanged { input: String, output: String },
     DryRunInput { input: String, output: String },
 }
@@ -96,6 +97,9 @@ impl std::fmt::Display for DirtyReason {
             DirtyReason::OutputMissing(out) => write!(f, "output {out} doesn't exist"),
             DirtyReason::NoRecord(out) => write!(f, "no record of a previous build of {out}"),
             DirtyReason::CommandChanged(out) => write!(f, "command line changed for {out}"),
+            DirtyReason::GeneratorInputTouched(out) => {
+                write!(f, "an input of generator step {out} was touched")
+            }
             DirtyReason::InputsChanged(out) => {
                 write!(f, "an input newer than {out} was added to its step")
             }
@@ -505,10 +509,20 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             discovered: discovered_ids.len(),
             outputs,
             output_mtime_ns: self.ninja_mtime(first),
+            inputs_mtime_ns: self.newest_manifest_input_mtime(step),
         };
         self.ctx.state.steps.insert(first_path, record);
         self.discovered[step.index()] = discovered_ids;
         true
+    }
+
+    fn newest_manifest_input_mtime(&self, step: StepId) -> i64 {
+        self.graph.steps[step.index()]
+            .dirtying_ins()
+            .iter()
+            .map(|&f| self.ninja_mtime(f))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether the step producing `file` (seeing through phony steps) ran
@@ -550,6 +564,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let s = &self.graph.steps[step.index()];
         if !s.generator && record.command_hash != command_hash(&s.command_for_hash()) {
             return Some(DirtyReason::CommandChanged(key));
+        }
+        if s.generator && self.newest_manifest_input_mtime(step) > record.inputs_mtime_ns {
+            return Some(DirtyReason::GeneratorInputTouched(key));
         }
         let manifest_inputs = s.dirtying_ins();
         let recorded_manifest = record.manifest_inputs();
@@ -717,11 +734,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             let Some(Reverse(step)) = self.runnable.pop() else {
                 break;
             };
-            if let (Some(limit), true) = (self.opts.max_load, pool.running() > 0) {
-                if crate::run::jobs::load_average().is_some_and(|load| load >= limit) {
-                    self.runnable.push(Reverse(step));
-                    break;
-                }
+            if let (Some(limit), true) = (self.opts.max_load, pool.running() > 0)
+                && crate::run::jobs::load_average().is_some_and(|load| load >= limit)
+            {
+                self.runnable.push(Reverse(step));
+                break;
             }
             let pool_name = &self.graph.steps[step.index()].pool;
             if !pool_name.is_empty() {
@@ -843,10 +860,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             output.extend_from_slice(err.as_bytes());
             output.push(b'\n');
         }
-        if let Some(rspfile) = &self.graph.steps[step.index()].rspfile {
-            if success && !self.opts.keep_rsp {
-                let _ = fs::remove_file(rspfile);
-            }
+        if let Some(rspfile) = &self.graph.steps[step.index()].rspfile
+            && success
+            && !self.opts.keep_rsp
+        {
+            let _ = fs::remove_file(rspfile);
         }
         let console = self.graph.steps[step.index()].uses_console();
         self.ctx
@@ -973,6 +991,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             discovered: discovered.len(),
             outputs,
             output_mtime_ns: first_out_mtime,
+            inputs_mtime_ns: self.newest_manifest_input_mtime(step),
         };
         let start_ms = self
             .started_at
@@ -992,13 +1011,13 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 },
             )?;
         }
-        if s.deps != DepsKind::None {
-            if let Some(&first) = out_ids.first() {
-                let inputs: Vec<&str> = deps_paths.iter().map(String::as_str).collect();
-                self.ctx
-                    .ninja
-                    .record_deps(self.graph.path(first), first_out_mtime, &inputs)?;
-            }
+        if s.deps != DepsKind::None
+            && let Some(&first) = out_ids.first()
+        {
+            let inputs: Vec<&str> = deps_paths.iter().map(String::as_str).collect();
+            self.ctx
+                .ninja
+                .record_deps(self.graph.path(first), first_out_mtime, &inputs)?;
         }
         if let Some(&first) = out_ids.first() {
             let key = self.graph.path(first).to_string();
@@ -1183,11 +1202,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
 }
 
 fn create_parent_dir(path: &str) -> anyhow::Result<()> {
-    if let Some(parent) = Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            fs::create_dir_all(parent)
-                .map_err(|err| anyhow::anyhow!("creating directory {}: {err}", parent.display()))?;
-        }
+    if let Some(parent) = Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        fs::create_dir_all(parent)
+            .map_err(|err| anyhow::anyhow!("creating directory {}: {err}", parent.display()))?;
     }
     Ok(())
 }

@@ -51,6 +51,10 @@ pub struct StepRecord {
     /// mtime of the first output right after the step, to tell whether
     /// another tool (ninja) rebuilt it since.
     pub output_mtime_ns: i64,
+    /// Newest mtime among the manifest inputs when the step last ran.
+    /// Generator steps (CMake's re-run) also rerun when an input was merely
+    /// touched: `touch CMakeLists.txt` is how users force a re-configure.
+    pub inputs_mtime_ns: i64,
 }
 
 impl StepRecord {
@@ -195,6 +199,7 @@ mod tests {
                     hash: [3; 32],
                 }],
                 output_mtime_ns: 42,
+                inputs_mtime_ns: 41,
             },
         );
         state

@@ -23,11 +23,12 @@ pub struct NinjaFiles {
 /// Ninja creates `builddir` when it first writes its logs there.
 fn create_parent(path: &Path) -> Result<(), NinjaFilesError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .map_err(|source| NinjaFilesError::CreateDir {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| NinjaFilesError::CreateDir {
                 dir: dir.to_path_buf(),
                 source,
-            }),
+            })
+        }
         _ => Ok(()),
     }
 }
