@@ -165,8 +165,13 @@ pub struct Memory {
 }
 
 impl Memory {
-    pub fn open(dir: &Path, status: &mut StatusPrinter) -> anyhow::Result<Memory> {
-        let (state, problem) = BuildState::load(&BuildState::path_in(dir));
+    /// Loads the state of the build dir `dir`, binding it to `graph`.
+    pub fn open(
+        dir: &Path,
+        graph: &mut Graph,
+        status: &mut StatusPrinter,
+    ) -> anyhow::Result<Memory> {
+        let (state, problem) = BuildState::load(&BuildState::path_in(dir), graph);
         if let Some(problem) = problem {
             status.warning(&problem.to_string());
         }
@@ -181,9 +186,9 @@ impl Memory {
         })
     }
 
-    pub fn save(&mut self) -> anyhow::Result<()> {
+    pub fn save(&mut self, graph: &Graph) -> anyhow::Result<()> {
         self.state
-            .save(&BuildState::path_in(&self.dir))
+            .save(&BuildState::path_in(&self.dir), graph)
             .context("saving build state")?;
         self.ninja.flush().context("writing ninja's log files")?;
         Ok(())
@@ -226,7 +231,7 @@ fn build_main(
     for warning in &graph.warnings {
         status.warning(warning);
     }
-    let mut memory = Memory::open(&state_dir(&graph), status)?;
+    let mut memory = Memory::open(&state_dir(&graph), &mut graph, status)?;
     let manifest_path = ninja::canon::canonicalize_path(&args.file.to_string_lossy());
 
     // Like ninja: if the manifest is itself built by a step (CMake's
@@ -247,7 +252,7 @@ fn build_main(
             };
             let outcome = build::build(&mut graph, &[target], &mut ctx, &opts)?;
             if !outcome.succeeded() {
-                memory.save()?;
+                memory.save(&graph)?;
                 if outcome.interrupted {
                     status.info("build stopped: interrupted by user.");
                     return Ok(crate::run::process::EXIT_INTERRUPTED);
@@ -261,9 +266,9 @@ fn build_main(
             if outcome.ran == 0 {
                 break;
             }
-            memory.save()?;
+            memory.save(&graph)?;
             graph = load_graph(&args.file)?;
-            memory = Memory::open(&state_dir(&graph), status)?;
+            memory = Memory::open(&state_dir(&graph), &mut graph, status)?;
         }
     }
     let load_time = load_start.elapsed();
@@ -287,7 +292,7 @@ fn build_main(
     let result = build::build(&mut graph, &targets, &mut ctx, &opts);
     status.finish();
     if !args.dry_run {
-        memory.save()?;
+        memory.save(&graph)?;
     }
     let outcome = result?;
     if debug.stats {

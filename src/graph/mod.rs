@@ -124,7 +124,7 @@ impl Step {
 #[error("dependency cycle: {}", .0.join(" -> "))]
 pub struct CycleError(pub Vec<String>);
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Graph {
     pub files: Vec<File>,
     pub steps: Vec<Step>,

@@ -6,7 +6,6 @@
 //! the last [`RACY_WINDOW_NS`] are hashed but not remembered, because a later
 //! write inside the same timestamp tick could leave the identity unchanged.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
@@ -14,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::graph::FileId;
 
 /// A blake3 content digest.
 pub type Hash = [u8; 32];
@@ -119,55 +120,84 @@ impl Observed {
     }
 }
 
-/// Content hashes remembered by path and stat identity.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// Content hashes remembered by file and stat identity, indexed by the
+/// graph's [`FileId`]s.
+#[derive(Debug, Default, Clone)]
 pub struct HashCache {
-    entries: HashMap<String, (FileStat, Hash)>,
+    entries: Vec<Option<(FileStat, Hash)>>,
+    changed: bool,
 }
 
 impl HashCache {
+    pub fn with_files(count: usize) -> HashCache {
+        HashCache {
+            entries: vec![None; count],
+            changed: false,
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().filter(|e| e.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    pub fn lookup(&self, path: &str, stat: &FileStat) -> Option<Hash> {
-        match self.entries.get(path) {
-            Some((known, hash)) if known == stat => Some(*hash),
+    /// Whether a hash was remembered or forgotten since loading or saving.
+    pub fn is_changed(&self) -> bool {
+        self.changed
+    }
+
+    pub fn mark_saved(&mut self) {
+        self.changed = false;
+    }
+
+    fn slot(&mut self, file: FileId) -> &mut Option<(FileStat, Hash)> {
+        if self.entries.len() <= file.index() {
+            self.entries.resize(file.index() + 1, None);
+        }
+        &mut self.entries[file.index()]
+    }
+
+    /// Puts back an entry read from the state file.
+    pub fn restore(&mut self, file: FileId, stat: FileStat, hash: Hash) {
+        *self.slot(file) = Some((stat, hash));
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (FileId, FileStat, Hash)> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.map(|(stat, hash)| (FileId(i as u32), stat, hash)))
+    }
+
+    pub fn lookup(&self, file: FileId, stat: &FileStat) -> Option<Hash> {
+        match self.entries.get(file.index()) {
+            Some(Some((known, hash))) if known == stat => Some(*hash),
             _ => None,
         }
     }
 
     /// Remembers a hash unless the file changed too recently to trust its
     /// identity.
-    pub fn remember(&mut self, path: &str, stat: FileStat, hash: Hash, now_ns: i64) {
-        if now_ns - stat.mtime_ns.max(stat.ctime_ns) < RACY_WINDOW_NS {
-            self.entries.remove(path);
-            return;
+    pub fn remember(&mut self, file: FileId, stat: FileStat, hash: Hash, now_ns: i64) {
+        let racy = now_ns - stat.mtime_ns.max(stat.ctime_ns) < RACY_WINDOW_NS;
+        let slot = self.slot(file);
+        let new = if racy { None } else { Some((stat, hash)) };
+        if *slot != new {
+            *slot = new;
+            self.changed = true;
         }
-        match self.entries.get_mut(path) {
-            Some(entry) => *entry = (stat, hash),
-            None => {
-                self.entries.insert(path.to_string(), (stat, hash));
-            }
-        }
-    }
-
-    /// Forgets every path not kept by `keep`, so the cache does not grow
-    /// with files the build no longer mentions.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.entries.retain(|path, _| keep(path));
     }
 
     /// Observes one file: stat, then hash unless the identity is known.
-    pub fn observe(&self, path: &str) -> io::Result<(Observed, bool)> {
+    /// The flag says whether the file was read.
+    pub fn observe(&self, file: FileId, path: &str) -> io::Result<(Observed, bool)> {
         let Some(stat) = stat(path)? else {
             return Ok((Observed::Missing, false));
         };
-        if let Some(hash) = self.lookup(path, &stat) {
+        if let Some(hash) = self.lookup(file, &stat) {
             return Ok((Observed::Present { stat, hash }, false));
         }
         let hash = hash_file(path, &stat)?;
@@ -176,20 +206,20 @@ impl HashCache {
 
     /// Observes many files in parallel, then remembers the new hashes.
     /// Errors (unreadable files) are returned per file.
-    pub fn observe_all(&mut self, paths: &[&str]) -> Vec<io::Result<Observed>> {
-        let results: Vec<io::Result<(Observed, bool)>> = paths
+    pub fn observe_all(&mut self, files: &[(FileId, &str)]) -> Vec<io::Result<Observed>> {
+        let results: Vec<io::Result<(Observed, bool)>> = files
             .par_iter()
-            .with_min_len(64)
-            .map(|path| self.observe(path))
+            .with_min_len(256)
+            .map(|&(file, path)| self.observe(file, path))
             .collect();
         let now = now_ns();
         results
             .into_iter()
-            .zip(paths)
-            .map(|(result, path)| {
+            .zip(files)
+            .map(|(result, &(file, _))| {
                 result.map(|(observed, fresh)| {
                     if let (true, Observed::Present { stat, hash }) = (fresh, observed) {
-                        self.remember(path, stat, hash, now);
+                        self.remember(file, stat, hash, now);
                     }
                     observed
                 })
@@ -198,10 +228,10 @@ impl HashCache {
     }
 
     /// Observes one file and remembers its hash.
-    pub fn observe_one(&mut self, path: &str) -> io::Result<Observed> {
-        let (observed, fresh) = self.observe(path)?;
+    pub fn observe_one(&mut self, file: FileId, path: &str) -> io::Result<Observed> {
+        let (observed, fresh) = self.observe(file, path)?;
         if let (true, Observed::Present { stat, hash }) = (fresh, observed) {
-            self.remember(path, stat, hash, now_ns());
+            self.remember(file, stat, hash, now_ns());
         }
         Ok(observed)
     }
@@ -221,20 +251,23 @@ mod tests {
         let path = path.to_str().unwrap();
 
         let mut cache = HashCache::default();
-        let first = cache.observe_one(path).unwrap();
+        let file = FileId(0);
+        let first = cache.observe_one(file, path).unwrap();
         assert_eq!(first.hash(), *blake3::hash(b"one").as_bytes());
         // ctime is fresh after the write, so it is too racy to remember.
         assert!(cache.is_empty() || cache.len() == 1);
 
         fs::write(path, "two").unwrap();
-        let second = cache.observe_one(path).unwrap();
+        let second = cache.observe_one(file, path).unwrap();
         assert_eq!(second.hash(), *blake3::hash(b"two").as_bytes());
     }
 
     #[test]
     fn missing_file_is_observed_as_missing() {
         let cache = HashCache::default();
-        let (observed, _) = cache.observe("/nonexistent/zccache/file").unwrap();
+        let (observed, _) = cache
+            .observe(FileId(0), "/nonexistent/zccache/file")
+            .unwrap();
         assert_eq!(observed, Observed::Missing);
         assert_eq!(observed.hash(), missing_hash());
     }
@@ -250,15 +283,17 @@ mod tests {
             ctime_ns: 10,
             is_dir: false,
         };
-        cache.remember("x", stat, [7; 32], 10 + RACY_WINDOW_NS);
-        assert_eq!(cache.lookup("x", &stat), Some([7; 32]));
+        let x = FileId(3);
+        cache.remember(x, stat, [7; 32], 10 + RACY_WINDOW_NS);
+        assert_eq!(cache.lookup(x, &stat), Some([7; 32]));
+        assert!(cache.is_changed());
         let touched = FileStat {
             mtime_ns: 11,
             ..stat
         };
-        assert_eq!(cache.lookup("x", &touched), None);
+        assert_eq!(cache.lookup(x, &touched), None);
         // A racy entry is dropped rather than trusted.
-        cache.remember("x", stat, [8; 32], 11);
-        assert_eq!(cache.lookup("x", &stat), None);
+        cache.remember(x, stat, [8; 32], 11);
+        assert_eq!(cache.lookup(x, &stat), None);
     }
 }

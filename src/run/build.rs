@@ -181,29 +181,18 @@ fn now_ns() -> i64 {
 impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
     fn new(graph: &'g mut Graph, ctx: &'c mut BuildContext<'a>, opts: &'c BuildOptions) -> Self {
         let step_count = graph.steps.len();
-        // Dependencies reported by each step's last run; interning them
-        // needs `&mut graph`, so collect the paths first.
-        let recorded_deps: Vec<Vec<String>> = graph
+        // Dependencies reported by each step's last run.
+        let discovered: Vec<Vec<FileId>> = graph
             .steps
             .iter()
             .map(|step| {
                 step.outs
                     .first()
                     .filter(|_| !step.is_phony())
-                    .and_then(|&first| ctx.state.steps.get(&graph.files[first.index()].path))
-                    .map(|record| {
-                        record
-                            .discovered_inputs()
-                            .iter()
-                            .map(|r| r.path.clone())
-                            .collect()
-                    })
+                    .and_then(|first| ctx.state.steps.get(first))
+                    .map(|record| record.discovered_inputs().iter().map(|r| r.file).collect())
                     .unwrap_or_default()
             })
-            .collect();
-        let discovered: Vec<Vec<FileId>> = recorded_deps
-            .iter()
-            .map(|paths| paths.iter().map(|p| graph.file_id(p)).collect())
             .collect();
         Builder {
             progress: vec![StepProgress::NotWanted; step_count],
@@ -282,11 +271,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let ids: Vec<usize> = (0..wanted_files.len())
             .filter(|&i| wanted_files[i])
             .collect();
-        let paths: Vec<&str> = ids
+        let files: Vec<(FileId, &str)> = ids
             .iter()
-            .map(|&i| self.graph.files[i].path.as_str())
+            .map(|&i| (FileId(i as u32), self.graph.files[i].path.as_str()))
             .collect();
-        let results = self.ctx.state.hashes.observe_all(&paths);
+        let results = self.ctx.state.hashes.observe_all(&files);
         for (id, result) in ids.into_iter().zip(results) {
             let observed = result
                 .map_err(|err| anyhow::anyhow!("reading {}: {err}", self.graph.files[id].path))?;
@@ -360,7 +349,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     .ctx
                     .state
                     .hashes
-                    .observe_one(&self.graph.files[file.index()].path)
+                    .observe_one(file, &self.graph.files[file.index()].path)
                     .unwrap_or(Observed::Missing);
                 self.observed[file.index()] = Some(observed);
                 observed.hash()
@@ -375,9 +364,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         )
     }
 
-    fn record_key(&self, step: StepId) -> Option<&str> {
-        let s = &self.graph.steps[step.index()];
-        s.outs.first().map(|&o| self.graph.path(o))
+    /// Records are kept under the step's first output.
+    fn record_key(&self, step: StepId) -> Option<FileId> {
+        self.graph.steps[step.index()].outs.first().copied()
     }
 
     /// Decides whether a step must run, accepting ninja's word for steps
@@ -392,7 +381,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 let first = self.graph.steps[step.index()].outs[0];
                 let recorded = self
                     .record_key(step)
-                    .and_then(|key| self.ctx.state.steps.get(key))
+                    .and_then(|key| self.ctx.state.steps.get(&key))
                     .map(|r| r.output_mtime_ns);
                 recorded != self.observed[first.index()].and_then(|o| o.mtime_ns())
             }
@@ -469,8 +458,8 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             if self.upstream_ran(input) {
                 return false;
             }
-            let hash = self.current_hash(input);
-            let _ = hash;
+            // Files named only by ninja's deps log are not observed yet.
+            self.current_hash(input);
             let producer_is_phony = self.graph.files[input.index()]
                 .producer
                 .is_some_and(|p| self.graph.steps[p.index()].is_phony());
@@ -492,14 +481,14 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .iter()
             .chain(&discovered_ids)
             .map(|&f| Recorded {
-                path: self.graph.path(f).to_string(),
+                file: f,
                 hash: self.current_hash(f),
             })
             .collect();
         let outputs: Vec<Recorded> = outs
             .iter()
             .map(|&f| Recorded {
-                path: self.graph.path(f).to_string(),
+                file: f,
                 hash: self.current_hash(f),
             })
             .collect();
@@ -511,7 +500,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             output_mtime_ns: self.ninja_mtime(first),
             inputs_mtime_ns: self.newest_manifest_input_mtime(step),
         };
-        self.ctx.state.steps.insert(first_path, record);
+        self.ctx.state.insert(first, record);
         self.discovered[step.index()] = discovered_ids;
         true
     }
@@ -557,8 +546,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 return Some(DirtyReason::OutputMissing(self.graph.path(out).to_string()));
             }
         }
-        let key = self.record_key(step)?.to_string();
-        let Some(record) = self.ctx.state.steps.get(&key) else {
+        let first = self.record_key(step)?;
+        let key = self.graph.path(first).to_string();
+        let Some(record) = self.ctx.state.steps.get(&first) else {
             return Some(DirtyReason::NoRecord(key));
         };
         let s = &self.graph.steps[step.index()];
@@ -574,7 +564,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             && manifest_inputs
                 .iter()
                 .zip(recorded_manifest)
-                .all(|(&f, r)| self.graph.files[f.index()].path == r.path);
+                .all(|(&f, r)| f == r.file);
         let mut to_compare: Vec<(FileId, Hash)> = Vec::with_capacity(record.inputs.len());
         let mut added: Vec<FileId> = Vec::new();
         if same_list {
@@ -589,23 +579,16 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             // fewer files than its first configure). Inputs seen before are
             // compared by content; an input new to the step counts when it
             // is newer than the outputs, as it would for ninja.
-            let previous: HashMap<&str, Hash> = recorded_manifest
-                .iter()
-                .map(|r| (r.path.as_str(), r.hash))
-                .collect();
+            let previous: HashMap<FileId, Hash> =
+                recorded_manifest.iter().map(|r| (r.file, r.hash)).collect();
             for &file in manifest_inputs {
-                match previous.get(self.graph.files[file.index()].path.as_str()) {
+                match previous.get(&file) {
                     Some(&hash) => to_compare.push((file, hash)),
                     None => added.push(file),
                 }
             }
         }
-        to_compare.extend(
-            self.discovered[step.index()]
-                .iter()
-                .copied()
-                .zip(record.discovered_inputs().iter().map(|r| r.hash)),
-        );
+        to_compare.extend(record.discovered_inputs().iter().map(|r| (r.file, r.hash)));
         for (file, hash) in to_compare {
             if self.current_hash(file) != hash {
                 let input = self.graph.path(file).to_string();
@@ -790,8 +773,8 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         // A failed or interrupted run may leave outputs half written: forget
         // the old record so the step can never look clean over them.
-        if let Some(key) = self.record_key(step).map(str::to_string) {
-            self.ctx.state.steps.remove(&key);
+        if let Some(key) = self.record_key(step) {
+            self.ctx.state.remove(key);
         }
         if !pool_name.is_empty() {
             *self.pool_use.entry(pool_name).or_insert(0) += 1;
@@ -953,12 +936,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .ctx
                 .state
                 .hashes
-                .observe_one(self.graph.path(out))
+                .observe_one(out, self.graph.path(out))
                 .unwrap_or(Observed::Missing);
             max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
             self.set_observed(out, observed);
             outputs.push(Recorded {
-                path: self.graph.path(out).to_string(),
+                file: out,
                 hash: observed.hash(),
             });
         }
@@ -974,7 +957,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         for &file in manifest_inputs.iter().chain(&discovered) {
             let hash = self.current_hash(file);
             inputs.push(Recorded {
-                path: self.graph.path(file).to_string(),
+                file,
                 hash,
             });
         }
@@ -1020,8 +1003,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .record_deps(self.graph.path(first), first_out_mtime, &inputs)?;
         }
         if let Some(&first) = out_ids.first() {
-            let key = self.graph.path(first).to_string();
-            self.ctx.state.steps.insert(key, record);
+            self.ctx.state.insert(first, record);
         }
         self.discovered[step.index()] = discovered;
         Ok(())
@@ -1149,7 +1131,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .ctx
                 .state
                 .hashes
-                .observe_one(&path)
+                .observe_one(out, &path)
                 .unwrap_or(Observed::Missing);
             max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
             self.set_observed(out, observed);
@@ -1180,10 +1162,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .ninja
                 .record_deps(&first_path, first_mtime, &inputs);
         }
-        if let Some(record) = self.ctx.state.steps.get_mut(&first_path) {
-            record.output_mtime_ns = self.observed[first.index()]
-                .and_then(|o| o.mtime_ns())
-                .unwrap_or(0);
+        let output_mtime = self.observed[first.index()]
+            .and_then(|o| o.mtime_ns())
+            .unwrap_or(0);
+        if let Some(record) = self.ctx.state.steps.get_mut(&first) {
+            record.output_mtime_ns = output_mtime;
+            self.ctx.state.mark_changed();
         }
     }
 

@@ -23,21 +23,22 @@ pub mod ninja_deps;
 pub mod ninja_files;
 pub mod ninja_log;
 
-use crate::hash::{Hash, HashCache};
+use crate::graph::{FileId, Graph};
+use crate::hash::{FileStat, Hash, HashCache};
 
 pub const STATE_FILE_NAME: &str = ".zccache_state";
 const MAGIC: &[u8; 16] = b"zccache-state\0\0\0";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
-/// A path with the content hash it had when the step last succeeded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A file with the content hash it had when the step last succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
-    pub path: String,
+    pub file: FileId,
     pub hash: Hash,
 }
 
 /// What a step last succeeded with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRecord {
     /// blake3 of the command line (with rspfile content).
     pub command_hash: Hash,
@@ -70,11 +71,37 @@ pub fn command_hash(command_for_hash: &str) -> Hash {
     *blake3::hash(command_for_hash.as_bytes()).as_bytes()
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The state of one build dir, with paths bound to the graph's files:
+/// records and remembered hashes are indexed by [`FileId`], so the build
+/// compares ids, never strings. Paths the manifest no longer mentions (old
+/// depfile entries) are added to the graph as plain files when loading.
+#[derive(Debug, Default)]
 pub struct BuildState {
-    /// Keyed by the step's first output path.
-    pub steps: HashMap<String, StepRecord>,
+    /// Keyed by the step's first output.
+    pub steps: HashMap<FileId, StepRecord>,
     pub hashes: HashCache,
+    /// Whether anything differs from the file on disk; a no-op build
+    /// writes nothing.
+    changed: bool,
+}
+
+/// The file layout: a path table, then records referring to it by index.
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    paths: Vec<String>,
+    steps: Vec<DiskRecord>,
+    hashes: Vec<(u32, FileStat, Hash)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskRecord {
+    first_output: u32,
+    command_hash: Hash,
+    inputs: Vec<(u32, Hash)>,
+    discovered: u32,
+    outputs: Vec<(u32, Hash)>,
+    output_mtime_ns: i64,
+    inputs_mtime_ns: i64,
 }
 
 /// Why a state file could not be used; the build goes on with an empty
@@ -96,19 +123,48 @@ impl BuildState {
         dir.join(STATE_FILE_NAME)
     }
 
-    /// Loads the state; a missing file is an empty state, an unreadable or
-    /// corrupt one is an empty state plus an error to report.
-    pub fn load(path: &Path) -> (BuildState, Option<StateError>) {
-        match Self::try_load(path) {
+    /// Marks the state as needing a save.
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
+    pub fn is_changed(&self) -> bool {
+        self.changed || self.hashes.is_changed()
+    }
+
+    pub fn insert(&mut self, first_output: FileId, record: StepRecord) {
+        self.steps.insert(first_output, record);
+        self.changed = true;
+    }
+
+    pub fn remove(&mut self, first_output: FileId) -> Option<StepRecord> {
+        let removed = self.steps.remove(&first_output);
+        self.changed |= removed.is_some();
+        removed
+    }
+
+    /// Loads the state, binding its paths to `graph`. A missing file is an
+    /// empty state; an unreadable or corrupt one is an empty state plus an
+    /// error to report.
+    pub fn load(path: &Path, graph: &mut Graph) -> (BuildState, Option<StateError>) {
+        match Self::try_load(path, graph) {
             Ok(state) => (state, None),
-            Err(err) => (BuildState::default(), Some(err)),
+            Err(err) => {
+                let state = BuildState {
+                    changed: true,
+                    ..BuildState::default()
+                };
+                (state, Some(err))
+            }
         }
     }
 
-    fn try_load(path: &Path) -> Result<BuildState, StateError> {
+    fn try_load(path: &Path, graph: &mut Graph) -> Result<BuildState, StateError> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(BuildState::default()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Ok(BuildState::default());
+            }
             Err(source) => {
                 return Err(StateError::Io {
                     path: path.to_path_buf(),
@@ -138,18 +194,103 @@ impl BuildState {
         if blake3::hash(payload).as_bytes() != checksum {
             return Err(corrupt());
         }
-        bincode::deserialize(payload).map_err(|_| corrupt())
+        let disk: OnDisk = bincode::deserialize(payload).map_err(|_| corrupt())?;
+        let files: Vec<FileId> = disk.paths.iter().map(|p| graph.file_id(p)).collect();
+        let file = |index: u32| files.get(index as usize).copied().ok_or_else(corrupt);
+        let bind = |list: Vec<(u32, Hash)>| -> Result<Vec<Recorded>, StateError> {
+            list.into_iter()
+                .map(|(index, hash)| Ok(Recorded { file: file(index)?, hash }))
+                .collect()
+        };
+        let mut steps = HashMap::with_capacity(disk.steps.len());
+        for record in disk.steps {
+            let inputs = bind(record.inputs)?;
+            if record.discovered as usize > inputs.len() {
+                return Err(corrupt());
+            }
+            steps.insert(
+                file(record.first_output)?,
+                StepRecord {
+                    command_hash: record.command_hash,
+                    inputs,
+                    discovered: record.discovered as usize,
+                    outputs: bind(record.outputs)?,
+                    output_mtime_ns: record.output_mtime_ns,
+                    inputs_mtime_ns: record.inputs_mtime_ns,
+                },
+            );
+        }
+        let mut hashes = HashCache::with_files(graph.files.len());
+        for (index, stat, hash) in disk.hashes {
+            hashes.restore(file(index)?, stat, hash);
+        }
+        Ok(BuildState {
+            steps,
+            hashes,
+            changed: false,
+        })
     }
 
-    /// Writes the state atomically: a temporary file in the same directory,
-    /// fsynced, then renamed over the old one.
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+    /// Writes the state atomically when it changed: a temporary file in the
+    /// same directory, fsynced, then renamed over the old one.
+    pub fn save(&mut self, path: &Path, graph: &Graph) -> Result<(), StateError> {
+        if !self.is_changed() {
+            return Ok(());
+        }
         let io_err = |source| StateError::Io {
             path: path.to_path_buf(),
             source,
         };
+        // Steps gone from the manifest lose their records, and the path
+        // table keeps only files something still refers to, so the file
+        // does not grow with every header ever deleted.
+        self.steps.retain(|first, _| graph.file(*first).producer.is_some());
+        let mut referenced = vec![false; graph.files.len()];
+        for step in &graph.steps {
+            for &file in step.ins.iter().chain(&step.outs).chain(&step.validations) {
+                referenced[file.index()] = true;
+            }
+        }
+        for (first, record) in &self.steps {
+            referenced[first.index()] = true;
+            for r in record.inputs.iter().chain(&record.outputs) {
+                referenced[r.file.index()] = true;
+            }
+        }
+        let mut new_index = vec![u32::MAX; graph.files.len()];
+        let mut paths = Vec::with_capacity(graph.files.len());
+        for (index, file) in graph.files.iter().enumerate() {
+            if referenced[index] {
+                new_index[index] = paths.len() as u32;
+                paths.push(file.path.clone());
+            }
+        }
+        let id = |file: FileId| new_index[file.index()];
+        let pair = |r: &Recorded| (id(r.file), r.hash);
+        let disk = OnDisk {
+            paths,
+            steps: self
+                .steps
+                .iter()
+                .map(|(first, record)| DiskRecord {
+                    first_output: id(*first),
+                    command_hash: record.command_hash,
+                    inputs: record.inputs.iter().map(pair).collect(),
+                    discovered: record.discovered as u32,
+                    outputs: record.outputs.iter().map(pair).collect(),
+                    output_mtime_ns: record.output_mtime_ns,
+                    inputs_mtime_ns: record.inputs_mtime_ns,
+                })
+                .collect(),
+            hashes: self
+                .hashes
+                .entries()
+                .filter(|(file, _, _)| referenced.get(file.index()).copied().unwrap_or(false))
+                .map(|(file, stat, hash)| (id(file), stat, hash))
+                .collect(),
+        };
         let payload =
-            bincode::serialize(self).map_err(|err| io_err(io::Error::other(err.to_string())))?;
+            bincode::serialize(&disk).map_err(|err| io_err(io::Error::other(err.to_string())))?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -169,6 +310,8 @@ impl BuildState {
         drop(writer);
         temp.as_file().sync_data().map_err(io_err)?;
         temp.persist(path).map_err(|err| io_err(err.error))?;
+        self.changed = false;
+        self.hashes.mark_saved();
         Ok(())
     }
 }
@@ -177,27 +320,27 @@ impl BuildState {
 mod tests {
     use super::*;
 
-    fn sample() -> BuildState {
+    fn graph() -> Graph {
+        let mut graph = Graph::default();
+        for path in ["a.c", "a.h", "a.o"] {
+            graph.file_id(path);
+        }
+        graph
+    }
+
+    fn sample(graph: &mut Graph) -> BuildState {
         let mut state = BuildState::default();
-        state.steps.insert(
-            "a.o".to_string(),
+        let (c, h, o) = (graph.file_id("a.c"), graph.file_id("a.h"), graph.file_id("a.o"));
+        state.insert(
+            o,
             StepRecord {
                 command_hash: command_hash("cc -c a.c"),
                 inputs: vec![
-                    Recorded {
-                        path: "a.c".into(),
-                        hash: [1; 32],
-                    },
-                    Recorded {
-                        path: "a.h".into(),
-                        hash: [2; 32],
-                    },
+                    Recorded { file: c, hash: [1; 32] },
+                    Recorded { file: h, hash: [2; 32] },
                 ],
                 discovered: 1,
-                outputs: vec![Recorded {
-                    path: "a.o".into(),
-                    hash: [3; 32],
-                }],
+                outputs: vec![Recorded { file: o, hash: [3; 32] }],
                 output_mtime_ns: 42,
                 inputs_mtime_ns: 41,
             },
@@ -206,38 +349,47 @@ mod tests {
     }
 
     #[test]
-    fn round_trips() {
+    fn round_trips_through_another_graph() {
         let dir = tempfile::tempdir().unwrap();
         let path = BuildState::path_in(dir.path());
-        sample().save(&path).unwrap();
-        let (loaded, err) = BuildState::load(&path);
+        let mut first = graph();
+        sample(&mut first).save(&path, &first).unwrap();
+        // A graph that lists files in another order binds the same paths.
+        let mut second = Graph::default();
+        second.file_id("zzz");
+        let (loaded, err) = BuildState::load(&path, &mut second);
         assert!(err.is_none());
-        assert_eq!(loaded.steps, sample().steps);
-        assert_eq!(loaded.steps["a.o"].discovered_inputs()[0].path, "a.h");
+        let o = second.lookup("a.o").unwrap();
+        let record = &loaded.steps[&o];
+        assert_eq!(second.path(record.discovered_inputs()[0].file), "a.h");
+        assert_eq!(record.inputs_mtime_ns, 41);
+        assert!(!loaded.is_changed());
     }
 
     #[test]
     fn truncated_or_garbage_state_is_empty_with_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = BuildState::path_in(dir.path());
-        sample().save(&path).unwrap();
+        let mut g = graph();
+        sample(&mut g).save(&path, &g).unwrap();
         let bytes = fs::read(&path).unwrap();
         for len in [0, 5, 20, bytes.len() / 2, bytes.len() - 1] {
             fs::write(&path, &bytes[..len]).unwrap();
-            let (state, err) = BuildState::load(&path);
+            let (state, err) = BuildState::load(&path, &mut graph());
             assert!(state.steps.is_empty());
-            assert!(len == 0 || err.is_some(), "len {len}");
+            assert!(err.is_some(), "len {len}");
         }
         let mut flipped = bytes.clone();
         let middle = flipped.len() / 2;
         flipped[middle] ^= 0xff;
         fs::write(&path, &flipped).unwrap();
-        assert!(BuildState::load(&path).1.is_some());
+        assert!(BuildState::load(&path, &mut graph()).1.is_some());
     }
 
     #[test]
     fn missing_state_is_empty_without_error() {
-        let (state, err) = BuildState::load(Path::new("/nonexistent/zccache/state"));
+        let (state, err) =
+            BuildState::load(Path::new("/nonexistent/zccache/state"), &mut graph());
         assert!(state.steps.is_empty());
         assert!(err.is_none());
     }

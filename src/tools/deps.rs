@@ -19,7 +19,7 @@ struct Record {
 }
 
 pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
-    let Some(graph) = ctx.load_graph() else {
+    let Some(mut graph) = ctx.load_graph() else {
         return Ok(1);
     };
     let dir = crate::driver::state_dir(&graph);
@@ -34,7 +34,7 @@ pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
     for warning in warnings {
         ctx.warning(&warning);
     }
-    let (state, problem) = BuildState::load(&BuildState::path_in(&dir));
+    let (state, problem) = BuildState::load(&BuildState::path_in(&dir), &mut graph);
     if let Some(problem) = problem {
         ctx.warning(&problem.to_string());
     }
@@ -136,7 +136,7 @@ fn live_outputs(graph: &Graph, files: &NinjaFiles, state: &BuildState) -> Vec<St
 fn zccache_record(graph: &Graph, state: &BuildState, path: &str) -> Option<Record> {
     let step = graph.producer(graph.lookup(path)?)?;
     let first = *graph.step(step).outs.first()?;
-    let record = state.steps.get(graph.path(first))?;
+    let record = state.steps.get(&first)?;
     if record.discovered == 0 {
         return None;
     }
@@ -145,7 +145,7 @@ fn zccache_record(graph: &Graph, state: &BuildState, path: &str) -> Option<Recor
         inputs: record
             .discovered_inputs()
             .iter()
-            .map(|input| input.path.clone())
+            .map(|input| graph.path(input.file).to_string())
             .collect(),
     })
 }

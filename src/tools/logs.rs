@@ -133,15 +133,17 @@ fn recompact_state(graph: &Graph, path: &Path, ctx: &mut ToolContext) -> Result<
     if path.symlink_metadata().is_err() {
         return Ok(());
     }
-    let (mut state, problem) = BuildState::load(path);
+    // Binding may add old paths to the graph; keep the caller's intact.
+    let mut graph = graph.clone();
+    let (mut state, problem) = BuildState::load(path, &mut graph);
     if let Some(problem) = problem {
         // An unusable state is ignored by builds too; leave it for the next
         // build to replace rather than destroying evidence here.
         ctx.warning(&problem.to_string());
         return Ok(());
     }
-    state.steps.retain(|output, _| is_output(graph, output));
+    state.mark_changed();
     state
-        .save(path)
+        .save(path, &graph)
         .map_err(|err| format!("rewriting zccache state: {err}"))
 }
