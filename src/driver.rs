@@ -10,7 +10,7 @@ use crate::ninja;
 use crate::run::build::{self, BuildContext, BuildOptions};
 use crate::run::status::{StatusOptions, StatusPrinter};
 use crate::state::BuildState;
-use crate::state::ninja_files::NinjaFiles;
+use crate::state::ninja_files::LazyNinjaFiles;
 
 /// Which command line the user spoke: zccache's own or ninja's (through a
 /// symlink named `ninja`). Only the program name in messages differs.
@@ -161,7 +161,7 @@ pub fn load_graph(file: &Path) -> anyhow::Result<Graph> {
 pub struct Memory {
     pub dir: PathBuf,
     pub state: BuildState,
-    pub ninja: NinjaFiles,
+    pub ninja: LazyNinjaFiles,
 }
 
 impl Memory {
@@ -175,10 +175,7 @@ impl Memory {
         if let Some(problem) = problem {
             status.warning(&problem.to_string());
         }
-        let (ninja, warnings) = NinjaFiles::load(dir);
-        for warning in warnings {
-            status.warning(&warning);
-        }
+        let ninja = LazyNinjaFiles::new(dir);
         Ok(Memory {
             dir: dir.to_path_buf(),
             state,
@@ -228,10 +225,12 @@ fn build_main(
     };
     let load_start = std::time::Instant::now();
     let mut graph = load_graph(&args.file)?;
+    let parse_time = load_start.elapsed();
     for warning in &graph.warnings {
         status.warning(warning);
     }
     let mut memory = Memory::open(&state_dir(&graph), &mut graph, status)?;
+    let state_time = load_start.elapsed() - parse_time;
     let manifest_path = ninja::canon::canonicalize_path(&args.file.to_string_lossy());
 
     // Like ninja: if the manifest is itself built by a step (CMake's
@@ -291,18 +290,26 @@ fn build_main(
     };
     let result = build::build(&mut graph, &targets, &mut ctx, &opts);
     status.finish();
+    let save_start = std::time::Instant::now();
     if !args.dry_run {
         memory.save(&graph)?;
     }
+    for warning in memory.ninja.take_warnings() {
+        status.warning(&warning);
+    }
     let outcome = result?;
     if debug.stats {
-        println!(
-            "{program}: manifest load {:.1} ms, build {:.1} ms, {} steps, {} files",
-            load_time.as_secs_f64() * 1e3,
-            build_start.elapsed().as_secs_f64() * 1e3,
-            graph.steps.len(),
-            graph.files.len()
-        );
+        let save_time = save_start.elapsed();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        println!("{program}: {} steps, {} files", graph.steps.len(), graph.files.len());
+        println!("{program}: load manifest {:8.1} ms", ms(parse_time));
+        println!("{program}: load state    {:8.1} ms", ms(state_time));
+        println!("{program}: up to date    {:8.1} ms", ms(load_time));
+        for (name, time) in &outcome.timings {
+            println!("{program}: {name:<13} {:8.1} ms", ms(*time));
+        }
+        println!("{program}: save state    {:8.1} ms", ms(save_time));
+        println!("{program}: total         {:8.1} ms", ms(build_start.elapsed() + load_time));
     }
     if outcome.interrupted {
         status.info("build stopped: interrupted by user.");

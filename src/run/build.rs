@@ -20,7 +20,7 @@ use crate::run::jobs::{JobLimit, TokenPump};
 use crate::run::process::{Event, ExitStatus, Finished, ProcessPool};
 use crate::run::status::StatusPrinter;
 use crate::run::{depfile, showincludes};
-use crate::state::ninja_files::NinjaFiles;
+use crate::state::ninja_files::LazyNinjaFiles;
 use crate::state::ninja_log::{self, LogEntry};
 use crate::state::{BuildState, Recorded, StepRecord, command_hash};
 
@@ -55,7 +55,7 @@ impl Default for BuildOptions {
 /// Everything the build reads and updates besides the graph.
 pub struct BuildContext<'a> {
     pub state: &'a mut BuildState,
-    pub ninja: &'a mut NinjaFiles,
+    pub ninja: &'a mut LazyNinjaFiles,
     pub status: &'a mut StatusPrinter,
     pub jobs: &'a JobLimit,
 }
@@ -71,6 +71,8 @@ pub struct BuildOutcome {
     /// Steps that ran and whose first output is in this list, so the caller
     /// can tell whether the manifest was regenerated.
     pub ran_outputs: Vec<FileId>,
+    /// How long each phase took, for `-d stats`.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl BuildOutcome {
@@ -129,12 +131,24 @@ pub fn build(
     ctx: &mut BuildContext,
     opts: &BuildOptions,
 ) -> anyhow::Result<BuildOutcome> {
+    let mut timings = Vec::new();
+    let mut phase = Instant::now();
+    let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, std::time::Duration)>| {
+        timings.push((name, phase.elapsed()));
+        phase = Instant::now();
+    };
     let mut builder = Builder::new(graph, ctx, opts);
     builder.plan(targets)?;
+    lap("plan", &mut timings);
     builder.observe_files()?;
+    lap("stat and hash", &mut timings);
     builder.check_missing_inputs()?;
     builder.estimate_work();
-    builder.run()
+    lap("estimate", &mut timings);
+    let mut outcome = builder.run()?;
+    lap("run", &mut timings);
+    outcome.timings = timings;
+    Ok(outcome)
 }
 
 struct Builder<'g, 'c, 'a> {
@@ -416,7 +430,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let hash = ninja_log::hash_command(&s.command_for_hash());
         let mut entry_mtime = i64::MAX;
         for &out in &s.outs {
-            match self.ctx.ninja.log_entry(self.graph.path(out)) {
+            match self.ctx.ninja.get().log_entry(self.graph.path(out)) {
                 Some(entry) if s.generator || entry.command_hash == hash => {
                     entry_mtime = entry_mtime.min(entry.mtime_ns);
                 }
@@ -426,9 +440,10 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 _ => return false,
             }
         }
+        let first_mtime = self.ninja_mtime(first);
         let discovered: Vec<String> = match s.deps {
-            DepsKind::Gcc | DepsKind::Msvc => match self.ctx.ninja.deps_of(&first_path) {
-                Some(deps) if deps.mtime_ns >= self.ninja_mtime(first) => {
+            DepsKind::Gcc | DepsKind::Msvc => match self.ctx.ninja.get().deps_of(&first_path) {
+                Some(deps) if deps.mtime_ns >= first_mtime => {
                     deps.inputs.iter().map(|p| p.to_string()).collect()
                 }
                 _ => return false,
@@ -498,20 +513,22 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             discovered: discovered_ids.len(),
             outputs,
             output_mtime_ns: self.ninja_mtime(first),
-            inputs_mtime_ns: self.newest_manifest_input_mtime(step),
+            inputs_mtime_ns: self.newest_input_mtime(manifest_inputs.iter().chain(&discovered_ids)),
         };
         self.ctx.state.insert(first, record);
         self.discovered[step.index()] = discovered_ids;
         true
     }
 
-    fn newest_manifest_input_mtime(&self, step: StepId) -> i64 {
-        self.graph.steps[step.index()]
-            .dirtying_ins()
-            .iter()
-            .map(|&f| self.ninja_mtime(f))
-            .max()
-            .unwrap_or(0)
+    /// The newest mtime among `inputs`, as ninja compares them.
+    fn newest_input_mtime<'f>(&self, inputs: impl Iterator<Item = &'f FileId>) -> i64 {
+        inputs.map(|&f| self.ninja_mtime(f)).max().unwrap_or(0)
+    }
+
+    /// The newest mtime among a step's inputs, discovered ones included.
+    fn newest_step_input_mtime(&self, step: StepId) -> i64 {
+        let s = &self.graph.steps[step.index()];
+        self.newest_input_mtime(s.dirtying_ins().iter().chain(&self.discovered[step.index()]))
     }
 
     /// Whether the step producing `file` (seeing through phony steps) ran
@@ -555,7 +572,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         if !s.generator && record.command_hash != command_hash(&s.command_for_hash()) {
             return Some(DirtyReason::CommandChanged(key));
         }
-        if s.generator && self.newest_manifest_input_mtime(step) > record.inputs_mtime_ns {
+        if s.generator && self.newest_step_input_mtime(step) > record.inputs_mtime_ns {
             return Some(DirtyReason::GeneratorInputTouched(key));
         }
         let manifest_inputs = s.dirtying_ins();
@@ -974,7 +991,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             discovered: discovered.len(),
             outputs,
             output_mtime_ns: first_out_mtime,
-            inputs_mtime_ns: self.newest_manifest_input_mtime(step),
+            inputs_mtime_ns: self.newest_input_mtime(manifest_inputs.iter().chain(&discovered)),
         };
         let start_ms = self
             .started_at
@@ -984,7 +1001,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let end_ms = start_ms + duration.as_millis() as u32;
         let hash = ninja_log::hash_command(&command);
         for &out in &out_ids {
-            self.ctx.ninja.record_log(
+            self.ctx.ninja.get().record_log(
                 self.graph.path(out),
                 LogEntry {
                     start_ms,
@@ -1000,6 +1017,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             let inputs: Vec<&str> = deps_paths.iter().map(String::as_str).collect();
             self.ctx
                 .ninja
+                .get()
                 .record_deps(self.graph.path(first), first_out_mtime, &inputs)?;
         }
         if let Some(&first) = out_ids.first() {
@@ -1078,23 +1096,19 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let Some(&first) = s.outs.first() else {
             return;
         };
-        let newest_input = s
-            .dirtying_ins()
-            .iter()
-            .chain(&self.discovered[step.index()])
-            .filter(|f| {
-                self.graph.files[f.index()]
-                    .producer
-                    .is_none_or(|p| !self.graph.steps[p.index()].is_phony())
-            })
-            .filter_map(|&f| self.observed.get(f.index()).copied().flatten())
-            .filter_map(|o| o.mtime_ns())
-            .max()
-            .unwrap_or(0);
+        let newest_input = self.newest_step_input_mtime(step);
+        // Nothing ninja looks at moved since zccache last recorded or synced
+        // the step: ninja's view is still the one zccache left.
+        if let Some(record) = self.ctx.state.steps.get(&first)
+            && newest_input <= record.inputs_mtime_ns
+            && self.ninja_mtime(first) == record.output_mtime_ns
+        {
+            return;
+        }
         let command = s.command_for_hash();
         let hash = ninja_log::hash_command(&command);
         let first_path = self.graph.path(first).to_string();
-        let entry = self.ctx.ninja.log_entry(&first_path).copied();
+        let entry = self.ctx.ninja.get().log_entry(&first_path).copied();
         let oldest_output = s
             .outs
             .iter()
@@ -1107,6 +1121,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             || self
                 .ctx
                 .ninja
+                .get()
                 .deps_of(&first_path)
                 .map(|deps| deps.mtime_ns)
                 .is_some_and(|mtime| {
@@ -1138,7 +1153,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         for &out in &outs {
             let path = self.graph.path(out).to_string();
-            let _ = self.ctx.ninja.record_log(
+            let _ = self.ctx.ninja.get().record_log(
                 &path,
                 LogEntry {
                     start_ms: 0,
@@ -1160,6 +1175,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             let _ = self
                 .ctx
                 .ninja
+                .get()
                 .record_deps(&first_path, first_mtime, &inputs);
         }
         let output_mtime = self.observed[first.index()]
@@ -1167,6 +1183,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .unwrap_or(0);
         if let Some(record) = self.ctx.state.steps.get_mut(&first) {
             record.output_mtime_ns = output_mtime;
+            record.inputs_mtime_ns = newest_input;
             self.ctx.state.mark_changed();
         }
     }

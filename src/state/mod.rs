@@ -26,9 +26,10 @@ pub mod ninja_log;
 use crate::graph::{FileId, Graph};
 use crate::hash::{FileStat, Hash, HashCache};
 
+
 pub const STATE_FILE_NAME: &str = ".zccache_state";
 const MAGIC: &[u8; 16] = b"zccache-state\0\0\0";
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 
 /// A file with the content hash it had when the step last succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,22 +87,35 @@ pub struct BuildState {
 }
 
 /// The file layout: a path table, then records referring to it by index.
+/// Hashes travel as byte strings (32 bytes each, concatenated) because
+/// serde would otherwise encode every byte as its own element, which made
+/// loading the state the slowest part of a no-op build.
 #[derive(Serialize, Deserialize)]
 struct OnDisk {
     paths: Vec<String>,
     steps: Vec<DiskRecord>,
-    hashes: Vec<(u32, FileStat, Hash)>,
+    hashed_files: Vec<(u32, FileStat)>,
+    #[serde(with = "serde_bytes")]
+    file_hashes: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct DiskRecord {
     first_output: u32,
-    command_hash: Hash,
-    inputs: Vec<(u32, Hash)>,
+    #[serde(with = "serde_bytes")]
+    command_hash: Vec<u8>,
+    inputs: Vec<u32>,
     discovered: u32,
-    outputs: Vec<(u32, Hash)>,
+    outputs: Vec<u32>,
+    /// Input hashes, then output hashes.
+    #[serde(with = "serde_bytes")]
+    hashes: Vec<u8>,
     output_mtime_ns: i64,
     inputs_mtime_ns: i64,
+}
+
+fn hash_at(bytes: &[u8], index: usize) -> Option<Hash> {
+    bytes.get(index * 32..index * 32 + 32)?.try_into().ok()
 }
 
 /// Why a state file could not be used; the build goes on with an empty
@@ -197,31 +211,38 @@ impl BuildState {
         let disk: OnDisk = bincode::deserialize(payload).map_err(|_| corrupt())?;
         let files: Vec<FileId> = disk.paths.iter().map(|p| graph.file_id(p)).collect();
         let file = |index: u32| files.get(index as usize).copied().ok_or_else(corrupt);
-        let bind = |list: Vec<(u32, Hash)>| -> Result<Vec<Recorded>, StateError> {
-            list.into_iter()
-                .map(|(index, hash)| Ok(Recorded { file: file(index)?, hash }))
-                .collect()
+        let bind = |ids: &[u32], hashes: &[u8], first: usize| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, &index)| {
+                    Ok(Recorded {
+                        file: file(index)?,
+                        hash: hash_at(hashes, first + i).ok_or_else(corrupt)?,
+                    })
+                })
+                .collect::<Result<Vec<Recorded>, StateError>>()
         };
         let mut steps = HashMap::with_capacity(disk.steps.len());
-        for record in disk.steps {
-            let inputs = bind(record.inputs)?;
+        for record in &disk.steps {
+            let inputs = bind(&record.inputs, &record.hashes, 0)?;
             if record.discovered as usize > inputs.len() {
                 return Err(corrupt());
             }
             steps.insert(
                 file(record.first_output)?,
                 StepRecord {
-                    command_hash: record.command_hash,
+                    command_hash: hash_at(&record.command_hash, 0).ok_or_else(corrupt)?,
                     inputs,
                     discovered: record.discovered as usize,
-                    outputs: bind(record.outputs)?,
+                    outputs: bind(&record.outputs, &record.hashes, record.inputs.len())?,
                     output_mtime_ns: record.output_mtime_ns,
                     inputs_mtime_ns: record.inputs_mtime_ns,
                 },
             );
         }
         let mut hashes = HashCache::with_files(graph.files.len());
-        for (index, stat, hash) in disk.hashes {
+        for (i, &(index, stat)) in disk.hashed_files.iter().enumerate() {
+            let hash = hash_at(&disk.file_hashes, i).ok_or_else(corrupt)?;
             hashes.restore(file(index)?, stat, hash);
         }
         Ok(BuildState {
@@ -266,7 +287,14 @@ impl BuildState {
             }
         }
         let id = |file: FileId| new_index[file.index()];
-        let pair = |r: &Recorded| (id(r.file), r.hash);
+        let mut hashed_files = Vec::new();
+        let mut file_hashes = Vec::new();
+        for (file, stat, hash) in self.hashes.entries() {
+            if referenced.get(file.index()).copied().unwrap_or(false) {
+                hashed_files.push((id(file), stat));
+                file_hashes.extend_from_slice(&hash);
+            }
+        }
         let disk = OnDisk {
             paths,
             steps: self
@@ -274,20 +302,22 @@ impl BuildState {
                 .iter()
                 .map(|(first, record)| DiskRecord {
                     first_output: id(*first),
-                    command_hash: record.command_hash,
-                    inputs: record.inputs.iter().map(pair).collect(),
+                    command_hash: record.command_hash.to_vec(),
+                    inputs: record.inputs.iter().map(|r| id(r.file)).collect(),
                     discovered: record.discovered as u32,
-                    outputs: record.outputs.iter().map(pair).collect(),
+                    outputs: record.outputs.iter().map(|r| id(r.file)).collect(),
+                    hashes: record
+                        .inputs
+                        .iter()
+                        .chain(&record.outputs)
+                        .flat_map(|r| r.hash)
+                        .collect(),
                     output_mtime_ns: record.output_mtime_ns,
                     inputs_mtime_ns: record.inputs_mtime_ns,
                 })
                 .collect(),
-            hashes: self
-                .hashes
-                .entries()
-                .filter(|(file, _, _)| referenced.get(file.index()).copied().unwrap_or(false))
-                .map(|(file, stat, hash)| (id(file), stat, hash))
-                .collect(),
+            hashed_files,
+            file_hashes,
         };
         let payload =
             bincode::serialize(&disk).map_err(|err| io_err(io::Error::other(err.to_string())))?;
@@ -320,12 +350,21 @@ impl BuildState {
 mod tests {
     use super::*;
 
+    /// `a.o` built from `a.c`; `a.h` only known through the record.
     fn graph() -> Graph {
-        let mut graph = Graph::default();
-        for path in ["a.c", "a.h", "a.o"] {
-            graph.file_id(path);
-        }
-        graph
+        let build = crate::ninja::Build {
+            rule: "cc".into(),
+            outs: vec!["a.o".into()],
+            explicit_outs: 1,
+            ins: vec!["a.c".into()],
+            explicit_ins: 1,
+            command: "cc -c a.c".into(),
+            ..Default::default()
+        };
+        Graph::from_manifest(crate::ninja::Manifest {
+            builds: vec![build],
+            ..Default::default()
+        })
     }
 
     fn sample(graph: &mut Graph) -> BuildState {
@@ -357,6 +396,7 @@ mod tests {
         // A graph that lists files in another order binds the same paths.
         let mut second = Graph::default();
         second.file_id("zzz");
+        second.file_id("a.h");
         let (loaded, err) = BuildState::load(&path, &mut second);
         assert!(err.is_none());
         let o = second.lookup("a.o").unwrap();

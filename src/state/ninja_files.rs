@@ -134,3 +134,41 @@ impl NinjaFiles {
         Ok(())
     }
 }
+
+/// [`NinjaFiles`] read only when first needed: a build with nothing to do
+/// and nothing that ninja would see differently never parses them.
+pub struct LazyNinjaFiles {
+    dir: PathBuf,
+    files: Option<NinjaFiles>,
+    warnings: Vec<String>,
+}
+
+impl LazyNinjaFiles {
+    pub fn new(dir: &Path) -> LazyNinjaFiles {
+        LazyNinjaFiles {
+            dir: dir.to_path_buf(),
+            files: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn get(&mut self) -> &mut NinjaFiles {
+        self.files.get_or_insert_with(|| {
+            let (files, warnings) = NinjaFiles::load(&self.dir);
+            self.warnings.extend(warnings);
+            files
+        })
+    }
+
+    /// Warnings from loading, each returned once.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    pub fn flush(&mut self) -> Result<(), NinjaFilesError> {
+        match self.files.as_mut() {
+            Some(files) => files.flush(),
+            None => Ok(()),
+        }
+    }
+}
