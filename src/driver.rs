@@ -311,6 +311,10 @@ fn build_main(
         println!("{program}: save state    {:8.1} ms", ms(save_time));
         println!("{program}: total         {:8.1} ms", ms(build_start.elapsed() + load_time));
     }
+    // Freeing a large graph and state takes longer than the process exit
+    // that follows; let the OS reclaim them.
+    std::mem::forget(graph);
+    std::mem::forget(memory);
     if outcome.interrupted {
         status.info("build stopped: interrupted by user.");
         return Ok(crate::run::process::EXIT_INTERRUPTED);

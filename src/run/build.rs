@@ -22,7 +22,7 @@ use crate::run::status::StatusPrinter;
 use crate::run::{depfile, showincludes};
 use crate::state::ninja_files::LazyNinjaFiles;
 use crate::state::ninja_log::{self, LogEntry};
-use crate::state::{BuildState, Recorded, StepRecord, command_hash};
+use crate::state::{BuildState, Recorded, StepRecord, step_command_hash};
 
 /// Flags that shape one build, from the command line.
 #[derive(Debug, Clone)]
@@ -179,6 +179,9 @@ struct Builder<'g, 'c, 'a> {
     counted: Vec<bool>,
     /// Steps that ran in this build.
     ran: Vec<bool>,
+    /// Steps the up-front estimate found clean with nothing upstream to
+    /// run: their check when ready would give the same answer.
+    known_clean: Vec<bool>,
     total: usize,
     outcome: BuildOutcome,
     started_at: HashMap<StepId, Instant>,
@@ -224,6 +227,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             order: Vec::new(),
             counted: vec![false; step_count],
             ran: vec![false; step_count],
+            known_clean: vec![false; step_count],
             total: 0,
             outcome: BuildOutcome::default(),
             started_at: HashMap::new(),
@@ -320,6 +324,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             }
             let dirty = upstream_changes || self.dirty_reason(step).is_some();
             changes[step.index()] = dirty;
+            self.known_clean[step.index()] = !dirty;
             self.counted[step.index()] = dirty;
             self.total += usize::from(dirty);
         }
@@ -491,7 +496,6 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             return false;
         }
         let outs = s.outs.clone();
-        let command = s.command_for_hash();
         let inputs: Vec<Recorded> = manifest_inputs
             .iter()
             .chain(&discovered_ids)
@@ -508,7 +512,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             })
             .collect();
         let record = StepRecord {
-            command_hash: command_hash(&command),
+            command_hash: step_command_hash(&self.graph.steps[step.index()]),
             inputs,
             discovered: discovered_ids.len(),
             outputs,
@@ -569,7 +573,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             return Some(DirtyReason::NoRecord(key));
         };
         let s = &self.graph.steps[step.index()];
-        if !s.generator && record.command_hash != command_hash(&s.command_for_hash()) {
+        if !s.generator && record.command_hash != step_command_hash(s) {
             return Some(DirtyReason::CommandChanged(key));
         }
         if s.generator && self.newest_step_input_mtime(step) > record.inputs_mtime_ns {
@@ -689,6 +693,10 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         while let Some(step) = self.ready.pop_front() {
             if self.graph.steps[step.index()].is_phony() {
                 self.finish_phony(step);
+                continue;
+            }
+            if self.known_clean[step.index()] {
+                self.finish_clean(step);
                 continue;
             }
             match self.check(step) {
@@ -986,7 +994,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .and_then(|o| o.mtime_ns())
             .unwrap_or(0);
         let record = StepRecord {
-            command_hash: command_hash(&command),
+            command_hash: step_command_hash(&self.graph.steps[step.index()]),
             inputs,
             discovered: discovered.len(),
             outputs,

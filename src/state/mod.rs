@@ -23,7 +23,7 @@ pub mod ninja_deps;
 pub mod ninja_files;
 pub mod ninja_log;
 
-use crate::graph::{FileId, Graph};
+use crate::graph::{FileId, Graph, Step};
 use crate::hash::{FileStat, Hash, HashCache};
 
 
@@ -70,6 +70,18 @@ impl StepRecord {
 
 pub fn command_hash(command_for_hash: &str) -> Hash {
     *blake3::hash(command_for_hash.as_bytes()).as_bytes()
+}
+
+/// [`command_hash`] of a step's [`Step::command_for_hash`], without
+/// building that string.
+pub fn step_command_hash(step: &Step) -> Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(step.command.as_bytes());
+    if step.rspfile.is_some() {
+        hasher.update(b";rspfile=");
+        hasher.update(step.rspfile_content.as_bytes());
+    }
+    *hasher.finalize().as_bytes()
 }
 
 /// The state of one build dir, with paths bound to the graph's files:
@@ -209,6 +221,8 @@ impl BuildState {
             return Err(corrupt());
         }
         let disk: OnDisk = bincode::deserialize(payload).map_err(|_| corrupt())?;
+        // The raw bytes are as large as everything built from them.
+        drop(bytes);
         let files: Vec<FileId> = disk.paths.iter().map(|p| graph.file_id(p)).collect();
         let file = |index: u32| files.get(index as usize).copied().ok_or_else(corrupt);
         let bind = |ids: &[u32], hashes: &[u8], first: usize| {
@@ -424,6 +438,16 @@ mod tests {
         flipped[middle] ^= 0xff;
         fs::write(&path, &flipped).unwrap();
         assert!(BuildState::load(&path, &mut graph()).1.is_some());
+    }
+
+    #[test]
+    fn step_command_hash_matches_the_command_ninja_hashes() {
+        let mut g = graph();
+        let step = &mut g.steps[0];
+        assert_eq!(step_command_hash(step), command_hash(&step.command_for_hash()));
+        step.rspfile = Some("a.rsp".into());
+        step.rspfile_content = "a.c b.c".into();
+        assert_eq!(step_command_hash(step), command_hash(&step.command_for_hash()));
     }
 
     #[test]
