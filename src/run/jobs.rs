@@ -17,6 +17,7 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::mpsc::Sender;
 
@@ -130,8 +131,11 @@ pub enum JobLimit {
     /// We serve a jobserver with `parallelism - 1` tokens (the implicit token
     /// is the first step), so `make`/`cargo` steps share the `-j` budget.
     JobserverServer {
-        client: jobserver::Client,
+        /// The pipe's two ends, kept open for the children to share.
+        pipe: (OwnedFd, OwnedFd),
         parallelism: usize,
+        /// `MAKEFLAGS` for children: `-j --jobserver-auth=R,W`.
+        makeflags: String,
     },
     /// We were started by a `make` (or cargo) jobserver and draw from its
     /// tokens; the parent decides the parallelism.
@@ -179,10 +183,11 @@ impl JobLimit {
                 parallelism: usize::MAX,
             };
         }
-        match jobserver::Client::new(parallelism - 1) {
-            Ok(client) => JobLimit::JobserverServer {
-                client,
+        match inheritable_jobserver(parallelism - 1) {
+            Ok((pipe, makeflags)) => JobLimit::JobserverServer {
+                pipe,
                 parallelism,
+                makeflags,
             },
             Err(err) => {
                 tracing::warn!("cannot create jobserver: {err}");
@@ -214,7 +219,15 @@ impl JobLimit {
             JobLimit::Local { .. } => {}
             // Our MAKEFLAGS must reach `make` children: they would otherwise
             // run with -j1 or their own unrelated -j.
-            JobLimit::JobserverServer { client, .. } => client.configure_make(command),
+            // Our pipe is inheritable already, so only the environment is
+            // set: no pre-exec hook, which would force std to fork rather
+            // than posix_spawn every step.
+            JobLimit::JobserverServer { makeflags, .. } => {
+                command
+                    .env("MAKEFLAGS", makeflags)
+                    .env("MFLAGS", makeflags)
+                    .env("CARGO_MAKEFLAGS", makeflags);
+            }
             // The parent's MAKEFLAGS (possibly carrying -k or variable
             // overrides) is already in our environment; keep it intact and
             // only make sure the descriptors survive exec.
@@ -230,9 +243,10 @@ impl JobLimit {
     pub fn token_pump(&self, events: Sender<Event>) -> io::Result<Option<TokenPump>> {
         let client = match self {
             JobLimit::Local { .. } => return Ok(None),
-            JobLimit::JobserverServer { client, .. } | JobLimit::JobserverClient(client) => {
-                client.clone()
-            }
+            // Our own steps are bounded by `-j` directly; the tokens are
+            // for make or cargo children.
+            JobLimit::JobserverServer { .. } => return Ok(None),
+            JobLimit::JobserverClient(client) => client.clone(),
         };
         let helper = client.into_helper_thread(move |token| {
             // If the pool is gone the token is dropped here, i.e. returned.
@@ -240,6 +254,37 @@ impl JobLimit {
         })?;
         Ok(Some(TokenPump { helper, pending: 0 }))
     }
+}
+
+/// Creates the jobserver pipe holding `tokens` tokens. Unlike
+/// `jobserver::Client::new`, its descriptors are left inheritable (no
+/// close-on-exec), as make's are, so every step inherits them without a
+/// per-spawn hook. Returns the pipe and the `MAKEFLAGS` naming it.
+fn inheritable_jobserver(tokens: usize) -> io::Result<((OwnedFd, OwnedFd), String)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe() writes.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read, write] = fds;
+    let token = [b'+'];
+    for _ in 0..tokens {
+        // SAFETY: writing one byte from a valid buffer to our own pipe.
+        if unsafe { libc::write(write, token.as_ptr().cast(), 1) } != 1 {
+            let err = io::Error::last_os_error();
+            // SAFETY: both descriptors are ours and not yet shared.
+            unsafe {
+                libc::close(read);
+                libc::close(write);
+            }
+            return Err(err);
+        }
+    }
+    let makeflags = format!("-j --jobserver-fds={read},{write} --jobserver-auth={read},{write}");
+    // SAFETY: the descriptors are a freshly created pipe that nothing else
+    // owns.
+    let pipe = unsafe { (OwnedFd::from_raw_fd(read), OwnedFd::from_raw_fd(write)) };
+    Ok((pipe, makeflags))
 }
 
 /// Acquires jobserver tokens on a helper thread, because reading the
@@ -273,6 +318,7 @@ impl TokenPump {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
     use crate::run::process::{ExitStatus, ProcessPool};
     use std::time::{Duration, Instant};
 
@@ -310,33 +356,17 @@ mod tests {
     }
 
     #[test]
-    fn tokens_beyond_the_implicit_one_are_limited() {
+    fn served_pipe_holds_one_token_less_than_the_budget() {
         let limit = JobLimit::serve(3);
-        let mut pool = ProcessPool::new();
-        let mut pump = limit
-            .token_pump(pool.event_sender())
-            .expect("helper thread")
-            .expect("serving a jobserver uses tokens");
-        for _ in 0..3 {
-            pump.request();
-        }
-        let mut tokens = Vec::new();
-        for _ in 0..2 {
-            match pool.wait_any_timeout(Duration::from_secs(5)) {
-                Some(Event::Token(Ok(token))) => {
-                    pump.received();
-                    tokens.push(token);
-                }
-                other => panic!("expected a token, got {other:?}"),
-            }
-        }
-        // The third request waits: 3 = implicit + 2 tokens.
-        assert!(pool.wait_any_timeout(Duration::from_millis(200)).is_none());
-        tokens.pop();
-        assert!(matches!(
-            pool.wait_any_timeout(Duration::from_secs(5)),
-            Some(Event::Token(Ok(_)))
-        ));
+        let JobLimit::JobserverServer { pipe, makeflags, .. } = &limit else {
+            panic!("expected our own jobserver, got {limit:?}");
+        };
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through a valid pointer.
+        let rc = unsafe { libc::ioctl(pipe.0.as_raw_fd(), libc::FIONREAD, &mut queued) };
+        assert_eq!(rc, 0);
+        assert_eq!(queued, 2, "the implicit token is ours");
+        assert!(makeflags.contains("--jobserver-auth="));
     }
 
     /// `make -j` as a step shares our budget: four 0.4 s targets under a
