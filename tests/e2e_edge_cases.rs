@@ -852,7 +852,12 @@ fn pool_of_depth_two_runs_exactly_two_at_a_time() {
            pool = p\n\
          build a: slow\nbuild b: slow\nbuild c: slow\nbuild d: slow\n",
     )]);
-    twin.run_same(&["-j4"]).ninja.assert_success();
+    // The interleaving of the two logs may differ, so only their shape is
+    // compared.
+    let runs = twin.run(&["-j4"]);
+    runs.ninja.assert_success();
+    runs.zccache.assert_success();
+    runs.steps();
     let [from_ninja, from_zccache] = [&twin.ninja_dir, &twin.zccache_dir]
         .map(|dir| fs::read_to_string(dir.join("log")).unwrap());
     assert_eq!(max_concurrency(&from_ninja), 2, "ninja: {from_ninja}");
