@@ -9,8 +9,8 @@ use crate::graph::{FileId, Graph};
 use crate::ninja;
 use crate::run::build::{self, BuildContext, BuildOptions};
 use crate::run::status::{StatusOptions, StatusPrinter};
-use crate::state::BuildState;
-use crate::state::ninja_files::LazyNinjaFiles;
+use crate::state::ninja_files::{DEPS_FILE_NAME, LOG_FILE_NAME, LazyNinjaFiles};
+use crate::state::{BuildState, file_stamp};
 
 /// Which command line the user spoke: zccache's own or ninja's (through a
 /// symlink named `ninja`). Only the program name in messages differs.
@@ -184,11 +184,28 @@ impl Memory {
     }
 
     pub fn save(&mut self, graph: &Graph) -> anyhow::Result<()> {
+        self.ninja.flush().context("writing ninja's log files")?;
+        let stamp = self.ninja_files_stamp();
+        if stamp != self.state.ninja_files_stamp {
+            self.state.ninja_files_stamp = stamp;
+            self.state.mark_changed();
+        }
         self.state
             .save(&BuildState::path_in(&self.dir), graph)
             .context("saving build state")?;
-        self.ninja.flush().context("writing ninja's log files")?;
         Ok(())
+    }
+
+    fn ninja_files_stamp(&self) -> [Option<(u64, i64)>; 2] {
+        [
+            file_stamp(&self.dir.join(LOG_FILE_NAME)),
+            file_stamp(&self.dir.join(DEPS_FILE_NAME)),
+        ]
+    }
+
+    /// Whether ninja's files are as zccache last left them.
+    pub fn ninja_files_in_sync(&self) -> bool {
+        self.state.ninja_files_stamp == self.ninja_files_stamp()
     }
 }
 
@@ -243,8 +260,10 @@ fn build_main(
             if graph.producer(target).is_none() {
                 break;
             }
+            let ninja_in_sync = memory.ninja_files_in_sync();
             let mut ctx = BuildContext {
                 state: &mut memory.state,
+                ninja_in_sync,
                 ninja: &mut memory.ninja,
                 status,
                 jobs: &jobs_limit,
@@ -282,8 +301,10 @@ fn build_main(
     };
 
     let build_start = std::time::Instant::now();
+    let ninja_in_sync = memory.ninja_files_in_sync();
     let mut ctx = BuildContext {
         state: &mut memory.state,
+        ninja_in_sync,
         ninja: &mut memory.ninja,
         status,
         jobs: &jobs_limit,
@@ -292,6 +313,13 @@ fn build_main(
     status.finish();
     let save_start = std::time::Instant::now();
     if !args.dry_run {
+        if !ninja_in_sync {
+            memory
+                .ninja
+                .get()
+                .repair()
+                .context("rewriting ninja's log files")?;
+        }
         memory.save(&graph)?;
     }
     for warning in memory.ninja.take_warnings() {
@@ -301,7 +329,11 @@ fn build_main(
     if debug.stats {
         let save_time = save_start.elapsed();
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        println!("{program}: {} steps, {} files", graph.steps.len(), graph.files.len());
+        println!(
+            "{program}: {} steps, {} files",
+            graph.steps.len(),
+            graph.files.len()
+        );
         println!("{program}: load manifest {:8.1} ms", ms(parse_time));
         println!("{program}: load state    {:8.1} ms", ms(state_time));
         println!("{program}: up to date    {:8.1} ms", ms(load_time));
@@ -309,7 +341,10 @@ fn build_main(
             println!("{program}: {name:<13} {:8.1} ms", ms(*time));
         }
         println!("{program}: save state    {:8.1} ms", ms(save_time));
-        println!("{program}: total         {:8.1} ms", ms(build_start.elapsed() + load_time));
+        println!(
+            "{program}: total         {:8.1} ms",
+            ms(build_start.elapsed() + load_time)
+        );
     }
     // Freeing a large graph and state takes longer than the process exit
     // that follows; let the OS reclaim them.

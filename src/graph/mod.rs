@@ -342,7 +342,7 @@ impl Graph {
             };
         }
         let path = crate::ninja::canon::canonicalize_path(name);
-        match self.lookup(&path) {
+        match self.lookup(&path).filter(|&id| self.in_manifest(id)) {
             Some(id) => Ok(id),
             None => {
                 let mut message = format!("unknown target '{path}'");
@@ -464,6 +464,14 @@ impl Graph {
         }
         cycle.push(self.path(via).to_string());
         CycleError(cycle)
+    }
+
+    /// Whether the manifest mentions `file`; files known only from a
+    /// previous build's state (old depfile entries, dyndep outputs) are
+    /// not targets, as in ninja.
+    pub fn in_manifest(&self, file: FileId) -> bool {
+        let f = &self.files[file.index()];
+        f.producer.is_some() || !f.consumers.is_empty() || !f.validated_by.is_empty()
     }
 
     /// The step writing `file`, if any.

@@ -56,6 +56,8 @@ impl Default for BuildOptions {
 pub struct BuildContext<'a> {
     pub state: &'a mut BuildState,
     pub ninja: &'a mut LazyNinjaFiles,
+    /// `.ninja_log` and `.ninja_deps` are as zccache last saved them.
+    pub ninja_in_sync: bool,
     pub status: &'a mut StatusPrinter,
     pub jobs: &'a JobLimit,
 }
@@ -182,6 +184,8 @@ struct Builder<'g, 'c, 'a> {
     /// Steps the up-front estimate found clean with nothing upstream to
     /// run: their check when ready would give the same answer.
     known_clean: Vec<bool>,
+    /// Dyndep files already applied to the graph.
+    dyndeps_loaded: Vec<FileId>,
     total: usize,
     outcome: BuildOutcome,
     started_at: HashMap<StepId, Instant>,
@@ -228,6 +232,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             counted: vec![false; step_count],
             ran: vec![false; step_count],
             known_clean: vec![false; step_count],
+            dyndeps_loaded: Vec::new(),
             total: 0,
             outcome: BuildOutcome::default(),
             started_at: HashMap::new(),
@@ -322,9 +327,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     || (s.ins.is_empty() && s.outs.iter().any(|&o| !self.exists(o)));
                 continue;
             }
+            let has_dyndep = s.dyndep.is_some();
             let dirty = upstream_changes || self.dirty_reason(step).is_some();
             changes[step.index()] = dirty;
-            self.known_clean[step.index()] = !dirty;
+            // A dyndep file may add inputs; such steps are checked when
+            // ready, once it is loaded.
+            self.known_clean[step.index()] = !dirty && !has_dyndep;
             self.counted[step.index()] = dirty;
             self.total += usize::from(dirty);
         }
@@ -532,7 +540,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
     /// The newest mtime among a step's inputs, discovered ones included.
     fn newest_step_input_mtime(&self, step: StepId) -> i64 {
         let s = &self.graph.steps[step.index()];
-        self.newest_input_mtime(s.dirtying_ins().iter().chain(&self.discovered[step.index()]))
+        self.newest_input_mtime(
+            s.dirtying_ins()
+                .iter()
+                .chain(&self.discovered[step.index()]),
+        )
     }
 
     /// Whether the step producing `file` (seeing through phony steps) ran
@@ -641,8 +653,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let mut slots = Slots::new(self.ctx.jobs, &pool);
         self.ctx.status.set_total(self.total);
         loop {
-            self.check_ready_steps();
+            self.check_ready_steps()?;
             let stop_starting = self.outcome.failed >= self.opts.failures_allowed
+                || self.outcome.interrupted
                 || crate::run::process::interrupted();
             if !stop_starting {
                 self.start_runnable(&mut pool, &mut slots);
@@ -689,10 +702,14 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
 
     /// Checks every step whose inputs are ready: clean ones complete at
     /// once (readying more), dirty ones queue to run.
-    fn check_ready_steps(&mut self) {
+    fn check_ready_steps(&mut self) -> anyhow::Result<()> {
         while let Some(step) = self.ready.pop_front() {
             if self.graph.steps[step.index()].is_phony() {
                 self.finish_phony(step);
+                continue;
+            }
+            if self.graph.steps[step.index()].dyndep.is_some() && self.apply_dyndep(step)? {
+                // New inputs from the dyndep file must be built first.
                 continue;
             }
             if self.known_clean[step.index()] {
@@ -714,6 +731,165 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     self.runnable.push(Reverse(step));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Loads the dyndep file of a ready step (once per file), adding the
+    /// implicit inputs and outputs it declares to every step that names it.
+    /// Returns true when the step now waits for inputs still to be built.
+    fn apply_dyndep(&mut self, step: StepId) -> anyhow::Result<bool> {
+        let Some(dyndep) = self.graph.steps[step.index()].dyndep else {
+            return Ok(false);
+        };
+        if !self.dyndeps_loaded.contains(&dyndep) {
+            self.dyndeps_loaded.push(dyndep);
+            self.load_dyndep(dyndep)?;
+        }
+        let s = &self.graph.steps[step.index()];
+        let mut producers: Vec<StepId> = s
+            .ins
+            .iter()
+            .filter_map(|&f| self.graph.files[f.index()].producer)
+            .filter(|&p| p != step && self.progress[p.index()] != StepProgress::Done)
+            .collect();
+        producers.sort_unstable();
+        producers.dedup();
+        if producers.is_empty() {
+            return Ok(false);
+        }
+        for &producer in &producers {
+            if self.progress[producer.index()] == StepProgress::NotWanted {
+                self.plan_more(producer)?;
+            }
+            self.dependents[producer.index()].push(step);
+        }
+        self.pending[step.index()] = producers.len() as u32;
+        self.progress[step.index()] = StepProgress::Waiting;
+        Ok(true)
+    }
+
+    fn load_dyndep(&mut self, dyndep: FileId) -> anyhow::Result<()> {
+        let path = self.graph.path(dyndep).to_string();
+        let contents = fs::read(&path).map_err(|err| anyhow::anyhow!("loading '{path}': {err}"))?;
+        let graph = &*self.graph;
+        let mut has_build = |out: &str| graph.lookup(out).and_then(|f| graph.producer(f)).is_some();
+        let parsed =
+            crate::ninja::dyndep::parse_dyndep(Path::new(&path), &contents, &mut has_build)
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+        for entry in parsed.entries {
+            let Some(target) = self
+                .graph
+                .lookup(&entry.out)
+                .and_then(|f| self.graph.producer(f))
+            else {
+                continue;
+            };
+            if self.graph.steps[target.index()].dyndep != Some(dyndep) {
+                anyhow::bail!(
+                    "dyndep file '{path}' mentions output '{}' whose build statement does not have a dyndep binding for the file",
+                    entry.out
+                );
+            }
+            for out in &entry.implicit_outs {
+                if let Some(other) = self.graph.lookup(out).and_then(|f| self.graph.producer(f))
+                    && other != target
+                {
+                    anyhow::bail!("multiple rules generate {out}");
+                }
+            }
+            self.graph.add_dyndep(
+                target,
+                &entry.implicit_ins,
+                &entry.implicit_outs,
+                entry.restat,
+            );
+            self.grow_to_graph();
+            let s = &self.graph.steps[target.index()];
+            let new_files: Vec<FileId> = s.ins.iter().chain(&s.outs).copied().collect();
+            for file in new_files {
+                if self.observed[file.index()].is_none() {
+                    let observed = self
+                        .ctx
+                        .state
+                        .hashes
+                        .observe_one(file, self.graph.path(file))
+                        .unwrap_or(Observed::Missing);
+                    self.observed[file.index()] = Some(observed);
+                }
+            }
+            // A target other than the ready step that is still waiting
+            // for its inputs picks up the new ones when it becomes ready.
+        }
+        Ok(())
+    }
+
+    /// Brings a step that was not wanted (an input only a dyndep file
+    /// names) and what it needs into the build.
+    fn plan_more(&mut self, step: StepId) -> anyhow::Result<()> {
+        let target = self.graph.steps[step.index()].outs[0];
+        let discovered = &self.discovered;
+        let order = self
+            .graph
+            .plan_order(&[target], &|s: StepId| discovered[s.index()].as_slice())?;
+        let new: Vec<StepId> = order
+            .into_iter()
+            .filter(|s| self.progress[s.index()] == StepProgress::NotWanted)
+            .collect();
+        for &s in &new {
+            self.progress[s.index()] = StepProgress::Waiting;
+        }
+        for &s in &new {
+            let st = &self.graph.steps[s.index()];
+            let files: Vec<FileId> = st.ins.iter().chain(&st.outs).copied().collect();
+            for file in files {
+                if self.observed[file.index()].is_none() {
+                    let observed = self
+                        .ctx
+                        .state
+                        .hashes
+                        .observe_one(file, self.graph.path(file))
+                        .unwrap_or(Observed::Missing);
+                    self.observed[file.index()] = Some(observed);
+                }
+            }
+            let st = &self.graph.steps[s.index()];
+            let mut producers: Vec<StepId> = st
+                .ins
+                .iter()
+                .chain(self.discovered[s.index()].iter())
+                .filter_map(|&f| self.graph.files[f.index()].producer)
+                .filter(|&p| {
+                    p != s
+                        && !matches!(
+                            self.progress[p.index()],
+                            StepProgress::NotWanted | StepProgress::Done
+                        )
+                })
+                .collect();
+            producers.sort_unstable();
+            producers.dedup();
+            self.pending[s.index()] = producers.len() as u32;
+            for producer in producers {
+                self.dependents[producer.index()].push(s);
+            }
+            if self.pending[s.index()] == 0 {
+                self.ready.push_back(s);
+            }
+            if !self.graph.steps[s.index()].is_phony() {
+                self.counted[s.index()] = true;
+                self.total += 1;
+            }
+        }
+        self.ctx.status.set_total(self.total);
+        Ok(())
+    }
+
+    /// Extends the per-file and per-step tables after the graph grew.
+    fn grow_to_graph(&mut self) {
+        let files = self.graph.files.len();
+        if self.observed.len() < files {
+            self.observed.resize(files, None);
         }
     }
 
@@ -835,6 +1011,15 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let pool_name = s.pool.clone();
         if let Some(used) = self.pool_use.get_mut(&pool_name) {
             *used = used.saturating_sub(1);
+        }
+        if finished.status.is_interruption() {
+            // A step dying of SIGINT or SIGTERM means the user interrupted
+            // the build (the terminal signals the whole group): ninja then
+            // prints no FAILED block, only that the build stopped.
+            self.outcome.interrupted = true;
+            self.progress[step.index()] = StepProgress::Done;
+            self.remove_interrupted_outputs(step);
+            return Ok(());
         }
         let description = if s.description.is_empty() {
             s.command.clone()
@@ -981,10 +1166,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let mut inputs = Vec::with_capacity(manifest_inputs.len() + discovered.len());
         for &file in manifest_inputs.iter().chain(&discovered) {
             let hash = self.current_hash(file);
-            inputs.push(Recorded {
-                file,
-                hash,
-            });
+            inputs.push(Recorded { file, hash });
         }
         let s = &self.graph.steps[step.index()];
         let command = s.command_for_hash();
@@ -1107,7 +1289,8 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let newest_input = self.newest_step_input_mtime(step);
         // Nothing ninja looks at moved since zccache last recorded or synced
         // the step: ninja's view is still the one zccache left.
-        if let Some(record) = self.ctx.state.steps.get(&first)
+        if self.ctx.ninja_in_sync
+            && let Some(record) = self.ctx.state.steps.get(&first)
             && newest_input <= record.inputs_mtime_ns
             && self.ninja_mtime(first) == record.output_mtime_ns
         {

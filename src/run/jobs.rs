@@ -318,8 +318,8 @@ impl TokenPump {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
     use crate::run::process::{ExitStatus, ProcessPool};
+    use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -358,7 +358,10 @@ mod tests {
     #[test]
     fn served_pipe_holds_one_token_less_than_the_budget() {
         let limit = JobLimit::serve(3);
-        let JobLimit::JobserverServer { pipe, makeflags, .. } = &limit else {
+        let JobLimit::JobserverServer {
+            pipe, makeflags, ..
+        } = &limit
+        else {
             panic!("expected our own jobserver, got {limit:?}");
         };
         let mut queued: libc::c_int = 0;

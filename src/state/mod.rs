@@ -26,10 +26,9 @@ pub mod ninja_log;
 use crate::graph::{FileId, Graph, Step};
 use crate::hash::{FileStat, Hash, HashCache};
 
-
 pub const STATE_FILE_NAME: &str = ".zccache_state";
 const MAGIC: &[u8; 16] = b"zccache-state\0\0\0";
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 
 /// A file with the content hash it had when the step last succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +95,16 @@ pub struct BuildState {
     /// Whether anything differs from the file on disk; a no-op build
     /// writes nothing.
     changed: bool,
+    /// Size and mtime of `.ninja_log` and `.ninja_deps` when this state
+    /// was saved. While they match, ninja's view of every step is the one
+    /// zccache left, and clean steps need no check against those files.
+    pub ninja_files_stamp: [Option<(u64, i64)>; 2],
+}
+
+/// Size and mtime of a file, if it exists.
+pub fn file_stamp(path: &Path) -> Option<(u64, i64)> {
+    let stat = crate::hash::stat(&path.to_string_lossy()).ok().flatten()?;
+    Some((stat.size, stat.mtime_ns))
 }
 
 /// The file layout: a path table, then records referring to it by index.
@@ -109,6 +118,7 @@ struct OnDisk {
     hashed_files: Vec<(u32, FileStat)>,
     #[serde(with = "serde_bytes")]
     file_hashes: Vec<u8>,
+    ninja_files_stamp: [Option<(u64, i64)>; 2],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -263,6 +273,7 @@ impl BuildState {
             steps,
             hashes,
             changed: false,
+            ninja_files_stamp: disk.ninja_files_stamp,
         })
     }
 
@@ -279,7 +290,8 @@ impl BuildState {
         // Steps gone from the manifest lose their records, and the path
         // table keeps only files something still refers to, so the file
         // does not grow with every header ever deleted.
-        self.steps.retain(|first, _| graph.file(*first).producer.is_some());
+        self.steps
+            .retain(|first, _| graph.file(*first).producer.is_some());
         let mut referenced = vec![false; graph.files.len()];
         for step in &graph.steps {
             for &file in step.ins.iter().chain(&step.outs).chain(&step.validations) {
@@ -332,6 +344,7 @@ impl BuildState {
                 .collect(),
             hashed_files,
             file_hashes,
+            ninja_files_stamp: self.ninja_files_stamp,
         };
         let payload =
             bincode::serialize(&disk).map_err(|err| io_err(io::Error::other(err.to_string())))?;
@@ -383,17 +396,30 @@ mod tests {
 
     fn sample(graph: &mut Graph) -> BuildState {
         let mut state = BuildState::default();
-        let (c, h, o) = (graph.file_id("a.c"), graph.file_id("a.h"), graph.file_id("a.o"));
+        let (c, h, o) = (
+            graph.file_id("a.c"),
+            graph.file_id("a.h"),
+            graph.file_id("a.o"),
+        );
         state.insert(
             o,
             StepRecord {
                 command_hash: command_hash("cc -c a.c"),
                 inputs: vec![
-                    Recorded { file: c, hash: [1; 32] },
-                    Recorded { file: h, hash: [2; 32] },
+                    Recorded {
+                        file: c,
+                        hash: [1; 32],
+                    },
+                    Recorded {
+                        file: h,
+                        hash: [2; 32],
+                    },
                 ],
                 discovered: 1,
-                outputs: vec![Recorded { file: o, hash: [3; 32] }],
+                outputs: vec![Recorded {
+                    file: o,
+                    hash: [3; 32],
+                }],
                 output_mtime_ns: 42,
                 inputs_mtime_ns: 41,
             },
@@ -444,16 +470,21 @@ mod tests {
     fn step_command_hash_matches_the_command_ninja_hashes() {
         let mut g = graph();
         let step = &mut g.steps[0];
-        assert_eq!(step_command_hash(step), command_hash(&step.command_for_hash()));
+        assert_eq!(
+            step_command_hash(step),
+            command_hash(&step.command_for_hash())
+        );
         step.rspfile = Some("a.rsp".into());
         step.rspfile_content = "a.c b.c".into();
-        assert_eq!(step_command_hash(step), command_hash(&step.command_for_hash()));
+        assert_eq!(
+            step_command_hash(step),
+            command_hash(&step.command_for_hash())
+        );
     }
 
     #[test]
     fn missing_state_is_empty_without_error() {
-        let (state, err) =
-            BuildState::load(Path::new("/nonexistent/zccache/state"), &mut graph());
+        let (state, err) = BuildState::load(Path::new("/nonexistent/zccache/state"), &mut graph());
         assert!(state.steps.is_empty());
         assert!(err.is_none());
     }

@@ -122,6 +122,21 @@ impl NinjaFiles {
         Ok(())
     }
 
+    /// Rewrites a file that failed to load, as ninja does when it opens its
+    /// logs: otherwise every later run (of either tool) warns again.
+    pub fn repair(&mut self) -> Result<(), NinjaFilesError> {
+        if self.log.load_warning().is_some() && self.log_writer.is_none() {
+            create_parent(&self.log_path)?;
+            self.log_writer = Some(self.log.open_writer(&self.log_path)?);
+        }
+        if self.deps.load_warning().is_some() && !self.deps_open {
+            create_parent(&self.deps_path)?;
+            self.deps.open_for_append(&self.deps_path)?;
+            self.deps_open = true;
+        }
+        Ok(())
+    }
+
     /// Flushes what was appended; called when the build ends.
     pub fn flush(&mut self) -> Result<(), NinjaFilesError> {
         if let Some(writer) = self.log_writer.as_mut() {
