@@ -222,6 +222,9 @@ fn build_main(
         None => crate::run::jobs::default_parallelism(),
     };
     let jobs_limit = crate::run::jobs::JobLimit::from_env_and_flags(args.jobs);
+    // SAFETY: nothing has started a thread yet: the rayon pool, the
+    // Ctrl-C handler and the step threads all start later.
+    unsafe { jobs_limit.export_to_environment() };
     // As a jobserver client the parent make decides how many steps run.
     let jobs = match &jobs_limit {
         crate::run::jobs::JobLimit::JobserverClient(_) => usize::MAX,

@@ -176,6 +176,21 @@ impl JobLimit {
         Self::serve(j_flag.unwrap_or_else(default_parallelism))
     }
 
+    /// Puts our jobserver's MAKEFLAGS into this process's environment, so
+    /// every step inherits it without a per-command environment.
+    ///
+    /// # Safety
+    /// Changes the process environment: call it before any other thread
+    /// exists (at program start), as `std::env::set_var` requires.
+    pub unsafe fn export_to_environment(&self) {
+        if let JobLimit::JobserverServer { makeflags, .. } = self {
+            for name in ["MAKEFLAGS", "MFLAGS", "CARGO_MAKEFLAGS"] {
+                // SAFETY: the caller guarantees no other thread runs.
+                unsafe { std::env::set_var(name, makeflags) };
+            }
+        }
+    }
+
     /// Our own budget of `parallelism` concurrent steps (0 = unlimited).
     pub fn serve(parallelism: usize) -> JobLimit {
         if parallelism == 0 {
@@ -219,15 +234,11 @@ impl JobLimit {
             JobLimit::Local { .. } => {}
             // Our MAKEFLAGS must reach `make` children: they would otherwise
             // run with -j1 or their own unrelated -j.
-            // Our pipe is inheritable already, so only the environment is
-            // set: no pre-exec hook, which would force std to fork rather
-            // than posix_spawn every step.
-            JobLimit::JobserverServer { makeflags, .. } => {
-                command
-                    .env("MAKEFLAGS", makeflags)
-                    .env("MFLAGS", makeflags)
-                    .env("CARGO_MAKEFLAGS", makeflags);
-            }
+            // Our pipe is inheritable and MAKEFLAGS is in our own
+            // environment (see `serve`), so there is nothing to do per
+            // step: no pre-exec hook, which would make std fork rather than
+            // posix_spawn, and no per-command environment to rebuild.
+            JobLimit::JobserverServer { .. } => {}
             // The parent's MAKEFLAGS (possibly carrying -k or variable
             // overrides) is already in our environment; keep it intact and
             // only make sure the descriptors survive exec.
