@@ -68,11 +68,6 @@ pub struct BuildOutcome {
     pub ran: usize,
     pub failed: usize,
     pub interrupted: bool,
-    /// Exit code of the first failing step, for the process exit status.
-    pub first_failure_code: Option<i32>,
-    /// Steps that ran and whose first output is in this list, so the caller
-    /// can tell whether the manifest was regenerated.
-    pub ran_outputs: Vec<FileId>,
     /// How long each phase took, for `-d stats`.
     pub timings: Vec<(&'static str, std::time::Duration)>,
 }
@@ -1065,12 +1060,6 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .step_finished(&description, &command, &outputs, success, &output, console);
         if !success {
             self.outcome.failed += 1;
-            if finished.status.is_interruption() {
-                self.outcome.interrupted = true;
-            }
-            if self.outcome.first_failure_code.is_none() {
-                self.outcome.first_failure_code = Some(finished.status.build_exit_code());
-            }
             // The step's dependents never become ready; leaving them waiting
             // ends the build once nothing else can run.
             self.progress[step.index()] = StepProgress::Done;
@@ -1078,9 +1067,6 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         self.ran[step.index()] = true;
         self.record_success(step, deps_paths, finished.duration)?;
-        self.outcome
-            .ran_outputs
-            .extend(self.graph.steps[step.index()].outs.first().copied());
         self.complete(step);
         Ok(())
     }
