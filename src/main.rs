@@ -40,7 +40,7 @@ enum Command {
     after_help = "Examples:\n  \
         zccache build -C build/               build the default targets in build/\n  \
         zccache build -C build/ -d explain    also say why each step runs\n  \
-        zccache build -C build/ app^          build what main.c^-style targets name\n  \
+        zccache build -C build/ ../src/a.c^   build the object made from ../src/a.c\n  \
         zccache build -C build/ -t compdb     print a compilation database\n\n\
         State lives in .zccache_state next to .ninja_log (under `builddir`); \
         .ninja_log and .ninja_deps stay valid, so plain ninja finds no work after zccache."
