@@ -7,7 +7,11 @@
 //! plain slices, while petgraph holds the topology for whole-graph questions
 //! (cycles, reachability, `-t graph`).
 
+mod paths;
+
 use std::collections::HashMap;
+
+pub use paths::PathTable;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -50,8 +54,6 @@ pub enum Node {
 
 #[derive(Debug, Clone)]
 pub struct File {
-    /// Canonical path, as written in the manifest.
-    pub path: String,
     /// The step that writes this file, if any.
     pub producer: Option<StepId>,
     /// Steps that read this file as an explicit, implicit or order-only input.
@@ -128,7 +130,8 @@ pub struct CycleError(pub Vec<String>);
 pub struct Graph {
     pub files: Vec<File>,
     pub steps: Vec<Step>,
-    pub by_path: HashMap<String, FileId>,
+    /// Canonical paths, indexed by [`FileId`].
+    pub paths: PathTable,
     pub topology: DiGraph<Node, EdgeKind>,
     /// `default` targets, or empty when the manifest named none.
     pub defaults: Vec<FileId>,
@@ -147,7 +150,7 @@ impl Graph {
         let mut graph = Graph {
             files: Vec::new(),
             steps: Vec::with_capacity(manifest.builds.len()),
-            by_path: HashMap::with_capacity(manifest.builds.len() * 3),
+            paths: PathTable::default(),
             topology: DiGraph::with_capacity(manifest.builds.len() * 4, manifest.builds.len() * 4),
             defaults: Vec::new(),
             pools: manifest
@@ -174,24 +177,22 @@ impl Graph {
 
     /// The file at `path`, creating its node if it is new.
     pub fn file_id(&mut self, path: &str) -> FileId {
-        if let Some(&id) = self.by_path.get(path) {
-            return id;
+        let (index, new) = self.paths.intern(path);
+        let id = FileId(index);
+        if new {
+            let node = self.topology.add_node(Node::File(id));
+            self.files.push(File {
+                producer: None,
+                consumers: Vec::new(),
+                validated_by: Vec::new(),
+                node,
+            });
         }
-        let id = FileId(self.files.len() as u32);
-        let node = self.topology.add_node(Node::File(id));
-        self.files.push(File {
-            path: path.to_string(),
-            producer: None,
-            consumers: Vec::new(),
-            validated_by: Vec::new(),
-            node,
-        });
-        self.by_path.insert(path.to_string(), id);
         id
     }
 
     pub fn lookup(&self, path: &str) -> Option<FileId> {
-        self.by_path.get(path).copied()
+        self.paths.lookup(path).map(FileId)
     }
 
     pub fn file(&self, id: FileId) -> &File {
@@ -203,7 +204,7 @@ impl Graph {
     }
 
     pub fn path(&self, id: FileId) -> &str {
-        &self.files[id.index()].path
+        self.paths.get(id.0)
     }
 
     fn add_build(&mut self, build: Build) {
@@ -357,13 +358,14 @@ impl Graph {
     fn spelling_suggestion(&self, wanted: &str) -> Option<&str> {
         const MAX_DISTANCE: usize = 3;
         let mut best: Option<(usize, &str)> = None;
-        for file in &self.files {
+        for (index, file) in self.files.iter().enumerate() {
             if file.producer.is_none() {
                 continue;
             }
-            let distance = edit_distance(wanted, &file.path, MAX_DISTANCE);
+            let path = self.paths.get(index as u32);
+            let distance = edit_distance(wanted, path, MAX_DISTANCE);
             if distance <= MAX_DISTANCE && best.is_none_or(|(d, _)| distance < d) {
-                best = Some((distance, &file.path));
+                best = Some((distance, path));
             }
         }
         best.map(|(_, path)| path)

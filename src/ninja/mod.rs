@@ -16,11 +16,13 @@ pub mod parser;
 mod fuzz_tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where a statement came from, for error messages (`FILE:LINE: message`).
+/// The file name is shared by every statement of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loc {
-    pub file: PathBuf,
+    pub file: Arc<Path>,
     pub line: usize,
 }
 

@@ -13,8 +13,9 @@ use super::fast_hash::FastMap;
 use super::lexer::{EvalMode, Lexer, Token};
 use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The ninja version whose syntax we accept, for `ninja_required_version`.
 pub const NINJA_VERSION: &str = "1.12.1";
@@ -43,6 +44,7 @@ pub fn load_with(
         deferred: Vec::new(),
         scratch: BuildScratch::default(),
         depth: 0,
+        current_file: Arc::from(path),
     };
     let name = path.to_string_lossy().into_owned();
     let text = parser
@@ -105,6 +107,8 @@ struct Parser<'r> {
     deferred: Vec<DeferredEval>,
     scratch: BuildScratch,
     depth: usize,
+    /// Name of the file being parsed, shared by its statements' [`Loc`]s.
+    current_file: Arc<Path>,
 }
 
 type ParseResult<T = ()> = Result<T, ManifestError>;
@@ -126,6 +130,13 @@ impl Parser<'_> {
     }
 
     fn parse_file(&mut self, filename: &str, text: &str, scope: ScopeId) -> ParseResult {
+        let outer = std::mem::replace(&mut self.current_file, Arc::from(Path::new(filename)));
+        let result = self.parse_statements(filename, text, scope);
+        self.current_file = outer;
+        result
+    }
+
+    fn parse_statements(&mut self, filename: &str, text: &str, scope: ScopeId) -> ParseResult {
         let mut lexer = Lexer::new(filename, text);
         loop {
             let token = lexer.next_token();
@@ -437,7 +448,7 @@ impl Parser<'_> {
 
         let mut build = Build {
             loc: Some(Loc {
-                file: PathBuf::from(lexer.filename()),
+                file: Arc::clone(&self.current_file),
                 line,
             }),
             rule: rule.name.clone(),
