@@ -208,45 +208,16 @@ impl Graph {
     }
 
     fn add_build(&mut self, build: Build) {
-        let id = StepId(self.steps.len() as u32);
-        let node = self.topology.add_node(Node::Step(id));
-        let explicit_ins = build.explicit_ins;
-        let implicit_ins = build.implicit_ins;
         let ins: Vec<FileId> = build.ins.iter().map(|p| self.file_id(p)).collect();
         let outs: Vec<FileId> = build.outs.iter().map(|p| self.file_id(p)).collect();
         let validations: Vec<FileId> = build.validations.iter().map(|p| self.file_id(p)).collect();
-        for (i, &file) in ins.iter().enumerate() {
-            let kind = if i < explicit_ins {
-                EdgeKind::Explicit
-            } else if i < explicit_ins + implicit_ins {
-                EdgeKind::Implicit
-            } else {
-                EdgeKind::OrderOnly
-            };
-            let file_node = self.files[file.index()].node;
-            self.topology.add_edge(file_node, node, kind);
-            self.files[file.index()].consumers.push(id);
-        }
-        for &file in &outs {
-            let file_node = self.files[file.index()].node;
-            self.topology.add_edge(node, file_node, EdgeKind::Output);
-            // The parser rejects duplicate outputs, so the first writer is the
-            // only writer.
-            self.files[file.index()].producer.get_or_insert(id);
-        }
-        for &file in &validations {
-            let file_node = self.files[file.index()].node;
-            self.topology
-                .add_edge(file_node, node, EdgeKind::Validation);
-            self.files[file.index()].validated_by.push(id);
-        }
         let dyndep = build.dyndep.as_deref().map(|p| self.file_id(p));
-        self.steps.push(Step {
+        self.push_step(Step {
             loc: build.loc,
             rule: build.rule,
             ins,
-            explicit_ins,
-            implicit_ins,
+            explicit_ins: build.explicit_ins,
+            implicit_ins: build.implicit_ins,
             outs,
             explicit_outs: build.explicit_outs,
             validations,
@@ -261,8 +232,44 @@ impl Graph {
             rspfile: build.rspfile,
             rspfile_content: build.rspfile_content,
             pool: build.pool,
-            node,
+            node: NodeIndex::default(),
         });
+    }
+
+    /// Adds `step` (whose files already exist) with its edges; `step.node`
+    /// is filled in. An output that already has a producer keeps it.
+    pub fn push_step(&mut self, mut step: Step) -> StepId {
+        let id = StepId(self.steps.len() as u32);
+        let node = self.topology.add_node(Node::Step(id));
+        step.node = node;
+        let dirtying = step.explicit_ins + step.implicit_ins;
+        for (i, &file) in step.ins.iter().enumerate() {
+            let kind = if i < step.explicit_ins {
+                EdgeKind::Explicit
+            } else if i < dirtying {
+                EdgeKind::Implicit
+            } else {
+                EdgeKind::OrderOnly
+            };
+            let file = &mut self.files[file.index()];
+            self.topology.add_edge(file.node, node, kind);
+            file.consumers.push(id);
+        }
+        for &file in &step.outs {
+            let file = &mut self.files[file.index()];
+            self.topology.add_edge(node, file.node, EdgeKind::Output);
+            // The parser rejects duplicate outputs, so the first writer is the
+            // only writer.
+            file.producer.get_or_insert(id);
+        }
+        for &file in &step.validations {
+            let file = &mut self.files[file.index()];
+            self.topology
+                .add_edge(file.node, node, EdgeKind::Validation);
+            file.validated_by.push(id);
+        }
+        self.steps.push(step);
+        id
     }
 
     /// Adds inputs and outputs discovered from a dyndep file to a step.

@@ -133,3 +133,9 @@ pub struct ManifestError(pub String);
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
     parser::load(path)
 }
+
+/// Like [`load`], building the step graph directly as the manifest is read
+/// (no intermediate [`Manifest`]).
+pub fn load_graph(path: &Path) -> Result<crate::graph::Graph, ManifestError> {
+    parser::load_graph(path)
+}
