@@ -175,6 +175,17 @@ impl Graph {
         graph
     }
 
+    /// Room for about `steps` more steps and their files, whose paths take
+    /// about `path_bytes` bytes.
+    pub fn reserve(&mut self, steps: usize, path_bytes: usize) {
+        let files = steps * 2;
+        self.steps.reserve(steps);
+        self.files.reserve(files);
+        self.paths.reserve(files, path_bytes);
+        self.topology.reserve_nodes(steps + files);
+        self.topology.reserve_edges(steps * 3);
+    }
+
     /// The file at `path`, creating its node if it is new.
     pub fn file_id(&mut self, path: &str) -> FileId {
         let (index, new) = self.paths.intern(path);

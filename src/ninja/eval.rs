@@ -281,6 +281,8 @@ pub enum InOutEscape {
 #[derive(Debug, Default)]
 pub struct BindingStore {
     names: FastMap<String, u32>,
+    /// Indexed by name id.
+    name_list: Vec<Box<str>>,
     /// Values back to back.
     text: String,
     /// (name, start, end) into `text`.
@@ -309,6 +311,7 @@ impl BindingStore {
             Some(&id) => id,
             None => {
                 self.names.insert(name.to_string(), next);
+                self.name_list.push(name.into());
                 next
             }
         };
@@ -338,12 +341,12 @@ impl<'a> Bindings<'a> {
         if self.start == self.end {
             return None;
         }
+        // Builds bind few names: comparing them beats hashing `name`.
         let store = self.store;
-        let &id = store.names.get(name)?;
         store.entries[self.start..self.end]
             .iter()
             .rev()
-            .find(|entry| entry.0 == id)
+            .find(|entry| &*store.name_list[entry.0 as usize] == name)
             .map(|&(_, start, end)| &store.text[start..end])
     }
 }

@@ -67,6 +67,7 @@ fn load_graph_with(
     let text = parser
         .read_file(path)
         .map_err(|err| ManifestError(format!("loading '{name}': {}", describe_io_error(&err))))?;
+    parser.reserve_for(&text);
     parser.parse_file(&name, &text, ROOT_SCOPE)?;
     drop(text);
     parser.evaluate_deferred()?;
@@ -182,6 +183,14 @@ impl Parser<'_> {
             Ok(text) => text,
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
         })
+    }
+
+    /// Sizes the graph for the build statements of `text` up front, so it
+    /// is not copied over and over while growing.
+    fn reserve_for(&mut self, text: &str) {
+        let builds = text.matches("\nbuild ").count() + 1;
+        self.graph.reserve(builds, text.len() / 4);
+        self.deferred.reserve(builds);
     }
 
     fn parse_file(&mut self, filename: &str, text: &str, scope: ScopeId) -> ParseResult {
