@@ -153,8 +153,7 @@ pub fn state_dir(graph: &Graph) -> PathBuf {
 
 /// Loads the manifest into a graph, with errors in ninja's words.
 pub fn load_graph(file: &Path) -> anyhow::Result<Graph> {
-    let manifest = ninja::load(file).map_err(|err| anyhow::anyhow!("{err}"))?;
-    Ok(Graph::from_manifest(manifest))
+    ninja::load_graph(file).map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 /// The on-disk memory of past builds in one build dir.

@@ -7,7 +7,11 @@
 //! plain slices, while petgraph holds the topology for whole-graph questions
 //! (cycles, reachability, `-t graph`).
 
+mod paths;
+
 use std::collections::HashMap;
+
+pub use paths::PathTable;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -50,8 +54,6 @@ pub enum Node {
 
 #[derive(Debug, Clone)]
 pub struct File {
-    /// Canonical path, as written in the manifest.
-    pub path: String,
     /// The step that writes this file, if any.
     pub producer: Option<StepId>,
     /// Steps that read this file as an explicit, implicit or order-only input.
@@ -128,7 +130,8 @@ pub struct CycleError(pub Vec<String>);
 pub struct Graph {
     pub files: Vec<File>,
     pub steps: Vec<Step>,
-    pub by_path: HashMap<String, FileId>,
+    /// Canonical paths, indexed by [`FileId`].
+    pub paths: PathTable,
     pub topology: DiGraph<Node, EdgeKind>,
     /// `default` targets, or empty when the manifest named none.
     pub defaults: Vec<FileId>,
@@ -147,7 +150,7 @@ impl Graph {
         let mut graph = Graph {
             files: Vec::new(),
             steps: Vec::with_capacity(manifest.builds.len()),
-            by_path: HashMap::with_capacity(manifest.builds.len() * 3),
+            paths: PathTable::default(),
             topology: DiGraph::with_capacity(manifest.builds.len() * 4, manifest.builds.len() * 4),
             defaults: Vec::new(),
             pools: manifest
@@ -172,26 +175,35 @@ impl Graph {
         graph
     }
 
+    /// Room for about `steps` more steps and their files, whose paths take
+    /// about `path_bytes` bytes.
+    pub fn reserve(&mut self, steps: usize, path_bytes: usize) {
+        let files = steps * 2;
+        self.steps.reserve(steps);
+        self.files.reserve(files);
+        self.paths.reserve(files, path_bytes);
+        self.topology.reserve_nodes(steps + files);
+        self.topology.reserve_edges(steps * 3);
+    }
+
     /// The file at `path`, creating its node if it is new.
     pub fn file_id(&mut self, path: &str) -> FileId {
-        if let Some(&id) = self.by_path.get(path) {
-            return id;
+        let (index, new) = self.paths.intern(path);
+        let id = FileId(index);
+        if new {
+            let node = self.topology.add_node(Node::File(id));
+            self.files.push(File {
+                producer: None,
+                consumers: Vec::new(),
+                validated_by: Vec::new(),
+                node,
+            });
         }
-        let id = FileId(self.files.len() as u32);
-        let node = self.topology.add_node(Node::File(id));
-        self.files.push(File {
-            path: path.to_string(),
-            producer: None,
-            consumers: Vec::new(),
-            validated_by: Vec::new(),
-            node,
-        });
-        self.by_path.insert(path.to_string(), id);
         id
     }
 
     pub fn lookup(&self, path: &str) -> Option<FileId> {
-        self.by_path.get(path).copied()
+        self.paths.lookup(path).map(FileId)
     }
 
     pub fn file(&self, id: FileId) -> &File {
@@ -203,49 +215,20 @@ impl Graph {
     }
 
     pub fn path(&self, id: FileId) -> &str {
-        &self.files[id.index()].path
+        self.paths.get(id.0)
     }
 
     fn add_build(&mut self, build: Build) {
-        let id = StepId(self.steps.len() as u32);
-        let node = self.topology.add_node(Node::Step(id));
-        let explicit_ins = build.explicit_ins;
-        let implicit_ins = build.implicit_ins;
         let ins: Vec<FileId> = build.ins.iter().map(|p| self.file_id(p)).collect();
         let outs: Vec<FileId> = build.outs.iter().map(|p| self.file_id(p)).collect();
         let validations: Vec<FileId> = build.validations.iter().map(|p| self.file_id(p)).collect();
-        for (i, &file) in ins.iter().enumerate() {
-            let kind = if i < explicit_ins {
-                EdgeKind::Explicit
-            } else if i < explicit_ins + implicit_ins {
-                EdgeKind::Implicit
-            } else {
-                EdgeKind::OrderOnly
-            };
-            let file_node = self.files[file.index()].node;
-            self.topology.add_edge(file_node, node, kind);
-            self.files[file.index()].consumers.push(id);
-        }
-        for &file in &outs {
-            let file_node = self.files[file.index()].node;
-            self.topology.add_edge(node, file_node, EdgeKind::Output);
-            // The parser rejects duplicate outputs, so the first writer is the
-            // only writer.
-            self.files[file.index()].producer.get_or_insert(id);
-        }
-        for &file in &validations {
-            let file_node = self.files[file.index()].node;
-            self.topology
-                .add_edge(file_node, node, EdgeKind::Validation);
-            self.files[file.index()].validated_by.push(id);
-        }
         let dyndep = build.dyndep.as_deref().map(|p| self.file_id(p));
-        self.steps.push(Step {
+        self.push_step(Step {
             loc: build.loc,
             rule: build.rule,
             ins,
-            explicit_ins,
-            implicit_ins,
+            explicit_ins: build.explicit_ins,
+            implicit_ins: build.implicit_ins,
             outs,
             explicit_outs: build.explicit_outs,
             validations,
@@ -260,8 +243,44 @@ impl Graph {
             rspfile: build.rspfile,
             rspfile_content: build.rspfile_content,
             pool: build.pool,
-            node,
+            node: NodeIndex::default(),
         });
+    }
+
+    /// Adds `step` (whose files already exist) with its edges; `step.node`
+    /// is filled in. An output that already has a producer keeps it.
+    pub fn push_step(&mut self, mut step: Step) -> StepId {
+        let id = StepId(self.steps.len() as u32);
+        let node = self.topology.add_node(Node::Step(id));
+        step.node = node;
+        let dirtying = step.explicit_ins + step.implicit_ins;
+        for (i, &file) in step.ins.iter().enumerate() {
+            let kind = if i < step.explicit_ins {
+                EdgeKind::Explicit
+            } else if i < dirtying {
+                EdgeKind::Implicit
+            } else {
+                EdgeKind::OrderOnly
+            };
+            let file = &mut self.files[file.index()];
+            self.topology.add_edge(file.node, node, kind);
+            file.consumers.push(id);
+        }
+        for &file in &step.outs {
+            let file = &mut self.files[file.index()];
+            self.topology.add_edge(node, file.node, EdgeKind::Output);
+            // The parser rejects duplicate outputs, so the first writer is the
+            // only writer.
+            file.producer.get_or_insert(id);
+        }
+        for &file in &step.validations {
+            let file = &mut self.files[file.index()];
+            self.topology
+                .add_edge(file.node, node, EdgeKind::Validation);
+            file.validated_by.push(id);
+        }
+        self.steps.push(step);
+        id
     }
 
     /// Adds inputs and outputs discovered from a dyndep file to a step.
@@ -357,13 +376,14 @@ impl Graph {
     fn spelling_suggestion(&self, wanted: &str) -> Option<&str> {
         const MAX_DISTANCE: usize = 3;
         let mut best: Option<(usize, &str)> = None;
-        for file in &self.files {
+        for (index, file) in self.files.iter().enumerate() {
             if file.producer.is_none() {
                 continue;
             }
-            let distance = edit_distance(wanted, &file.path, MAX_DISTANCE);
+            let path = self.paths.get(index as u32);
+            let distance = edit_distance(wanted, path, MAX_DISTANCE);
             if distance <= MAX_DISTANCE && best.is_none_or(|(d, _)| distance < d) {
-                best = Some((distance, &file.path));
+                best = Some((distance, path));
             }
         }
         best.map(|(_, path)| path)

@@ -2,6 +2,7 @@
 //! environment that gives rule bindings their `$in` / `$out` context.
 
 use super::fast_hash::FastMap;
+use crate::graph::{FileId, PathTable};
 use std::rc::Rc;
 
 /// One piece of an [`EvalString`].
@@ -275,6 +276,105 @@ pub enum InOutEscape {
     None,
 }
 
+/// Build-level bindings of every build statement, already expanded, kept
+/// in shared buffers so that a build's bindings cost no allocation.
+#[derive(Debug, Default)]
+pub struct BindingStore {
+    names: FastMap<String, u32>,
+    /// Indexed by name id.
+    name_list: Vec<Box<str>>,
+    /// Values back to back.
+    text: String,
+    /// (name, start, end) into `text`.
+    entries: Vec<(u32, usize, usize)>,
+}
+
+impl BindingStore {
+    /// Where the next build's bindings start.
+    pub fn mark(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The buffer a value is expanded into, before [`Self::push`].
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn text_mut(&mut self) -> &mut String {
+        &mut self.text
+    }
+
+    /// Records `name` as bound to the text appended since `start`.
+    pub fn push(&mut self, name: &str, start: usize) {
+        let next = self.names.len() as u32;
+        let id = match self.names.get(name) {
+            Some(&id) => id,
+            None => {
+                self.names.insert(name.to_string(), next);
+                self.name_list.push(name.into());
+                next
+            }
+        };
+        self.entries.push((id, start, self.text.len()));
+    }
+
+    /// The bindings recorded from `mark` up to now (or `end`).
+    pub fn slice(&self, start: usize, end: usize) -> Bindings<'_> {
+        Bindings {
+            store: self,
+            start,
+            end,
+        }
+    }
+}
+
+/// One build's bindings; later entries win.
+#[derive(Clone, Copy)]
+pub struct Bindings<'a> {
+    store: &'a BindingStore,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> Bindings<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        if self.start == self.end {
+            return None;
+        }
+        // Builds bind few names: comparing them beats hashing `name`.
+        let store = self.store;
+        store.entries[self.start..self.end]
+            .iter()
+            .rev()
+            .find(|entry| &*store.name_list[entry.0 as usize] == name)
+            .map(|&(_, start, end)| &store.text[start..end])
+    }
+}
+
+/// A build's explicit inputs or outputs, for `$in` and `$out`: plain
+/// strings while the statement is being parsed, graph paths afterwards.
+#[derive(Clone, Copy)]
+pub enum PathList<'a> {
+    Strings(&'a [String]),
+    Interned(&'a [FileId], &'a PathTable),
+}
+
+impl<'a> PathList<'a> {
+    fn len(&self) -> usize {
+        match self {
+            PathList::Strings(paths) => paths.len(),
+            PathList::Interned(ids, _) => ids.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> &'a str {
+        match *self {
+            PathList::Strings(paths) => &paths[i],
+            PathList::Interned(ids, table) => table.get(ids[i].0),
+        }
+    }
+}
+
 /// Expands `$name` for one build statement: `$in`/`$out`, then the build's
 /// own bindings, then the rule's bindings (expanded in this same context),
 /// then the build's file scope and its ancestors.
@@ -283,9 +383,9 @@ pub struct BuildEnv<'a> {
     pub scope: ScopeId,
     pub rule: &'a Rule,
     /// Build-level bindings, already expanded; later entries win.
-    pub bindings: &'a [(String, String)],
-    pub explicit_ins: &'a [String],
-    pub explicit_outs: &'a [String],
+    pub bindings: Bindings<'a>,
+    pub explicit_ins: PathList<'a>,
+    pub explicit_outs: PathList<'a>,
     pub escape: InOutEscape,
     /// Rule bindings currently being expanded, to report cycles instead of
     /// recursing forever. Each name appears at most once, so recursion
@@ -301,9 +401,9 @@ impl<'a> BuildEnv<'a> {
         scopes: &'a Scopes,
         scope: ScopeId,
         rule: &'a Rule,
-        bindings: &'a [(String, String)],
-        explicit_ins: &'a [String],
-        explicit_outs: &'a [String],
+        bindings: Bindings<'a>,
+        explicit_ins: PathList<'a>,
+        explicit_outs: PathList<'a>,
     ) -> Self {
         BuildEnv {
             scopes,
@@ -320,19 +420,30 @@ impl<'a> BuildEnv<'a> {
 
     /// The value of `name` as the build sees it (e.g. `command`).
     pub fn evaluate(&mut self, name: &str, escape: InOutEscape) -> Result<String, String> {
-        self.escape = escape;
-        self.expanding.clear();
-        self.nested = false;
         let mut out = String::new();
-        self.append_var(name, &mut out)?;
+        self.evaluate_into(name, escape, &mut out)?;
         Ok(out)
     }
 
-    fn append_paths(&self, paths: &[String], separator: char, out: &mut String) {
-        for (i, path) in paths.iter().enumerate() {
+    /// Like [`Self::evaluate`], appending to `out`.
+    pub fn evaluate_into(
+        &mut self,
+        name: &str,
+        escape: InOutEscape,
+        out: &mut String,
+    ) -> Result<(), String> {
+        self.escape = escape;
+        self.expanding.clear();
+        self.nested = false;
+        self.append_var(name, out)
+    }
+
+    fn append_paths(&self, paths: PathList<'_>, separator: char, out: &mut String) {
+        for i in 0..paths.len() {
             if i > 0 {
                 out.push(separator);
             }
+            let path = paths.get(i);
             match self.escape {
                 InOutEscape::Shell => shell_escape_into(path, out),
                 InOutEscape::None => out.push_str(path),
@@ -373,7 +484,7 @@ impl Env for BuildEnv<'_> {
             chain.push_str(name);
             return Err(chain);
         }
-        if let Some((_, value)) = self.bindings.iter().rev().find(|(key, _)| key == name) {
+        if let Some(value) = self.bindings.get(name) {
             out.push_str(value);
             return Ok(());
         }
@@ -401,12 +512,12 @@ impl Env for BuildEnv<'_> {
 pub struct BuildPathEnv<'a> {
     pub scopes: &'a Scopes,
     pub scope: ScopeId,
-    pub bindings: &'a [(String, String)],
+    pub bindings: Bindings<'a>,
 }
 
 impl Env for BuildPathEnv<'_> {
     fn append_var(&mut self, name: &str, out: &mut String) -> Result<(), String> {
-        if let Some((_, value)) = self.bindings.iter().rev().find(|(key, _)| key == name) {
+        if let Some(value) = self.bindings.get(name) {
             out.push_str(value);
         } else if let Some(value) = self.scopes.lookup_var(self.scope, name) {
             out.push_str(value);
@@ -486,13 +597,18 @@ mod tests {
         rule.bindings[3] = Some(literal_then_var("x ", "command"));
         let ins = vec!["a b".to_string()];
         let outs = vec!["o".to_string()];
-        let mut env = BuildEnv::new(&scopes, ROOT_SCOPE, &rule, &[], &ins, &outs);
+        let (ins, outs) = (PathList::Strings(&ins), PathList::Strings(&outs));
+        let mut store = BindingStore::default();
+        let none = store.slice(0, 0);
+        let mut env = BuildEnv::new(&scopes, ROOT_SCOPE, &rule, none, ins, outs);
         assert_eq!(
             env.evaluate("command", InOutEscape::Shell),
             Err("cycle in rule variables: description -> command -> description".into())
         );
-        let bindings = vec![("description".to_string(), "$in".to_string())];
-        let mut env = BuildEnv::new(&scopes, ROOT_SCOPE, &rule, &bindings, &ins, &outs);
+        store.text_mut().push_str("$in");
+        store.push("description", 0);
+        let bindings = store.slice(0, store.mark());
+        let mut env = BuildEnv::new(&scopes, ROOT_SCOPE, &rule, bindings, ins, outs);
         assert_eq!(
             env.evaluate("command", InOutEscape::Shell),
             Ok("cc $in".into())

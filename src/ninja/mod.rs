@@ -16,11 +16,13 @@ pub mod parser;
 mod fuzz_tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where a statement came from, for error messages (`FILE:LINE: message`).
+/// The file name is shared by every statement of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loc {
-    pub file: PathBuf,
+    pub file: Arc<Path>,
     pub line: usize,
 }
 
@@ -130,4 +132,10 @@ pub struct ManifestError(pub String);
 /// as in ninja).
 pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
     parser::load(path)
+}
+
+/// Like [`load`], building the step graph directly as the manifest is read
+/// (no intermediate [`Manifest`]).
+pub fn load_graph(path: &Path) -> Result<crate::graph::Graph, ManifestError> {
+    parser::load_graph(path)
 }

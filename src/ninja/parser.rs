@@ -6,15 +6,16 @@
 
 use super::canon::{canonicalize_into, is_canonical};
 use super::eval::{
-    BuildEnv, BuildPathEnv, EvalString, InOutEscape, PHONY, ROOT_SCOPE, Rule, ScopeEnv, ScopeId,
-    Scopes, rule_var_index,
+    BindingStore, BuildEnv, BuildPathEnv, EvalString, InOutEscape, PHONY, PathList, ROOT_SCOPE,
+    Rule, ScopeEnv, ScopeId, Scopes, rule_var_index,
 };
-use super::fast_hash::FastMap;
 use super::lexer::{EvalMode, Lexer, Token};
 use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
+use crate::graph::{FileId, Graph, Step, StepId};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The ninja version whose syntax we accept, for `ninja_required_version`.
 pub const NINJA_VERSION: &str = "1.12.1";
@@ -28,34 +29,94 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
     load_with(path, &mut |p: &Path| std::fs::read(p))
 }
 
+/// Reads the manifest at `path` from the file system straight into a
+/// build graph.
+pub fn load_graph(path: &Path) -> Result<Graph, ManifestError> {
+    load_graph_with(path, &mut |p: &Path| std::fs::read(p)).map(|(graph, _)| graph)
+}
+
 /// Reads the manifest at `path`, getting every file's bytes from `read`,
 /// so tests and fuzzers need no file system.
 pub fn load_with(
     path: &Path,
     read: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
 ) -> Result<Manifest, ManifestError> {
+    let (graph, pools) = load_graph_with(path, read)?;
+    Ok(manifest_from_graph(graph, pools))
+}
+
+/// Parses into a graph; also returns the declared pools in order.
+fn load_graph_with(
+    path: &Path,
+    read: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
+) -> Result<(Graph, Vec<Pool>), ManifestError> {
+    let mut graph = Graph::default();
+    graph.pools.insert("console".to_string(), 1);
     let mut parser = Parser {
         read,
         scopes: Scopes::new(),
-        manifest: Manifest::default(),
-        pool_names: FastMap::from_iter([("console".to_string(), ())]),
-        nodes: FastMap::default(),
+        graph,
+        pools: Vec::new(),
         deferred: Vec::new(),
+        bindings: BindingStore::default(),
         scratch: BuildScratch::default(),
         depth: 0,
+        current_file: Arc::from(path),
     };
     let name = path.to_string_lossy().into_owned();
     let text = parser
         .read_file(path)
         .map_err(|err| ManifestError(format!("loading '{name}': {}", describe_io_error(&err))))?;
+    parser.reserve_for(&text);
     parser.parse_file(&name, &text, ROOT_SCOPE)?;
+    drop(text);
     parser.evaluate_deferred()?;
-    parser.manifest.builddir = parser
+    parser.graph.builddir = parser
         .scopes
         .lookup_var(ROOT_SCOPE, "builddir")
         .filter(|dir| !dir.is_empty())
         .map(str::to_string);
-    Ok(parser.manifest)
+    Ok((parser.graph, parser.pools))
+}
+
+/// The graph as plain build statements, for tests and tools that want
+/// paths spelled out.
+fn manifest_from_graph(graph: Graph, pools: Vec<Pool>) -> Manifest {
+    let path = |file: &FileId| graph.path(*file).to_string();
+    let builds = graph
+        .steps
+        .iter()
+        .map(|step| Build {
+            loc: step.loc.clone(),
+            rule: step.rule.clone(),
+            outs: step.outs.iter().map(path).collect(),
+            explicit_outs: step.explicit_outs,
+            ins: step.ins.iter().map(path).collect(),
+            explicit_ins: step.explicit_ins,
+            implicit_ins: step.implicit_ins,
+            validations: step.validations.iter().map(path).collect(),
+            command: step.command.clone(),
+            description: step.description.clone(),
+            depfile: step.depfile.clone(),
+            deps: step.deps,
+            msvc_deps_prefix: step.msvc_deps_prefix.clone(),
+            dyndep: step.dyndep.as_ref().map(path),
+            generator: step.generator,
+            restat: step.restat,
+            rspfile: step.rspfile.clone(),
+            rspfile_content: step.rspfile_content.clone(),
+            pool: step.pool.clone(),
+        })
+        .collect();
+    Manifest {
+        builds,
+        defaults: graph.defaults.iter().map(path).collect(),
+        pools,
+        builddir: graph.builddir.clone(),
+        files_read: graph.manifest_files.clone(),
+        rules: graph.rules.clone(),
+        warnings: graph.warnings.clone(),
+    }
 }
 
 /// `strerror`-style text, without Rust's " (os error N)" suffix, to match
@@ -68,20 +129,13 @@ fn describe_io_error(err: &io::Error) -> String {
     }
 }
 
-/// What ninja knows about a path at this point of the manifest: it names a
-/// node (so `default` accepts it) and maybe has a producing build.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum NodeRole {
-    Mentioned,
-    Output,
-}
-
 /// What a build needs to expand its remaining bindings after parsing.
 struct DeferredEval {
     rule: Rc<Rule>,
     scope: ScopeId,
-    /// Build-level bindings, expanded when the statement was read.
-    bindings: Vec<(String, String)>,
+    /// Build-level bindings, expanded when the statement was read: a
+    /// range of [`Parser::bindings`].
+    bindings: (usize, usize),
 }
 
 /// Buffers reused across build statements so that the common case
@@ -91,20 +145,26 @@ struct BuildScratch {
     /// Unevaluated paths of the current build, in statement order.
     paths: Vec<EvalString>,
     value: EvalString,
+    /// Evaluated, canonical paths of the current build.
+    values: Vec<String>,
     expanded: String,
 }
 
 struct Parser<'r> {
     read: &'r mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
     scopes: Scopes,
-    manifest: Manifest,
-    /// Declared pools (including the built-in `console`); pools are global.
-    pool_names: FastMap<String, ()>,
-    nodes: FastMap<String, NodeRole>,
-    /// Parallel to `manifest.builds`.
+    /// Built as the manifest is read; its `pools` hold the declared pools
+    /// (including the built-in `console`), which are global.
+    graph: Graph,
+    /// Declared pools in order.
+    pools: Vec<Pool>,
+    /// Parallel to `graph.steps`.
     deferred: Vec<DeferredEval>,
+    bindings: BindingStore,
     scratch: BuildScratch,
     depth: usize,
+    /// Name of the file being parsed, shared by its statements' [`Loc`]s.
+    current_file: Arc<Path>,
 }
 
 type ParseResult<T = ()> = Result<T, ManifestError>;
@@ -118,14 +178,29 @@ impl Parser<'_> {
         if let Some(nul) = bytes.iter().position(|&b| b == 0) {
             bytes.truncate(nul);
         }
-        self.manifest.files_read.push(path.to_path_buf());
+        self.graph.manifest_files.push(path.to_path_buf());
         Ok(match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
         })
     }
 
+    /// Sizes the graph for the build statements of `text` up front, so it
+    /// is not copied over and over while growing.
+    fn reserve_for(&mut self, text: &str) {
+        let builds = text.matches("\nbuild ").count() + 1;
+        self.graph.reserve(builds, text.len() / 4);
+        self.deferred.reserve(builds);
+    }
+
     fn parse_file(&mut self, filename: &str, text: &str, scope: ScopeId) -> ParseResult {
+        let outer = std::mem::replace(&mut self.current_file, Arc::from(Path::new(filename)));
+        let result = self.parse_statements(filename, text, scope);
+        self.current_file = outer;
+        result
+    }
+
+    fn parse_statements(&mut self, filename: &str, text: &str, scope: ScopeId) -> ParseResult {
         let mut lexer = Lexer::new(filename, text);
         loop {
             let token = lexer.next_token();
@@ -180,7 +255,7 @@ impl Parser<'_> {
             )));
         }
         if ours_major > major {
-            self.manifest.warnings.push(format!(
+            self.graph.warnings.push(format!(
                 "ninja executable version ({NINJA_VERSION}) greater than build file \
                  ninja_required_version ({required}); versions may be incompatible."
             ));
@@ -216,7 +291,7 @@ impl Parser<'_> {
         }
         if scope == ROOT_SCOPE {
             let description = rule.binding("description").map(EvalString::unparse);
-            self.manifest.rules.push((rule.name.clone(), description));
+            self.graph.rules.push((rule.name.clone(), description));
         }
         self.scopes.add_rule(scope, rule);
         Ok(())
@@ -227,7 +302,7 @@ impl Parser<'_> {
             return Err(err(lexer, "expected pool name"));
         };
         expect_token(lexer, Token::Newline)?;
-        if self.pool_names.contains_key(name) {
+        if self.graph.pools.contains_key(name) {
             return Err(err(lexer, &format!("duplicate pool '{name}'")));
         }
         let mut depth = None;
@@ -255,8 +330,8 @@ impl Parser<'_> {
         let Some(depth) = depth else {
             return Err(err(lexer, "expected 'depth =' line"));
         };
-        self.pool_names.insert(name.to_string(), ());
-        self.manifest.pools.push(Pool {
+        self.graph.pools.insert(name.to_string(), depth);
+        self.pools.push(Pool {
             name: name.to_string(),
             depth,
         });
@@ -285,10 +360,10 @@ impl Parser<'_> {
                 return Err(err(lexer, "empty path"));
             }
             canonicalize_into(&expanded, &mut canonical);
-            if !self.nodes.contains_key(&canonical) {
+            let Some(file) = self.graph.lookup(&canonical) else {
                 return Err(err(lexer, &format!("unknown target '{canonical}'")));
-            }
-            self.manifest.defaults.push(canonical.clone());
+            };
+            self.graph.defaults.push(file);
             lexer
                 .read_eval(EvalMode::Path, &mut path)
                 .map_err(ManifestError)?;
@@ -391,61 +466,55 @@ impl Parser<'_> {
             next += self.read_paths(lexer, next)?;
         }
         expect_token(lexer, Token::Newline)?;
+        let ins_end = outs_len + explicit_ins + implicit_ins + order_only_ins;
 
         // Build-level bindings see the file scope as it is now, not each
         // other.
-        let mut bindings = Vec::new();
+        let bindings_start = self.bindings.mark();
         let mut value = std::mem::take(&mut self.scratch.value);
         while lexer.peek_token(Token::Indent) {
             let key = parse_let(lexer, &mut value)?;
-            let mut expanded = String::new();
             let mut env = ScopeEnv {
                 scopes: &self.scopes,
                 scope,
             };
+            let text_start = self.bindings.text_len();
             value
-                .evaluate_into(&mut env, &mut expanded)
+                .evaluate_into(&mut env, self.bindings.text_mut())
                 .map_err(ManifestError)?;
-            bindings.push((key.to_string(), expanded));
+            self.bindings.push(key, text_start);
         }
         self.scratch.value = value;
+        let bindings_end = self.bindings.mark();
+        let bindings = self.bindings.slice(bindings_start, bindings_end);
 
         // Paths may use the build's own bindings. Ninja rejects empty paths
         // only after the pool check, so remember where the first one was.
-        let mut paths: Vec<String> = Vec::with_capacity(next);
         let mut first_empty = None;
         let mut path_env = BuildPathEnv {
             scopes: &self.scopes,
             scope,
-            bindings: &bindings,
+            bindings,
         };
-        let expanded = &mut self.scratch.expanded;
-        for (i, path) in self.scratch.paths[..next].iter().enumerate() {
-            let mut value = String::new();
-            path.evaluate_into(&mut path_env, &mut value)
+        let scratch = &mut self.scratch;
+        if scratch.values.len() < next {
+            scratch.values.resize_with(next, String::new);
+        }
+        for (i, (path, value)) in scratch.paths[..next]
+            .iter()
+            .zip(&mut scratch.values)
+            .enumerate()
+        {
+            value.clear();
+            path.evaluate_into(&mut path_env, value)
                 .map_err(ManifestError)?;
             if value.is_empty() {
                 first_empty.get_or_insert(i);
             }
-            canonicalize_in_place(&mut value, expanded);
-            paths.push(value);
+            canonicalize_in_place(value, &mut scratch.expanded);
         }
-        let mut ins: Vec<String> = paths.split_off(outs_len);
-        let validation_paths: Vec<String> =
-            ins.split_off(explicit_ins + implicit_ins + order_only_ins);
-        let outs = paths;
+        let values = &scratch.values[..next];
 
-        let mut build = Build {
-            loc: Some(Loc {
-                file: PathBuf::from(lexer.filename()),
-                line,
-            }),
-            rule: rule.name.clone(),
-            explicit_outs,
-            explicit_ins,
-            implicit_ins,
-            ..Build::default()
-        };
         // Ninja resolves the pool and dyndep file while parsing; everything
         // else is expanded when the step runs, i.e. with the final values of
         // file-level variables (see `evaluate_deferred`).
@@ -453,56 +522,60 @@ impl Parser<'_> {
             &self.scopes,
             scope,
             &rule,
-            &bindings,
-            &ins[..explicit_ins],
-            &outs[..explicit_outs],
+            bindings,
+            PathList::Strings(&values[outs_len..outs_len + explicit_ins]),
+            PathList::Strings(&values[..explicit_outs]),
         );
-        build.pool = env
+        let pool = env
             .evaluate("pool", InOutEscape::Shell)
             .map_err(ManifestError)?;
         let dyndep = env
             .evaluate("dyndep", InOutEscape::None)
             .map_err(ManifestError)?;
-        build.dyndep = (!dyndep.is_empty()).then(|| canonicalize_owned(dyndep));
+        let dyndep = (!dyndep.is_empty()).then(|| canonicalize_owned(dyndep));
 
-        if !build.pool.is_empty() && !self.pool_names.contains_key(&build.pool) {
-            return Err(err(lexer, &format!("unknown pool name '{}'", build.pool)));
+        if !pool.is_empty() && !self.graph.pools.contains_key(&pool) {
+            return Err(err(lexer, &format!("unknown pool name '{pool}'")));
         }
-        let empty_before = |end: usize| first_empty.is_some_and(|i| i < end);
-        for (i, out) in outs.iter().enumerate() {
+        let step_id = StepId(self.graph.steps.len() as u32);
+        let graph = &mut self.graph;
+        let mut outs = Vec::with_capacity(outs_len);
+        for (i, out) in values[..outs_len].iter().enumerate() {
             if first_empty == Some(i) {
                 return Err(err(lexer, "empty path"));
             }
-            if let Some(role) = self.nodes.get_mut(out) {
-                if *role == NodeRole::Output {
-                    return Err(err(lexer, &format!("multiple rules generate {out}")));
-                }
-                *role = NodeRole::Output;
-            } else {
-                self.nodes.insert(out.clone(), NodeRole::Output);
+            let file = graph.file_id(out);
+            let producer = &mut graph.files[file.index()].producer;
+            if producer.is_some() {
+                return Err(err(lexer, &format!("multiple rules generate {out}")));
             }
+            *producer = Some(step_id);
+            outs.push(file);
         }
-        if empty_before(outs_len + ins.len()) {
+        if first_empty.is_some_and(|i| i < ins_end) {
             return Err(err(lexer, "empty path"));
         }
-        for path in &ins {
-            self.mention(path);
-        }
+        let mut ins: Vec<FileId> = values[outs_len..ins_end]
+            .iter()
+            .map(|path| graph.file_id(path))
+            .collect();
+        let mut explicit_ins = explicit_ins;
 
         // Old CMake wrote `build a: phony a`; ninja drops the self-reference
         // with a warning rather than reporting a cycle.
-        if build.rule == PHONY && outs.len() == 1 && implicit_ins == 0 {
-            let out = &outs[0];
+        if rule.name == PHONY && outs.len() == 1 && implicit_ins == 0 {
+            let out = outs[0];
             let explicit_removed = ins[..explicit_ins]
                 .iter()
-                .filter(|path| *path == out)
+                .filter(|&&file| file == out)
                 .count();
             let before = ins.len();
-            ins.retain(|path| path != out);
+            ins.retain(|&file| file != out);
             if ins.len() < before {
-                build.explicit_ins -= explicit_removed;
-                self.manifest.warnings.push(format!(
-                    "phony target '{out}' names itself as an input; ignoring [-w phonycycle=warn]"
+                explicit_ins -= explicit_removed;
+                graph.warnings.push(format!(
+                    "phony target '{}' names itself as an input; ignoring [-w phonycycle=warn]",
+                    values[0]
                 ));
             }
         }
@@ -510,47 +583,65 @@ impl Parser<'_> {
         if first_empty.is_some() {
             return Err(err(lexer, "empty path"));
         }
-        for path in &validation_paths {
-            self.mention(path);
-        }
-        build.validations = validation_paths;
+        let validations: Vec<FileId> = values[ins_end..next]
+            .iter()
+            .map(|path| graph.file_id(path))
+            .collect();
 
-        if let Some(dyndep) = &build.dyndep
-            && !ins.contains(dyndep)
-        {
-            return Err(err(lexer, &format!("dyndep '{dyndep}' is not an input")));
-        }
+        let dyndep = match dyndep {
+            Some(path) => match graph.lookup(&path).filter(|file| ins.contains(file)) {
+                Some(file) => Some(file),
+                None => return Err(err(lexer, &format!("dyndep '{path}' is not an input"))),
+            },
+            None => None,
+        };
 
-        build.outs = outs;
-        build.ins = ins;
-        self.manifest.builds.push(build);
+        graph.push_step(Step {
+            loc: Some(Loc {
+                file: Arc::clone(&self.current_file),
+                line,
+            }),
+            rule: rule.name.clone(),
+            ins,
+            explicit_ins,
+            implicit_ins,
+            outs,
+            explicit_outs,
+            validations,
+            command: String::new(),
+            description: String::new(),
+            depfile: None,
+            deps: DepsKind::None,
+            msvc_deps_prefix: None,
+            dyndep,
+            generator: false,
+            restat: false,
+            rspfile: None,
+            rspfile_content: String::new(),
+            pool,
+            node: Default::default(),
+        });
         self.deferred.push(DeferredEval {
             rule,
             scope,
-            bindings,
+            bindings: (bindings_start, bindings_end),
         });
         Ok(())
-    }
-
-    /// Records that `path` names a node, so `default` may refer to it.
-    fn mention(&mut self, path: &str) {
-        if !self.nodes.contains_key(path) {
-            self.nodes.insert(path.to_string(), NodeRole::Mentioned);
-        }
     }
 
     /// Expands the bindings ninja evaluates only when a step runs, now
     /// that every file-level variable has its final value.
     fn evaluate_deferred(&mut self) -> ParseResult {
         let deferred = std::mem::take(&mut self.deferred);
-        for (build, pending) in self.manifest.builds.iter_mut().zip(&deferred) {
+        let graph = &mut self.graph;
+        for (step, pending) in graph.steps.iter_mut().zip(&deferred) {
             let mut env = BuildEnv::new(
                 &self.scopes,
                 pending.scope,
                 &pending.rule,
-                &pending.bindings,
-                &build.ins[..build.explicit_ins],
-                &build.outs[..build.explicit_outs],
+                self.bindings.slice(pending.bindings.0, pending.bindings.1),
+                PathList::Interned(&step.ins[..step.explicit_ins], &graph.paths),
+                PathList::Interned(&step.outs[..step.explicit_outs], &graph.paths),
             );
             let mut get =
                 |name: &str, escape: InOutEscape| env.evaluate(name, escape).map_err(ManifestError);
@@ -568,27 +659,25 @@ impl Parser<'_> {
             let restat = !get("restat", InOutEscape::Shell)?.is_empty();
             let rspfile = non_empty(get("rspfile", InOutEscape::None)?);
             let rspfile_content = get("rspfile_content", InOutEscape::Shell)?;
-            build.deps = match deps.as_str() {
+            step.deps = match deps.as_str() {
                 "gcc" => DepsKind::Gcc,
                 "msvc" => DepsKind::Msvc,
                 "" => DepsKind::None,
                 other => {
                     // Ninja only fails when such a step runs ("unknown deps
                     // type"); we cannot represent it, so warn at load time.
-                    self.manifest
-                        .warnings
-                        .push(format!("unknown deps type '{other}'"));
+                    graph.warnings.push(format!("unknown deps type '{other}'"));
                     DepsKind::None
                 }
             };
-            build.command = command;
-            build.description = description;
-            build.depfile = depfile;
-            build.msvc_deps_prefix = msvc_deps_prefix;
-            build.generator = generator;
-            build.restat = restat;
-            build.rspfile = rspfile;
-            build.rspfile_content = rspfile_content;
+            step.command = command;
+            step.description = description;
+            step.depfile = depfile;
+            step.msvc_deps_prefix = msvc_deps_prefix;
+            step.generator = generator;
+            step.restat = restat;
+            step.rspfile = rspfile;
+            step.rspfile_content = rspfile_content;
         }
         Ok(())
     }

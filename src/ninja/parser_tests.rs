@@ -2,6 +2,7 @@
 //! (`ninja -n`, text after `ninja: error: `).
 
 use super::*;
+use std::path::PathBuf;
 
 /// Loads `build.ninja` from an in-memory file set.
 fn load_files(files: &[(&str, &str)]) -> Result<Manifest, String> {
@@ -47,7 +48,7 @@ fn simple_build() {
     assert_eq!(
         b.loc,
         Some(Loc {
-            file: PathBuf::from("build.ninja"),
+            file: Path::new("build.ninja").into(),
             line: 3
         })
     );
@@ -228,8 +229,8 @@ fn include_shares_scope_subninja_does_not() {
         ]
     );
     assert_eq!(
-        m.builds[0].loc.as_ref().unwrap().file,
-        PathBuf::from("sub.ninja")
+        &*m.builds[0].loc.as_ref().unwrap().file,
+        Path::new("sub.ninja")
     );
     // Rules from a subninja are not visible to the parent.
     let files = [

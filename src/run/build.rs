@@ -291,12 +291,13 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .collect();
         let files: Vec<(FileId, &str)> = ids
             .iter()
-            .map(|&i| (FileId(i as u32), self.graph.files[i].path.as_str()))
+            .map(|&i| (FileId(i as u32), self.graph.path(FileId(i as u32))))
             .collect();
         let results = self.ctx.state.hashes.observe_all(&files);
         for (id, result) in ids.into_iter().zip(results) {
-            let observed = result
-                .map_err(|err| anyhow::anyhow!("reading {}: {err}", self.graph.files[id].path))?;
+            let observed = result.map_err(|err| {
+                anyhow::anyhow!("reading {}: {err}", self.graph.path(FileId(id as u32)))
+            })?;
             self.observed[id] = Some(observed);
         }
         Ok(())
@@ -348,7 +349,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     let needed_by = step.outs.first().map(|&o| self.graph.path(o)).unwrap_or("");
                     anyhow::bail!(
                         "'{}', needed by '{}', missing and no known rule to make it",
-                        file.path,
+                        self.graph.path(input),
                         needed_by
                     );
                 }
@@ -371,7 +372,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     .ctx
                     .state
                     .hashes
-                    .observe_one(file, &self.graph.files[file.index()].path)
+                    .observe_one(file, self.graph.path(file))
                     .unwrap_or(Observed::Missing);
                 self.observed[file.index()] = Some(observed);
                 observed.hash()

@@ -306,10 +306,10 @@ impl BuildState {
         }
         let mut new_index = vec![u32::MAX; graph.files.len()];
         let mut paths = Vec::with_capacity(graph.files.len());
-        for (index, file) in graph.files.iter().enumerate() {
+        for index in 0..graph.files.len() {
             if referenced[index] {
                 new_index[index] = paths.len() as u32;
-                paths.push(file.path.clone());
+                paths.push(graph.path(FileId(index as u32)).to_string());
             }
         }
         let id = |file: FileId| new_index[file.index()];
