@@ -401,7 +401,12 @@ mod tests {
             let limit = JobLimit::serve(parallelism);
             let mut pool = ProcessPool::new();
             let started = Instant::now();
-            let cmdline = format!("make -s -f {}", makefile.display());
+            // The driver exports MAKEFLAGS to its own environment; a test
+            // must not, so it hands make the same value directly.
+            let JobLimit::JobserverServer { makeflags, .. } = &limit else {
+                panic!("expected our own jobserver");
+            };
+            let cmdline = format!("MAKEFLAGS='{makeflags}' make -s -f {}", makefile.display());
             pool.spawn(0, &cmdline, false, Some(&limit));
             match pool.wait_any() {
                 Some(Event::Finished(done)) => {
