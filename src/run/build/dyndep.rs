@@ -1,0 +1,170 @@
+//! Dyndep files: loaded when the first step naming one is ready, adding
+//! the implicit inputs and outputs they declare to the graph and, when
+//! those inputs still have to be built, to the plan.
+
+use std::fs;
+use std::path::Path;
+
+use super::{Builder, StepProgress};
+use crate::graph::{FileId, StepId};
+use crate::hash::Observed;
+
+impl Builder<'_, '_, '_> {
+    /// Loads the dyndep file of a ready step (once per file), adding the
+    /// implicit inputs and outputs it declares to every step that names it.
+    /// Returns true when the step now waits for inputs still to be built.
+    pub(super) fn apply_dyndep(&mut self, step: StepId) -> anyhow::Result<bool> {
+        let Some(dyndep) = self.graph.steps[step.index()].dyndep else {
+            return Ok(false);
+        };
+        if !self.dyndeps_loaded.contains(&dyndep) {
+            self.dyndeps_loaded.push(dyndep);
+            self.load_dyndep(dyndep)?;
+        }
+        let s = &self.graph.steps[step.index()];
+        let mut producers: Vec<StepId> = s
+            .ins
+            .iter()
+            .filter_map(|&f| self.graph.files[f.index()].producer)
+            .filter(|&p| p != step && self.progress[p.index()] != StepProgress::Done)
+            .collect();
+        producers.sort_unstable();
+        producers.dedup();
+        if producers.is_empty() {
+            return Ok(false);
+        }
+        for &producer in &producers {
+            if self.progress[producer.index()] == StepProgress::NotWanted {
+                self.plan_more(producer)?;
+            }
+            self.dependents[producer.index()].push(step);
+        }
+        self.pending[step.index()] = producers.len() as u32;
+        self.progress[step.index()] = StepProgress::Waiting;
+        Ok(true)
+    }
+
+    pub(super) fn load_dyndep(&mut self, dyndep: FileId) -> anyhow::Result<()> {
+        let path = self.graph.path(dyndep).to_string();
+        let contents = fs::read(&path).map_err(|err| anyhow::anyhow!("loading '{path}': {err}"))?;
+        let graph = &*self.graph;
+        let mut has_build = |out: &str| graph.lookup(out).and_then(|f| graph.producer(f)).is_some();
+        let parsed =
+            crate::ninja::dyndep::parse_dyndep(Path::new(&path), &contents, &mut has_build)
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+        for entry in parsed.entries {
+            let Some(target) = self
+                .graph
+                .lookup(&entry.out)
+                .and_then(|f| self.graph.producer(f))
+            else {
+                continue;
+            };
+            if self.graph.steps[target.index()].dyndep != Some(dyndep) {
+                anyhow::bail!(
+                    "dyndep file '{path}' mentions output '{}' whose build statement does not have a dyndep binding for the file",
+                    entry.out
+                );
+            }
+            for out in &entry.implicit_outs {
+                if let Some(other) = self.graph.lookup(out).and_then(|f| self.graph.producer(f))
+                    && other != target
+                {
+                    anyhow::bail!("multiple rules generate {out}");
+                }
+            }
+            self.graph.add_dyndep(
+                target,
+                &entry.implicit_ins,
+                &entry.implicit_outs,
+                entry.restat,
+            );
+            self.grow_to_graph();
+            let s = &self.graph.steps[target.index()];
+            let new_files: Vec<FileId> = s.ins.iter().chain(&s.outs).copied().collect();
+            for file in new_files {
+                if self.observed[file.index()].is_none() {
+                    let observed = self
+                        .ctx
+                        .state
+                        .hashes
+                        .observe_one(file, self.graph.path(file))
+                        .unwrap_or(Observed::Missing);
+                    self.observed[file.index()] = Some(observed);
+                }
+            }
+            // A target other than the ready step that is still waiting
+            // for its inputs picks up the new ones when it becomes ready.
+        }
+        Ok(())
+    }
+
+    /// Brings a step that was not wanted (an input only a dyndep file
+    /// names) and what it needs into the build.
+    pub(super) fn plan_more(&mut self, step: StepId) -> anyhow::Result<()> {
+        let target = self.graph.steps[step.index()].outs[0];
+        let discovered = &self.discovered;
+        let order = self
+            .graph
+            .plan_order(&[target], &|s: StepId| discovered[s.index()].as_slice())?;
+        let new: Vec<StepId> = order
+            .into_iter()
+            .filter(|s| self.progress[s.index()] == StepProgress::NotWanted)
+            .collect();
+        for &s in &new {
+            self.progress[s.index()] = StepProgress::Waiting;
+        }
+        for &s in &new {
+            let st = &self.graph.steps[s.index()];
+            let files: Vec<FileId> = st.ins.iter().chain(&st.outs).copied().collect();
+            for file in files {
+                if self.observed[file.index()].is_none() {
+                    let observed = self
+                        .ctx
+                        .state
+                        .hashes
+                        .observe_one(file, self.graph.path(file))
+                        .unwrap_or(Observed::Missing);
+                    self.observed[file.index()] = Some(observed);
+                }
+            }
+            let st = &self.graph.steps[s.index()];
+            let mut producers: Vec<StepId> = st
+                .ins
+                .iter()
+                .chain(self.discovered[s.index()].iter())
+                .filter_map(|&f| self.graph.files[f.index()].producer)
+                .filter(|&p| {
+                    p != s
+                        && !matches!(
+                            self.progress[p.index()],
+                            StepProgress::NotWanted | StepProgress::Done
+                        )
+                })
+                .collect();
+            producers.sort_unstable();
+            producers.dedup();
+            self.pending[s.index()] = producers.len() as u32;
+            for producer in producers {
+                self.dependents[producer.index()].push(s);
+            }
+            if self.pending[s.index()] == 0 {
+                self.ready.push_back(s);
+            }
+            if !self.graph.steps[s.index()].is_phony() {
+                self.counted[s.index()] = true;
+                self.total += 1;
+            }
+        }
+        self.ctx.status.set_total(self.total);
+        Ok(())
+    }
+
+    /// Extends the per-file and per-step tables after the graph grew.
+    pub(super) fn grow_to_graph(&mut self) {
+        let files = self.graph.files.len();
+        if self.observed.len() < files {
+            self.observed.resize(files, None);
+        }
+    }
+}
