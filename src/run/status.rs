@@ -365,6 +365,13 @@ impl StatusPrinter {
         }
     }
 
+    /// Starts counting a new build from zero, as ninja does for the main
+    /// build after regenerating its manifest.
+    pub fn start_build(&mut self) {
+        self.progress = Progress::default();
+        self.recent_finishes.clear();
+    }
+
     /// Steps planned so far; may grow (dyndeps, restarts).
     pub fn set_total(&mut self, total: usize) {
         self.progress.total = total;

@@ -367,6 +367,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
     fn run(mut self) -> anyhow::Result<BuildOutcome> {
         let mut pool = ProcessPool::new();
         let mut slots = Slots::new(self.ctx.jobs, &pool);
+        self.ctx.status.start_build();
         self.ctx.status.set_total(self.total);
         loop {
             self.check_ready_steps()?;
