@@ -283,7 +283,9 @@ fn build_main(
                 ));
                 return Ok(1);
             }
-            if outcome.ran == 0 {
+            // Steps upstream of the manifest may run every time (CMake's
+            // glob check); only a rebuilt manifest is reloaded.
+            if !outcome.rebuilt.contains(&target) {
                 break;
             }
             memory.save(&graph)?;

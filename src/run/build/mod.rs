@@ -74,6 +74,9 @@ pub struct BuildOutcome {
     pub ran: usize,
     pub failed: usize,
     pub interrupted: bool,
+    /// Outputs of the steps that ran, so the driver can tell whether the
+    /// manifest itself was rebuilt.
+    pub rebuilt: Vec<FileId>,
     /// How long each phase took, for `-d stats`.
     pub timings: Vec<(&'static str, std::time::Duration)>,
 }
@@ -155,7 +158,9 @@ struct Builder<'g, 'c, 'a> {
     dyndeps_loaded: Vec<FileId>,
     total: usize,
     outcome: BuildOutcome,
-    started_at: HashMap<StepId, Instant>,
+    /// When each running step started: monotonic, and wall clock to
+    /// compare with file times.
+    started_at: HashMap<StepId, (Instant, i64)>,
     build_start: Instant,
 }
 
@@ -539,7 +544,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         if !pool_name.is_empty() {
             *self.pool_use.entry(pool_name).or_insert(0) += 1;
         }
-        self.started_at.insert(step, Instant::now());
+        self.started_at.insert(step, (Instant::now(), now_ns()));
         slots.take(step.index());
         match self.prepare_step(step) {
             Ok(()) => pool.spawn(step.index(), &command, console, Some(self.ctx.jobs)),
@@ -630,6 +635,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             return Ok(());
         }
         self.ran[step.index()] = true;
+        self.outcome
+            .rebuilt
+            .extend_from_slice(&self.graph.steps[step.index()].outs);
         self.record_success(step, deps_paths, finished.duration)?;
         self.complete(step);
         Ok(())
@@ -713,9 +721,19 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 discovered.push(id);
             }
         }
+        let started = self.started_at.remove(&step);
+        let started_ns = started.map_or(i64::MAX, |(_, wall)| wall);
         let mut inputs = Vec::with_capacity(manifest_inputs.len() + discovered.len());
         for &file in manifest_inputs.iter().chain(&discovered) {
-            let hash = self.current_hash(file);
+            let mut hash = self.current_hash(file);
+            // A header first seen in this step's depfile was hashed after
+            // the step ran; if it changed while the step ran, the step may
+            // have read the old content, so record that it must run again.
+            if let Some(Some(Observed::Present { stat, .. })) = self.observed.get(file.index())
+                && stat.mtime_ns.max(stat.ctime_ns) >= started_ns
+            {
+                hash = changed_during_step_hash();
+            }
             inputs.push(Recorded { file, hash });
         }
         let s = &self.graph.steps[step.index()];
@@ -733,10 +751,8 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             output_mtime_ns: first_out_mtime,
             inputs_mtime_ns: self.newest_input_mtime(manifest_inputs.iter().chain(&discovered)),
         };
-        let start_ms = self
-            .started_at
-            .remove(&step)
-            .map(|t| t.duration_since(self.build_start).as_millis() as u32)
+        let start_ms = started
+            .map(|(t, _)| t.duration_since(self.build_start).as_millis() as u32)
             .unwrap_or(0);
         let end_ms = start_ms + duration.as_millis() as u32;
         let hash = ninja_log::hash_command(&command);
@@ -836,6 +852,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             }
         }
     }
+}
+
+/// Stands for an input that changed while the step reading it ran: equal
+/// to no content, so the step runs again next time.
+fn changed_during_step_hash() -> Hash {
+    *blake3::hash(b"zccache: input changed while the step ran").as_bytes()
 }
 
 fn create_parent_dir(path: &str) -> anyhow::Result<()> {
