@@ -1301,3 +1301,42 @@ fn dry_run_after_a_partial_build_lists_what_is_left() {
     // A dry run records nothing: asking again gives the same answer.
     assert_eq!(twin.run_same(&["-n"]).steps(), steps(&["BAD", "AFTER"]));
 }
+
+/// CMake's `VerifyGlobs` pattern: a restat step forced by a phony with no
+/// inputs runs on every build, upstream of build.ninja, but leaves its
+/// output alone. The manifest must be reloaded only when it was rebuilt, not
+/// whenever something upstream of it ran (that would loop).
+#[test]
+fn always_running_check_upstream_of_the_manifest_runs_once_per_build() {
+    let manifest = "\
+rule verify
+  command = echo run >> verify.log && (test -f verify.stamp || touch verify.stamp)
+  restat = 1
+  description = VERIFY
+rule regen
+  command = touch $out
+  generator = 1
+rule cp
+  command = cp $in $out
+build force: phony
+build verify.stamp: verify | force
+build build.ninja: regen verify.stamp
+build out: cp in
+default out
+";
+    let twin = Twin::new(&[("build.ninja", manifest), ("in", "x\n")]);
+    let mut last = None;
+    for _ in 0..3 {
+        let runs = twin.run(&[]);
+        runs.ninja.assert_success();
+        runs.zccache.assert_success();
+        last = Some(runs);
+    }
+    let runs_of = |dir: &Path| fs::read_to_string(dir.join("verify.log")).unwrap_or_default();
+    assert_eq!(
+        runs_of(&twin.zccache_dir).lines().count(),
+        runs_of(&twin.ninja_dir).lines().count(),
+        "{}",
+        last.map(|runs| runs.context()).unwrap_or_default()
+    );
+}
