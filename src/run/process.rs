@@ -189,8 +189,11 @@ impl ProcessPool {
         let (child_tx, child_rx) = mpsc::channel::<io::Result<Launched>>();
         let events = self.sender.clone();
         let groups = Arc::clone(&self.groups);
+        // The thread only copies a pipe into a Vec and waits: a small stack
+        // keeps its creation cheap (the default 2 MiB is mapped per step).
         let spawned = thread::Builder::new()
             .name(format!("step-{token}"))
+            .stack_size(64 * 1024)
             .spawn(move || {
                 let (status, output) = match child_rx.recv() {
                     Ok(Ok(launched)) => launched.collect(token, &groups),
