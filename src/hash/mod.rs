@@ -207,11 +207,21 @@ impl HashCache {
     /// Observes many files in parallel, then remembers the new hashes.
     /// Errors (unreadable files) are returned per file.
     pub fn observe_all(&mut self, files: &[(FileId, &str)]) -> Vec<io::Result<Observed>> {
-        let results: Vec<io::Result<(Observed, bool)>> = files
-            .par_iter()
-            .with_min_len(256)
-            .map(|&(file, path)| self.observe(file, path))
-            .collect();
+        // Starting rayon's threads costs more than stat-ing a small
+        // project's files one by one.
+        const PARALLEL_FROM: usize = 2048;
+        let results: Vec<io::Result<(Observed, bool)>> = if files.len() < PARALLEL_FROM {
+            files
+                .iter()
+                .map(|&(file, path)| self.observe(file, path))
+                .collect()
+        } else {
+            files
+                .par_iter()
+                .with_min_len(256)
+                .map(|&(file, path)| self.observe(file, path))
+                .collect()
+        };
         let now = now_ns();
         results
             .into_iter()

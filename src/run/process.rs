@@ -134,9 +134,6 @@ impl ProcessPool {
     /// Creates an empty pool and makes sure the interrupt handler is installed
     /// so Ctrl-C wakes [`ProcessPool::wait_any`].
     pub fn new() -> Self {
-        if let Err(err) = install_interrupt_handler() {
-            tracing::warn!("cannot install Ctrl-C handler: {err}");
-        }
         let (sender, receiver) = mpsc::channel();
         register_waker(sender.clone());
         ProcessPool {
@@ -177,6 +174,11 @@ impl ProcessPool {
     }
 
     pub fn spawn(&mut self, token: usize, cmdline: &str, console: bool, jobs: Option<&JobLimit>) {
+        // Installed with the first step rather than with the pool: a build
+        // with nothing to run should not pay for the handler's thread.
+        if let Err(err) = install_interrupt_handler() {
+            tracing::warn!("cannot install Ctrl-C handler: {err}");
+        }
         self.running += 1;
         let started = Instant::now();
         let mut command = Command::new("/bin/sh");
