@@ -90,9 +90,9 @@ for size in ${BENCH_SIZES:-100x100 100x1000}; do
 
   echo "--- cold build"
   hyperfine -N --runs "$cold_runs" --export-json "$work/cold.json" \
-    --prepare "rm -rf $ninja_dir/obj $ninja_dir/lib $ninja_dir/bin $ninja_dir/.ninja $ninja_dir/.ninja_log $ninja_dir/.ninja_deps $ninja_dir/.zccache" \
+    --prepare "rm -rf $ninja_dir/obj $ninja_dir/lib $ninja_dir/bin $ninja_dir/.ninja $ninja_dir/.ninja_log $ninja_dir/.ninja_deps $ninja_dir/.zccache_state" \
     -n ninja "ninja -C $ninja_dir" \
-    --prepare "rm -rf $zccache_dir/obj $zccache_dir/lib $zccache_dir/bin $zccache_dir/.ninja $zccache_dir/.ninja_log $zccache_dir/.ninja_deps $zccache_dir/.zccache" \
+    --prepare "rm -rf $zccache_dir/obj $zccache_dir/lib $zccache_dir/bin $zccache_dir/.ninja $zccache_dir/.ninja_log $zccache_dir/.ninja_deps $zccache_dir/.zccache_state" \
     -n zccache "$zccache build -C $zccache_dir"
   ratio "$work/cold.json"
   # A stub or broken executor would "win" every benchmark; say so loudly.
