@@ -183,6 +183,7 @@ impl Memory {
     }
 
     pub fn save(&mut self, graph: &Graph) -> anyhow::Result<()> {
+        self.state.hashes.settle(|file| graph.path(file));
         self.ninja.flush().context("writing ninja's log files")?;
         let stamp = self.ninja_files_stamp();
         if stamp != self.state.ninja_files_stamp {

@@ -2,9 +2,12 @@
 //! unchanged file is never read twice.
 //!
 //! A file's identity is (device, inode, size, mtime_ns, ctime_ns): any write,
-//! rename-over or `touch` changes at least one of them. Files modified within
-//! the last [`RACY_WINDOW_NS`] are hashed but not remembered, because a later
-//! write inside the same timestamp tick could leave the identity unchanged.
+//! rename-over or `touch` changes at least one of them. A file modified
+//! within one timestamp tick of being hashed is hashed but not remembered
+//! ("racy", as git calls it), because a later write inside the same tick
+//! could leave the identity unchanged. [`HashCache::settle`] hashes such
+//! files again once the tick has passed, at the end of a build, so the next
+//! build does not have to.
 
 use std::fs;
 use std::io::{self, Read};
@@ -19,7 +22,22 @@ use crate::graph::FileId;
 /// A blake3 content digest.
 pub type Hash = [u8; 32];
 
-const RACY_WINDOW_NS: i64 = 2_000_000_000;
+/// How long after its last change a file's identity may still be shared by
+/// a later write. Linux file systems keep sub-second timestamps advanced at
+/// each clock tick (a few ms); a file whose timestamps are whole seconds is
+/// on a coarse one (FAT keeps 2 s).
+const RACY_WINDOW_FINE_NS: i64 = 50_000_000;
+const RACY_WINDOW_COARSE_NS: i64 = 2_000_000_000;
+
+fn is_racy(stat: &FileStat, now_ns: i64) -> bool {
+    let changed = stat.mtime_ns.max(stat.ctime_ns);
+    let window = if stat.mtime_ns % 1_000_000_000 == 0 && stat.ctime_ns % 1_000_000_000 == 0 {
+        RACY_WINDOW_COARSE_NS
+    } else {
+        RACY_WINDOW_FINE_NS
+    };
+    now_ns - changed < window
+}
 
 /// What identifies one version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +144,8 @@ impl Observed {
 pub struct HashCache {
     entries: Vec<Option<(FileStat, Hash)>>,
     changed: bool,
+    /// Files hashed while racy, to hash again by [`HashCache::settle`].
+    racy: Vec<FileId>,
 }
 
 impl HashCache {
@@ -133,6 +153,7 @@ impl HashCache {
         HashCache {
             entries: vec![None; count],
             changed: false,
+            racy: Vec::new(),
         }
     }
 
@@ -182,7 +203,10 @@ impl HashCache {
     /// Remembers a hash unless the file changed too recently to trust its
     /// identity.
     pub fn remember(&mut self, file: FileId, stat: FileStat, hash: Hash, now_ns: i64) {
-        let racy = now_ns - stat.mtime_ns.max(stat.ctime_ns) < RACY_WINDOW_NS;
+        let racy = is_racy(&stat, now_ns);
+        if racy {
+            self.racy.push(file);
+        }
         let slot = self.slot(file);
         let new = if racy { None } else { Some((stat, hash)) };
         if *slot != new {
@@ -235,6 +259,32 @@ impl HashCache {
                 })
             })
             .collect()
+    }
+
+    /// Hashes again, in parallel, the files that were too recently changed
+    /// to remember when they were hashed and no longer are, so the next
+    /// build finds them remembered. Files still racy stay unremembered.
+    pub fn settle<'p>(&mut self, path_of: impl Fn(FileId) -> &'p str + Sync) {
+        let mut racy = std::mem::take(&mut self.racy);
+        racy.sort_unstable();
+        racy.dedup();
+        let now = now_ns();
+        let settled: Vec<(FileId, FileStat, Hash)> = racy
+            .par_iter()
+            .filter_map(|&file| {
+                let path = path_of(file);
+                let stat = stat(path).ok()??;
+                if is_racy(&stat, now) {
+                    return None;
+                }
+                let hash = hash_file(path, &stat).ok()?;
+                // A write during hashing would show in the identity.
+                (self::stat(path).ok()?? == stat).then_some((file, stat, hash))
+            })
+            .collect();
+        for (file, stat, hash) in settled {
+            self.remember(file, stat, hash, now);
+        }
     }
 
     /// Observes one file and remembers its hash.
@@ -294,7 +344,7 @@ mod tests {
             is_dir: false,
         };
         let x = FileId(3);
-        cache.remember(x, stat, [7; 32], 10 + RACY_WINDOW_NS);
+        cache.remember(x, stat, [7; 32], 10 + RACY_WINDOW_FINE_NS);
         assert_eq!(cache.lookup(x, &stat), Some([7; 32]));
         assert!(cache.is_changed());
         let touched = FileStat {

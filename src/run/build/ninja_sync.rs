@@ -64,17 +64,30 @@ impl Builder<'_, '_, '_> {
         let deps = s.deps;
         let now = filetime::FileTime::now();
         let mut max_mtime = 0;
+        // Best effort throughout: failing to sync only makes a later plain
+        // ninja run redo work, never zccache build anything wrongly.
         for &out in &outs {
             let path = self.graph.path(out).to_string();
-            if oldest_output < newest_input {
-                let _ = filetime::set_file_mtime(&path, now);
-            }
-            let observed = self
-                .ctx
-                .state
-                .hashes
-                .observe_one(out, &path)
-                .unwrap_or(Observed::Missing);
+            let known = self.observed[out.index()];
+            let observed = match known {
+                Some(Observed::Present { hash, .. })
+                    if oldest_output < newest_input
+                        && filetime::set_file_mtime(&path, now).is_ok() =>
+                {
+                    // Touching changes the identity, not the content: keep
+                    // the hash rather than reading the file again.
+                    match crate::hash::stat(&path) {
+                        Ok(Some(stat)) => Observed::Present { stat, hash },
+                        _ => Observed::Missing,
+                    }
+                }
+                _ => self
+                    .ctx
+                    .state
+                    .hashes
+                    .observe_one(out, &path)
+                    .unwrap_or(Observed::Missing),
+            };
             max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
             self.set_observed(out, observed);
         }
