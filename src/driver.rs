@@ -209,6 +209,35 @@ impl Memory {
     }
 }
 
+pub const LOCK_FILE_NAME: &str = ".zccache_lock";
+
+/// Holds an exclusive lock on the build dir for the whole build: two
+/// zccache builds in one dir would otherwise each save their own view of
+/// the state, the last one silently undoing the other's records.
+fn lock_build_dir(dir: &Path, status: &mut StatusPrinter) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(LOCK_FILE_NAME);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            status.info("waiting for another zccache build in this directory...");
+            file.lock()
+                .with_context(|| format!("locking {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(err)) => {
+            // A file system without locks must not stop the build.
+            status.warning(&format!("cannot lock {}: {err}", path.display()));
+        }
+    }
+    Ok(file)
+}
+
 fn build_main(
     flavor: Flavor,
     args: &BuildArgs,
@@ -249,6 +278,7 @@ fn build_main(
     for warning in &graph.warnings {
         status.warning(warning);
     }
+    let _lock = lock_build_dir(&state_dir(&graph), status)?;
     let mut memory = Memory::open(&state_dir(&graph), &mut graph, status)?;
     let state_time = load_start.elapsed() - parse_time;
     let manifest_path = ninja::canon::canonicalize_path(&args.file.to_string_lossy());
@@ -256,7 +286,14 @@ fn build_main(
     // Like ninja: if the manifest is itself built by a step (CMake's
     // re-run), bring it up to date first and reload it when it changed.
     if !args.dry_run {
-        for _ in 0..100 {
+        const MAX_MANIFEST_REBUILDS: usize = 100;
+        for round in 0.. {
+            if round == MAX_MANIFEST_REBUILDS {
+                anyhow::bail!(
+                    "manifest '{}' still dirty after {MAX_MANIFEST_REBUILDS} tries",
+                    args.file.display()
+                );
+            }
             let Some(target) = graph.lookup(&manifest_path) else {
                 break;
             };
@@ -271,7 +308,14 @@ fn build_main(
                 status,
                 jobs: &jobs_limit,
             };
-            let outcome = build::build(&mut graph, &[target], &mut ctx, &opts)?;
+            let outcome = match build::build(&mut graph, &[target], &mut ctx, &opts) {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    // Keep what finished before the error.
+                    memory.save(&graph)?;
+                    return Err(err);
+                }
+            };
             if !outcome.succeeded() {
                 memory.save(&graph)?;
                 if outcome.interrupted {

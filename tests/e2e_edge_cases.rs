@@ -1340,3 +1340,111 @@ default out
         last.map(|runs| runs.context()).unwrap_or_default()
     );
 }
+
+/// A step downstream of a dyndep step must see the dyndep step's new
+/// output: the up-front estimate cannot know the inputs a dyndep file adds,
+/// so it must not declare the downstream step clean.
+#[test]
+fn step_after_a_dyndep_step_rebuilds_when_a_dyndep_input_changes() {
+    let manifest =
+        format!("{DYNDEP_MANIFEST}rule copy\n  command = cp $in $out\nbuild final: copy out\n");
+    let twin = Twin::new(&[
+        ("build.ninja", manifest.as_str()),
+        ("in", "in\n"),
+        ("dep.txt", "dep\n"),
+    ]);
+    twin.run(&[]).zccache.assert_success();
+    twin.each(|dir| append_line(&dir.join("dep.txt"), "more"));
+    twin.run(&[]).zccache.assert_success();
+    assert_eq!(twin.read_both("final"), "in\ndep\nmore\n");
+}
+
+/// After ninja rebuilt an output from new input, reverting the input must
+/// rebuild it again: zccache's old record matches the reverted input, but
+/// the output on disk is ninja's, built from the other content.
+#[test]
+fn output_rebuilt_by_ninja_then_input_reverted_is_rebuilt() {
+    let dir = temp_dir();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "build.ninja",
+                "rule cp\n  command = cp $in $out\nbuild out: cp in\n",
+            ),
+            ("in", "A\n"),
+        ],
+    );
+    zccache_build(dir.path(), &[]).assert_success();
+    edit_file(&dir.path().join("in"), |_| "B\n".to_string());
+    ninja(dir.path(), &[]).assert_success();
+    edit_file(&dir.path().join("in"), |_| "A\n".to_string());
+    zccache_build(dir.path(), &[]).assert_success();
+    assert_eq!(fs::read_to_string(dir.path().join("out")).unwrap(), "A\n");
+    ninja(dir.path(), &[]).assert_no_work();
+}
+
+/// A depfile dependency that points downstream (a cycle only an old build
+/// reported) must neither hang the build nor let it succeed without
+/// building.
+#[test]
+fn depfile_cycle_from_an_old_build_does_not_stall() {
+    let dir = temp_dir();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "build.ninja",
+                "rule cc\n  command = echo \"$out: gen.h\" > $out.d && cat $in > $out\n  depfile = $out.d\n  deps = gcc\n\
+                 rule gen\n  command = cat $in > $out\n\
+                 build a.o: cc a.c\nbuild gen.h: gen a.o\n",
+            ),
+            ("a.c", "one\n"),
+        ],
+    );
+    zccache_build(dir.path(), &[]).assert_success();
+    append_line(&dir.path().join("a.c"), "two");
+    zccache_build(dir.path(), &[]).assert_success();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("a.o")).unwrap(),
+        "one\ntwo\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("gen.h")).unwrap(),
+        "one\ntwo\n"
+    );
+}
+
+/// A generator that rewrites one of its own inputs (Meson rewrites
+/// coredata.dat) runs once, as in ninja, not until a retry limit.
+#[test]
+fn generator_rewriting_its_own_input_runs_once() {
+    let manifest = "\
+rule regen
+  command = echo run >> regen.log && echo c > cfg.dat && touch build.ninja
+  generator = 1
+build build.ninja: regen cfg.dat | gen.in
+";
+    let twin = Twin::new(&[
+        ("build.ninja", manifest),
+        ("cfg.dat", "c\n"),
+        ("gen.in", ""),
+    ]);
+    twin.run(&[]);
+    twin.each(|dir| touch(&dir.join("gen.in")));
+    let runs = twin.run(&[]);
+    runs.ninja.assert_success();
+    runs.zccache.assert_success();
+    let count = |dir: &Path| {
+        fs::read_to_string(dir.join("regen.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        count(&twin.zccache_dir),
+        count(&twin.ninja_dir),
+        "{}",
+        runs.context()
+    );
+}

@@ -47,7 +47,8 @@ pub struct FileStat {
     pub size: u64,
     pub mtime_ns: i64,
     pub ctime_ns: i64,
-    pub is_dir: bool,
+    /// A directory, FIFO, socket or device: known by identity, not content.
+    pub not_regular: bool,
 }
 
 impl FileStat {
@@ -58,7 +59,7 @@ impl FileStat {
             size: meta.size(),
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
             ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-            is_dir: meta.is_dir(),
+            not_regular: !meta.is_file(),
         }
     }
 }
@@ -78,13 +79,13 @@ pub fn stat(path: &str) -> io::Result<Option<FileStat>> {
     }
 }
 
-/// Hashes the content of a regular file. A directory hashes to its mtime:
-/// ninja treats directories by mtime, and their "content" is a listing we
-/// must not walk.
+/// Hashes the content of a regular file. Anything else hashes to its
+/// mtime: ninja treats directories by mtime, their "content" is a listing
+/// we must not walk, and reading a FIFO or a device could block forever.
 pub fn hash_file(path: &str, stat: &FileStat) -> io::Result<Hash> {
-    if stat.is_dir {
+    if stat.not_regular {
         let mut hasher = blake3::Hasher::new();
-        hasher.update(b"dir\0");
+        hasher.update(b"not a regular file\0");
         hasher.update(&stat.mtime_ns.to_le_bytes());
         return Ok(*hasher.finalize().as_bytes());
     }
@@ -224,8 +225,20 @@ impl HashCache {
         if let Some(hash) = self.lookup(file, &stat) {
             return Ok((Observed::Present { stat, hash }, false));
         }
-        let hash = hash_file(path, &stat)?;
-        Ok((Observed::Present { stat, hash }, true))
+        match hash_file(path, &stat) {
+            Ok(hash) => Ok((Observed::Present { stat, hash }, true)),
+            // Ninja only stats inputs, so an unreadable one must not stop
+            // the build: it counts as changed, and the step that reads it
+            // reports the error itself.
+            Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(b"unreadable\0");
+                hasher.update(&now_ns().to_le_bytes());
+                let hash = *hasher.finalize().as_bytes();
+                Ok((Observed::Present { stat, hash }, false))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Observes many files in parallel, then remembers the new hashes.
@@ -341,7 +354,7 @@ mod tests {
             size: 3,
             mtime_ns: 10,
             ctime_ns: 10,
-            is_dir: false,
+            not_regular: false,
         };
         let x = FileId(3);
         cache.remember(x, stat, [7; 32], 10 + RACY_WINDOW_FINE_NS);

@@ -28,7 +28,7 @@ use crate::hash::{FileStat, Hash, HashCache};
 
 pub const STATE_FILE_NAME: &str = ".zccache_state";
 const MAGIC: &[u8; 16] = b"zccache-state\0\0\0";
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 
 /// A file with the content hash it had when the step last succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -107,6 +107,15 @@ impl NinjaFiles {
         Ok(())
     }
 
+    /// Pushes the log lines written so far to the file, as ninja does after
+    /// every step: a build killed midway keeps the steps it finished.
+    pub fn flush_log(&mut self) -> Result<(), NinjaFilesError> {
+        if let Some(writer) = self.log_writer.as_mut() {
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
     pub fn record_deps(
         &mut self,
         output: &str,

@@ -285,7 +285,8 @@ pub fn is_bookkeeping(relative: &str) -> bool {
     let name = relative.rsplit('/').next().unwrap_or(relative);
     relative == ".zccache"
         || relative.starts_with(".zccache/")
-        || relative == ".zccache_state"
+        || name == ".zccache_state"
+        || name == ".zccache_lock"
         || name == ".ninja_log"
         || name == ".ninja_deps"
         || (relative.starts_with("CMakeFiles/") && name.ends_with(".log"))

@@ -22,6 +22,7 @@ pub enum DirtyReason {
     CommandChanged(String),
     InputsChanged(String),
     GeneratorInputTouched(String),
+    OutputRewritten(String),
     InputChanged { input: String, output: String },
     DryRunInput { input: String, output: String },
 }
@@ -32,6 +33,9 @@ impl std::fmt::Display for DirtyReason {
             DirtyReason::OutputMissing(out) => write!(f, "output {out} doesn't exist"),
             DirtyReason::NoRecord(out) => write!(f, "no record of a previous build of {out}"),
             DirtyReason::CommandChanged(out) => write!(f, "command line changed for {out}"),
+            DirtyReason::OutputRewritten(out) => {
+                write!(f, "{out} was rewritten since zccache last built it")
+            }
             DirtyReason::GeneratorInputTouched(out) => {
                 write!(f, "an input of generator step {out} was touched")
             }
@@ -56,15 +60,8 @@ impl Builder<'_, '_, '_> {
         let reason = self.dirty_reason(step)?;
         let rebuilt_elsewhere = match &reason {
             DirtyReason::OutputMissing(_) | DirtyReason::DryRunInput { .. } => return Some(reason),
-            DirtyReason::NoRecord(_) => true,
-            _ => {
-                let first = self.graph.steps[step.index()].outs[0];
-                let recorded = self
-                    .record_key(step)
-                    .and_then(|key| self.ctx.state.steps.get(&key))
-                    .map(|r| r.output_mtime_ns);
-                recorded != self.observed[first.index()].and_then(|o| o.mtime_ns())
-            }
+            DirtyReason::NoRecord(_) | DirtyReason::OutputRewritten(_) => true,
+            _ => false,
         };
         if rebuilt_elsewhere && self.adopt_from_ninja(step) {
             return None;
@@ -237,6 +234,11 @@ impl Builder<'_, '_, '_> {
         let Some(record) = self.ctx.state.steps.get(&first) else {
             return Some(DirtyReason::NoRecord(key));
         };
+        // Something else (ninja, or a person) rewrote the output since
+        // zccache recorded it: the record says nothing about its content.
+        if self.ninja_mtime(first) != record.output_mtime_ns {
+            return Some(DirtyReason::OutputRewritten(key));
+        }
         let s = &self.graph.steps[step.index()];
         if !s.generator && record.command_hash != step_command_hash(s) {
             return Some(DirtyReason::CommandChanged(key));

@@ -220,6 +220,14 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         for &step in &order {
             self.progress[step.index()] = StepProgress::Waiting;
         }
+        // Position in the order: a step waits only on producers placed
+        // before it. Manifest inputs always are; a depfile dependency from
+        // an old build may point downstream (a cycle ninja would report),
+        // and waiting on it would never end.
+        let mut position = vec![usize::MAX; self.graph.steps.len()];
+        for (at, &step) in order.iter().enumerate() {
+            position[step.index()] = at;
+        }
         for &step in &order {
             let s = &self.graph.steps[step.index()];
             let mut producers: Vec<StepId> = s
@@ -227,7 +235,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .iter()
                 .chain(self.discovered[step.index()].iter())
                 .filter_map(|&f| self.graph.files[f.index()].producer)
-                .filter(|&p| p != step && self.progress[p.index()] != StepProgress::NotWanted)
+                .filter(|&p| p != step && position[p.index()] < position[step.index()])
                 .collect();
             producers.sort_unstable();
             producers.dedup();
@@ -302,9 +310,10 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             }
             let has_dyndep = s.dyndep.is_some();
             let dirty = upstream_changes || self.dirty_reason(step).is_some();
-            changes[step.index()] = dirty;
-            // A dyndep file may add inputs; such steps are checked when
-            // ready, once it is loaded.
+            // A dyndep file may add inputs the estimate cannot see: such a
+            // step is checked when ready, once the file is loaded, and is
+            // assumed to change what depends on it.
+            changes[step.index()] = dirty || has_dyndep;
             self.known_clean[step.index()] = !dirty && !has_dyndep;
             self.counted[step.index()] = dirty;
             self.total += usize::from(dirty);
@@ -374,22 +383,42 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let mut slots = Slots::new(self.ctx.jobs, &pool);
         self.ctx.status.start_build();
         self.ctx.status.set_total(self.total);
+        let result = self.run_steps(&mut pool, &mut slots);
+        if pool.running() > 0 {
+            // An internal error (a dyndep file that does not parse, a log
+            // that cannot be written) must not leave commands running on
+            // after zccache has exited.
+            for finished in pool.interrupt_all() {
+                self.remove_interrupted_outputs(StepId(finished.token as u32));
+            }
+        }
+        result?;
+        // Ctrl-C may arrive while nothing runs (between steps, or while
+        // checking them): that too is an interrupted build, not a success.
+        self.outcome.interrupted |= crate::run::process::interrupted();
+        if self.outcome.failed == 0 && !self.outcome.interrupted {
+            self.check_everything_finished()?;
+        }
+        Ok(self.outcome)
+    }
+
+    fn run_steps(&mut self, pool: &mut ProcessPool, slots: &mut Slots) -> anyhow::Result<()> {
         loop {
             self.check_ready_steps()?;
             let stop_starting = self.outcome.failed >= self.opts.failures_allowed
                 || self.outcome.interrupted
                 || crate::run::process::interrupted();
             if !stop_starting {
-                self.start_runnable(&mut pool, &mut slots);
+                self.start_runnable(pool, slots);
             }
             if pool.running() == 0 && self.ready.is_empty() {
                 if stop_starting || self.runnable.is_empty() {
-                    break;
+                    return Ok(());
                 }
                 // Only pool- or load-blocked steps remain with nothing
                 // running: start one regardless so the build advances.
                 if let Some(Reverse(step)) = self.runnable.pop() {
-                    self.start_step(&mut pool, step, &mut slots);
+                    self.start_step(pool, step, slots);
                 }
                 continue;
             }
@@ -413,13 +442,32 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                     self.remove_interrupted_outputs(step);
                 }
                 self.outcome.interrupted = true;
-                break;
+                return Ok(());
             }
         }
-        if self.outcome.failed > 0 && !self.ready.is_empty() {
-            self.ready.clear();
+    }
+
+    /// A build that neither failed nor was interrupted must have finished
+    /// every wanted step; one left waiting means its inputs can never be
+    /// built (a cycle through depfile or dyndep dependencies).
+    fn check_everything_finished(&self) -> anyhow::Result<()> {
+        let stuck = self
+            .progress
+            .iter()
+            .position(|p| !matches!(p, StepProgress::NotWanted | StepProgress::Done));
+        if let Some(index) = stuck {
+            let step = &self.graph.steps[index];
+            let name = step
+                .outs
+                .first()
+                .map(|&o| self.graph.path(o))
+                .unwrap_or("?");
+            anyhow::bail!(
+                "cannot make progress: '{name}' waits on a dependency cycle \
+                 (through depfile or dyndep dependencies)"
+            );
         }
-        Ok(self.outcome)
+        Ok(())
     }
 
     /// Checks every step whose inputs are ready: clean ones complete at
@@ -434,7 +482,9 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 // New inputs from the dyndep file must be built first.
                 continue;
             }
-            if self.known_clean[step.index()] {
+            // The estimate's verdict stands unless something upstream ran
+            // after all (a safety net: the estimate assumes otherwise).
+            if self.known_clean[step.index()] && !self.any_producer_ran(step) {
                 self.finish_clean(step);
                 continue;
             }
@@ -455,6 +505,14 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             }
         }
         Ok(())
+    }
+
+    fn any_producer_ran(&self, step: StepId) -> bool {
+        let s = &self.graph.steps[step.index()];
+        s.dirtying_ins()
+            .iter()
+            .chain(&self.discovered[step.index()])
+            .any(|&f| self.upstream_ran(f))
     }
 
     /// An interrupted step may have left partial outputs; ninja deletes
@@ -723,15 +781,51 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         let started = self.started_at.remove(&step);
         let started_ns = started.map_or(i64::MAX, |(_, wall)| wall);
+        let rewrites_own_inputs = {
+            let s = &self.graph.steps[step.index()];
+            s.generator || s.restat
+        };
         let mut inputs = Vec::with_capacity(manifest_inputs.len() + discovered.len());
+        let mut newest_input_mtime = 0i64;
         for &file in manifest_inputs.iter().chain(&discovered) {
+            let before = self.observed.get(file.index()).copied().flatten();
             let mut hash = self.current_hash(file);
-            // A header first seen in this step's depfile was hashed after
-            // the step ran; if it changed while the step ran, the step may
-            // have read the old content, so record that it must run again.
-            if let Some(Some(Observed::Present { stat, .. })) = self.observed.get(file.index())
-                && stat.mtime_ns.max(stat.ctime_ns) >= started_ns
-            {
+            let changed_during_step = match before {
+                // Seen before the step ran: the step read that content
+                // only if the file still has the same identity now.
+                Some(Observed::Present { stat, .. }) if !self.is_virtual(file) => {
+                    let now = crate::hash::stat(self.graph.path(file)).ok().flatten();
+                    if let Some(now) = now {
+                        newest_input_mtime = newest_input_mtime.max(now.mtime_ns);
+                    }
+                    now != Some(stat)
+                }
+                // First seen in this step's depfile, hashed after the step
+                // ran: changed while it ran if its times say so.
+                None => match self.observed.get(file.index()).copied().flatten() {
+                    Some(Observed::Present { stat, .. }) => {
+                        newest_input_mtime = newest_input_mtime.max(stat.mtime_ns);
+                        stat.mtime_ns.max(stat.ctime_ns) >= started_ns
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if changed_during_step && rewrites_own_inputs {
+                // Like ninja, which logs such steps with their outputs'
+                // time, not their start: a generator that rewrites one of
+                // its inputs is up to date with what it left behind.
+                let observed = self
+                    .ctx
+                    .state
+                    .hashes
+                    .observe_one(file, self.graph.path(file))
+                    .unwrap_or(Observed::Missing);
+                self.set_observed(file, observed);
+                hash = observed.hash();
+            } else if changed_during_step {
+                // The step may have read other content than the one
+                // recorded: make sure it runs again next time.
                 hash = changed_during_step_hash();
             }
             inputs.push(Recorded { file, hash });
@@ -749,7 +843,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             discovered: discovered.len(),
             outputs,
             output_mtime_ns: first_out_mtime,
-            inputs_mtime_ns: self.newest_input_mtime(manifest_inputs.iter().chain(&discovered)),
+            inputs_mtime_ns: newest_input_mtime,
         };
         let start_ms = started
             .map(|(t, _)| t.duration_since(self.build_start).as_millis() as u32)
@@ -776,11 +870,18 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 .get()
                 .record_deps(self.graph.path(first), first_out_mtime, &inputs)?;
         }
+        self.ctx.ninja.get().flush_log()?;
         if let Some(&first) = out_ids.first() {
             self.ctx.state.insert(first, record);
         }
         self.discovered[step.index()] = discovered;
         Ok(())
+    }
+
+    /// Phony outputs that are not files, and outputs of steps a dry run
+    /// pretends to have run, have a hash but no content on disk.
+    fn is_virtual(&self, file: FileId) -> bool {
+        self.virtual_hash.contains_key(&file)
     }
 
     fn set_observed(&mut self, file: FileId, observed: Observed) {
