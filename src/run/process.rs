@@ -118,6 +118,10 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 type Groups = Arc<Mutex<HashMap<usize, libc::pid_t>>>;
 
 pub struct ProcessPool {
+    /// Threads that drain a child's output and reap it, reused across
+    /// steps: creating a thread per step cost a measurable share of a large
+    /// build's system time.
+    readers: Readers,
     sender: Sender<Event>,
     receiver: Receiver<Event>,
     running: usize,
@@ -139,6 +143,7 @@ impl ProcessPool {
         ProcessPool {
             sender,
             receiver,
+            readers: Readers::default(),
             running: 0,
             groups: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -186,49 +191,28 @@ impl ProcessPool {
         if let Some(jobs) = jobs {
             jobs.configure_child(&mut command);
         }
-        // The thread is created before the child so that a failure to create
-        // it cannot leave an unreaped child behind.
-        let (child_tx, child_rx) = mpsc::channel::<io::Result<Launched>>();
-        let events = self.sender.clone();
-        let groups = Arc::clone(&self.groups);
-        // The thread only copies a pipe into a Vec and waits: a small stack
-        // keeps its creation cheap (the default 2 MiB is mapped per step).
-        let spawned = thread::Builder::new()
-            .name(format!("step-{token}"))
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let (status, output) = match child_rx.recv() {
-                    Ok(Ok(launched)) => launched.collect(token, &groups),
-                    Ok(Err(err)) => (ExitStatus::SpawnFailed(err.to_string()), Vec::new()),
-                    Err(_) => (
-                        ExitStatus::SpawnFailed("spawn abandoned".into()),
-                        Vec::new(),
-                    ),
-                };
-                let finished = Finished {
-                    token,
-                    status,
-                    output,
-                    duration: started.elapsed(),
-                };
-                // The receiver only disappears when the pool is dropped, and
-                // then nobody is interested in the result.
-                let _ = events.send(Event::Finished(finished));
-            });
-        if let Err(err) = spawned {
-            let _ = self.sender.send(Event::Finished(Finished {
-                token,
-                status: ExitStatus::SpawnFailed(format!("cannot start reader thread: {err}")),
-                output: Vec::new(),
-                duration: started.elapsed(),
-            }));
-            return;
-        }
         let launched = launch(&mut command, console, token, &self.groups);
         // Dropping `command` closes our copies of the pipe's write end; the
         // reader would otherwise never see EOF.
         drop(command);
-        let _ = child_tx.send(launched);
+        let events = self.sender.clone();
+        let groups = Arc::clone(&self.groups);
+        let collect = move || {
+            let (status, output) = match launched {
+                Ok(launched) => launched.collect(token, &groups),
+                Err(err) => (ExitStatus::SpawnFailed(err.to_string()), Vec::new()),
+            };
+            let finished = Finished {
+                token,
+                status,
+                output,
+                duration: started.elapsed(),
+            };
+            // The receiver only disappears when the pool is dropped, and
+            // then nobody is interested in the result.
+            let _ = events.send(Event::Finished(finished));
+        };
+        self.readers.run(Box::new(collect));
     }
 
     /// Blocks until something happens. Returns `None` only when no step is
@@ -302,6 +286,53 @@ impl ProcessPool {
             unsafe {
                 libc::kill(-pgid, signal);
             }
+        }
+    }
+}
+
+type ReaderJob = Box<dyn FnOnce() + Send>;
+
+/// A pool of reader threads that grows to the number of steps running at
+/// once; idle threads wait for the next job on their own channel.
+#[derive(Default)]
+struct Readers {
+    idle: Arc<Mutex<Vec<mpsc::Sender<ReaderJob>>>>,
+}
+
+impl Readers {
+    fn run(&self, job: ReaderJob) {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let job = match idle {
+            Some(worker) => match worker.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (sender, receiver) = mpsc::channel::<ReaderJob>();
+        let idle = Arc::clone(&self.idle);
+        let own_sender = sender.clone();
+        let spawned = thread::Builder::new()
+            .name("step-reader".into())
+            // It only copies a pipe into a Vec and waits.
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                while let Ok(job) = receiver.recv() {
+                    job();
+                    idle.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(own_sender.clone());
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                if let Err(mpsc::SendError(job)) = sender.send(job) {
+                    job();
+                }
+            }
+            // No thread to hand the child to: collect it here rather than
+            // leave it unreaped (this blocks until the step ends).
+            Err(_) => job(),
         }
     }
 }
