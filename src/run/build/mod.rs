@@ -961,9 +961,13 @@ fn changed_during_step_hash() -> Hash {
     *blake3::hash(b"zccache: input changed while the step ran").as_bytes()
 }
 
+/// Creates the directory holding `path` when it is missing. Checked for
+/// every step (a step may remove a directory another one writes into), with
+/// one stat when it exists, as ninja does.
 fn create_parent_dir(path: &str) -> anyhow::Result<()> {
     if let Some(parent) = Path::new(path).parent()
         && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
     {
         fs::create_dir_all(parent)
             .map_err(|err| anyhow::anyhow!("creating directory {}: {err}", parent.display()))?;
