@@ -93,9 +93,9 @@ impl Builder<'_, '_, '_> {
                     self.observed[file.index()] = Some(observed);
                 }
             }
-            // A target other than the ready step that is still waiting
-            // for its inputs picks up the new ones when it becomes ready.
         }
+        // Other steps naming this file wait for their new inputs when they
+        // become ready themselves (see `apply_dyndep`).
         Ok(())
     }
 
