@@ -1448,3 +1448,22 @@ build build.ninja: regen cfg.dat | gen.in
         runs.context()
     );
 }
+
+/// `-n` shows what a real run would do: in a dir ninja built, nothing.
+#[test]
+fn dry_run_in_a_dir_ninja_built_has_no_work() {
+    let dir = temp_dir();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "build.ninja",
+                "rule cp\n  command = cp $in $out\nbuild out: cp in\nbuild out2: cp out\n",
+            ),
+            ("in", "A\n"),
+        ],
+    );
+    ninja(dir.path(), &[]).assert_success();
+    zccache_build(dir.path(), &["-n"]).assert_no_work();
+    zccache_build(dir.path(), &[]).assert_no_work();
+}

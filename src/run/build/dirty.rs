@@ -84,9 +84,6 @@ impl Builder<'_, '_, '_> {
     /// (ninja's mtime rules), records it as built with the current content
     /// and returns true.
     pub(super) fn adopt_from_ninja(&mut self, step: StepId) -> bool {
-        if self.opts.dry_run {
-            return false;
-        }
         let s = &self.graph.steps[step.index()];
         let first = s.outs[0];
         let first_path = self.graph.path(first).to_string();
@@ -152,6 +149,11 @@ impl Builder<'_, '_, '_> {
         }
         if !s.restat && s.outs.iter().any(|&o| self.ninja_mtime(o) < newest_input) {
             return false;
+        }
+        if self.opts.dry_run {
+            // `-n` shows what a real run would do, and a real run would
+            // adopt this step; it just records nothing.
+            return true;
         }
         let outs = s.outs.clone();
         let inputs: Vec<Recorded> = manifest_inputs
