@@ -7,7 +7,6 @@ use std::path::Path;
 
 use super::{Builder, StepProgress};
 use crate::graph::{FileId, StepId};
-use crate::hash::Observed;
 
 impl Builder<'_, '_, '_> {
     /// Loads the dyndep file of a ready step (once per file), adding the
@@ -83,15 +82,7 @@ impl Builder<'_, '_, '_> {
             let s = &self.graph.steps[target.index()];
             let new_files: Vec<FileId> = s.ins.iter().chain(&s.outs).copied().collect();
             for file in new_files {
-                if self.observed[file.index()].is_none() {
-                    let observed = self
-                        .ctx
-                        .state
-                        .hashes
-                        .observe_one(file, self.graph.path(file))
-                        .unwrap_or(Observed::Missing);
-                    self.observed[file.index()] = Some(observed);
-                }
+                self.ensure_observed(file);
             }
         }
         // Other steps naming this file wait for their new inputs when they
@@ -118,15 +109,7 @@ impl Builder<'_, '_, '_> {
             let st = &self.graph.steps[s.index()];
             let files: Vec<FileId> = st.ins.iter().chain(&st.outs).copied().collect();
             for file in files {
-                if self.observed[file.index()].is_none() {
-                    let observed = self
-                        .ctx
-                        .state
-                        .hashes
-                        .observe_one(file, self.graph.path(file))
-                        .unwrap_or(Observed::Missing);
-                    self.observed[file.index()] = Some(observed);
-                }
+                self.ensure_observed(file);
             }
             let st = &self.graph.steps[s.index()];
             let mut producers: Vec<StepId> = st

@@ -348,22 +348,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         if let Some(hash) = self.virtual_hash.get(&file) {
             return *hash;
         }
-        if self.observed.len() <= file.index() {
-            self.observed.resize(self.graph.files.len(), None);
-        }
-        match self.observed[file.index()] {
-            Some(observed) => observed.hash(),
-            None => {
-                let observed = self
-                    .ctx
-                    .state
-                    .hashes
-                    .observe_one(file, self.graph.path(file))
-                    .unwrap_or(Observed::Missing);
-                self.observed[file.index()] = Some(observed);
-                observed.hash()
-            }
-        }
+        self.ensure_observed(file).hash()
     }
 
     fn exists(&self, file: FileId) -> bool {
@@ -758,12 +743,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let mut outputs = Vec::with_capacity(out_ids.len());
         let mut max_mtime = 0i64;
         for &out in &out_ids {
-            let observed = self
-                .ctx
-                .state
-                .hashes
-                .observe_one(out, self.graph.path(out))
-                .unwrap_or(Observed::Missing);
+            let observed = self.observe_now(out);
             max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
             self.set_observed(out, observed);
             outputs.push(Recorded {
@@ -815,14 +795,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
                 // Like ninja, which logs such steps with their outputs'
                 // time, not their start: a generator that rewrites one of
                 // its inputs is up to date with what it left behind.
-                let observed = self
-                    .ctx
-                    .state
-                    .hashes
-                    .observe_one(file, self.graph.path(file))
-                    .unwrap_or(Observed::Missing);
-                self.set_observed(file, observed);
-                hash = observed.hash();
+                hash = self.observe_now(file).hash();
             } else if changed_during_step {
                 // The step may have read other content than the one
                 // recorded: make sure it runs again next time.
@@ -876,6 +849,30 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         self.discovered[step.index()] = discovered;
         Ok(())
+    }
+
+    /// The file as this build has seen it, observing it on first use.
+    pub(super) fn ensure_observed(&mut self, file: FileId) -> Observed {
+        if self.observed.len() <= file.index() {
+            self.observed.resize(self.graph.files.len(), None);
+        }
+        match self.observed[file.index()] {
+            Some(observed) => observed,
+            None => self.observe_now(file),
+        }
+    }
+
+    /// Stats (and, when new, hashes) the file as it is now; an unreadable
+    /// file counts as missing.
+    pub(super) fn observe_now(&mut self, file: FileId) -> Observed {
+        let observed = self
+            .ctx
+            .state
+            .hashes
+            .observe_one(file, self.graph.path(file))
+            .unwrap_or(Observed::Missing);
+        self.set_observed(file, observed);
+        observed
     }
 
     /// Phony outputs that are not files, and outputs of steps a dry run

@@ -81,12 +81,7 @@ impl Builder<'_, '_, '_> {
                         _ => Observed::Missing,
                     }
                 }
-                _ => self
-                    .ctx
-                    .state
-                    .hashes
-                    .observe_one(out, &path)
-                    .unwrap_or(Observed::Missing),
+                _ => self.observe_now(out),
             };
             max_mtime = max_mtime.max(observed.mtime_ns().unwrap_or(0));
             self.set_observed(out, observed);
