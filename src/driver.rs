@@ -203,6 +203,21 @@ impl Memory {
         ]
     }
 
+    /// What one build reads and updates.
+    fn build_context<'a>(
+        &'a mut self,
+        status: &'a mut StatusPrinter,
+        jobs: &'a crate::run::jobs::JobLimit,
+    ) -> BuildContext<'a> {
+        BuildContext {
+            ninja_in_sync: self.ninja_files_in_sync(),
+            state: &mut self.state,
+            ninja: &mut self.ninja,
+            status,
+            jobs,
+        }
+    }
+
     /// Whether ninja's files are as zccache last left them.
     pub fn ninja_files_in_sync(&self) -> bool {
         self.state.ninja_files_stamp == self.ninja_files_stamp()
@@ -300,14 +315,7 @@ fn build_main(
             if graph.producer(target).is_none() {
                 break;
             }
-            let ninja_in_sync = memory.ninja_files_in_sync();
-            let mut ctx = BuildContext {
-                state: &mut memory.state,
-                ninja_in_sync,
-                ninja: &mut memory.ninja,
-                status,
-                jobs: &jobs_limit,
-            };
+            let mut ctx = memory.build_context(status, &jobs_limit);
             let outcome = match build::build(&mut graph, &[target], &mut ctx, &opts) {
                 Ok(outcome) => outcome,
                 Err(err) => {
@@ -351,13 +359,7 @@ fn build_main(
 
     let build_start = std::time::Instant::now();
     let ninja_in_sync = memory.ninja_files_in_sync();
-    let mut ctx = BuildContext {
-        state: &mut memory.state,
-        ninja_in_sync,
-        ninja: &mut memory.ninja,
-        status,
-        jobs: &jobs_limit,
-    };
+    let mut ctx = memory.build_context(status, &jobs_limit);
     let result = build::build(&mut graph, &targets, &mut ctx, &opts);
     status.finish();
     let save_start = std::time::Instant::now();
