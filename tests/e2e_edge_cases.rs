@@ -14,137 +14,41 @@
 
 mod common;
 
+use common::twin::{Runs, Twin};
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The same files in two directories: one for ninja, one for zccache.
-struct Twin {
-    _temp: tempfile::TempDir,
-    ninja_dir: PathBuf,
-    zccache_dir: PathBuf,
+/// Twin directories in /dev/shm when it exists: creating thousands of
+/// files costs seconds on this machine's disk and milliseconds in memory.
+fn twin_in_memory(files: &[(&str, &str)]) -> Twin {
+    let shm = Path::new("/dev/shm");
+    let temp = if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("zccache-e2e-")
+            .tempdir_in(shm)
+            .expect("create temp dir in /dev/shm")
+    } else {
+        temp_dir()
+    };
+    Twin::new_in(temp, files)
 }
 
-/// Both runs of one invocation.
-struct Runs {
-    zccache: Output,
-    ninja: Output,
-}
-
-impl Twin {
-    fn new(files: &[(&str, &str)]) -> Self {
-        Self::new_in(temp_dir(), files)
-    }
-
-    /// Like [`Twin::new`], in /dev/shm when it exists: creating thousands of
-    /// files costs seconds on this machine's disk and milliseconds in memory.
-    fn new_in_memory(files: &[(&str, &str)]) -> Self {
-        let shm = Path::new("/dev/shm");
-        let temp = if shm.is_dir() {
-            tempfile::Builder::new()
-                .prefix("zccache-e2e-")
-                .tempdir_in(shm)
-                .expect("create temp dir in /dev/shm")
-        } else {
-            temp_dir()
-        };
-        Self::new_in(temp, files)
-    }
-
-    fn new_in(temp: tempfile::TempDir, files: &[(&str, &str)]) -> Self {
-        let ninja_dir = temp.path().join("ninja");
-        let zccache_dir = temp.path().join("zccache");
-        write_files(&ninja_dir, files);
-        write_files(&zccache_dir, files);
-        Twin {
-            _temp: temp,
-            ninja_dir,
-            zccache_dir,
-        }
-    }
-
-    /// Runs ninja and `zccache build` with the same arguments, each in its
-    /// own directory.
-    fn run(&self, args: &[&str]) -> Runs {
-        Runs {
-            ninja: ninja(&self.ninja_dir, args),
-            zccache: zccache_build(&self.zccache_dir, args),
-        }
-    }
-
-    /// Runs both and asserts the same exit code, the same steps and the same
-    /// resulting files.
-    fn run_same(&self, args: &[&str]) -> Runs {
-        let runs = self.run(args);
-        assert_eq!(
-            runs.zccache.code,
-            runs.ninja.code,
-            "exit codes differ\n{}",
-            runs.context()
-        );
-        runs.steps();
-        self.assert_same_trees();
-        runs
-    }
-
-    fn assert_same_trees(&self) {
-        assert_same_files(
-            "ninja's dir",
-            &snapshot_tree(&self.ninja_dir),
-            "zccache's dir",
-            &snapshot_tree(&self.zccache_dir),
-        );
-    }
-
-    /// Applies the same change to both directories.
-    fn each(&self, change: impl Fn(&Path)) {
-        change(&self.ninja_dir);
-        change(&self.zccache_dir);
-    }
-
-    fn read_both(&self, relative: &str) -> String {
-        let read = |dir: &Path| {
-            fs::read_to_string(dir.join(relative))
-                .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(relative).display()))
-        };
-        let from_ninja = read(&self.ninja_dir);
-        assert_eq!(from_ninja, read(&self.zccache_dir), "{relative} differs");
-        from_ninja
-    }
-
-    fn exists_in_both(&self, relative: &str) -> bool {
-        let in_ninja = self.ninja_dir.join(relative).exists();
-        assert_eq!(
-            in_ninja,
-            self.zccache_dir.join(relative).exists(),
-            "{relative} exists in only one dir"
-        );
-        in_ninja
-    }
-}
-
-impl Runs {
-    fn context(&self) -> String {
-        format!(
-            "--- ninja ---\n{}\n--- zccache ---\n{}",
-            self.ninja.describe(),
-            self.zccache.describe()
-        )
-    }
-
-    /// The sorted step descriptions, equal for both.
-    fn steps(&self) -> Vec<String> {
-        let steps = self.ninja.step_descriptions();
-        assert_eq!(
-            self.zccache.step_descriptions(),
-            steps,
-            "steps differ\n{}",
-            self.context()
-        );
-        steps
-    }
+/// Runs both and asserts the same exit code, the same steps and the same
+/// resulting files.
+fn run_same(twin: &Twin, args: &[&str]) -> Runs {
+    let runs = twin.run(args);
+    assert_eq!(
+        runs.zccache.code,
+        runs.ninja.code,
+        "exit codes differ\n{}",
+        runs.context()
+    );
+    runs.steps();
+    twin.assert_same_trees();
+    runs
 }
 
 fn steps(descriptions: &[&str]) -> Vec<String> {
@@ -361,12 +265,12 @@ fn after_ninja_builds_zccache_rebuilds_only_what_ninja_would() {
         ninja(dir, &[]).assert_success();
     }
     twin.each(|dir| append_line(&dir.join("a"), "edited"));
-    let runs = twin.run_same(&[]);
+    let runs = run_same(&twin, &[]);
     assert_eq!(
         runs.steps(),
         steps(&["cp a a.out", "cat a.out b.out > all.out"])
     );
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
 }
 
 #[test]
@@ -431,17 +335,17 @@ const GCC_PROJECT: &[(&str, &str)] = &[
 #[test]
 fn gcc_header_dependencies_survive_switching_executors() {
     let twin = Twin::new(GCC_PROJECT);
-    twin.run_same(&[]).ninja.assert_success();
+    run_same(&twin, &[]).ninja.assert_success();
     // Without its own state zccache must find the header in ninja's deps log.
     remove_zccache_state(&twin.zccache_dir);
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
 
     twin.each(|dir| write_after_tick(&dir.join("answer.h"), "#define ANSWER 1\n"));
     assert_eq!(
-        twin.run_same(&[]).steps(),
+        run_same(&twin, &[]).steps(),
         steps(&["CC main.o", "LINK app"])
     );
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 }
 
@@ -557,11 +461,11 @@ const PARTIAL_FAILURE: &str = "rule check\n  \
 #[test]
 fn failed_step_is_retried_even_when_its_input_is_reverted() {
     let twin = Twin::new(&[("build.ninja", PARTIAL_FAILURE), ("in", "good\n")]);
-    twin.run_same(&[]).ninja.assert_success();
+    run_same(&twin, &[]).ninja.assert_success();
 
     // The failing run leaves a written output behind.
     twin.each(|dir| write_after_tick(&dir.join("in"), "bad\n"));
-    assert_eq!(twin.run_same(&[]).ninja.code, Some(1));
+    assert_eq!(run_same(&twin, &[]).ninja.code, Some(1));
     assert_eq!(twin.read_both("checked"), "bad\n");
 
     // Back to the content of the last successful build: the stale output
@@ -581,16 +485,16 @@ fn failed_step_is_retried_even_when_its_input_is_reverted() {
     );
     twin.assert_same_trees();
     assert_eq!(twin.read_both("checked"), "good\n");
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
 }
 
 #[test]
 fn failed_step_is_retried_without_any_edit() {
     let twin = Twin::new(&[("build.ninja", PARTIAL_FAILURE), ("in", "good\n")]);
-    twin.run_same(&[]).ninja.assert_success();
+    run_same(&twin, &[]).ninja.assert_success();
     twin.each(|dir| write_after_tick(&dir.join("in"), "bad\n"));
-    twin.run_same(&[]).ninja.assert_failure();
-    let retry = twin.run_same(&[]);
+    run_same(&twin, &[]).ninja.assert_failure();
+    let retry = run_same(&twin, &[]);
     retry.ninja.assert_failure();
     assert_eq!(retry.steps(), steps(&["CHECK checked"]));
 }
@@ -855,7 +759,7 @@ fn pool_of_depth_one_never_overlaps_its_steps() {
            pool = p\n\
          build a: slow\nbuild b: slow\nbuild c: slow\n",
     )]);
-    twin.run_same(&["-j3"]).ninja.assert_success();
+    run_same(&twin, &["-j3"]).ninja.assert_success();
     assert_eq!(twin.read_both("log"), "+\n-\n".repeat(3));
 }
 
@@ -889,7 +793,7 @@ fn console_step_output_follows_its_status_line_unbuffered() {
            pool = console\n  description = LOUD $out\n\
          build out: loud\n",
     )]);
-    let runs = twin.run_same(&[]);
+    let runs = run_same(&twin, &[]);
     // ninja prints a console step's status line when it starts, so its
     // counter still shows the step as unfinished.
     assert_eq!(runs.ninja.stdout, "[0/1] LOUD out\nconsole-says-hi\n");
@@ -982,7 +886,7 @@ fn awkward_rsp_twin(rule_extra: &str) -> Twin {
 #[test]
 fn rspfile_quotes_awkward_names_one_per_line() {
     let twin = awkward_rsp_twin("");
-    twin.run_same(&[]).ninja.assert_success();
+    run_same(&twin, &[]).ninja.assert_success();
     // $in_newline is shell-quoted like $in.
     assert_eq!(
         twin.read_both("listed"),
@@ -994,14 +898,14 @@ fn rspfile_quotes_awkward_names_one_per_line() {
 #[test]
 fn keeprsp_keeps_the_response_file() {
     let twin = awkward_rsp_twin("");
-    twin.run_same(&["-d", "keeprsp"]).ninja.assert_success();
+    run_same(&twin, &["-d", "keeprsp"]).ninja.assert_success();
     assert_eq!(twin.read_both("listed.rsp"), twin.read_both("listed"));
 }
 
 #[test]
 fn rspfile_is_kept_when_the_step_fails() {
     let twin = awkward_rsp_twin(" && exit 1");
-    twin.run_same(&[]).ninja.assert_failure();
+    run_same(&twin, &[]).ninja.assert_failure();
     assert!(twin.exists_in_both("listed.rsp"));
 }
 
@@ -1026,11 +930,11 @@ fn built_dyndep_twin() -> Twin {
         ("dep.txt", "dep\n"),
     ]);
     assert_eq!(
-        twin.run_same(&[]).steps(),
+        run_same(&twin, &[]).steps(),
         steps(&["DD out.dd", "MAKE out"])
     );
     assert_eq!(twin.read_both("out"), "in\ndep\n");
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
     twin
 }
 
@@ -1038,8 +942,8 @@ fn built_dyndep_twin() -> Twin {
 fn dyndep_implicit_output_is_rebuilt_when_missing() {
     let twin = built_dyndep_twin();
     twin.each(|dir| fs::remove_file(dir.join("out.extra")).expect("remove out.extra"));
-    assert_eq!(twin.run_same(&[]).steps(), steps(&["MAKE out"]));
-    twin.run_same(&[]).zccache.assert_no_work();
+    assert_eq!(run_same(&twin, &[]).steps(), steps(&["MAKE out"]));
+    run_same(&twin, &[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 }
 
@@ -1048,7 +952,7 @@ fn dyndep_implicit_output_is_not_a_target_name() {
     // Surprising but true in ninja 1.11: targets named on the command line
     // are looked up before any dyndep file is loaded.
     let twin = built_dyndep_twin();
-    let runs = twin.run_same(&["out.extra"]);
+    let runs = run_same(&twin, &["out.extra"]);
     runs.ninja.assert_failure();
     assert_eq!(
         runs.ninja.error_text().as_deref(),
@@ -1061,9 +965,9 @@ fn dyndep_implicit_output_is_not_a_target_name() {
 fn dyndep_implicit_input_edit_rebuilds_the_step() {
     let twin = built_dyndep_twin();
     twin.each(|dir| append_line(&dir.join("dep.txt"), "more"));
-    assert_eq!(twin.run_same(&[]).steps(), steps(&["MAKE out"]));
+    assert_eq!(run_same(&twin, &[]).steps(), steps(&["MAKE out"]));
     assert_eq!(twin.read_both("out"), "in\ndep\nmore\n");
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 }
 
@@ -1084,7 +988,7 @@ fn chain_manifest(length: usize, rule: &str) -> String {
 fn chain_of_1000_steps_is_planned_without_stack_overflow() {
     // A dry run walks the whole chain without paying for 1,000 processes.
     let twin = Twin::new(&[("build.ninja", &chain_manifest(1000, "cp")), ("s0", "x\n")]);
-    let runs = twin.run_same(&["-n"]);
+    let runs = run_same(&twin, &["-n"]);
     assert_eq!(runs.steps().len(), 1000);
 }
 
@@ -1095,10 +999,10 @@ fn chain_of_5000_phony_steps_builds_and_then_is_up_to_date() {
     let mut manifest = chain_manifest(5000, "phony");
     manifest.push_str("rule copy_root\n  command = cp s0 $out\nbuild top: copy_root | s5000\n");
     let twin = Twin::new(&[("build.ninja", &manifest), ("s0", "x\n")]);
-    assert_eq!(twin.run_same(&[]).steps(), steps(&["cp s0 top"]));
-    twin.run_same(&[]).zccache.assert_no_work();
+    assert_eq!(run_same(&twin, &[]).steps(), steps(&["cp s0 top"]));
+    run_same(&twin, &[]).zccache.assert_no_work();
     twin.each(|dir| append_line(&dir.join("s0"), "y"));
-    assert_eq!(twin.run_same(&[]).steps(), steps(&["cp s0 top"]));
+    assert_eq!(run_same(&twin, &[]).steps(), steps(&["cp s0 top"]));
     assert_eq!(twin.read_both("top"), "x\ny\n");
 }
 
@@ -1121,12 +1025,12 @@ fn fan_in_of_2000_inputs_through_an_rspfile() {
         .map(|(name, content)| (name.as_str(), content.as_str()))
         .collect();
     files.push(("build.ninja", &manifest));
-    let twin = Twin::new_in_memory(&files);
-    twin.run_same(&[]).ninja.assert_success();
+    let twin = twin_in_memory(&files);
+    run_same(&twin, &[]).ninja.assert_success();
     assert_eq!(twin.read_both("all.txt"), contents.concat());
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
     twin.each(|dir| append_line(&dir.join("in/f1999"), "edited"));
-    assert_eq!(twin.run_same(&[]).steps(), steps(&["GATHER all.txt"]));
+    assert_eq!(run_same(&twin, &[]).steps(), steps(&["GATHER all.txt"]));
 }
 
 // ---------------------------------------------------------------------------
@@ -1150,7 +1054,7 @@ fn weird_paths_twin() -> Twin {
 fn escaped_spaces_colons_and_unicode_paths_build_like_ninja() {
     let twin = weird_paths_twin();
     assert_eq!(
-        twin.run_same(&[]).steps(),
+        run_same(&twin, &[]).steps(),
         // $out is shell-quoted in descriptions too.
         steps(&[
             "CP 'dir with space/out:1.txt'",
@@ -1160,12 +1064,12 @@ fn escaped_spaces_colons_and_unicode_paths_build_like_ninja() {
     );
     assert_eq!(twin.read_both("dir with space/out:1.txt"), "spaced\n");
     assert_eq!(twin.read_both("uni-\u{fc}/\u{df}\u{e9}.txt"), "unicode\n");
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 
     twin.each(|dir| append_line(&dir.join("src dir/in put.txt"), "edited"));
     assert_eq!(
-        twin.run_same(&[]).steps(),
+        run_same(&twin, &[]).steps(),
         steps(&["CP 'dir with space/out:1.txt'", "CP b/canon.txt"])
     );
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
@@ -1179,9 +1083,9 @@ fn unusual_paths_are_named_as_targets_after_canonicalization() {
         "dir with space/./out:1.txt",
         "uni-\u{fc}/\u{df}\u{e9}.txt",
     ] {
-        assert_eq!(twin.run_same(&[target]).steps().len(), 1, "{target}");
+        assert_eq!(run_same(&twin, &[target]).steps().len(), 1, "{target}");
     }
-    twin.run_same(&[]).zccache.assert_no_work();
+    run_same(&twin, &[]).zccache.assert_no_work();
 }
 
 // ---------------------------------------------------------------------------
@@ -1233,7 +1137,7 @@ fn assert_same_failure(runs: &Runs) {
 #[test]
 fn step_killed_by_sigkill_fails_the_build_with_exit_1() {
     let twin = one_step_twin("kill -KILL $$$$");
-    let runs = twin.run_same(&[]);
+    let runs = run_same(&twin, &[]);
     assert_eq!(runs.ninja.code, Some(1));
     assert_same_failure(&runs);
 }
@@ -1271,7 +1175,7 @@ fn missing_input_exits_1_without_running_anything() {
         "build.ninja",
         "rule cp\n  command = cp $in $out\nbuild ok: cp\nbuild y: cp x\n",
     )]);
-    let runs = twin.run_same(&[]);
+    let runs = run_same(&twin, &[]);
     assert_eq!(runs.ninja.code, Some(1));
     assert_same_failure(&runs);
     assert!(!twin.exists_in_both("y"));
@@ -1280,7 +1184,7 @@ fn missing_input_exits_1_without_running_anything() {
 #[test]
 fn unknown_target_exits_1() {
     let twin = one_step_twin("touch $out");
-    let runs = twin.run_same(&["nope"]);
+    let runs = run_same(&twin, &["nope"]);
     assert_eq!(runs.ninja.code, Some(1));
     assert_same_failure(&runs);
 }
@@ -1294,12 +1198,12 @@ fn dry_run_after_a_partial_build_lists_what_is_left() {
          build bad: run\n  cmd = false\n  desc = BAD\n\
          build after: run bad ok\n  cmd = touch after\n  desc = AFTER\n",
     )]);
-    assert_eq!(twin.run_same(&["-k", "0"]).ninja.code, Some(1));
-    let runs = twin.run_same(&["-n"]);
+    assert_eq!(run_same(&twin, &["-k", "0"]).ninja.code, Some(1));
+    let runs = run_same(&twin, &["-n"]);
     runs.ninja.assert_success();
     assert_eq!(runs.steps(), steps(&["BAD", "AFTER"]));
     // A dry run records nothing: asking again gives the same answer.
-    assert_eq!(twin.run_same(&["-n"]).steps(), steps(&["BAD", "AFTER"]));
+    assert_eq!(run_same(&twin, &["-n"]).steps(), steps(&["BAD", "AFTER"]));
 }
 
 /// CMake's `VerifyGlobs` pattern: a restat step forced by a phony with no

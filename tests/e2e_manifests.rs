@@ -9,50 +9,12 @@
 
 mod common;
 
+use common::twin::{Runs, Twin};
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
-
-/// The same files in two directories: one for ninja, one for zccache.
-struct Twin {
-    _temp: tempfile::TempDir,
-    ninja_dir: PathBuf,
-    zccache_dir: PathBuf,
-}
-
-/// Both runs of one invocation.
-struct Runs {
-    zccache: Output,
-    ninja: Output,
-}
+use std::path::Path;
 
 impl Twin {
-    fn new(files: &[(&str, &str)]) -> Self {
-        let temp = temp_dir();
-        let ninja_dir = temp.path().join("ninja");
-        let zccache_dir = temp.path().join("zccache");
-        write_files(&ninja_dir, files);
-        write_files(&zccache_dir, files);
-        Twin {
-            _temp: temp,
-            ninja_dir,
-            zccache_dir,
-        }
-    }
-
-    fn dirs(&self) -> [&Path; 2] {
-        [&self.ninja_dir, &self.zccache_dir]
-    }
-
-    /// Runs ninja and `zccache build` with the same ninja-style arguments,
-    /// each in its own directory, without comparing anything.
-    fn run(&self, args: &[&str]) -> Runs {
-        Runs {
-            ninja: ninja(&self.ninja_dir, args),
-            zccache: zccache_build(&self.zccache_dir, args),
-        }
-    }
-
     /// Runs both and asserts they agree: exit status, printed lines and the
     /// resulting file trees.
     fn run_same(&self, args: &[&str]) -> Runs {
@@ -61,55 +23,13 @@ impl Twin {
         self.assert_same_trees();
         runs
     }
-
-    fn assert_same_trees(&self) {
-        assert_same_files(
-            "ninja's dir",
-            &snapshot_tree(&self.ninja_dir),
-            "zccache's dir",
-            &snapshot_tree(&self.zccache_dir),
-        );
-    }
-
-    /// Applies the same change to both directories.
-    fn each(&self, change: impl Fn(&Path)) {
-        for dir in self.dirs() {
-            change(dir);
-        }
-    }
-
-    fn read_both(&self, relative: &str) -> String {
-        let read = |dir: &Path| {
-            fs::read_to_string(dir.join(relative))
-                .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(relative).display()))
-        };
-        let from_ninja = read(&self.ninja_dir);
-        assert_eq!(from_ninja, read(&self.zccache_dir), "{relative} differs");
-        from_ninja
-    }
-
-    fn exists_in_both(&self, relative: &str) -> bool {
-        let in_ninja = self.ninja_dir.join(relative).exists();
-        assert_eq!(
-            in_ninja,
-            self.zccache_dir.join(relative).exists(),
-            "{relative} exists in only one dir"
-        );
-        in_ninja
-    }
 }
 
 impl Runs {
     /// Same exit code and the same (sorted, normalized) lines of output, with
     /// each directory's absolute path replaced by `<DIR>`.
     fn assert_same_output(&self, twin: &Twin) {
-        let context = || {
-            format!(
-                "--- ninja ---\n{}\n--- zccache ---\n{}",
-                self.ninja.describe(),
-                self.zccache.describe()
-            )
-        };
+        let context = || self.context();
         assert_eq!(
             self.zccache.code,
             self.ninja.code,
@@ -122,18 +42,6 @@ impl Runs {
             "output differs\n{}",
             context()
         );
-    }
-
-    fn steps(&self) -> Vec<String> {
-        let steps = self.ninja.step_descriptions();
-        assert_eq!(
-            self.zccache.step_descriptions(),
-            steps,
-            "steps differ: ninja {}\nzccache {}",
-            self.ninja.describe(),
-            self.zccache.describe()
-        );
-        steps
     }
 
     /// The error text after `ninja: error: ` / `zccache: error: `, equal for both.
