@@ -1,6 +1,9 @@
-//! Dyndep files: loaded when the first step naming one is ready, adding
-//! the implicit inputs and outputs they declare to the graph and, when
-//! those inputs still have to be built, to the plan.
+//! Dyndep files: the implicit inputs and outputs they declare join the
+//! graph and, when those inputs still have to be built, the plan. As in
+//! ninja, files already on disk are applied before planning, so steps that
+//! read outputs only a dyndep file declares are ordered after their
+//! producers; a dyndep file rebuilt during the build is loaded again when
+//! the first step naming it is ready.
 
 use std::fs;
 use std::path::Path;
@@ -9,6 +12,25 @@ use super::{Builder, StepProgress};
 use crate::graph::{FileId, StepId};
 
 impl Builder<'_, '_, '_> {
+    /// Applies every dyndep file that already exists. One that does not
+    /// load now (stale, about to be rebuilt) is loaded when it is ready.
+    pub(super) fn preload_dyndeps(&mut self) {
+        let mut files: Vec<FileId> = self.graph.steps.iter().filter_map(|s| s.dyndep).collect();
+        files.sort_unstable();
+        files.dedup();
+        for file in files {
+            if Path::new(self.graph.path(file)).is_file() && self.load_dyndep(file).is_ok() {
+                self.dyndeps_loaded.push(file);
+            }
+        }
+    }
+
+    /// A dyndep file a step just rewrote must be read again.
+    pub(super) fn forget_rebuilt_dyndeps(&mut self, step: StepId) {
+        let outs = &self.graph.steps[step.index()].outs;
+        self.dyndeps_loaded.retain(|file| !outs.contains(file));
+    }
+
     /// Loads the dyndep file of a ready step (once per file), adding the
     /// implicit inputs and outputs it declares to every step that names it.
     /// Returns true when the step now waits for inputs still to be built.

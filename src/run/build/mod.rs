@@ -110,6 +110,7 @@ pub fn build(
         phase = Instant::now();
     };
     let mut builder = Builder::new(graph, ctx, opts);
+    builder.preload_dyndeps();
     builder.plan(targets)?;
     lap("plan", &mut timings);
     builder.observe_files()?;
@@ -682,6 +683,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .rebuilt
             .extend_from_slice(&self.graph.steps[step.index()].outs);
         self.record_success(step, deps_paths, finished.duration)?;
+        self.forget_rebuilt_dyndeps(step);
         self.complete(step);
         Ok(())
     }
