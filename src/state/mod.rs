@@ -278,7 +278,7 @@ impl BuildState {
     }
 
     /// Writes the state atomically when it changed: a temporary file in the
-    /// same directory, fsynced, then renamed over the old one.
+    /// same directory, then renamed over the old one.
     pub fn save(&mut self, path: &Path, graph: &Graph) -> Result<(), StateError> {
         if !self.is_changed() {
             return Ok(());
@@ -365,7 +365,12 @@ impl BuildState {
             .map_err(io_err)?;
         writer.flush().map_err(io_err)?;
         drop(writer);
-        temp.as_file().sync_data().map_err(io_err)?;
+        // No fsync, as ninja does none for its logs: the rename keeps other
+        // zccache processes from seeing a torn file, and if a power loss
+        // leaves an empty or partial one, its checksum fails and the next
+        // build starts from an empty state (adopting from ninja's logs)
+        // rather than trusting it. An fsync would cost every build that did
+        // work, for durability the build does not need.
         temp.persist(path).map_err(|err| io_err(err.error))?;
         self.changed = false;
         self.hashes.mark_saved();
