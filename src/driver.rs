@@ -183,15 +183,7 @@ impl Memory {
     }
 
     pub fn save(&mut self, graph: &Graph) -> anyhow::Result<()> {
-        // Final outputs are only ever checked for existence and mtime; the
-        // hashes a later build compares are those of files steps read.
-        self.state.hashes.settle(
-            |file| graph.path(file),
-            |file| {
-                let f = graph.file(file);
-                f.producer.is_none() || !f.consumers.is_empty()
-            },
-        );
+        self.state.hashes.settle(|file| graph.path(file));
         self.ninja.flush().context("writing ninja's log files")?;
         let stamp = self.ninja_files_stamp();
         if stamp != self.state.ninja_files_stamp {

@@ -277,14 +277,8 @@ impl HashCache {
     /// Hashes again, in parallel, the files that were too recently changed
     /// to remember when they were hashed and no longer are, so the next
     /// build finds them remembered. Files still racy stay unremembered.
-    /// Only files `worth_it` approves are read again.
-    pub fn settle<'p>(
-        &mut self,
-        path_of: impl Fn(FileId) -> &'p str + Sync,
-        worth_it: impl Fn(FileId) -> bool,
-    ) {
+    pub fn settle<'p>(&mut self, path_of: impl Fn(FileId) -> &'p str + Sync) {
         let mut racy = std::mem::take(&mut self.racy);
-        racy.retain(|&file| worth_it(file));
         racy.sort_unstable();
         racy.dedup();
         let now = now_ns();
