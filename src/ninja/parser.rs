@@ -229,13 +229,7 @@ impl Parser<'_> {
         let mut value = std::mem::take(&mut self.scratch.value);
         let name = parse_let(lexer, &mut value)?;
         let mut expanded = String::new();
-        let mut env = ScopeEnv {
-            scopes: &self.scopes,
-            scope,
-        };
-        value
-            .evaluate_into(&mut env, &mut expanded)
-            .map_err(ManifestError)?;
+        evaluate_in_scope(&self.scopes, scope, &value, &mut expanded)?;
         self.scratch.value = value;
         if name == "ninja_required_version" {
             self.check_required_version(&expanded)?;
@@ -313,13 +307,7 @@ impl Parser<'_> {
                 return Err(err(lexer, &format!("unexpected variable '{key}'")));
             }
             let mut expanded = String::new();
-            let mut env = ScopeEnv {
-                scopes: &self.scopes,
-                scope,
-            };
-            value
-                .evaluate_into(&mut env, &mut expanded)
-                .map_err(ManifestError)?;
+            evaluate_in_scope(&self.scopes, scope, &value, &mut expanded)?;
             let parsed = parse_c_long(&expanded);
             if parsed < 0 {
                 return Err(err(lexer, "invalid pool depth"));
@@ -350,12 +338,7 @@ impl Parser<'_> {
         let mut canonical = String::new();
         while !path.is_empty() {
             expanded.clear();
-            let mut env = ScopeEnv {
-                scopes: &self.scopes,
-                scope,
-            };
-            path.evaluate_into(&mut env, &mut expanded)
-                .map_err(ManifestError)?;
+            evaluate_in_scope(&self.scopes, scope, &path, &mut expanded)?;
             if expanded.is_empty() {
                 return Err(err(lexer, "empty path"));
             }
@@ -378,12 +361,7 @@ impl Parser<'_> {
             .read_eval(EvalMode::Path, &mut path)
             .map_err(ManifestError)?;
         let mut name = String::new();
-        let mut env = ScopeEnv {
-            scopes: &self.scopes,
-            scope,
-        };
-        path.evaluate_into(&mut env, &mut name)
-            .map_err(ManifestError)?;
+        evaluate_in_scope(&self.scopes, scope, &path, &mut name)?;
         if self.depth >= MAX_INCLUDE_DEPTH {
             return Err(err(
                 lexer,
@@ -474,14 +452,8 @@ impl Parser<'_> {
         let mut value = std::mem::take(&mut self.scratch.value);
         while lexer.peek_token(Token::Indent) {
             let key = parse_let(lexer, &mut value)?;
-            let mut env = ScopeEnv {
-                scopes: &self.scopes,
-                scope,
-            };
             let text_start = self.bindings.text_len();
-            value
-                .evaluate_into(&mut env, self.bindings.text_mut())
-                .map_err(ManifestError)?;
+            evaluate_in_scope(&self.scopes, scope, &value, self.bindings.text_mut())?;
             self.bindings.push(key, text_start);
         }
         self.scratch.value = value;
@@ -708,6 +680,17 @@ fn parse_let<'a>(lexer: &mut Lexer<'a>, value: &mut EvalString) -> ParseResult<&
         .read_eval(EvalMode::Value, value)
         .map_err(ManifestError)?;
     Ok(name)
+}
+
+/// Expands `value` in a file scope, appending to `out`.
+fn evaluate_in_scope(
+    scopes: &Scopes,
+    scope: ScopeId,
+    value: &EvalString,
+    out: &mut String,
+) -> ParseResult {
+    let mut env = ScopeEnv { scopes, scope };
+    value.evaluate_into(&mut env, out).map_err(ManifestError)
 }
 
 fn expect_token(lexer: &mut Lexer, expected: Token) -> ParseResult {
