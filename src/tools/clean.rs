@@ -11,7 +11,6 @@ use super::ToolContext;
 use super::options::{self, Spec};
 use crate::graph::{FileId, Graph, Step};
 use crate::ninja::canon::canonicalize_path;
-use crate::state::ninja_files::NinjaFiles;
 
 const SPEC: Spec = Spec {
     letters: "hgr",
@@ -55,21 +54,10 @@ pub fn run_clean(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
 }
 
 pub fn run_cleandead(ctx: &mut ToolContext, _args: &[String]) -> io::Result<i32> {
-    let Some(graph) = ctx.load_graph() else {
+    let Some((graph, dir)) = ctx.load_graph_and_build_dir() else {
         return Ok(1);
     };
-    let dir = crate::driver::state_dir(&graph);
-    if let Err(err) = std::fs::create_dir_all(&dir) {
-        ctx.error(&format!(
-            "creating build directory {}: {err}",
-            dir.display()
-        ));
-        return Ok(1);
-    }
-    let (mut files, warnings) = NinjaFiles::load(&dir);
-    for warning in warnings {
-        ctx.warning(&warning);
-    }
+    let mut files = ctx.load_ninja_files(&dir);
     let is_output = |path: &str| {
         graph
             .lookup(path)

@@ -19,21 +19,10 @@ struct Record {
 }
 
 pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
-    let Some(mut graph) = ctx.load_graph() else {
+    let Some((mut graph, dir)) = ctx.load_graph_and_build_dir() else {
         return Ok(1);
     };
-    let dir = crate::driver::state_dir(&graph);
-    if let Err(err) = std::fs::create_dir_all(&dir) {
-        ctx.error(&format!(
-            "creating build directory {}: {err}",
-            dir.display()
-        ));
-        return Ok(1);
-    }
-    let (files, warnings) = NinjaFiles::load(&dir);
-    for warning in warnings {
-        ctx.warning(&warning);
-    }
+    let files = ctx.load_ninja_files(&dir);
     let (state, problem) = BuildState::load(&BuildState::path_in(&dir), &mut graph);
     if let Some(problem) = problem {
         ctx.warning(&problem.to_string());

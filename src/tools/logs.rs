@@ -58,17 +58,9 @@ pub fn run_restat(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
 /// Rewrites `.ninja_log`, `.ninja_deps` and `.zccache_state` without
 /// superseded records and without outputs the manifest no longer has.
 pub fn run_recompact(ctx: &mut ToolContext, _args: &[String]) -> io::Result<i32> {
-    let Some(graph) = ctx.load_graph() else {
+    let Some((graph, dir)) = ctx.load_graph_and_build_dir() else {
         return Ok(1);
     };
-    let dir = crate::driver::state_dir(&graph);
-    if let Err(err) = std::fs::create_dir_all(&dir) {
-        ctx.error(&format!(
-            "creating build directory {}: {err}",
-            dir.display()
-        ));
-        return Ok(1);
-    }
     let mut code = 0;
     if let Err(message) = recompact_log(&graph, &dir.join(LOG_FILE_NAME), ctx) {
         ctx.error(&message);

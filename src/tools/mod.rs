@@ -54,6 +54,34 @@ impl ToolContext<'_> {
         }
     }
 
+    /// Loads the manifest and creates its build dir (`builddir`, where the
+    /// logs live), as the tools that read or rewrite the logs need.
+    pub fn load_graph_and_build_dir(&mut self) -> Option<(Graph, std::path::PathBuf)> {
+        let graph = self.load_graph()?;
+        let dir = crate::driver::state_dir(&graph);
+        if let Err(err) = std::fs::create_dir_all(&dir) {
+            self.error(&format!(
+                "creating build directory {}: {err}",
+                dir.display()
+            ));
+            return None;
+        }
+        Some((graph, dir))
+    }
+
+    /// Loads `.ninja_log` and `.ninja_deps` from `dir`, printing their
+    /// load warnings.
+    pub fn load_ninja_files(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> crate::state::ninja_files::NinjaFiles {
+        let (files, warnings) = crate::state::ninja_files::NinjaFiles::load(dir);
+        for warning in warnings {
+            self.warning(&warning);
+        }
+        files
+    }
+
     /// Prints an error after flushing stdout, so a partial line such as
     /// "Cleaning..." appears before the message as it does with ninja.
     pub fn error(&mut self, message: &str) {
