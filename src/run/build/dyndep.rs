@@ -43,24 +43,20 @@ impl Builder<'_, '_, '_> {
             self.load_dyndep(dyndep)?;
         }
         let s = &self.graph.steps[step.index()];
-        let mut producers: Vec<StepId> = s
+        let producers: Vec<StepId> = s
             .ins
             .iter()
             .filter_map(|&f| self.graph.files[f.index()].producer)
             .filter(|&p| p != step && self.progress[p.index()] != StepProgress::Done)
             .collect();
-        producers.sort_unstable();
-        producers.dedup();
-        if producers.is_empty() {
-            return Ok(false);
-        }
         for &producer in &producers {
             if self.progress[producer.index()] == StepProgress::NotWanted {
                 self.plan_more(producer)?;
             }
-            self.dependents[producer.index()].push(step);
         }
-        self.pending[step.index()] = producers.len() as u32;
+        if self.wait_for(step, producers) == 0 {
+            return Ok(false);
+        }
         self.progress[step.index()] = StepProgress::Waiting;
         Ok(true)
     }
@@ -134,7 +130,7 @@ impl Builder<'_, '_, '_> {
                 self.ensure_observed(file);
             }
             let st = &self.graph.steps[s.index()];
-            let mut producers: Vec<StepId> = st
+            let producers: Vec<StepId> = st
                 .ins
                 .iter()
                 .chain(self.discovered[s.index()].iter())
@@ -147,13 +143,7 @@ impl Builder<'_, '_, '_> {
                         )
                 })
                 .collect();
-            producers.sort_unstable();
-            producers.dedup();
-            self.pending[s.index()] = producers.len() as u32;
-            for producer in producers {
-                self.dependents[producer.index()].push(s);
-            }
-            if self.pending[s.index()] == 0 {
+            if self.wait_for(s, producers) == 0 {
                 self.ready.push_back(s);
             }
             if !self.graph.steps[s.index()].is_phony() {

@@ -231,19 +231,14 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         for &step in &order {
             let s = &self.graph.steps[step.index()];
-            let mut producers: Vec<StepId> = s
+            let producers: Vec<StepId> = s
                 .ins
                 .iter()
                 .chain(self.discovered[step.index()].iter())
                 .filter_map(|&f| self.graph.files[f.index()].producer)
                 .filter(|&p| p != step && position[p.index()] < position[step.index()])
                 .collect();
-            producers.sort_unstable();
-            producers.dedup();
-            self.pending[step.index()] = producers.len() as u32;
-            for producer in producers {
-                self.dependents[producer.index()].push(step);
-            }
+            self.wait_for(step, producers);
         }
         for &step in &order {
             if self.pending[step.index()] == 0 {
@@ -252,6 +247,18 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
         self.order = order;
         Ok(())
+    }
+
+    /// Makes `step` wait until each of `producers` (duplicates allowed) has
+    /// completed; returns how many distinct steps it now waits on.
+    pub(super) fn wait_for(&mut self, step: StepId, mut producers: Vec<StepId>) -> usize {
+        producers.sort_unstable();
+        producers.dedup();
+        self.pending[step.index()] = producers.len() as u32;
+        for &producer in &producers {
+            self.dependents[producer.index()].push(step);
+        }
+        producers.len()
     }
 
     /// Stats every file the wanted steps read or write, hashing in parallel
