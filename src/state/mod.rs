@@ -378,6 +378,31 @@ impl BuildState {
     }
 }
 
+/// Runs the real ninja in the interoperability tests of this module's
+/// submodules (the test command installs it).
+#[cfg(test)]
+pub(crate) mod real_ninja {
+    use std::path::Path;
+    use std::process::Command;
+
+    const NINJA: &str = "/usr/bin/ninja";
+
+    /// Runs ninja in `dir`, asserting success; returns its stdout.
+    pub fn run_ninja(dir: &Path, args: &[&str]) -> String {
+        assert!(
+            Path::new(NINJA).exists(),
+            "{NINJA} is missing: scripts/test.sh installs ninja-build"
+        );
+        let output = Command::new(NINJA)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run ninja");
+        assert!(output.status.success(), "ninja {args:?} failed: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -436,7 +436,6 @@ fn ends_with_newline(file: &mut File, length: u64) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     /// A `.ninja_log` written by ninja 1.11.1 for `gcc -MD -MF main.o.d
     /// -I"inc dir" -c main.c -o main.o` and a link step.
@@ -613,21 +612,7 @@ mod tests {
 
     // ---- interoperability with the real ninja (installed by the test command) ----
 
-    const NINJA: &str = "/usr/bin/ninja";
-
-    fn run_ninja(dir: &Path, args: &[&str]) -> Option<String> {
-        assert!(
-            Path::new(NINJA).exists(),
-            "{NINJA} is missing: scripts/test.sh installs ninja-build"
-        );
-        let output = Command::new(NINJA)
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "ninja {args:?} failed: {output:?}");
-        Some(String::from_utf8_lossy(&output.stdout).into_owned())
-    }
+    use crate::state::real_ninja::run_ninja;
 
     const COPY_MANIFEST: &str = "rule copy\n  command = cp $in $out\n\
         build out$ one.txt: copy in.txt\nbuild out2.txt: copy in.txt\n";
@@ -642,9 +627,7 @@ mod tests {
     #[test]
     fn reads_what_real_ninja_wrote() {
         let dir = copy_project();
-        if run_ninja(dir.path(), &[]).is_none() {
-            return;
-        }
+        run_ninja(dir.path(), &[]);
         let log = NinjaLog::load(&dir.path().join(".ninja_log")).unwrap();
         assert_eq!(log.load_warning(), None);
         let entry = log.get("out one.txt").unwrap();
@@ -656,16 +639,14 @@ mod tests {
         // Upgrading ninja's v5 header keeps the build up to date for ninja.
         let mut log = log;
         drop(log.open_writer(&dir.path().join(".ninja_log")).unwrap());
-        let explain = run_ninja(dir.path(), &["-n", "-d", "explain"]).unwrap();
+        let explain = run_ninja(dir.path(), &["-n", "-d", "explain"]);
         assert_eq!(explain, "ninja: no work to do.\n");
     }
 
     #[test]
     fn real_ninja_accepts_a_log_zccache_wrote() {
         let dir = copy_project();
-        if run_ninja(dir.path(), &["--version"]).is_none() {
-            return;
-        }
+        run_ninja(dir.path(), &["--version"]);
         // Build the outputs without ninja, then record them as zccache would.
         let path = dir.path().join(".ninja_log");
         let mut log = NinjaLog::load(&path).unwrap();
@@ -685,7 +666,7 @@ mod tests {
             log.record(&mut writer, output, entry).unwrap();
         }
         drop(writer);
-        let explain = run_ninja(dir.path(), &["-n", "-d", "explain"]).unwrap();
+        let explain = run_ninja(dir.path(), &["-n", "-d", "explain"]);
         assert_eq!(explain, "ninja: no work to do.\n");
 
         // Ninja appends to our v6 log instead of discarding it.
@@ -698,14 +679,14 @@ mod tests {
             (newer % 1_000_000_000) as u32,
         );
         filetime::set_file_mtime(dir.path().join("in.txt"), newer).unwrap();
-        run_ninja(dir.path(), &["out2.txt"]).unwrap();
+        run_ninja(dir.path(), &["out2.txt"]);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# ninja log v6\n"), "{text}");
         assert_eq!(text.lines().count(), 4, "{text}");
 
         let mut log = NinjaLog::load(&path).unwrap();
         log.recompact(&path, |_| true).unwrap();
-        let explain = run_ninja(dir.path(), &["-n", "-d", "explain", "out2.txt"]).unwrap();
+        let explain = run_ninja(dir.path(), &["-n", "-d", "explain", "out2.txt"]);
         assert_eq!(explain, "ninja: no work to do.\n");
     }
 }
