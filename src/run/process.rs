@@ -92,6 +92,61 @@ pub struct Finished {
     /// stdout and stderr, interleaved; empty for console-pool steps.
     pub output: Vec<u8>,
     pub duration: Duration,
+    /// The step's outputs came from the cache; its command did not run.
+    pub restored: bool,
+    /// Why a job chose what it did (a cache miss's reason), for `-d explain`.
+    pub note: Option<String>,
+}
+
+/// What a job started with [`ProcessPool::spawn_job`] reports back.
+#[derive(Debug)]
+pub struct JobResult {
+    pub status: ExitStatus,
+    pub output: Vec<u8>,
+    pub restored: bool,
+    pub note: Option<String>,
+}
+
+/// A command's result with stdout and stderr kept apart.
+#[derive(Debug)]
+pub struct SeparateOutput {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs shell commands for a job on its reader thread, registered for
+/// interruption like [`ProcessPool::spawn`]'s children.
+pub struct ShellRunner {
+    token: usize,
+    groups: Groups,
+    command: Option<Command>,
+}
+
+impl ShellRunner {
+    /// Runs `cmdline` with `/bin/sh -c`, stdin from `/dev/null`, and
+    /// returns stdout and stderr separately. A job may run one command.
+    pub fn run(&mut self, cmdline: &str) -> SeparateOutput {
+        let Some(mut command) = self.command.take() else {
+            return SeparateOutput {
+                status: ExitStatus::SpawnFailed("a job may run only one command".into()),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            };
+        };
+        command.arg("-c").arg(cmdline);
+        match launch_separate(&mut command, self.token, &self.groups) {
+            Ok(child) => {
+                drop(command);
+                child.collect(self.token, &self.groups)
+            }
+            Err(err) => SeparateOutput {
+                status: ExitStatus::SpawnFailed(err.to_string()),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            },
+        }
+    }
 }
 
 /// Something the scheduler must react to.
@@ -175,6 +230,8 @@ impl ProcessPool {
             status: ExitStatus::SpawnFailed(message),
             output: Vec::new(),
             duration: Duration::ZERO,
+            restored: false,
+            note: None,
         }));
     }
 
@@ -207,12 +264,54 @@ impl ProcessPool {
                 status,
                 output,
                 duration: started.elapsed(),
+                restored: false,
+                note: None,
             };
             // The receiver only disappears when the pool is dropped, and
             // then nobody is interested in the result.
             let _ = events.send(Event::Finished(finished));
         };
         self.readers.run(Box::new(collect));
+    }
+
+    /// Runs `job` on a reader thread; it may run one shell command through
+    /// the [`ShellRunner`] it is given (or none, when it can produce the
+    /// step's outputs otherwise). Like [`ProcessPool::spawn`], every call
+    /// produces exactly one [`Event::Finished`].
+    pub fn spawn_job(
+        &mut self,
+        token: usize,
+        jobs: Option<&JobLimit>,
+        job: Box<dyn FnOnce(&mut ShellRunner) -> JobResult + Send>,
+    ) {
+        if let Err(err) = install_interrupt_handler() {
+            tracing::warn!("cannot install Ctrl-C handler: {err}");
+        }
+        self.running += 1;
+        let started = Instant::now();
+        let mut command = Command::new("/bin/sh");
+        if let Some(jobs) = jobs {
+            jobs.configure_child(&mut command);
+        }
+        let mut runner = ShellRunner {
+            token,
+            groups: Arc::clone(&self.groups),
+            command: Some(command),
+        };
+        let events = self.sender.clone();
+        let work = move || {
+            let result = job(&mut runner);
+            let finished = Finished {
+                token,
+                status: result.status,
+                output: result.output,
+                duration: started.elapsed(),
+                restored: result.restored,
+                note: result.note,
+            };
+            let _ = events.send(Event::Finished(finished));
+        };
+        self.readers.run(Box::new(work));
     }
 
     /// Blocks until something happens. Returns `None` only when no step is
@@ -403,6 +502,109 @@ fn launch(
     })
 }
 
+/// A started child whose stdout and stderr are separate pipes.
+struct LaunchedSeparate {
+    child: Child,
+    stdout: io::PipeReader,
+    stderr: io::PipeReader,
+}
+
+impl LaunchedSeparate {
+    fn collect(mut self, token: usize, groups: &Groups) -> SeparateOutput {
+        let drained = drain_both(&mut self.stdout, &mut self.stderr);
+        lock_groups(groups).remove(&token);
+        let status = match self.child.wait() {
+            Ok(status) => ExitStatus::from_std(status),
+            Err(err) => ExitStatus::SpawnFailed(format!("cannot wait for child: {err}")),
+        };
+        let (stdout, stderr) = match drained {
+            Ok(both) => both,
+            Err(err) => (Vec::new(), format!("zccache: reading output: {err}\n").into_bytes()),
+        };
+        SeparateOutput {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+fn launch_separate(
+    command: &mut Command,
+    token: usize,
+    groups: &Groups,
+) -> io::Result<LaunchedSeparate> {
+    let (stdout, stdout_writer) = io::pipe()?;
+    let (stderr, stderr_writer) = io::pipe()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(stdout_writer)
+        .stderr(stderr_writer)
+        .process_group(0);
+    let mut groups = lock_groups(groups);
+    let child = command.spawn()?;
+    groups.insert(token, child.id() as libc::pid_t);
+    Ok(LaunchedSeparate {
+        child,
+        stdout,
+        stderr,
+    })
+}
+
+/// Reads two pipes to EOF without letting either fill up and block the
+/// child: poll(2) on both, reading whichever has data.
+fn drain_both(
+    stdout: &mut io::PipeReader,
+    stderr: &mut io::PipeReader,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut open = [true, true];
+    let mut buf = [0u8; 16 * 1024];
+    while open[0] || open[1] {
+        let mut fds = [
+            libc::pollfd {
+                fd: if open[0] { stdout.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if open[1] { stderr.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `fds` is a valid array of two pollfd for the duration of
+        // the call; negative fds are ignored by poll.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if ready < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        for (index, fd) in fds.iter().enumerate() {
+            if !open[index] || fd.revents == 0 {
+                continue;
+            }
+            let (pipe, sink): (&mut io::PipeReader, &mut Vec<u8>) = if index == 0 {
+                (&mut *stdout, &mut out)
+            } else {
+                (&mut *stderr, &mut err)
+            };
+            match pipe.read(&mut buf) {
+                Ok(0) => open[index] = false,
+                Ok(n) => sink.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok((out, err))
+}
+
 fn lock_groups(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<usize, libc::pid_t>> {
     // A panicking reader thread cannot leave the map inconsistent (each
     // operation is a single insert/remove), so poisoning is harmless.
@@ -542,6 +744,36 @@ mod tests {
         let finished = pool.interrupt_all();
         assert_eq!(finished.len(), 1);
         assert_eq!(finished[0].status, ExitStatus::Signaled(libc::SIGKILL));
+    }
+
+    #[test]
+    fn job_runs_a_command_with_separate_streams() {
+        let mut pool = ProcessPool::new();
+        pool.spawn_job(
+            3,
+            None,
+            Box::new(|runner| {
+                let ran = runner.run("echo out; echo err >&2; head -c 200000 /dev/zero >&2; exit 4");
+                let mut output = ran.stdout.clone();
+                output.extend_from_slice(&ran.stderr[..4]);
+                output.extend_from_slice(format!("{}", ran.stderr.len()).as_bytes());
+                JobResult {
+                    status: ran.status,
+                    output,
+                    restored: false,
+                    note: Some("ran".into()),
+                }
+            }),
+        );
+        match pool.wait_any() {
+            Some(Event::Finished(done)) => {
+                assert_eq!(done.token, 3);
+                assert_eq!(done.status, ExitStatus::Exited(4));
+                assert_eq!(done.output, b"out\nerr\n200004");
+                assert_eq!(done.note.as_deref(), Some("ran"));
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
     }
 
     #[test]

@@ -170,6 +170,11 @@ pub fn run_in(dir: &Path, program: impl AsRef<Path>, args: &[&str]) -> Output {
     for var in ["NINJA_STATUS", "CLICOLOR_FORCE", "MAKEFLAGS", "MFLAGS"] {
         command.env_remove(var);
     }
+    // Never the user's own cache: one per test binary unless a test picks
+    // its own (tests that count hits and misses do).
+    if std::env::var_os("ZCCACHE_DIR").is_none() {
+        command.env("ZCCACHE_DIR", shared_cache_dir());
+    }
     let output = command.output().unwrap_or_else(|error| {
         panic!(
             "cannot run {}: {error} (scripts/test.sh installs the tools the tests need)",
@@ -187,6 +192,13 @@ pub fn run_in(dir: &Path, program: impl AsRef<Path>, args: &[&str]) -> Output {
             args.join(" ")
         ),
     }
+}
+
+/// The cache shared by the tests of one binary that do not choose their own.
+pub fn shared_cache_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir for the cache"))
+        .path()
 }
 
 /// Runs `zccache args...` in `dir` (the raw CLI, no `build` added).
