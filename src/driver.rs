@@ -208,8 +208,10 @@ impl Memory {
         &'a mut self,
         status: &'a mut StatusPrinter,
         jobs: &'a crate::run::jobs::JobLimit,
+        cache: &'a crate::cache::CacheSlot,
     ) -> BuildContext<'a> {
         BuildContext {
+            cache,
             ninja_in_sync: self.ninja_files_in_sync(),
             state: &mut self.state,
             ninja: &mut self.ninja,
@@ -287,6 +289,7 @@ fn build_main(
         keep_depfile: debug.keep_depfile,
         keep_rsp: debug.keep_rsp,
     };
+    let cache = crate::cache::CacheSlot::default();
     let load_start = std::time::Instant::now();
     let mut graph = load_graph(&args.file)?;
     let parse_time = load_start.elapsed();
@@ -315,7 +318,7 @@ fn build_main(
             if graph.producer(target).is_none() {
                 break;
             }
-            let mut ctx = memory.build_context(status, &jobs_limit);
+            let mut ctx = memory.build_context(status, &jobs_limit, &cache);
             let outcome = match build::build(&mut graph, &[target], &mut ctx, &opts) {
                 Ok(outcome) => outcome,
                 Err(err) => {
@@ -359,9 +362,10 @@ fn build_main(
 
     let build_start = std::time::Instant::now();
     let ninja_in_sync = memory.ninja_files_in_sync();
-    let mut ctx = memory.build_context(status, &jobs_limit);
+    let mut ctx = memory.build_context(status, &jobs_limit, &cache);
     let result = build::build(&mut graph, &targets, &mut ctx, &opts);
     status.finish();
+    cache.finish();
     let save_start = std::time::Instant::now();
     if !args.dry_run {
         if !ninja_in_sync {

@@ -7,6 +7,7 @@
 //! and `.ninja_deps` valid), [`run`] plans and executes, [`tools`] implements
 //! `-t TOOL`.
 
+pub mod cache;
 pub mod driver;
 pub mod graph;
 pub mod hash;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use zccache::cache::{self, cli::Admin};
 use zccache::driver::{self, BuildArgs, Flavor};
 
 /// The ninja version answered in ninja mode: new enough that CMake enables
@@ -32,6 +33,39 @@ struct Cli {
 enum Command {
     /// Build targets from build.ninja, like `ninja` (see `zccache build --help`)
     Build(NinjaFlags),
+    /// Show compiler cache statistics: hits, misses and why, size used
+    #[command(
+        long_about = "Show compiler cache statistics: hits and misses per kind of step (compile, \
+                      archive, link) with the hit rate, misses and uncacheable calls by reason, \
+                      errors, the size used against the limit, and the bytes and time saved. \
+                      Counters accumulate across builds until reset with --zero.\n\n\
+                      The cache dir is $ZCCACHE_DIR, else $XDG_CACHE_HOME/zccache, else \
+                      ~/.cache/zccache; settings come from zccache.toml in the cache dir, else \
+                      ~/.config/zccache/zccache.toml, overridden by ZCCACHE_* variables."
+    )]
+    Stats {
+        /// Print one flat JSON object of integer counters, for scripts
+        #[arg(long)]
+        json: bool,
+        /// Reset the counters to zero (the cache contents stay)
+        #[arg(long)]
+        zero: bool,
+    },
+    /// Evict least recently used cache entries until the cache fits its size limit
+    #[command(
+        long_about = "Evict least recently used cache entries (by last use) until the cache \
+                      takes at most 90% of max_size (zccache.toml or ZCCACHE_MAX_SIZE, default \
+                      10 GiB), and remove temp files left by killed processes. This also happens \
+                      automatically after builds; run it by hand after lowering the limit."
+    )]
+    Gc,
+    /// Remove every entry from the compiler cache (settings and counters stay)
+    #[command(
+        long_about = "Remove every entry from the compiler cache: the next build compiles \
+                      everything for real. zccache.toml and the statistics counters are kept \
+                      (reset counters with `zccache stats --zero`)."
+    )]
+    Clear,
 }
 
 #[derive(Args, Debug)]
@@ -157,19 +191,24 @@ fn invoked_as_ninja() -> bool {
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let (front, tool_args) = split_tool_args(args);
-    let (flavor, build_args) = if invoked_as_ninja() {
+    if invoked_as_ninja() {
         let cli = NinjaCli::parse_from(front);
         if cli.version {
             println!("{NINJA_COMPAT_VERSION}");
             return ExitCode::SUCCESS;
         }
-        (Flavor::Ninja, to_build_args(cli.flags, tool_args))
-    } else {
-        let cli = Cli::parse_from(front);
-        match cli.command {
-            Command::Build(flags) => (Flavor::Zccache, to_build_args(flags, tool_args)),
-        }
+        let build_args = to_build_args(cli.flags, tool_args);
+        return exit_code(driver::main(Flavor::Ninja, build_args));
+    }
+    let code = match Cli::parse_from(front).command {
+        Command::Build(flags) => driver::main(Flavor::Zccache, to_build_args(flags, tool_args)),
+        Command::Stats { json, zero } => cache::cli::run(Admin::Stats { json, zero }),
+        Command::Gc => cache::cli::run(Admin::Gc),
+        Command::Clear => cache::cli::run(Admin::Clear),
     };
-    let code = driver::main(flavor, build_args);
+    exit_code(code)
+}
+
+fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -98,6 +98,10 @@ pub struct Finished {
     pub note: Option<String>,
 }
 
+/// Work for a reader thread that may run one command (see
+/// [`ProcessPool::spawn_job`]).
+pub type Job = Box<dyn FnOnce(&mut ShellRunner) -> JobResult + Send>;
+
 /// What a job started with [`ProcessPool::spawn_job`] reports back.
 #[derive(Debug)]
 pub struct JobResult {
@@ -278,12 +282,7 @@ impl ProcessPool {
     /// the [`ShellRunner`] it is given (or none, when it can produce the
     /// step's outputs otherwise). Like [`ProcessPool::spawn`], every call
     /// produces exactly one [`Event::Finished`].
-    pub fn spawn_job(
-        &mut self,
-        token: usize,
-        jobs: Option<&JobLimit>,
-        job: Box<dyn FnOnce(&mut ShellRunner) -> JobResult + Send>,
-    ) {
+    pub fn spawn_job(&mut self, token: usize, jobs: Option<&JobLimit>, job: Job) {
         if let Err(err) = install_interrupt_handler() {
             tracing::warn!("cannot install Ctrl-C handler: {err}");
         }
@@ -413,8 +412,9 @@ impl Readers {
         let own_sender = sender.clone();
         let spawned = thread::Builder::new()
             .name("step-reader".into())
-            // It only copies a pipe into a Vec and waits.
-            .stack_size(64 * 1024)
+            // Cached steps hash, compress and probe compilers on this
+            // thread; untouched stack pages cost nothing.
+            .stack_size(2 * 1024 * 1024)
             .spawn(move || {
                 while let Ok(job) = receiver.recv() {
                     job();
@@ -519,7 +519,10 @@ impl LaunchedSeparate {
         };
         let (stdout, stderr) = match drained {
             Ok(both) => both,
-            Err(err) => (Vec::new(), format!("zccache: reading output: {err}\n").into_bytes()),
+            Err(err) => (
+                Vec::new(),
+                format!("zccache: reading output: {err}\n").into_bytes(),
+            ),
         };
         SeparateOutput {
             status,
@@ -753,7 +756,8 @@ mod tests {
             3,
             None,
             Box::new(|runner| {
-                let ran = runner.run("echo out; echo err >&2; head -c 200000 /dev/zero >&2; exit 4");
+                let ran =
+                    runner.run("echo out; echo err >&2; head -c 200000 /dev/zero >&2; exit 4");
                 let mut output = ran.stdout.clone();
                 output.extend_from_slice(&ran.stderr[..4]);
                 output.extend_from_slice(format!("{}", ran.stderr.len()).as_bytes());

@@ -16,14 +16,16 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::cache::{Executed, Ran};
 use crate::graph::{FileId, Graph, StepId};
 use crate::hash::{Hash, Observed};
 use crate::ninja::DepsKind;
 use crate::run::jobs::{JobLimit, TokenPump};
-use crate::run::process::{Event, ExitStatus, Finished, ProcessPool};
+use crate::run::process::{Event, ExitStatus, Finished, JobResult, ProcessPool, ShellRunner};
 use crate::run::status::StatusPrinter;
 use crate::run::{depfile, showincludes};
 use crate::state::ninja_files::LazyNinjaFiles;
@@ -66,6 +68,8 @@ pub struct BuildContext<'a> {
     pub ninja_in_sync: bool,
     pub status: &'a mut StatusPrinter,
     pub jobs: &'a JobLimit,
+    /// Where compile, archive and link steps are restored from and stored.
+    pub cache: &'a crate::cache::CacheSlot,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -598,9 +602,66 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         self.started_at.insert(step, (Instant::now(), now_ns()));
         slots.take(step.index());
         match self.prepare_step(step) {
-            Ok(()) => pool.spawn(step.index(), &command, console, Some(self.ctx.jobs)),
+            Ok(()) => match self.cache_job(step, &command, console) {
+                Some(job) => pool.spawn_job(step.index(), Some(self.ctx.jobs), job),
+                None => pool.spawn(step.index(), &command, console, Some(self.ctx.jobs)),
+            },
             Err(err) => pool.fail_without_running(step.index(), format!("{err:#}")),
         }
+    }
+
+    /// A job that restores the step from the cache, or runs it and stores
+    /// its outputs; `None` for steps the cache does not handle.
+    fn cache_job(
+        &self,
+        step: StepId,
+        command: &str,
+        console: bool,
+    ) -> Option<crate::run::process::Job> {
+        let s = &self.graph.steps[step.index()];
+        if console || s.generator || self.opts.dry_run {
+            return None;
+        }
+        let cache = Arc::clone(self.ctx.cache.get()?);
+        let cwd = std::env::current_dir().ok()?;
+        let declared: Vec<PathBuf> = s
+            .outs
+            .iter()
+            .map(|&out| cwd.join(self.graph.path(out)))
+            .collect();
+        let invocation = cache.prepare(command, &cwd, &declared)?;
+        let command = command.to_string();
+        Some(Box::new(move |runner: &mut ShellRunner| {
+            let executed = cache.execute(&invocation, &command, |cmdline| {
+                let ran = runner.run(cmdline);
+                Ran {
+                    success: ran.status.success(),
+                    status: ran.status,
+                    stdout: ran.stdout,
+                    stderr: ran.stderr,
+                }
+            });
+            match executed {
+                Executed::Restored { mut stdout, stderr } => {
+                    stdout.extend_from_slice(&stderr);
+                    JobResult {
+                        status: ExitStatus::Exited(0),
+                        output: stdout,
+                        restored: true,
+                        note: None,
+                    }
+                }
+                Executed::Ran { mut ran, note } => {
+                    ran.stdout.extend_from_slice(&ran.stderr);
+                    JobResult {
+                        status: ran.status,
+                        output: ran.stdout,
+                        restored: false,
+                        note,
+                    }
+                }
+            }
+        }))
     }
 
     /// Creates output directories and writes the rspfile.
@@ -647,6 +708,11 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .iter()
             .map(|&o| self.graph.path(o).to_string())
             .collect();
+        if self.opts.explain
+            && let Some(note) = &finished.note
+        {
+            self.ctx.status.explain(note);
+        }
         let mut output = finished.output;
         let mut success = matches!(finished.status, ExitStatus::Exited(0));
         let mut deps_paths: Vec<String> = Vec::new();

@@ -1,0 +1,97 @@
+//! `ar` command lines: only creating or appending (`q`, `r`) produces an
+//! archive that is a function of the named members; every other operation
+//! reads, prints or edits an archive in place.
+
+use super::{ArchiveArgs, Detail, Parsed, Refusal, ToolKind};
+
+const ARCHIVE: ToolKind = ToolKind::Archive;
+
+pub(super) fn analyze(args: &[String]) -> Result<Parsed, Refusal> {
+    let refuse = |reason, detail: String| Err(Refusal::new(ARCHIVE, reason, detail));
+    let mut letters = String::new();
+    let mut thin = false;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        match arg {
+            "--plugin" | "--target" => i += 2,
+            "--thin" => {
+                thin = true;
+                i += 1;
+            }
+            _ if arg.starts_with("--plugin=")
+                || arg.starts_with("--target=")
+                || arg.starts_with("-X") =>
+            {
+                i += 1
+            }
+            _ if arg.starts_with("--") => {
+                return refuse("archive_operation", format!("ar option `{arg}`"));
+            }
+            _ if arg.starts_with('-') => {
+                letters.push_str(&arg[1..]);
+                i += 1;
+            }
+            _ if letters.is_empty() => {
+                letters.push_str(arg);
+                i += 1;
+                break;
+            }
+            _ => break,
+        }
+    }
+    const OPERATIONS: &str = "dmpqrtx";
+    let mut ops: Vec<char> = letters
+        .chars()
+        .filter(|c| OPERATIONS.contains(*c))
+        .collect();
+    ops.sort_unstable();
+    ops.dedup();
+    let operation = match ops.as_slice() {
+        [op] => *op,
+        [] if letters.contains('s') => 's',
+        [] => return refuse("archive_operation", "ar without an operation".to_string()),
+        _ => {
+            return refuse(
+                "archive_operation",
+                format!("ar with several operations `{letters}`"),
+            );
+        }
+    };
+    if operation != 'q' && operation != 'r' {
+        return refuse(
+            "archive_operation",
+            format!("ar operation `{operation}` does not create an archive from members"),
+        );
+    }
+    let modifiers: String = letters.chars().filter(|c| *c != operation).collect();
+    if thin || modifiers.contains('T') {
+        return refuse(
+            "thin_archive",
+            "a thin archive refers to its members by path instead of holding them".to_string(),
+        );
+    }
+    // Positioning (`a`/`b`/`i` MEMBER) and count (`N` COUNT) arguments come before the archive.
+    i += modifiers.chars().filter(|c| "abiN".contains(*c)).count();
+    let Some(archive) = args.get(i) else {
+        return refuse(
+            "archive_operation",
+            "ar without an archive name".to_string(),
+        );
+    };
+    let mut key_args = args.to_vec();
+    key_args[i] = "<output>".to_string();
+    Ok(Parsed {
+        kind: ARCHIVE,
+        detail: Detail::Archive(ArchiveArgs {
+            archive: archive.clone(),
+            members: args[i + 1..].to_vec(),
+            operation,
+            modifiers,
+            reads_existing: true,
+            thin: false,
+        }),
+        preprocessor_only: vec![false; args.len()],
+        key_args,
+    })
+}

@@ -1,0 +1,596 @@
+//! gcc/clang driver command lines: a single-source compile the cache can key,
+//! or a link through the driver (handed to [`super::link`]).
+//!
+//! The driver's options decide what is an input: a value after `-o`, `-I`,
+//! `-Xlinker` … is never a source, so every option that takes a separate
+//! argument must be known here.
+
+use std::path::Path;
+
+use super::{
+    CompileArgs, Detail, IncludeDir, Language, Parsed, PrefixMap, Refusal, ToolKind, joined, link,
+};
+
+/// Options whose value may be joined (`-Ifoo`) or the next argument (`-I foo`).
+/// Longer names first where one is a prefix of another.
+const JOINED_OR_SEPARATE: &[&str] = &[
+    "-iwithprefixbefore",
+    "-iwithprefix",
+    "-idirafter",
+    "-imultilib",
+    "-isysroot",
+    "-isystem",
+    "-imacros",
+    "-include",
+    "-iprefix",
+    "-iquote",
+    "-MF",
+    "-MT",
+    "-MQ",
+    "-MJ",
+    "-o",
+    "-x",
+    "-I",
+    "-D",
+    "-U",
+    "-L",
+    "-l",
+    "-A",
+    "-B",
+    "-T",
+];
+
+/// Options whose value is always the next argument.
+const SEPARATE: &[&str] = &[
+    "-Xlinker",
+    "-Xassembler",
+    "-Xpreprocessor",
+    "-Xclang",
+    "-Xanalyzer",
+    "-mllvm",
+    "-target",
+    "--target",
+    "-arch",
+    "--param",
+    "-aux-info",
+    "-dumpbase",
+    "-dumpbase-ext",
+    "-dumpdir",
+    "--sysroot",
+    "-include-pch",
+    "-ivfsoverlay",
+    "-iframework",
+    "-gcc-toolchain",
+    "-isystem-after",
+    "-iwithsysroot",
+    "-iframeworkwithsysroot",
+    "-cxx-isystem",
+    "-specs",
+    "--specs",
+    "-wrapper",
+    "--serialize-diagnostics",
+    "-e",
+    "-u",
+    "-z",
+    "-G",
+];
+
+/// gcc's long spellings (`--output FILE`, `--output=FILE`) of short options.
+const LONG_ALIASES: &[(&str, &str)] = &[
+    ("--output", "-o"),
+    ("--language", "-x"),
+    ("--include-directory", "-I"),
+    ("--include-directory-after", "-idirafter"),
+    ("--define-macro", "-D"),
+    ("--undefine-macro", "-U"),
+    ("--include", "-include"),
+    ("--imacros", "-imacros"),
+    ("--assert", "-A"),
+    ("--include-prefix", "-iprefix"),
+    ("--include-with-prefix", "-iwithprefix"),
+    ("--include-with-prefix-before", "-iwithprefixbefore"),
+    ("--library-directory", "-L"),
+    ("--prefix", "-B"),
+];
+
+/// Options only written `--name=value` whose value we need.
+const EQUALS: &[&str] = &["--sysroot", "--target", "--param"];
+
+/// Preprocessor-only options: removing them changes nothing once the
+/// preprocessed text is known.
+const PREPROCESSOR_ONLY: &[&str] = &[
+    "-D",
+    "-U",
+    "-I",
+    "-A",
+    "-iquote",
+    "-isystem",
+    "-idirafter",
+    "-include",
+    "-imacros",
+    "-iprefix",
+    "-iwithprefix",
+    "-iwithprefixbefore",
+    "-MF",
+    "-MT",
+    "-MQ",
+    "-Xpreprocessor",
+];
+
+/// What the driver was asked to do, gathered in one pass.
+#[derive(Default)]
+pub(super) struct DriverArgs {
+    pub(super) c: bool,
+    pub(super) asm_only: bool,
+    pub(super) preprocess: bool,
+    pub(super) deps_only: bool,
+    pub(super) deps_too: bool,
+    pub(super) output: Option<String>,
+    pub(super) mf: Option<String>,
+    pub(super) wp_depfile: Option<String>,
+    pub(super) dep_target: Option<String>,
+    /// Positional inputs with the `-x` language in force where they appear.
+    pub(super) inputs: Vec<(String, Option<String>)>,
+    /// The `-x` in force for the next input.
+    pub(super) inputs_language: Option<String>,
+    pub(super) include: [Vec<String>; 4],
+    pub(super) nostdinc: bool,
+    pub(super) debug: bool,
+    pub(super) prefix_maps: Vec<PrefixMap>,
+    pub(super) sysroot: Option<String>,
+    pub(super) target: Option<String>,
+    pub(super) arch_count: usize,
+    /// First option that makes a compile uncacheable (extra outputs, profiles...).
+    pub(super) compile_refusal: Option<(&'static str, String)>,
+    /// Options that stop the driver from doing its job at all (`--version`, `-###`).
+    pub(super) query: Option<String>,
+    pub(super) verbose: Option<String>,
+    pub(super) save_temps: Option<String>,
+    pub(super) linker_args: Vec<String>,
+    pub(super) fuse_ld: Option<String>,
+    pub(super) shared: bool,
+}
+
+enum Placeholder {
+    Output,
+    Depfile,
+    DepTarget,
+}
+
+impl Placeholder {
+    fn text(&self) -> &'static str {
+        match self {
+            Placeholder::Output => "<output>",
+            Placeholder::Depfile => "<depfile>",
+            Placeholder::DepTarget => "<deptarget>",
+        }
+    }
+}
+
+impl DriverArgs {
+    fn refuse(&mut self, reason: &'static str, arg: &str) {
+        self.compile_refusal
+            .get_or_insert_with(|| (reason, format!("`{arg}` is used")));
+    }
+
+    /// An option with its value; returns which placeholder replaces the value in the key.
+    fn option(&mut self, name: &str, value: &str) -> Option<Placeholder> {
+        let include = |slot: &mut Vec<String>| slot.push(value.to_string());
+        match name {
+            "-o" => {
+                self.output = Some(value.to_string());
+                return Some(Placeholder::Output);
+            }
+            "-MF" => {
+                self.mf = Some(value.to_string());
+                return Some(Placeholder::Depfile);
+            }
+            "-MT" | "-MQ" => {
+                self.dep_target.get_or_insert_with(|| value.to_string());
+                return Some(Placeholder::DepTarget);
+            }
+            "-x" => {
+                // `-x none` goes back to guessing from extensions.
+                self.inputs_language = (value != "none").then(|| value.to_string());
+            }
+            "-iquote" => include(&mut self.include[0]),
+            "-I" => include(&mut self.include[1]),
+            "-isystem" => include(&mut self.include[2]),
+            "-idirafter" => include(&mut self.include[3]),
+            "--sysroot" => self.sysroot = Some(value.to_string()),
+            "-target" | "--target" => self.target = Some(value.to_string()),
+            "-arch" => self.arch_count += 1,
+            "-Xlinker" => self.linker_args.push(value.to_string()),
+            "-Xassembler" if value.starts_with("-a") && !value.starts_with("--") => {
+                self.refuse("assembler_listing", &format!("-Xassembler {value}"))
+            }
+            "-aux-info" | "-MJ" | "--serialize-diagnostics" => {
+                self.refuse("stack_usage", &format!("{name} {value} (an extra output)"))
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// An option without a value.
+    fn flag(&mut self, arg: &str) {
+        // Every -fprofile-* (generate, use, arcs, instr-*, sample-use...): they write
+        // profiles or read ones the key does not cover.
+        const PROFILING: &[&str] = &[
+            "-fprofile-",
+            "-ftest-coverage",
+            "--coverage",
+            "-fauto-profile",
+            "-fbranch-probabilities",
+            "-fcs-profile-generate",
+        ];
+        const DEBUG: &[&str] = &[
+            "-ggdb",
+            "-gdwarf",
+            "-gstabs",
+            "-gxcoff",
+            "-gvms",
+            "-gline-tables-only",
+            "-gline-directives-only",
+            "-gfull",
+            "-gused",
+            "-glldb",
+            "-gsce",
+            "-gcodeview",
+        ];
+        match arg {
+            "-c" => self.c = true,
+            "-S" => self.asm_only = true,
+            "-E" => self.preprocess = true,
+            "-M" | "-MM" => self.deps_only = true,
+            "-MD" | "-MMD" => self.deps_too = true,
+            "-nostdinc" | "-nostdinc++" => self.nostdinc = true,
+            "-shared" => self.shared = true,
+            "-v" | "--verbose" => {
+                self.verbose.get_or_insert_with(|| arg.to_string());
+            }
+            "-###" | "--version" | "--target-help" | "-dumpversion" | "-dumpfullversion"
+            | "-dumpmachine" | "-dumpspecs" => {
+                self.query.get_or_insert_with(|| arg.to_string());
+            }
+            "-pg" => self.refuse("profiling", arg),
+            "-g0" => self.debug = false,
+            "-g" | "-g1" | "-g2" | "-g3" => self.debug = true,
+            _ if arg.starts_with("-gsplit-dwarf") => self.refuse("split_dwarf", arg),
+            _ if DEBUG.iter().any(|p| arg.starts_with(p)) => self.debug = true,
+            _ if arg.starts_with("-print-")
+                || arg.starts_with("--print-")
+                || arg.starts_with("--help") =>
+            {
+                self.query.get_or_insert_with(|| arg.to_string());
+            }
+            _ if arg.starts_with("-save-temps") || arg.starts_with("--save-temps") => {
+                self.save_temps.get_or_insert_with(|| arg.to_string());
+                self.refuse("save_temps", arg);
+            }
+            _ if arg.starts_with("-ftime-trace") => self.refuse("time_trace", arg),
+            _ if PROFILING.iter().any(|p| arg.starts_with(p)) => self.refuse("profiling", arg),
+            _ if arg == "-fstack-usage"
+                || arg.starts_with("-fdump-")
+                || arg.starts_with("-fcallgraph-info") =>
+            {
+                self.refuse("stack_usage", arg)
+            }
+            _ => {
+                if let Some(items) = arg.strip_prefix("-Wa,") {
+                    if items
+                        .split(',')
+                        .any(|i| i.starts_with("-a") && !i.starts_with("--"))
+                    {
+                        self.refuse("assembler_listing", arg);
+                    }
+                } else if let Some(items) = arg.strip_prefix("-Wl,") {
+                    self.linker_args
+                        .extend(items.split(',').map(str::to_string));
+                } else if let Some(ld) = arg
+                    .strip_prefix("-fuse-ld=")
+                    .or_else(|| arg.strip_prefix("--ld-path="))
+                {
+                    self.fuse_ld = Some(ld.to_string());
+                } else if let Some(map) = prefix_map(arg) {
+                    self.prefix_maps.push(map);
+                }
+            }
+        }
+    }
+}
+
+fn prefix_map(arg: &str) -> Option<PrefixMap> {
+    let (value, debug, macros) = if let Some(v) = arg.strip_prefix("-ffile-prefix-map=") {
+        (v, true, true)
+    } else if let Some(v) = arg.strip_prefix("-fdebug-prefix-map=") {
+        (v, true, false)
+    } else if let Some(v) = arg.strip_prefix("-fmacro-prefix-map=") {
+        (v, false, true)
+    } else {
+        return None;
+    };
+    // gcc and clang both split at the first '='.
+    let (old, new) = value.split_once('=')?;
+    Some(PrefixMap {
+        old: old.to_string(),
+        new: new.to_string(),
+        debug,
+        macros,
+    })
+}
+
+/// The language gcc picks from a file name; C++ drivers compile `.c`/`.i` as C++.
+pub(super) fn language_from_name(name: &str, cxx_driver: bool) -> Option<Language> {
+    let ext = Path::new(name).extension()?.to_str()?;
+    Some(match ext {
+        "c" if cxx_driver => Language::Cxx,
+        "c" => Language::C,
+        "i" if cxx_driver => Language::PreprocessedCxx,
+        "i" => Language::PreprocessedC,
+        "ii" => Language::PreprocessedCxx,
+        "cc" | "cp" | "cxx" | "cpp" | "CPP" | "c++" | "C" => Language::Cxx,
+        "m" => Language::ObjC,
+        "mm" | "M" => Language::ObjCxx,
+        "s" => Language::Asm,
+        "S" | "sx" => Language::AsmWithCpp,
+        _ => return None,
+    })
+}
+
+fn language_from_x(x: &str) -> Option<Language> {
+    Some(match x {
+        "c" => Language::C,
+        "c++" => Language::Cxx,
+        "objective-c" => Language::ObjC,
+        "objective-c++" => Language::ObjCxx,
+        "assembler" => Language::Asm,
+        "assembler-with-cpp" => Language::AsmWithCpp,
+        "cpp-output" => Language::PreprocessedC,
+        "c++-cpp-output" => Language::PreprocessedCxx,
+        _ => return None,
+    })
+}
+
+/// Whether the driver would compile this input rather than pass it to the linker.
+pub(super) fn is_source(name: &str, x: Option<&str>, cxx_driver: bool) -> bool {
+    const OTHER_SOURCES: &[&str] = &[
+        "h", "hh", "hpp", "hxx", "H", "tcc", "mi", "mii", "f", "for", "ftn", "f90", "f95", "f03",
+        "f08", "F", "FOR", "F90", "F95", "d", "go", "adb", "ads", "cu", "cl",
+    ];
+    name == "-"
+        || x.is_some()
+        || language_from_name(name, cxx_driver).is_some()
+        || Path::new(name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| OTHER_SOURCES.contains(&e))
+}
+
+/// The canonical name of an option whose value is the next argument.
+fn separate_option(arg: &str) -> Option<&'static str> {
+    if let Some((_, name)) = LONG_ALIASES.iter().find(|(long, _)| *long == arg) {
+        return Some(name);
+    }
+    SEPARATE
+        .iter()
+        .chain(JOINED_OR_SEPARATE)
+        .find(|name| **name == arg)
+        .copied()
+}
+
+/// The canonical name and value of an option with its value in the same argument.
+fn joined_option(arg: &str) -> Option<(&'static str, &str)> {
+    let aliased = LONG_ALIASES
+        .iter()
+        .find_map(|(long, name)| Some((*name, joined(arg, long)?)));
+    let equals = || EQUALS.iter().find_map(|n| Some((*n, joined(arg, n)?)));
+    let prefixed = || {
+        JOINED_OR_SEPARATE
+            .iter()
+            .find_map(|n| Some((*n, arg.strip_prefix(n)?)))
+    };
+    aliased.or_else(equals).or_else(prefixed)
+}
+
+pub(super) fn analyze(cxx_driver: bool, args: &[String], cwd: &Path) -> Result<Parsed, Refusal> {
+    let mut d = DriverArgs::default();
+    let mut key = args.to_vec();
+    let mut pp = vec![false; args.len()];
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        if arg == "-" || !arg.starts_with('-') {
+            d.inputs.push((arg.to_string(), d.inputs_language.clone()));
+            i += 1;
+            continue;
+        }
+        if let Some(name) = separate_option(arg) {
+            let Some(value) = args.get(i + 1) else {
+                let kind = if d.c {
+                    ToolKind::Compile
+                } else {
+                    ToolKind::Link
+                };
+                return Err(Refusal::new(
+                    kind,
+                    "missing_argument",
+                    format!("`{arg}` is missing its value"),
+                ));
+            };
+            if let Some(p) = d.option(name, value) {
+                key[i + 1] = p.text().to_string();
+            }
+            let only_pp = PREPROCESSOR_ONLY.contains(&name);
+            pp[i] = only_pp;
+            pp[i + 1] = only_pp;
+            i += 2;
+            continue;
+        }
+        if let Some((name, value)) = joined_option(arg) {
+            if let Some(p) = d.option(name, value) {
+                key[i] = format!("{}{}", &arg[..arg.len() - value.len()], p.text());
+            }
+            pp[i] = PREPROCESSOR_ONLY.contains(&name);
+        } else if let Some(items) = arg.strip_prefix("-Wp,") {
+            pp[i] = true;
+            let mut items: Vec<String> = items.split(',').map(str::to_string).collect();
+            for j in 1..items.len() {
+                if matches!(items[j - 1].as_str(), "-MD" | "-MMD" | "-MF") {
+                    d.wp_depfile = Some(std::mem::replace(&mut items[j], "<depfile>".into()));
+                }
+            }
+            key[i] = format!("-Wp,{}", items.join(","));
+        } else {
+            d.flag(arg);
+            pp[i] = matches!(
+                arg,
+                "-MD" | "-MMD" | "-MP" | "-MG" | "-nostdinc" | "-nostdinc++"
+            );
+        }
+        i += 1;
+    }
+    decide(cxx_driver, d, key, pp, cwd)
+}
+
+fn decide(
+    cxx_driver: bool,
+    d: DriverArgs,
+    key_args: Vec<String>,
+    preprocessor_only: Vec<bool>,
+    cwd: &Path,
+) -> Result<Parsed, Refusal> {
+    use ToolKind::Compile;
+    let compiling = d.c || d.asm_only || d.preprocess;
+    if let Some(q) = &d.query {
+        let kind = if compiling { Compile } else { ToolKind::Link };
+        return Err(Refusal::new(
+            kind,
+            "query",
+            format!("`{q}` makes the driver report instead of build"),
+        ));
+    }
+    if d.preprocess {
+        return Err(Refusal::new(
+            Compile,
+            "preprocess_only",
+            "-E only preprocesses",
+        ));
+    }
+    if d.deps_only && !d.deps_too {
+        return Err(Refusal::new(
+            Compile,
+            "dependency_only",
+            "-M/-MM without -MD/-MMD only writes dependencies",
+        ));
+    }
+    if d.asm_only {
+        return Err(Refusal::new(
+            Compile,
+            "compile_to_asm",
+            "-S writes assembly",
+        ));
+    }
+    if !d.c {
+        return link::driver_link(cxx_driver, &d, key_args, cwd);
+    }
+    if let Some((reason, detail)) = d.compile_refusal {
+        return Err(Refusal::new(Compile, reason, detail));
+    }
+    if d.arch_count > 1 {
+        return Err(Refusal::new(
+            Compile,
+            "multiple_arch",
+            "several -arch values build a universal object in several passes",
+        ));
+    }
+    let (source, x) = match d.inputs.as_slice() {
+        [] => {
+            return Err(Refusal::new(
+                Compile,
+                "no_source",
+                "-c without a source file",
+            ));
+        }
+        [one] => one.clone(),
+        many => {
+            let names: Vec<&str> = many.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Refusal::new(
+                Compile,
+                "multiple_sources",
+                format!("-c with several inputs: {}", names.join(" ")),
+            ));
+        }
+    };
+    if source == "-" {
+        return Err(Refusal::new(
+            Compile,
+            "stdin_source",
+            "the source is read from stdin",
+        ));
+    }
+    if d.output.as_deref() == Some("-") {
+        return Err(Refusal::new(
+            Compile,
+            "output_to_stdout",
+            "-o - writes the object to stdout",
+        ));
+    }
+    let language = match &x {
+        Some(x) => language_from_x(x),
+        None => language_from_name(&source, cxx_driver),
+    };
+    let Some(language) = language else {
+        let why = match &x {
+            Some(x) => format!("-x {x} is not a language the cache handles"),
+            None => format!("the language of {source} is not known from its extension"),
+        };
+        return Err(Refusal::new(Compile, "unknown_language", why));
+    };
+    let output = d.output.unwrap_or_else(|| {
+        let stem = Path::new(&source)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{stem}.o")
+    });
+    let depfile = d.mf.or(d.wp_depfile).or_else(|| {
+        d.deps_too.then(|| {
+            Path::new(&output)
+                .with_extension("d")
+                .to_string_lossy()
+                .into_owned()
+        })
+    });
+    let [quote, plain, system, after] = d.include;
+    let dirs = |paths: Vec<String>, quote_only: bool, system: bool| {
+        paths.into_iter().map(move |path| IncludeDir {
+            path,
+            quote_only,
+            system,
+        })
+    };
+    let include_dirs = dirs(quote, true, false)
+        .chain(dirs(plain, false, false))
+        .chain(dirs(system, false, true))
+        .chain(dirs(after, false, true))
+        .collect();
+    Ok(Parsed {
+        kind: Compile,
+        detail: Detail::Compile(CompileArgs {
+            language,
+            source,
+            output,
+            depfile,
+            dep_target: d.dep_target,
+            include_dirs,
+            nostdinc: d.nostdinc,
+            debug: d.debug,
+            prefix_maps: d.prefix_maps,
+            sysroot: d.sysroot,
+            target: d.target,
+        }),
+        key_args,
+        preprocessor_only,
+    })
+}

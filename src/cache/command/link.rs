@@ -1,0 +1,262 @@
+//! Links, through the compiler driver or by running ld directly.
+//!
+//! A link is cacheable when its only output is the `-o` file and the linker
+//! can report what it read (`--dependency-file`, GNU ld and lld), so map
+//! files, import libraries and verbose modes are refused.
+
+use std::path::Path;
+
+use super::compile::{DriverArgs, is_source};
+use super::{Detail, LinkArgs, Linker, Parsed, Refusal, ToolKind, build_argv, joined};
+
+const LINK: ToolKind = ToolKind::Link;
+
+/// A link through gcc/clang: `d` has already been through the driver's option parser.
+pub(super) fn driver_link(
+    cxx_driver: bool,
+    d: &DriverArgs,
+    key_args: Vec<String>,
+    cwd: &Path,
+) -> Result<Parsed, Refusal> {
+    if let Some(v) = &d.verbose {
+        return Err(Refusal::new(
+            LINK,
+            "verbose",
+            format!("`{v}` prints the link's details"),
+        ));
+    }
+    if let Some(s) = &d.save_temps {
+        return Err(Refusal::new(
+            LINK,
+            "save_temps",
+            format!("`{s}` keeps intermediate files"),
+        ));
+    }
+    if let Some((name, _)) = d
+        .inputs
+        .iter()
+        .find(|(name, x)| is_source(name, x.as_deref(), cxx_driver))
+    {
+        return Err(Refusal::new(
+            LINK,
+            "link_with_sources",
+            format!("{name} is compiled and linked in one step"),
+        ));
+    }
+    if d.inputs.is_empty() {
+        return Err(Refusal::new(
+            LINK,
+            "no_inputs",
+            "the link names no input files",
+        ));
+    }
+    let dependency_file_ok = match d.fuse_ld.as_deref() {
+        None => true,
+        Some(ld) => {
+            let name = Path::new(ld)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(ld);
+            matches!(name, "bfd" | "lld" | "ld" | "ld.bfd" | "ld.lld")
+        }
+    };
+    if !dependency_file_ok {
+        return Err(Refusal::new(
+            LINK,
+            "unsupported_linker",
+            format!(
+                "linker {} cannot write --dependency-file",
+                d.fuse_ld.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    check_linker_args(&d.linker_args, cwd, 0)?;
+    let n = key_args.len();
+    Ok(Parsed {
+        kind: LINK,
+        detail: Detail::Link(LinkArgs {
+            output: d.output.clone().unwrap_or_else(|| "a.out".to_string()),
+            inputs: d.inputs.iter().map(|(name, _)| name.clone()).collect(),
+            shared: d.shared,
+            driver: true,
+            dependency_file_ok,
+        }),
+        key_args,
+        preprocessor_only: vec![false; n],
+    })
+}
+
+/// ld options whose value is the next argument, spelled with one dash
+/// (GNU ld accepts one or two dashes for long options).
+const LD_SEPARATE: &[&str] = &[
+    "-o",
+    "-l",
+    "-L",
+    "-T",
+    "-e",
+    "-u",
+    "-y",
+    "-Y",
+    "-z",
+    "-m",
+    "-h",
+    "-R",
+    "-A",
+    "-b",
+    "-c",
+    "-f",
+    "-F",
+    "-G",
+    "-O",
+    "-a",
+    "-Map",
+    "-output",
+    "-library",
+    "-library-path",
+    "-script",
+    "-entry",
+    "-undefined",
+    "-soname",
+    "-rpath",
+    "-rpath-link",
+    "-dynamic-linker",
+    "-version-script",
+    "-dynamic-list",
+    "-defsym",
+    "-exclude-libs",
+    "-plugin",
+    "-plugin-opt",
+    "-architecture",
+    "-format",
+    "-mri-script",
+    "-auxiliary",
+    "-filter",
+    "-gpsize",
+    "-just-symbols",
+    "-trace-symbol",
+    "-wrap",
+    "-retain-symbols-file",
+    "-section-start",
+    "-Ttext",
+    "-Tbss",
+    "-Tdata",
+    "-Ttext-segment",
+    "-init",
+    "-fini",
+    "-image-base",
+    "-flavor",
+    "-assert",
+    "-dependency-file",
+    "-out-implib",
+    "-hash-style",
+    "-sysroot",
+    "-emulation",
+];
+
+/// ld run directly (or lld).
+pub(super) fn analyze_ld(linker: Linker, args: &[String], cwd: &Path) -> Result<Parsed, Refusal> {
+    if matches!(linker, Linker::Gold | Linker::Mold) {
+        return Err(Refusal::new(
+            LINK,
+            "unsupported_linker",
+            "gold and mold cannot write --dependency-file",
+        ));
+    }
+    check_linker_args(args, cwd, 0)?;
+    let mut key = args.to_vec();
+    let mut output = None;
+    let mut inputs = Vec::new();
+    let mut shared = false;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        let name = arg
+            .strip_prefix('-')
+            .filter(|a| a.starts_with('-'))
+            .unwrap_or(arg);
+        if !arg.starts_with('-') {
+            inputs.push(arg.to_string());
+        } else if LD_SEPARATE.contains(&name) {
+            let Some(value) = args.get(i + 1) else {
+                return Err(Refusal::new(
+                    LINK,
+                    "missing_argument",
+                    format!("`{arg}` is missing its value"),
+                ));
+            };
+            if name == "-o" || name == "-output" {
+                output = Some(value.clone());
+                key[i + 1] = "<output>".to_string();
+            }
+            i += 1;
+        } else if let Some(value) = joined(name, "-output") {
+            output = Some(value.to_string());
+            key[i] = format!("{}<output>", &arg[..arg.len() - value.len()]);
+        } else if let Some(value) = arg.strip_prefix("-o").filter(|_| !arg.starts_with("--")) {
+            output = Some(value.to_string());
+            key[i] = "-o<output>".to_string();
+        } else if matches!(name, "-shared" | "-Bshareable") {
+            shared = true;
+        }
+        i += 1;
+    }
+    if inputs.is_empty() {
+        return Err(Refusal::new(
+            LINK,
+            "no_inputs",
+            "the link names no input files",
+        ));
+    }
+    let n = key.len();
+    Ok(Parsed {
+        kind: LINK,
+        detail: Detail::Link(LinkArgs {
+            output: output.unwrap_or_else(|| "a.out".to_string()),
+            inputs,
+            shared,
+            driver: false,
+            dependency_file_ok: true,
+        }),
+        key_args: key,
+        preprocessor_only: vec![false; n],
+    })
+}
+
+/// Refuse linker options that write files besides the output or change what
+/// is printed; read `@file`s (the linker expands them itself) to check those too.
+pub(super) fn check_linker_args(args: &[String], cwd: &Path, depth: usize) -> Result<(), Refusal> {
+    for arg in args {
+        let name = arg
+            .strip_prefix('-')
+            .filter(|a| a.starts_with('-'))
+            .unwrap_or(arg);
+        let refuse =
+            |reason, what: &str| Err(Refusal::new(LINK, reason, format!("`{arg}` {what}")));
+        if name.starts_with("-Map") || name == "-M" || name == "-print-map" || name == "-cref" {
+            return refuse("map_file", "writes a link map");
+        }
+        if name.starts_with("-out-implib") || name.starts_with("-dependency-file") {
+            return refuse("extra_link_outputs", "writes a second output");
+        }
+        if matches!(name, "-v" | "-V" | "-verbose" | "-version" | "-help")
+            || name.starts_with("-verbose=")
+        {
+            return refuse("verbose", "prints the link's details");
+        }
+        if let Some(file) = arg.strip_prefix('@') {
+            let path = cwd.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Refusal::new(
+                    LINK,
+                    "unreadable_at_file",
+                    format!("cannot read linker response file {}: {e}", path.display()),
+                )
+            })?;
+            if depth >= super::MAX_RESPONSE_DEPTH {
+                return refuse("unreadable_at_file", "nests response files too deep");
+            }
+            check_linker_args(&build_argv(&text), cwd, depth + 1)?;
+        }
+    }
+    Ok(())
+}

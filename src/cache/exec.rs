@@ -1,0 +1,1050 @@
+//! One cached invocation: compute its key from the content of what the
+//! tool reads, restore its outputs on a hit, or run it and store what it
+//! made.
+//!
+//! The key never loosens what the tool sees: the tool's identity, every
+//! argument in order (only the output and depfile names abstracted, and the
+//! build dir and source root named by placeholders), the content of every
+//! input, and the environment variables that change the result. Files a
+//! compile or link reads that its arguments do not name (headers, default
+//! libraries, startup files) come from the depfile of the real run (one is
+//! requested privately when the build asked for none) and are checked on
+//! each lookup, together with the include-search places where a new header
+//! would have been found first.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::cache::Cache;
+use crate::cache::command::{Classification, CompileArgs, Detail, Invocation, ToolKind, classify};
+use crate::cache::records::{
+    KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
+    StoredDepfile, StoredOutput, decode, encode,
+};
+use crate::cache::store::{Digest, Namespace, StoreError};
+use crate::cache::toolchain::ToolIdentity;
+
+/// Variables that change what a compiler produces or prints.
+const COMPILE_ENV: &[&str] = &[
+    "CPATH",
+    "C_INCLUDE_PATH",
+    "CPLUS_INCLUDE_PATH",
+    "OBJC_INCLUDE_PATH",
+    "OBJCPLUS_INCLUDE_PATH",
+    "COMPILER_PATH",
+    "GCC_EXEC_PREFIX",
+    "GCC_COMPARE_DEBUG",
+    "SOURCE_DATE_EPOCH",
+    "DEPENDENCIES_OUTPUT",
+    "SUNPRO_DEPENDENCIES",
+    "CCC_OVERRIDE_OPTIONS",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "GCC_COLORS",
+    "TERM",
+];
+
+/// Variables that change what an archiver or linker produces or prints.
+const LINK_ENV: &[&str] = &[
+    "LIBRARY_PATH",
+    "LD_RUN_PATH",
+    "COMPILER_PATH",
+    "GCC_EXEC_PREFIX",
+    "SOURCE_DATE_EPOCH",
+    "ZERO_AR_DATE",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+];
+
+/// A run of the real command, in the caller's own terms.
+pub struct Ran<S> {
+    pub status: S,
+    pub success: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+pub enum Executed<S> {
+    /// Outputs restored; print these as the tool would have.
+    Restored { stdout: Vec<u8>, stderr: Vec<u8> },
+    /// The command ran; `note` says why the cache could not serve it.
+    Ran { ran: Ran<S>, note: Option<String> },
+}
+
+/// What lookup and store of one invocation share.
+struct Plan {
+    kind: ToolKind,
+    /// Where the tool runs; relative paths in records are relative to it.
+    cwd: PathBuf,
+    /// Manifest key (compile, link) or result key (archive).
+    key: Digest,
+    two_level: bool,
+    /// Absolute paths, in the order of the result's outputs.
+    outputs: Vec<PathBuf>,
+    /// The depfile the build asked for, and the target it names.
+    depfile: Option<(PathBuf, String)>,
+    /// Files named in the key already; not repeated in manifest entries.
+    keyed_inputs: HashSet<PathBuf>,
+    /// Added to the tool's arguments when it runs (prefix maps, a private
+    /// depfile or linker dependency file).
+    extra_args: Vec<String>,
+    private_deps: Option<tempfile::TempPath>,
+    last_seen: Option<(Digest, LastSeen)>,
+    /// Facts of the compile's source, for the time and place macros.
+    source_facts: Option<crate::cache::files::FileFacts>,
+}
+
+impl Cache {
+    /// Recognizes a build step's command. `None` when the step is not a
+    /// cacheable compile, archive or link, or declares outputs the tool
+    /// does not make (counted when it is a tool used in an uncacheable way).
+    pub fn prepare(
+        &self,
+        command: &str,
+        cwd: &Path,
+        declared_outputs: &[PathBuf],
+    ) -> Option<Invocation> {
+        match classify(command, cwd) {
+            Classification::Cacheable(invocation) => {
+                let makes = invocation_outputs(&invocation);
+                let covered = declared_outputs.iter().all(|declared| {
+                    makes
+                        .iter()
+                        .any(|made| lexical_normalize(made) == lexical_normalize(declared))
+                });
+                if covered {
+                    Some(invocation)
+                } else {
+                    self.uncacheable("other_outputs");
+                    None
+                }
+            }
+            Classification::Uncacheable { reason, .. } => {
+                self.uncacheable(reason);
+                None
+            }
+            Classification::NotATool => None,
+        }
+    }
+
+    fn uncacheable(&self, reason: &str) {
+        self.count("uncacheable", 1);
+        self.count(&format!("uncacheable.{reason}"), 1);
+    }
+
+    /// Restores `invocation`'s outputs from the cache, or runs `command`
+    /// (the step's shell command, the invocation's source) through `run`
+    /// and stores the result when it succeeded.
+    pub fn execute<S>(
+        &self,
+        invocation: &Invocation,
+        command: &str,
+        run: impl FnOnce(&str) -> Ran<S>,
+    ) -> Executed<S> {
+        let kind = kind_name(invocation.kind);
+        let mut plan = match self.plan(invocation) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                self.uncacheable(reason);
+                return Executed::Ran {
+                    ran: run(command),
+                    note: Some(format!("not cached: {reason}")),
+                };
+            }
+        };
+        let miss = match self.lookup(&plan) {
+            Lookup::Hit(record) => match self.restore(&plan, &record) {
+                Ok(()) => {
+                    self.count(&format!("{kind}_hits"), 1);
+                    self.count("time_saved_ms", record.duration_ms);
+                    let text = |bytes: &[u8]| {
+                        if record.normalized_text {
+                            self.roots.restore_bytes(bytes)
+                        } else {
+                            bytes.to_vec()
+                        }
+                    };
+                    return Executed::Restored {
+                        stdout: text(&record.stdout),
+                        stderr: text(&record.stderr),
+                    };
+                }
+                Err(err) => {
+                    self.note_store_error("restore", &err);
+                    "stored outputs are damaged".to_string()
+                }
+            },
+            Lookup::Miss(reason) => reason,
+        };
+        self.count(&format!("{kind}_misses"), 1);
+        self.count(&format!("miss.{}", miss_slug(&miss)), 1);
+        let to_run = if plan.extra_args.is_empty() {
+            command.to_string()
+        } else {
+            with_extra_args(invocation, &plan.extra_args)
+        };
+        let started = Instant::now();
+        let started_ns = wall_clock_ns();
+        let ran = run(&to_run);
+        let elapsed = started.elapsed();
+        if ran.success
+            && !self.read_only.load(std::sync::atomic::Ordering::Relaxed)
+            && let Err(Some(reason)) =
+                self.store_result(invocation, &mut plan, &ran, elapsed, started_ns)
+        {
+            self.uncacheable(reason);
+        }
+        let output = plan
+            .outputs
+            .first()
+            .map(|o| o.display().to_string())
+            .unwrap_or_default();
+        Executed::Ran {
+            ran,
+            note: Some(format!("cache miss for {output}: {miss}")),
+        }
+    }
+
+    fn note_store_error(&self, what: &str, err: &StoreError) {
+        if matches!(err, StoreError::Corrupt { .. }) {
+            self.count("corrupt", 1);
+        }
+        self.warn(what, err);
+    }
+
+    fn plan(&self, invocation: &Invocation) -> Result<Plan, &'static str> {
+        let tool = self
+            .toolchains
+            .identify(
+                &invocation.program,
+                &invocation.cwd,
+                self.path_env.as_deref(),
+            )
+            .map_err(|err| {
+                self.warn("toolchain", &err);
+                "tool_not_identified"
+            })?;
+        match &invocation.detail {
+            Detail::Compile(args) => self.plan_compile(invocation, args, &tool),
+            Detail::Archive(_) | Detail::Link(_) => self.plan_archive_or_link(invocation, &tool),
+        }
+    }
+
+    fn args_digest(&self, invocation: &Invocation, extra: &[String]) -> Digest {
+        let mut key = KeyHasher::new("args");
+        key.text(&self.roots.normalize(&invocation.cwd.to_string_lossy()));
+        for arg in invocation.key_args.iter().chain(extra) {
+            key.text(&self.roots.normalize(arg));
+        }
+        key.finish()
+    }
+
+    fn env_digest(names: &[&str]) -> Digest {
+        let mut key = KeyHasher::new("env");
+        for name in names {
+            key.text(name);
+            match std::env::var_os(name) {
+                Some(value) => key.field(b"=").field(value.as_encoded_bytes()),
+                None => key.field(b"unset"),
+            };
+        }
+        key.finish()
+    }
+
+    fn plan_compile(
+        &self,
+        invocation: &Invocation,
+        args: &CompileArgs,
+        tool: &ToolIdentity,
+    ) -> Result<Plan, &'static str> {
+        let cwd = &invocation.cwd;
+        let source = cwd.join(&args.source);
+        let facts = match self.files.facts(&source) {
+            Ok(Some(facts)) => facts,
+            _ => return Err("unreadable_source"),
+        };
+        if facts.timestamp {
+            return Err("timestamp_macro");
+        }
+        let mut extra_args = Vec::new();
+        if self.settings.path_remap {
+            extra_args.extend(self.prefix_map_args(args));
+        }
+        let args_digest = self.args_digest(invocation, &extra_args);
+        let env_digest = Self::env_digest(COMPILE_ENV);
+        let mut key = KeyHasher::new("compile");
+        key.field(&tool.digest)
+            .text(args.language.as_x_arg())
+            .field(&args_digest)
+            .field(&facts.hash)
+            .field(&env_digest);
+        let key = key.finish();
+        let output = cwd.join(&args.output);
+        let depfile = args.depfile.as_ref().map(|d| {
+            let target = args
+                .dep_target
+                .clone()
+                .unwrap_or_else(|| args.output.clone());
+            (cwd.join(d), target)
+        });
+        let mut private_deps = None;
+        if depfile.is_none() {
+            let temp = tempfile::Builder::new()
+                .prefix("zccache-deps-")
+                .suffix(".d")
+                .tempfile()
+                .map_err(|_| "no_temp_file")?
+                .into_temp_path();
+            extra_args.push("-MD".to_string());
+            extra_args.push("-MF".to_string());
+            extra_args.push(temp.to_string_lossy().to_string());
+            private_deps = Some(temp);
+        }
+        let mut seen_key = KeyHasher::new("last-seen");
+        seen_key
+            .text(&self.roots.normalize(&source.to_string_lossy()))
+            .text(&self.roots.normalize(&output.to_string_lossy()));
+        let last_seen = LastSeen {
+            tool: tool.digest,
+            args: args_digest,
+            source: facts.hash,
+            env: env_digest,
+        };
+        Ok(Plan {
+            kind: ToolKind::Compile,
+            cwd: cwd.clone(),
+            key,
+            two_level: true,
+            outputs: vec![output],
+            depfile,
+            keyed_inputs: HashSet::from([source]),
+            extra_args,
+            private_deps,
+            last_seen: Some((seen_key.finish(), last_seen)),
+            source_facts: Some(facts),
+        })
+    }
+
+    /// `-ffile-prefix-map` for the build dir and the source root (when the
+    /// build does not map them already), so `-g` objects do not embed them.
+    fn prefix_map_args(&self, args: &CompileArgs) -> Vec<String> {
+        let mapped = |root: &str| {
+            args.prefix_maps
+                .iter()
+                .any(|map| map.debug && map.macros && is_under(root, &map.old))
+        };
+        let mut extra = Vec::new();
+        if let (Some(source), Some(relative)) =
+            (self.roots.source(), self.roots.source_from_build())
+            && !mapped(source)
+        {
+            extra.push(format!("-ffile-prefix-map={source}={relative}"));
+        }
+        if !mapped(self.roots.build()) {
+            extra.push(format!("-ffile-prefix-map={}=.", self.roots.build()));
+        }
+        extra
+    }
+
+    fn plan_archive_or_link(
+        &self,
+        invocation: &Invocation,
+        tool: &ToolIdentity,
+    ) -> Result<Plan, &'static str> {
+        let cwd = &invocation.cwd;
+        let mut key = KeyHasher::new(kind_name(invocation.kind));
+        key.field(&tool.digest)
+            .field(&self.args_digest(invocation, &[]))
+            .field(&Self::env_digest(LINK_ENV));
+        let (inputs, output, two_level) = match &invocation.detail {
+            Detail::Archive(archive) => {
+                if archive.reads_existing {
+                    match self.files.facts(&cwd.join(&archive.archive)) {
+                        Ok(Some(facts)) => key.field(&facts.hash),
+                        Ok(None) => key.field(b"no existing archive"),
+                        Err(_) => return Err("unreadable_input"),
+                    };
+                }
+                if let Some(ranlib) = &invocation.ranlib {
+                    let program = ranlib.first().ok_or("other_commands")?;
+                    let identity = self
+                        .toolchains
+                        .identify(program, cwd, self.path_env.as_deref())
+                        .map_err(|_| "tool_not_identified")?;
+                    key.field(&identity.digest);
+                    for arg in &ranlib[1..] {
+                        key.text(&self.roots.normalize(arg));
+                    }
+                }
+                (&archive.members, &archive.archive, false)
+            }
+            Detail::Link(link) => {
+                if !link.dependency_file_ok {
+                    return Err("unsupported_linker");
+                }
+                (&link.inputs, &link.output, true)
+            }
+            Detail::Compile(_) => return Err("other_outputs"),
+        };
+        let mut keyed_inputs = HashSet::new();
+        for input in inputs {
+            let path = cwd.join(input);
+            match self.files.facts(&path) {
+                Ok(Some(facts)) => key.field(&facts.hash),
+                _ => return Err("unreadable_input"),
+            };
+            keyed_inputs.insert(path);
+        }
+        let mut extra_args = Vec::new();
+        let mut private_deps = None;
+        if let Detail::Link(link) = &invocation.detail {
+            let temp = tempfile::Builder::new()
+                .prefix("zccache-link-")
+                .suffix(".d")
+                .tempfile()
+                .map_err(|_| "no_temp_file")?
+                .into_temp_path();
+            let path = temp.to_string_lossy().to_string();
+            extra_args.push(if link.driver {
+                format!("-Wl,--dependency-file={path}")
+            } else {
+                format!("--dependency-file={path}")
+            });
+            private_deps = Some(temp);
+        }
+        Ok(Plan {
+            kind: invocation.kind,
+            cwd: cwd.clone(),
+            key: key.finish(),
+            two_level,
+            outputs: vec![cwd.join(output)],
+            depfile: None,
+            keyed_inputs,
+            extra_args,
+            private_deps,
+            last_seen: None,
+            source_facts: None,
+        })
+    }
+
+    fn lookup(&self, plan: &Plan) -> Lookup {
+        let result_key = if plan.two_level {
+            let manifest = match self.get_record::<Manifest>(Namespace::Manifest, &plan.key) {
+                Ok(Some(manifest)) => manifest,
+                Ok(None) => return Lookup::Miss(self.why_no_manifest(plan)),
+                Err(err) => {
+                    self.note_store_error("read", &err);
+                    return Lookup::Miss("cache entry unreadable".into());
+                }
+            };
+            let mut first_change = None;
+            let mut found = None;
+            for entry in &manifest.entries {
+                match self.entry_matches(plan, entry) {
+                    Ok(()) => {
+                        found = Some(entry.result);
+                        break;
+                    }
+                    Err(change) => {
+                        first_change.get_or_insert(change);
+                    }
+                }
+            }
+            match found {
+                Some(result) => result,
+                None => {
+                    return Lookup::Miss(first_change.unwrap_or_else(|| "no entry".to_string()));
+                }
+            }
+        } else {
+            plan.key
+        };
+        match self.get_record::<ResultRecord>(Namespace::Result, &result_key) {
+            Ok(Some(record)) if record.outputs.len() == plan.outputs.len() => Lookup::Hit(record),
+            Ok(_) => Lookup::Miss("no entry".into()),
+            Err(err) => {
+                self.note_store_error("read", &err);
+                Lookup::Miss("cache entry unreadable".into())
+            }
+        }
+    }
+
+    fn get_record<T: serde::de::DeserializeOwned>(
+        &self,
+        namespace: Namespace,
+        key: &Digest,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = self.store.get_record(namespace, key)? else {
+            return Ok(None);
+        };
+        match decode::<T>(&bytes) {
+            Some(value) => Ok(Some(value)),
+            // An older layout under the same version: a miss, rewritten on store.
+            None => Ok(None),
+        }
+    }
+
+    /// Says what changed since this source was last cached.
+    fn why_no_manifest(&self, plan: &Plan) -> String {
+        let Some((seen_key, now)) = &plan.last_seen else {
+            return "no entry".into();
+        };
+        match self.get_record::<LastSeen>(Namespace::Manifest, seen_key) {
+            Ok(Some(before)) => {
+                if before.tool != now.tool {
+                    "compiler changed".into()
+                } else if before.source != now.source {
+                    "source changed".into()
+                } else if before.args != now.args {
+                    "flags changed".into()
+                } else if before.env != now.env {
+                    "environment changed".into()
+                } else {
+                    "no entry".into()
+                }
+            }
+            _ => "new source".into(),
+        }
+    }
+
+    fn entry_matches(&self, plan: &Plan, entry: &ManifestEntry) -> Result<(), String> {
+        if let Some((build, source)) = &entry.roots
+            && (build != self.roots.build() || source.as_deref() != self.roots.source())
+        {
+            return Err("built in another directory".into());
+        }
+        let cwd = &plan.cwd;
+        for (path, hash) in &entry.files {
+            let path = cwd.join(self.roots.restore(path));
+            match self.files.facts(&path) {
+                Ok(Some(facts)) if facts.hash == *hash => {}
+                Ok(Some(_)) => return Err(format!("{} changed", path.display())),
+                _ => return Err(format!("{} is gone", path.display())),
+            }
+        }
+        for (dir, name) in &entry.absent {
+            let dir = cwd.join(self.roots.restore(dir));
+            if self.listings.may_contain(&dir, name) && dir.join(name).exists() {
+                return Err(format!("{} appeared", dir.join(name).display()));
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&self, plan: &Plan, record: &ResultRecord) -> Result<(), StoreError> {
+        for (stored, dest) in record.outputs.iter().zip(&plan.outputs) {
+            let mode = if stored.mode & 0o111 != 0 {
+                0o777
+            } else {
+                0o666
+            } & !self.umask;
+            let written = self.store.restore_blob(&stored.blob, dest, mode, false)?;
+            self.count("bytes_restored", written);
+        }
+        if let (Some((path, target)), Some(depfile)) = (&plan.depfile, &record.depfile) {
+            let mut text = self.roots.restore_bytes(&depfile.text);
+            let stored_target = self.roots.restore(&depfile.target);
+            if stored_target != *target
+                && let Some(rest) = text.strip_prefix(stored_target.as_bytes())
+            {
+                let mut renamed = target.as_bytes().to_vec();
+                renamed.extend_from_slice(rest);
+                text = renamed;
+            }
+            write_atomically(path, &text).map_err(|source| StoreError::Io {
+                context: format!("writing {}", path.display()),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Stores a successful run. `Err(Some(reason))`: the result must not be
+    /// cached (counted as uncacheable); `Err(None)`: the store failed
+    /// (already warned).
+    fn store_result<S>(
+        &self,
+        invocation: &Invocation,
+        plan: &mut Plan,
+        ran: &Ran<S>,
+        elapsed: std::time::Duration,
+        started_ns: i64,
+    ) -> Result<(), Option<&'static str>> {
+        let cwd = invocation.cwd.clone();
+        // The key holds the content hashed before the run (or, for files
+        // found in the depfile, after it): a file written meanwhile may not
+        // be what the tool read.
+        if plan
+            .keyed_inputs
+            .iter()
+            .any(|path| modified_since(path, started_ns))
+        {
+            return Err(Some("input_changed_during_step"));
+        }
+        let mut entry_files = Vec::new();
+        let mut absent = Vec::new();
+        let mut ties_to_roots = !self.roots.plain();
+        if plan.two_level {
+            let deps_path = match (&plan.private_deps, &plan.depfile) {
+                (Some(private), _) => private.to_path_buf(),
+                (None, Some((depfile, _))) => depfile.clone(),
+                (None, None) => return Err(Some("no_dependency_file")),
+            };
+            let text = fs::read_to_string(&deps_path).map_err(|_| Some("no_dependency_file"))?;
+            let deps = crate::run::depfile::parse(&text)
+                .map_err(|_| Some("bad_dependency_file"))?
+                .inputs;
+            let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
+            let mut seen = HashSet::new();
+            for dep in &deps {
+                let path = cwd.join(dep);
+                if plan.keyed_inputs.contains(&path) || !seen.insert(path.clone()) {
+                    continue;
+                }
+                if modified_since(&path, started_ns) {
+                    return Err(Some("input_changed_during_step"));
+                }
+                let facts = match self.files.facts(&path) {
+                    Ok(Some(facts)) => facts,
+                    _ => return Err(Some("input_vanished")),
+                };
+                if plan.kind == ToolKind::Compile {
+                    if facts.timestamp {
+                        return Err(Some("timestamp_macro"));
+                    }
+                    date_time |= facts.date_time;
+                }
+                entry_files.push((self.roots.normalize(dep), facts.hash));
+            }
+            if date_time && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+                return Err(Some("date_time_macros"));
+            }
+            if let Detail::Compile(args) = &invocation.detail {
+                absent = self.absent_headers(invocation, args, &deps);
+            }
+        }
+        let mut outputs = Vec::with_capacity(plan.outputs.len());
+        for path in &plan.outputs {
+            let content = fs::read(path).map_err(|_| Some("output_missing"))?;
+            ties_to_roots |= self.roots.appear_in(&content);
+            let mode = fs::metadata(path)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o644);
+            let blob = self.store.put_blob(&content).map_err(|err| {
+                self.write_failed(&err);
+                None
+            })?;
+            outputs.push(StoredOutput {
+                blob,
+                size: content.len() as u64,
+                mode,
+            });
+        }
+        let depfile = match &plan.depfile {
+            Some((path, target)) => {
+                let text = fs::read(path).map_err(|_| Some("no_dependency_file"))?;
+                match self.roots.normalize_bytes(&text) {
+                    Some(text) => Some(StoredDepfile {
+                        text,
+                        target: self.roots.normalize(target),
+                    }),
+                    None => {
+                        ties_to_roots = true;
+                        Some(StoredDepfile {
+                            text,
+                            target: target.clone(),
+                        })
+                    }
+                }
+            }
+            None => None,
+        };
+        let (stdout, stderr, normalized_text) = match (
+            self.roots.normalize_bytes(&ran.stdout),
+            self.roots.normalize_bytes(&ran.stderr),
+        ) {
+            (Some(out), Some(err)) => (out, err, true),
+            _ => {
+                ties_to_roots = true;
+                (ran.stdout.clone(), ran.stderr.clone(), false)
+            }
+        };
+        let record = ResultRecord {
+            outputs,
+            depfile,
+            stdout,
+            stderr,
+            normalized_text,
+            exit_code: 0,
+            duration_ms: elapsed.as_millis() as u64,
+        };
+        let roots = ties_to_roots.then(|| {
+            (
+                self.roots.build().to_string(),
+                self.roots.source().map(str::to_string),
+            )
+        });
+        let result_key = if plan.two_level {
+            let mut key = KeyHasher::new("result");
+            key.field(&plan.key);
+            for (path, hash) in &entry_files {
+                key.text(path).field(hash);
+            }
+            for (dir, name) in &absent {
+                key.text(dir).text(name);
+            }
+            if let Some((build, source)) = &roots {
+                key.text(build).text(source.as_deref().unwrap_or(""));
+            }
+            key.finish()
+        } else {
+            plan.key
+        };
+        let bytes = encode(&record).ok_or(Some("unencodable"))?;
+        self.put(Namespace::Result, &result_key, &bytes)?;
+        if plan.two_level {
+            let mut manifest = self
+                .get_record::<Manifest>(Namespace::Manifest, &plan.key)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            manifest.entries.retain(|e| e.result != result_key);
+            manifest.entries.insert(
+                0,
+                ManifestEntry {
+                    files: entry_files,
+                    absent,
+                    roots,
+                    result: result_key,
+                },
+            );
+            manifest.entries.truncate(MAX_MANIFEST_ENTRIES);
+            let bytes = encode(&manifest).ok_or(Some("unencodable"))?;
+            self.put(Namespace::Manifest, &plan.key, &bytes)?;
+        }
+        if let Some((seen_key, seen)) = &plan.last_seen
+            && let Some(bytes) = encode(seen)
+        {
+            self.put(Namespace::Manifest, seen_key, &bytes)?;
+        }
+        Ok(())
+    }
+
+    fn put(
+        &self,
+        namespace: Namespace,
+        key: &Digest,
+        bytes: &[u8],
+    ) -> Result<(), Option<&'static str>> {
+        self.store.put_record(namespace, key, bytes).map_err(|err| {
+            self.write_failed(&err);
+            None
+        })
+    }
+
+    fn write_failed(&self, err: &StoreError) {
+        self.read_only
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.warn("write", err);
+    }
+
+    /// The places where a header would have been found before the one the
+    /// compile read, had it existed: earlier dirs of the include search
+    /// path, and the dirs of the project's own files (for `#include "…"`).
+    fn absent_headers(
+        &self,
+        invocation: &Invocation,
+        args: &CompileArgs,
+        deps: &[String],
+    ) -> Vec<(String, String)> {
+        let cwd = &invocation.cwd;
+        let mut search: Vec<String> = args
+            .include_dirs
+            .iter()
+            .map(|dir| join_text(cwd, &dir.path))
+            .collect();
+        if !args.nostdinc {
+            let relevant = system_search_args(&invocation.expanded_args);
+            let program = &invocation.program;
+            if let Ok(tool) = self
+                .toolchains
+                .identify(program, cwd, self.path_env.as_deref())
+                && let Ok(system) =
+                    self.toolchains
+                        .system_include_dirs(&tool, args.language.as_x_arg(), &relevant)
+            {
+                for dir in system.quote.iter().chain(&system.bracket) {
+                    search.push(dir.to_string_lossy().trim_end_matches('/').to_string());
+                }
+            }
+        }
+        let mut project_dirs: Vec<String> = Vec::new();
+        for file in deps.iter().chain(std::iter::once(&args.source)) {
+            let full = join_text(cwd, file);
+            if self.roots.normalize(&full) != full
+                && let Some((dir, _)) = full.rsplit_once('/')
+                && !project_dirs.iter().any(|d| d == dir)
+            {
+                project_dirs.push(dir.to_string());
+            }
+        }
+        let mut absent: Vec<(String, String)> = Vec::new();
+        let mut seen = HashSet::new();
+        for dep in deps {
+            let full = join_text(cwd, dep);
+            let Some(found_at) = search.iter().position(|dir| {
+                full.len() > dir.len() + 1
+                    && full.starts_with(dir.as_str())
+                    && full.as_bytes()[dir.len()] == b'/'
+            }) else {
+                continue;
+            };
+            let name = &full[search[found_at].len() + 1..];
+            let is_project = self.roots.normalize(&full) != full;
+            let earlier = search[..found_at].iter();
+            let includers = project_dirs.iter().filter(|_| is_project);
+            for dir in earlier.chain(includers) {
+                if *dir == search[found_at] || format!("{dir}/{name}") == full {
+                    continue;
+                }
+                if !seen.insert((dir.clone(), name.to_string())) {
+                    continue;
+                }
+                if !Path::new(dir).join(name).exists() {
+                    absent.push((self.roots.normalize(dir), name.to_string()));
+                }
+            }
+        }
+        absent.sort();
+        absent
+    }
+}
+
+enum Lookup {
+    Hit(ResultRecord),
+    Miss(String),
+}
+
+fn wall_clock_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether `path` was written at or after `since_ns`. On file systems
+/// with whole-second times, a write in the same second counts.
+fn modified_since(path: &Path, since_ns: i64) -> bool {
+    const SECOND: i64 = 1_000_000_000;
+    match crate::hash::stat(&path.to_string_lossy()) {
+        Ok(Some(stat)) => {
+            let newest = stat.mtime_ns.max(stat.ctime_ns);
+            let coarse = stat.mtime_ns % SECOND == 0 && stat.ctime_ns % SECOND == 0;
+            let threshold = if coarse { since_ns - SECOND } else { since_ns };
+            newest >= threshold
+        }
+        _ => true,
+    }
+}
+
+fn kind_name(kind: ToolKind) -> &'static str {
+    match kind {
+        ToolKind::Compile => "compile",
+        ToolKind::Archive => "archive",
+        ToolKind::Link => "link",
+    }
+}
+
+fn miss_slug(reason: &str) -> &'static str {
+    match reason {
+        "new source" => "new_source",
+        "source changed" => "source_changed",
+        "flags changed" => "flags_changed",
+        "compiler changed" => "compiler_changed",
+        "environment changed" => "env_changed",
+        "no entry" => "no_entry",
+        "built in another directory" => "other_directory",
+        "stored outputs are damaged" | "cache entry unreadable" => "damaged",
+        _ if reason.ends_with(" appeared") => "header_appeared",
+        _ => "header_changed",
+    }
+}
+
+/// The outputs an invocation writes, absolute.
+fn invocation_outputs(invocation: &Invocation) -> Vec<PathBuf> {
+    let cwd = &invocation.cwd;
+    match &invocation.detail {
+        Detail::Compile(args) => {
+            let mut outputs = vec![cwd.join(&args.output)];
+            if let Some(depfile) = &args.depfile {
+                outputs.push(cwd.join(depfile));
+            }
+            outputs
+        }
+        Detail::Archive(archive) => vec![cwd.join(&archive.archive)],
+        Detail::Link(link) => vec![cwd.join(&link.output)],
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the filesystem.
+fn lexical_normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn join_text(cwd: &Path, path: &str) -> String {
+    if path.starts_with('/') {
+        path.trim_end_matches('/').to_string()
+    } else {
+        format!(
+            "{}/{}",
+            cwd.to_string_lossy().trim_end_matches('/'),
+            path.trim_end_matches('/')
+        )
+    }
+}
+
+fn is_under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    !prefix.is_empty()
+        && (path == prefix
+            || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/')))
+}
+
+/// Arguments that change a compiler's default include search.
+fn system_search_args(args: &[String]) -> Vec<String> {
+    let mut relevant = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let takes_value = matches!(arg.as_str(), "-target" | "-isysroot" | "--sysroot" | "-B");
+        let joined = [
+            "--sysroot=",
+            "-isysroot",
+            "--target=",
+            "-stdlib=",
+            "--gcc-toolchain=",
+            "-B",
+        ]
+        .iter()
+        .any(|prefix| arg.starts_with(prefix) && arg.len() > prefix.len());
+        let flag = matches!(
+            arg.as_str(),
+            "-m32" | "-m64" | "-mx32" | "-nostdinc" | "-nostdinc++"
+        );
+        if takes_value {
+            relevant.push(arg.clone());
+            if let Some(value) = iter.next() {
+                relevant.push(value.clone());
+            }
+        } else if joined || flag {
+            relevant.push(arg.clone());
+        }
+    }
+    relevant
+}
+
+/// The step's command with `extra` appended to the tool's arguments.
+fn with_extra_args(invocation: &Invocation, extra: &[String]) -> String {
+    let mut argv = Vec::with_capacity(invocation.args.len() + extra.len() + 1);
+    argv.push(invocation.program.as_str());
+    argv.extend(invocation.args.iter().map(String::as_str));
+    argv.extend(extra.iter().map(String::as_str));
+    let tool = shlex::try_join(argv).unwrap_or_default();
+    let mut segments = invocation.segments.clone();
+    if let Some(segment) = segments.get_mut(invocation.tool_segment) {
+        *segment = tool;
+    }
+    segments.join(" && ")
+}
+
+fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".zccache-")
+        .tempfile_in(dir)?;
+    temp.write_all(content)?;
+    temp.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
+/// Directory listings, so "no header of this name in that dir" costs one
+/// stat of the dir (or nothing, outside the project) rather than one per
+/// name.
+/// A dir's names, and the stat they were read at (for dirs that may change).
+type Listing = (Option<crate::hash::FileStat>, Arc<HashSet<String>>);
+
+pub struct DirListings {
+    known: Mutex<HashMap<PathBuf, Listing>>,
+    volatile: Vec<String>,
+}
+
+impl DirListings {
+    pub fn new(volatile_roots: &[&str]) -> DirListings {
+        DirListings {
+            known: Mutex::new(HashMap::new()),
+            volatile: volatile_roots.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    /// Whether `dir` may hold `name`'s first component; `false` is certain.
+    pub fn may_contain(&self, dir: &Path, name: &str) -> bool {
+        let first = name.split('/').next().unwrap_or(name);
+        match self.listing(dir) {
+            Some(listing) => listing.contains(first),
+            None => true,
+        }
+    }
+
+    fn listing(&self, dir: &Path) -> Option<Arc<HashSet<String>>> {
+        let text = dir.to_string_lossy();
+        let volatile = self
+            .volatile
+            .iter()
+            .any(|root| text.starts_with(root.as_str()));
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let stat = if volatile {
+            crate::hash::stat(&text).ok()?
+        } else {
+            None
+        };
+        if let Some((seen_stat, listing)) = known.get(dir)
+            && (!volatile || *seen_stat == stat)
+        {
+            return Some(Arc::clone(listing));
+        }
+        drop(known);
+        let names: HashSet<String> = match fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+            Err(_) => return None,
+        };
+        let listing = Arc::new(names);
+        let stat = if volatile { stat } else { None };
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(dir.to_path_buf(), (stat, Arc::clone(&listing)));
+        Some(listing)
+    }
+}

@@ -1,0 +1,147 @@
+//! Content hashes of the files a cached step read (sources, headers,
+//! objects, libraries), and the facts about their text that decide whether
+//! a compile may be cached at all.
+//!
+//! One build asks for the same system headers thousands of times, so each
+//! file is read once per process and then recognized by its stat; files
+//! outside the build's roots (the toolchain's headers and libraries) are
+//! trusted after the first look, as a build does not change them.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use memchr::memmem;
+
+use crate::hash::{FileStat, Hash};
+
+/// What a cached step needs to know about one input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileFacts {
+    pub hash: Hash,
+    /// Mentions `__DATE__` or `__TIME__` (pinned only by SOURCE_DATE_EPOCH).
+    pub date_time: bool,
+    /// Mentions `__TIMESTAMP__` (the file's mtime: never cacheable).
+    pub timestamp: bool,
+}
+
+/// Files changed less than this long ago may change again within one mtime
+/// tick unnoticed; they are hashed again on each use.
+const RACY_NS: i64 = 2_000_000_000;
+
+#[derive(Default)]
+pub struct FileHasher {
+    known: Mutex<HashMap<PathBuf, (FileStat, FileFacts)>>,
+    /// Files under these prefixes may change during a build (they are the
+    /// project's own), so their stat is checked on every use.
+    volatile: Vec<String>,
+}
+
+impl FileHasher {
+    pub fn new(volatile_roots: &[&str]) -> FileHasher {
+        FileHasher {
+            known: Mutex::new(HashMap::new()),
+            volatile: volatile_roots.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn is_volatile(&self, path: &Path) -> bool {
+        let text = path.to_string_lossy();
+        self.volatile
+            .iter()
+            .any(|root| text.starts_with(root.as_str()))
+    }
+
+    /// The file's facts, `Ok(None)` when it does not exist.
+    pub fn facts(&self, path: &Path) -> io::Result<Option<FileFacts>> {
+        let volatile = self.is_volatile(path);
+        if !volatile && let Some((_, facts)) = self.lock().get(path) {
+            return Ok(Some(*facts));
+        }
+        let Some(stat) = stat(path)? else {
+            return Ok(None);
+        };
+        if let Some((known_stat, facts)) = self.lock().get(path)
+            && *known_stat == stat
+        {
+            return Ok(Some(*facts));
+        }
+        let facts = if stat.not_regular {
+            FileFacts {
+                hash: crate::hash::hash_file(&path.to_string_lossy(), &stat)?,
+                date_time: false,
+                timestamp: false,
+            }
+        } else {
+            scan(&fs::read(path)?)
+        };
+        if !is_racy(&stat) {
+            self.lock().insert(path.to_path_buf(), (stat, facts));
+        }
+        Ok(Some(facts))
+    }
+
+    /// Forgets everything, e.g. between rounds of a long-lived process.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (FileStat, FileFacts)>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn stat(path: &Path) -> io::Result<Option<FileStat>> {
+    crate::hash::stat(&path.to_string_lossy())
+}
+
+fn is_racy(stat: &FileStat) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(i64::MAX);
+    now - stat.mtime_ns.max(stat.ctime_ns) < RACY_NS
+}
+
+/// Hashes `content` and looks for the macros that tie an object to the
+/// time or place it was compiled.
+pub fn scan(content: &[u8]) -> FileFacts {
+    let mentions = |needle: &[u8]| memmem::find(content, needle).is_some();
+    let has_underscores = mentions(b"__");
+    FileFacts {
+        hash: *blake3::hash(content).as_bytes(),
+        date_time: has_underscores && (mentions(b"__DATE__") || mentions(b"__TIME__")),
+        timestamp: has_underscores && mentions(b"__TIMESTAMP__"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_for_time_and_place_macros() {
+        let facts = scan(b"const char *d = __DATE__; int x = __LINE__;");
+        assert!(facts.date_time && !facts.timestamp);
+        let facts = scan(b"puts(__FILE__); puts(__TIMESTAMP__);");
+        assert!(!facts.date_time && facts.timestamp);
+        assert!(!scan(b"int main() { return 0; }").date_time);
+    }
+
+    #[test]
+    fn notices_changes_in_volatile_files_and_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_string_lossy().to_string();
+        let hasher = FileHasher::new(&[&root]);
+        let path = dir.path().join("a.h");
+        assert_eq!(hasher.facts(&path).unwrap(), None);
+        fs::write(&path, "one").unwrap();
+        let first = hasher.facts(&path).unwrap().unwrap();
+        fs::write(&path, "two!").unwrap();
+        let second = hasher.facts(&path).unwrap().unwrap();
+        assert_ne!(first.hash, second.hash);
+        assert_eq!(second.hash, *blake3::hash(b"two!").as_bytes());
+    }
+}

@@ -1,0 +1,163 @@
+//! The compiler cache: compile, archive and link steps restored from a
+//! local content-addressed store instead of run, shared by every build dir
+//! and by every zccache process on the machine.
+//!
+//! Data flows one way: [`command`] recognizes the tool in a step's command,
+//! [`toolchain`] identifies the tool, [`exec`] computes keys from the
+//! content of everything the tool reads and either restores the outputs
+//! from the [`store`] or runs the command and stores what it made.
+
+pub mod cli;
+pub mod command;
+pub mod config;
+pub mod exec;
+pub mod files;
+pub mod records;
+pub mod roots;
+pub mod stats;
+pub mod store;
+pub mod toolchain;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use exec::{Executed, Ran};
+
+use config::Settings;
+use files::FileHasher;
+use roots::Roots;
+use stats::Stats;
+use store::Store;
+use toolchain::Toolchains;
+
+/// An open cache for one build (or one launcher call).
+pub struct Cache {
+    settings: Settings,
+    store: Store,
+    toolchains: Toolchains,
+    files: FileHasher,
+    listings: exec::DirListings,
+    roots: Roots,
+    path_env: Option<OsString>,
+    umask: u32,
+    stats: Mutex<Stats>,
+    warned: AtomicBool,
+    /// After a write fails (read-only or full disk), later steps only read.
+    read_only: AtomicBool,
+}
+
+impl Cache {
+    /// Opens the cache configured by the environment for a build in
+    /// `build_dir` (absolute). `None` when it is disabled, or when it cannot
+    /// be opened: then a warning is printed and the build runs uncached.
+    pub fn open(build_dir: &Path) -> Option<Arc<Cache>> {
+        let settings = match Settings::load() {
+            Ok(settings) => settings,
+            Err(err) => {
+                eprintln!("zccache: warning: cache disabled: {err}");
+                return None;
+            }
+        };
+        if settings.disable {
+            return None;
+        }
+        let store = match Store::open(&settings) {
+            Ok(store) => store,
+            Err(err) => {
+                eprintln!("zccache: warning: cache disabled: {err}");
+                return None;
+            }
+        };
+        let roots = Roots::detect(build_dir);
+        let mut volatile = vec![roots.build().to_string()];
+        if let Some(source) = roots.source() {
+            volatile.push(source.to_string());
+        }
+        let volatile: Vec<&str> = volatile.iter().map(String::as_str).collect();
+        let toolchains = Toolchains::new(Some(store.root().join("v1").join("toolchains")));
+        Some(Arc::new(Cache {
+            files: FileHasher::new(&volatile),
+            listings: exec::DirListings::new(&volatile),
+            toolchains,
+            roots,
+            path_env: std::env::var_os("PATH"),
+            umask: current_umask(),
+            stats: Mutex::new(Stats::default()),
+            warned: AtomicBool::new(false),
+            read_only: AtomicBool::new(false),
+            store,
+            settings,
+        }))
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(crate) fn count(&self, name: &str, n: u64) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(name, n);
+    }
+
+    /// Prints one warning per process about the cache not working; the step
+    /// then runs for real.
+    pub(crate) fn warn(&self, what: &str, err: &dyn std::fmt::Display) {
+        self.count("errors", 1);
+        self.count(&format!("error.{what}"), 1);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            eprintln!("zccache: warning: cache {what}: {err}; running steps without it");
+        }
+    }
+
+    /// Adds this process's counters to the cache's statistics and evicts
+    /// old entries if the cache grew past its size limit.
+    pub fn finish(&self) {
+        let delta = std::mem::take(&mut *self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+        if delta.is_empty() && self.store.bytes_written() == 0 {
+            return;
+        }
+        if let Err(err) = stats::flush(&self.store, &delta, self.settings.max_size) {
+            tracing::debug!("cannot update cache statistics: {err}");
+        }
+    }
+}
+
+/// The cache of one zccache run, opened on first use: a build with
+/// nothing to run never reads the settings or touches the store.
+#[derive(Default)]
+pub struct CacheSlot {
+    cache: std::sync::OnceLock<Option<Arc<Cache>>>,
+}
+
+impl CacheSlot {
+    pub fn get(&self) -> Option<&Arc<Cache>> {
+        self.cache
+            .get_or_init(|| {
+                let dir = std::env::current_dir().ok()?;
+                Cache::open(&dir)
+            })
+            .as_ref()
+    }
+
+    /// Flushes statistics if the cache was used.
+    pub fn finish(&self) {
+        if let Some(Some(cache)) = self.cache.get() {
+            cache.finish();
+        }
+    }
+}
+
+fn current_umask() -> u32 {
+    // SAFETY: umask only swaps the process's mask; it is set straight back.
+    // The cache is opened before any step runs, so no thread creates files
+    // in between.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}

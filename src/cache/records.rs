@@ -1,0 +1,147 @@
+//! What the cache stores about a step, besides the output blobs.
+//!
+//! Compiles and links are looked up in two steps, as ccache's direct and
+//! depend modes do: a [`Manifest`], keyed by what is known before running
+//! (tool, arguments, the source or explicit inputs), lists the sets of
+//! further files (headers, libraries) earlier runs read, each with their
+//! content hashes; the first set whose files all still have those hashes
+//! names the [`ResultRecord`]. Archives have no hidden inputs and key
+//! their result directly. Paths in records are normalized by
+//! [`crate::cache::roots::Roots`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::store::Digest;
+use crate::hash::Hash;
+
+/// Bumped whenever a key's ingredients or a record's layout change, so old
+/// entries simply stop matching.
+pub const KEY_VERSION: &[u8] = b"zccache-key-v1\0";
+
+/// Older sets beyond this are dropped: a source whose headers change often
+/// would otherwise grow its manifest without end.
+pub const MAX_MANIFEST_ENTRIES: usize = 16;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub entries: Vec<ManifestEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// Files read besides the ones in the manifest's key, with the hashes
+    /// they had.
+    pub files: Vec<(String, Hash)>,
+    /// Files that did not exist and would have been read instead had they
+    /// existed (a header in an earlier include dir).
+    /// As (dir, name) pairs, so a lookup checks each dir once.
+    pub absent: Vec<(String, String)>,
+    /// Set when an output embeds the build dir or source root: the entry
+    /// then serves only a build with these same roots.
+    pub roots: Option<(String, Option<String>)>,
+    pub result: Digest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResultRecord {
+    /// One per output of the invocation, in its order.
+    pub outputs: Vec<StoredOutput>,
+    pub depfile: Option<StoredDepfile>,
+    /// Normalized like paths when `normalized_text`.
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub normalized_text: bool,
+    pub exit_code: i32,
+    /// How long the real run took: the time a hit saves.
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredOutput {
+    pub blob: Digest,
+    pub size: u64,
+    pub mode: u32,
+}
+
+/// A depfile is text naming paths, so it is stored normalized and written
+/// back with this build's paths and target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredDepfile {
+    pub text: Vec<u8>,
+    /// The target the text starts with, as the compiler wrote it.
+    pub target: String,
+}
+
+/// What a source was last cached with, to tell why a later compile of it
+/// missed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LastSeen {
+    pub tool: Digest,
+    pub args: Digest,
+    pub source: Hash,
+    pub env: Digest,
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Option<Vec<u8>> {
+    bincode::serialize(value).ok()
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    bincode::deserialize(bytes).ok()
+}
+
+/// Incremental key building with unambiguous field boundaries.
+pub struct KeyHasher(blake3::Hasher);
+
+impl KeyHasher {
+    pub fn new(kind: &str) -> KeyHasher {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(KEY_VERSION);
+        let mut key = KeyHasher(hasher);
+        key.field(kind.as_bytes());
+        key
+    }
+
+    pub fn field(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        self.field(text.as_bytes())
+    }
+
+    pub fn finish(&self) -> Digest {
+        *self.0.finalize().as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_do_not_run_together() {
+        let mut a = KeyHasher::new("k");
+        a.text("ab").text("c");
+        let mut b = KeyHasher::new("k");
+        b.text("a").text("bc");
+        assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn records_round_trip_and_garbage_is_rejected() {
+        let manifest = Manifest {
+            entries: vec![ManifestEntry {
+                files: vec![("\u{1}S\u{1}/a.h".into(), [7; 32])],
+                absent: vec![("/usr/include".into(), "a.h".into())],
+                roots: None,
+                result: [9; 32],
+            }],
+        };
+        let bytes = encode(&manifest).unwrap();
+        assert_eq!(decode::<Manifest>(&bytes), Some(manifest));
+        assert_eq!(decode::<Manifest>(&bytes[..bytes.len() / 2]), None);
+    }
+}
