@@ -101,6 +101,12 @@ struct Plan {
     last_seen: Option<(Digest, LastSeen)>,
     /// Facts of the compile's source, for the time and place macros.
     source_facts: Option<crate::cache::files::FileFacts>,
+    tool: Arc<ToolIdentity>,
+    /// Prefix maps zccache adds (`path_remap`), also given to the
+    /// preprocessor.
+    remap_args: Vec<String>,
+    /// The compile's key by preprocessed text, when it was computed.
+    cpp_key: Option<Digest>,
 }
 
 impl Cache {
@@ -136,6 +142,32 @@ impl Cache {
         }
     }
 
+    /// Groups compiles of one source by one compiler whose arguments differ
+    /// only in preprocessor flags (a library built static and shared):
+    /// equal keys, `None` for anything else.
+    pub fn compile_group(&self, command: &str, cwd: &Path) -> Option<Digest> {
+        let Classification::Cacheable(invocation) = classify(command, cwd) else {
+            return None;
+        };
+        let Detail::Compile(args) = &invocation.detail else {
+            return None;
+        };
+        let mut key = KeyHasher::new("group");
+        key.text(&invocation.program)
+            .text(&invocation.cwd.to_string_lossy())
+            .text(&args.source);
+        for (arg, preprocessor_only) in invocation
+            .key_args
+            .iter()
+            .zip(&invocation.preprocessor_only)
+        {
+            if !preprocessor_only {
+                key.text(arg);
+            }
+        }
+        Some(key.finish())
+    }
+
     fn uncacheable(&self, reason: &str) {
         self.count("uncacheable", 1);
         self.count(&format!("uncacheable.{reason}"), 1);
@@ -144,10 +176,15 @@ impl Cache {
     /// Restores `invocation`'s outputs from the cache, or runs `command`
     /// (the step's shell command, the invocation's source) through `run`
     /// and stores the result when it succeeded.
+    ///
+    /// `preprocess_first`: another step compiles the same source with
+    /// arguments differing only in preprocessor flags, so the preprocessed
+    /// text may find this one's result even on a cold cache.
     pub fn execute<S>(
         &self,
         invocation: &Invocation,
         command: &str,
+        preprocess_first: bool,
         run: impl FnOnce(&str) -> Ran<S>,
     ) -> Executed<S> {
         let kind = kind_name(invocation.kind);
@@ -163,21 +200,7 @@ impl Cache {
         };
         let miss = match self.lookup(&plan) {
             Lookup::Hit(record) => match self.restore(&plan, &record) {
-                Ok(()) => {
-                    self.count(&format!("{kind}_hits"), 1);
-                    self.count("time_saved_ms", record.duration_ms);
-                    let text = |bytes: &[u8]| {
-                        if record.normalized_text {
-                            self.roots.restore_bytes(bytes)
-                        } else {
-                            bytes.to_vec()
-                        }
-                    };
-                    return Executed::Restored {
-                        stdout: text(&record.stdout),
-                        stderr: text(&record.stderr),
-                    };
-                }
+                Ok(()) => return self.restored(kind, &record),
                 Err(err) => {
                     self.note_store_error("restore", &err);
                     "stored outputs are damaged".to_string()
@@ -185,6 +208,26 @@ impl Cache {
             },
             Lookup::Miss(reason) => reason,
         };
+        // Worth a preprocessor run: the source was cached before with other
+        // content or other headers (a comment-only edit can still hit), or a
+        // sibling step compiles it too.
+        let seen_before = matches!(
+            miss_slug(&miss),
+            "source_changed" | "header_changed" | "header_appeared"
+        );
+        let mut _compiling = None;
+        if plan.kind == ToolKind::Compile && (seen_before || preprocess_first) {
+            if let Some(cpp_key) = self.preprocessed_key(invocation, &plan) {
+                // A sibling compiling the same text right now will store it:
+                // wait for it rather than compile twice.
+                _compiling = Some(self.in_flight.claim(cpp_key));
+                if let Some(record) = self.restore_preprocessed(invocation, &plan, &cpp_key) {
+                    self.count("preprocessed_hits", 1);
+                    return self.restored(kind, &record);
+                }
+                plan.cpp_key = Some(cpp_key);
+            }
+        }
         self.count(&format!("{kind}_misses"), 1);
         self.count(&format!("miss.{}", miss_slug(&miss)), 1);
         let to_run = if plan.extra_args.is_empty() {
@@ -214,6 +257,22 @@ impl Cache {
         }
     }
 
+    fn restored<S>(&self, kind: &str, record: &ResultRecord) -> Executed<S> {
+        self.count(&format!("{kind}_hits"), 1);
+        self.count("time_saved_ms", record.duration_ms);
+        let text = |bytes: &[u8]| {
+            if record.normalized_text {
+                self.roots.restore_bytes(bytes)
+            } else {
+                bytes.to_vec()
+            }
+        };
+        Executed::Restored {
+            stdout: text(&record.stdout),
+            stderr: text(&record.stderr),
+        }
+    }
+
     fn note_store_error(&self, what: &str, err: &StoreError) {
         if matches!(err, StoreError::Corrupt { .. }) {
             self.count("corrupt", 1);
@@ -234,8 +293,8 @@ impl Cache {
                 "tool_not_identified"
             })?;
         match &invocation.detail {
-            Detail::Compile(args) => self.plan_compile(invocation, args, &tool),
-            Detail::Archive(_) | Detail::Link(_) => self.plan_archive_or_link(invocation, &tool),
+            Detail::Compile(args) => self.plan_compile(invocation, args, tool),
+            Detail::Archive(_) | Detail::Link(_) => self.plan_archive_or_link(invocation, tool),
         }
     }
 
@@ -264,7 +323,7 @@ impl Cache {
         &self,
         invocation: &Invocation,
         args: &CompileArgs,
-        tool: &ToolIdentity,
+        tool: Arc<ToolIdentity>,
     ) -> Result<Plan, &'static str> {
         let cwd = &invocation.cwd;
         let source = cwd.join(&args.source);
@@ -275,10 +334,12 @@ impl Cache {
         if facts.timestamp {
             return Err("timestamp_macro");
         }
-        let mut extra_args = Vec::new();
-        if self.settings.path_remap {
-            extra_args.extend(self.prefix_map_args(args));
-        }
+        let remap_args = if self.settings.path_remap {
+            self.prefix_map_args(args)
+        } else {
+            Vec::new()
+        };
+        let mut extra_args = remap_args.clone();
         let args_digest = self.args_digest(invocation, &extra_args);
         let env_digest = Self::env_digest(COMPILE_ENV);
         let mut key = KeyHasher::new("compile");
@@ -331,6 +392,9 @@ impl Cache {
             private_deps,
             last_seen: Some((seen_key.finish(), last_seen)),
             source_facts: Some(facts),
+            tool,
+            remap_args,
+            cpp_key: None,
         })
     }
 
@@ -358,7 +422,7 @@ impl Cache {
     fn plan_archive_or_link(
         &self,
         invocation: &Invocation,
-        tool: &ToolIdentity,
+        tool: Arc<ToolIdentity>,
     ) -> Result<Plan, &'static str> {
         let cwd = &invocation.cwd;
         let mut key = KeyHasher::new(kind_name(invocation.kind));
@@ -433,6 +497,9 @@ impl Cache {
             private_deps,
             last_seen: None,
             source_facts: None,
+            tool,
+            remap_args: Vec::new(),
+            cpp_key: None,
         })
     }
 
@@ -579,7 +646,6 @@ impl Cache {
         elapsed: std::time::Duration,
         started_ns: i64,
     ) -> Result<(), Option<&'static str>> {
-        let cwd = invocation.cwd.clone();
         // The key holds the content hashed before the run (or, for files
         // found in the depfile, after it): a file written meanwhile may not
         // be what the tool read.
@@ -599,38 +665,8 @@ impl Cache {
                 (None, Some((depfile, _))) => depfile.clone(),
                 (None, None) => return Err(Some("no_dependency_file")),
             };
-            let text = fs::read_to_string(&deps_path).map_err(|_| Some("no_dependency_file"))?;
-            let deps = crate::run::depfile::parse(&text)
-                .map_err(|_| Some("bad_dependency_file"))?
-                .inputs;
-            let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
-            let mut seen = HashSet::new();
-            for dep in &deps {
-                let path = cwd.join(dep);
-                if plan.keyed_inputs.contains(&path) || !seen.insert(path.clone()) {
-                    continue;
-                }
-                if modified_since(&path, started_ns) {
-                    return Err(Some("input_changed_during_step"));
-                }
-                let facts = match self.files.facts(&path) {
-                    Ok(Some(facts)) => facts,
-                    _ => return Err(Some("input_vanished")),
-                };
-                if plan.kind == ToolKind::Compile {
-                    if facts.timestamp {
-                        return Err(Some("timestamp_macro"));
-                    }
-                    date_time |= facts.date_time;
-                }
-                entry_files.push((self.roots.normalize(dep), facts.hash));
-            }
-            if date_time && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
-                return Err(Some("date_time_macros"));
-            }
-            if let Detail::Compile(args) = &invocation.detail {
-                absent = self.absent_headers(invocation, args, &deps);
-            }
+            (entry_files, absent) =
+                self.read_dependencies(invocation, plan, &deps_path, started_ns)?;
         }
         let mut outputs = Vec::with_capacity(plan.outputs.len());
         for path in &plan.outputs {
@@ -712,24 +748,18 @@ impl Cache {
         let bytes = encode(&record).ok_or(Some("unencodable"))?;
         self.put(Namespace::Result, &result_key, &bytes)?;
         if plan.two_level {
-            let mut manifest = self
-                .get_record::<Manifest>(Namespace::Manifest, &plan.key)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            manifest.entries.retain(|e| e.result != result_key);
-            manifest.entries.insert(
-                0,
+            self.add_manifest_entry(
+                plan,
                 ManifestEntry {
                     files: entry_files,
                     absent,
-                    roots,
+                    roots: roots.clone(),
                     result: result_key,
                 },
-            );
-            manifest.entries.truncate(MAX_MANIFEST_ENTRIES);
-            let bytes = encode(&manifest).ok_or(Some("unencodable"))?;
-            self.put(Namespace::Manifest, &plan.key, &bytes)?;
+            )?;
+        }
+        if let (Some(cpp_key), None) = (plan.cpp_key, &roots) {
+            self.put(Namespace::Result, &cpp_key, &bytes)?;
         }
         if let Some((seen_key, seen)) = &plan.last_seen
             && let Some(bytes) = encode(seen)
@@ -737,6 +767,165 @@ impl Cache {
             self.put(Namespace::Manifest, seen_key, &bytes)?;
         }
         Ok(())
+    }
+
+    /// The files a compile or link read besides those in its key, with
+    /// their hashes, and where a shadowing header would have been found.
+    fn read_dependencies(
+        &self,
+        invocation: &Invocation,
+        plan: &Plan,
+        deps_path: &Path,
+        started_ns: i64,
+    ) -> Result<DependencySet, Option<&'static str>> {
+        let text = fs::read_to_string(deps_path).map_err(|_| Some("no_dependency_file"))?;
+        let deps = crate::run::depfile::parse(&text)
+            .map_err(|_| Some("bad_dependency_file"))?
+            .inputs;
+        let mut entry_files = Vec::new();
+        let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
+        let mut seen = HashSet::new();
+        for dep in &deps {
+            let path = plan.cwd.join(dep);
+            if plan.keyed_inputs.contains(&path) || !seen.insert(path.clone()) {
+                continue;
+            }
+            if modified_since(&path, started_ns) {
+                return Err(Some("input_changed_during_step"));
+            }
+            let facts = match self.files.facts(&path) {
+                Ok(Some(facts)) => facts,
+                _ => return Err(Some("input_vanished")),
+            };
+            if plan.kind == ToolKind::Compile {
+                if facts.timestamp {
+                    return Err(Some("timestamp_macro"));
+                }
+                date_time |= facts.date_time;
+            }
+            entry_files.push((self.roots.normalize(dep), facts.hash));
+        }
+        if date_time && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+            return Err(Some("date_time_macros"));
+        }
+        let absent = match &invocation.detail {
+            Detail::Compile(args) => self.absent_headers(invocation, args, &deps),
+            _ => Vec::new(),
+        };
+        Ok((entry_files, absent))
+    }
+
+    fn add_manifest_entry(
+        &self,
+        plan: &Plan,
+        entry: ManifestEntry,
+    ) -> Result<(), Option<&'static str>> {
+        let mut manifest = self
+            .get_record::<Manifest>(Namespace::Manifest, &plan.key)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        manifest.entries.retain(|e| e.result != entry.result);
+        manifest.entries.insert(0, entry);
+        manifest.entries.truncate(MAX_MANIFEST_ENTRIES);
+        let bytes = encode(&manifest).ok_or(Some("unencodable"))?;
+        self.put(Namespace::Manifest, &plan.key, &bytes)
+    }
+
+    /// The key of a compile by its preprocessed text: arguments that only
+    /// steer the preprocessor are left out, as their effect is in the text.
+    /// `None` when the preprocessor cannot be run.
+    fn preprocessed_key(&self, invocation: &Invocation, plan: &Plan) -> Option<Digest> {
+        let Detail::Compile(args) = &invocation.detail else {
+            return None;
+        };
+        let mut cpp_args: Vec<&str> = Vec::new();
+        let expanded = &invocation.expanded_args;
+        let keyed = &invocation.key_args;
+        if expanded.len() != keyed.len() {
+            return None;
+        }
+        let is_placeholder = |k: &str| {
+            k.contains("<output>") || k.contains("<depfile>") || k.contains("<deptarget>")
+        };
+        let mut skip_next = false;
+        for (index, arg) in expanded.iter().enumerate() {
+            if std::mem::take(&mut skip_next) {
+                continue;
+            }
+            let next_is_placeholder = keyed.get(index + 1).is_some_and(|k| is_placeholder(k));
+            if next_is_placeholder && matches!(arg.as_str(), "-o" | "-MF" | "-MT" | "-MQ") {
+                skip_next = true;
+                continue;
+            }
+            if is_placeholder(&keyed[index])
+                || matches!(arg.as_str(), "-c" | "-MD" | "-MMD" | "-MP")
+            {
+                continue;
+            }
+            cpp_args.push(arg);
+        }
+        let output = std::process::Command::new(&plan.tool.invoked)
+            .args(&cpp_args)
+            .args(&plan.remap_args)
+            .arg("-E")
+            .current_dir(&plan.cwd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        let text = self
+            .roots
+            .normalize_bytes(&output.stdout)
+            .unwrap_or(output.stdout);
+        let mut key = KeyHasher::new("preprocessed");
+        key.field(&plan.tool.digest)
+            .text(args.language.as_x_arg())
+            .text(&self.roots.normalize(&plan.cwd.to_string_lossy()));
+        for (arg, preprocessor_only) in keyed.iter().zip(&invocation.preprocessor_only) {
+            if !preprocessor_only {
+                key.text(&self.roots.normalize(arg));
+            }
+        }
+        for arg in &plan.remap_args {
+            key.text(&self.roots.normalize(arg));
+        }
+        key.field(blake3::hash(&text).as_bytes())
+            .field(&output.stderr)
+            .field(&Self::env_digest(COMPILE_ENV));
+        Some(key.finish())
+    }
+
+    /// Restores a compile found by its preprocessed text, and remembers it
+    /// under its direct key so the next lookup needs no preprocessor.
+    fn restore_preprocessed(
+        &self,
+        invocation: &Invocation,
+        plan: &Plan,
+        cpp_key: &Digest,
+    ) -> Option<ResultRecord> {
+        let record = match self.get_record::<ResultRecord>(Namespace::Result, cpp_key) {
+            Ok(Some(record)) if record.outputs.len() == plan.outputs.len() => record,
+            _ => return None,
+        };
+        if let Err(err) = self.restore(plan, &record) {
+            self.note_store_error("restore", &err);
+            return None;
+        }
+        if let Some((depfile, _)) = &plan.depfile
+            && let Ok((files, absent)) = self.read_dependencies(invocation, plan, depfile, i64::MAX)
+        {
+            let entry = ManifestEntry {
+                files,
+                absent,
+                roots: None,
+                result: *cpp_key,
+            };
+            let _ = self.add_manifest_entry(plan, entry);
+        }
+        Some(record)
     }
 
     fn put(
@@ -828,6 +1017,10 @@ impl Cache {
         absent
     }
 }
+
+/// Files read besides the keyed ones, with hashes; places that must stay
+/// without a header.
+type DependencySet = (Vec<(String, crate::hash::Hash)>, Vec<(String, String)>);
 
 enum Lookup {
     Hit(ResultRecord),
@@ -983,6 +1176,45 @@ fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
     temp.write_all(content)?;
     temp.persist(path).map_err(|err| err.error)?;
     Ok(())
+}
+
+/// Keys being computed by a thread of this process right now.
+#[derive(Default)]
+pub struct InFlight {
+    keys: Mutex<HashSet<Digest>>,
+    done: std::sync::Condvar,
+}
+
+/// Holds a key of [`InFlight`]; dropping it wakes the waiters.
+pub struct Claim<'a> {
+    in_flight: &'a InFlight,
+    key: Digest,
+}
+
+impl InFlight {
+    /// Waits until no other thread holds `key`, then holds it.
+    pub fn claim(&self, key: Digest) -> Claim<'_> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        while keys.contains(&key) {
+            keys = self.done.wait(keys).unwrap_or_else(|p| p.into_inner());
+        }
+        keys.insert(key);
+        Claim {
+            in_flight: self,
+            key,
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.in_flight
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+        self.in_flight.done.notify_all();
+    }
 }
 
 /// Directory listings, so "no header of this name in that dir" costs one

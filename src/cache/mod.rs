@@ -39,6 +39,7 @@ pub struct Cache {
     toolchains: Toolchains,
     files: FileHasher,
     listings: exec::DirListings,
+    in_flight: exec::InFlight,
     roots: Roots,
     path_env: Option<OsString>,
     umask: u32,
@@ -80,6 +81,7 @@ impl Cache {
         Some(Arc::new(Cache {
             files: FileHasher::new(&volatile),
             listings: exec::DirListings::new(&volatile),
+            in_flight: exec::InFlight::default(),
             toolchains,
             roots,
             path_env: std::env::var_os("PATH"),

@@ -167,6 +167,8 @@ struct Builder<'g, 'c, 'a> {
     /// compare with file times.
     started_at: HashMap<StepId, (Instant, i64)>,
     build_start: Instant,
+    /// See [`Builder::find_compile_groups`].
+    compile_groups: std::cell::OnceCell<std::collections::HashSet<StepId>>,
 }
 
 fn now_ns() -> i64 {
@@ -214,6 +216,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             outcome: BuildOutcome::default(),
             started_at: HashMap::new(),
             build_start: Instant::now(),
+            compile_groups: std::cell::OnceCell::new(),
         }
     }
 
@@ -610,6 +613,35 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         }
     }
 
+    /// Steps of this build that compile the same source as another with
+    /// arguments differing only in preprocessor flags. Found once, among
+    /// the steps expected to run, so a build with nothing like that pays
+    /// only for classifying its dirty steps.
+    fn find_compile_groups(
+        &self,
+        cache: &crate::cache::Cache,
+        cwd: &Path,
+    ) -> std::collections::HashSet<StepId> {
+        let mut by_group: HashMap<crate::cache::store::Digest, Vec<StepId>> = HashMap::new();
+        for &step in &self.order {
+            if !self.counted[step.index()] {
+                continue;
+            }
+            let s = &self.graph.steps[step.index()];
+            if s.is_phony() || s.generator {
+                continue;
+            }
+            if let Some(group) = cache.compile_group(&s.command, cwd) {
+                by_group.entry(group).or_default().push(step);
+            }
+        }
+        by_group
+            .into_values()
+            .filter(|members| members.len() > 1)
+            .flatten()
+            .collect()
+    }
+
     /// A job that restores the step from the cache, or runs it and stores
     /// its outputs; `None` for steps the cache does not handle.
     fn cache_job(
@@ -630,9 +662,13 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .map(|&out| cwd.join(self.graph.path(out)))
             .collect();
         let invocation = cache.prepare(command, &cwd, &declared)?;
+        let preprocess_first = self
+            .compile_groups
+            .get_or_init(|| self.find_compile_groups(&cache, &cwd))
+            .contains(&step);
         let command = command.to_string();
         Some(Box::new(move |runner: &mut ShellRunner| {
-            let executed = cache.execute(&invocation, &command, |cmdline| {
+            let executed = cache.execute(&invocation, &command, preprocess_first, |cmdline| {
                 let ran = runner.run(cmdline);
                 Ran {
                     success: ran.status.success(),
