@@ -216,17 +216,18 @@ impl Cache {
             "source_changed" | "header_changed" | "header_appeared"
         );
         let mut _compiling = None;
-        if plan.kind == ToolKind::Compile && (seen_before || preprocess_first) {
-            if let Some(cpp_key) = self.preprocessed_key(invocation, &plan) {
-                // A sibling compiling the same text right now will store it:
-                // wait for it rather than compile twice.
-                _compiling = Some(self.in_flight.claim(cpp_key));
-                if let Some(record) = self.restore_preprocessed(invocation, &plan, &cpp_key) {
-                    self.count("preprocessed_hits", 1);
-                    return self.restored(kind, &record);
-                }
-                plan.cpp_key = Some(cpp_key);
+        if plan.kind == ToolKind::Compile
+            && (seen_before || preprocess_first)
+            && let Some(cpp_key) = self.preprocessed_key(invocation, &plan)
+        {
+            // A sibling compiling the same text right now will store it:
+            // wait for it rather than compile twice.
+            _compiling = Some(self.in_flight.claim(cpp_key));
+            if let Some(record) = self.restore_preprocessed(invocation, &plan, &cpp_key) {
+                self.count("preprocessed_hits", 1);
+                return self.restored(kind, &record);
             }
+            plan.cpp_key = Some(cpp_key);
         }
         self.count(&format!("{kind}_misses"), 1);
         self.count(&format!("miss.{}", miss_slug(&miss)), 1);
