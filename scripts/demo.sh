@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds zccache and uses it in place of ninja on examples/cmake-project:
-# configure with cmake, build twice (the second run has nothing to do), then
-# run the project's test executable.
+# configure with cmake, build twice (the second run has nothing to do), build
+# a second build dir (every step restored from the cache), then run the
+# project's test executable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -10,7 +11,9 @@ install_missing_tools ninja:ninja-build cmake:cmake gcc:gcc g++:g++
 
 cargo build --release
 zccache="$PWD/target/release/zccache"
-build_dir="$(mktemp -d -t zccache-demo-XXXXXX)"
+work="$(mktemp -d -t zccache-demo-XXXXXX)"
+build_dir="$work/build"
+export ZCCACHE_DIR="$work/cache"
 
 echo "== configure examples/cmake-project into $build_dir"
 cmake -G Ninja -S examples/cmake-project -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
@@ -21,7 +24,12 @@ echo "== first build"
 echo "== second build (nothing changed)"
 "$zccache" build -C "$build_dir"
 
+echo "== a second build dir of the same source: restored from the cache"
+cmake -G Ninja -S examples/cmake-project -B "$work/build2" -DCMAKE_BUILD_TYPE=Release >/dev/null
+"$zccache" build -C "$work/build2"
+"$zccache" stats
+
 echo "== run the project's tests"
-"$build_dir/zcdemo_tests"
-"$build_dir/zcdemo"
-echo "build dir kept at $build_dir"
+"$work/build2/zcdemo_tests"
+"$work/build2/zcdemo"
+echo "build dirs and cache kept under $work"
