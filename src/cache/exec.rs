@@ -48,7 +48,6 @@ const COMPILE_ENV: &[&str] = &[
     "LC_CTYPE",
     "LC_MESSAGES",
     "GCC_COLORS",
-    "TERM",
 ];
 
 /// Variables that change what an archiver or linker produces or prints.
@@ -599,10 +598,24 @@ impl Cache {
                 _ => return Err(format!("{} is gone", path.display())),
             }
         }
+        // Sorted by dir: one listing (one stat at most) per dir.
+        let mut current: Option<(&str, PathBuf, Option<Names>)> = None;
         for (dir, name) in &entry.absent {
-            let dir = cwd.join(self.roots.restore(dir));
-            if self.listings.may_contain(&dir, name) && dir.join(name).exists() {
-                return Err(format!("{} appeared", dir.join(name).display()));
+            if current
+                .as_ref()
+                .is_none_or(|(seen, _, _)| *seen != dir.as_str())
+            {
+                let path = cwd.join(self.roots.restore(dir));
+                let listing = self.listings.listing(&path);
+                current = Some((dir.as_str(), path, listing));
+            }
+            let Some((_, path, listing)) = &current else {
+                continue;
+            };
+            let first = name.split('/').next().unwrap_or(name);
+            let may_exist = listing.as_ref().is_none_or(|names| names.contains(first));
+            if may_exist && path.join(name).exists() {
+                return Err(format!("{} appeared", path.join(name).display()));
             }
         }
         Ok(())
@@ -973,7 +986,7 @@ impl Cache {
                         .system_include_dirs(&tool, args.language.as_x_arg(), &relevant)
             {
                 for dir in system.quote.iter().chain(&system.bracket) {
-                    search.push(dir.to_string_lossy().trim_end_matches('/').to_string());
+                    search.push(join_text(cwd, &dir.to_string_lossy()));
                 }
             }
         }
@@ -1104,16 +1117,14 @@ fn lexical_normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// `path` made absolute against `cwd`, with `.` and `..` resolved
+/// lexically, so an include dir a compiler prints as `/usr/bin/../include`
+/// matches the header paths its depfile names.
 fn join_text(cwd: &Path, path: &str) -> String {
-    if path.starts_with('/') {
-        path.trim_end_matches('/').to_string()
-    } else {
-        format!(
-            "{}/{}",
-            cwd.to_string_lossy().trim_end_matches('/'),
-            path.trim_end_matches('/')
-        )
-    }
+    lexical_normalize(&cwd.join(path))
+        .to_string_lossy()
+        .trim_end_matches('/')
+        .to_string()
 }
 
 fn is_under(path: &str, prefix: &str) -> bool {
@@ -1221,8 +1232,11 @@ impl Drop for Claim<'_> {
 /// Directory listings, so "no header of this name in that dir" costs one
 /// stat of the dir (or nothing, outside the project) rather than one per
 /// name.
+/// The names in one directory.
+pub type Names = Arc<HashSet<String>>;
+
 /// A dir's names, and the stat they were read at (for dirs that may change).
-type Listing = (Option<crate::hash::FileStat>, Arc<HashSet<String>>);
+type Listing = (Option<crate::hash::FileStat>, Names);
 
 pub struct DirListings {
     known: Mutex<HashMap<PathBuf, Listing>>,
@@ -1237,16 +1251,9 @@ impl DirListings {
         }
     }
 
-    /// Whether `dir` may hold `name`'s first component; `false` is certain.
-    pub fn may_contain(&self, dir: &Path, name: &str) -> bool {
-        let first = name.split('/').next().unwrap_or(name);
-        match self.listing(dir) {
-            Some(listing) => listing.contains(first),
-            None => true,
-        }
-    }
-
-    fn listing(&self, dir: &Path) -> Option<Arc<HashSet<String>>> {
+    /// The names in `dir` (empty if it does not exist); `None` when it
+    /// cannot be read.
+    pub fn listing(&self, dir: &Path) -> Option<Arc<HashSet<String>>> {
         let text = dir.to_string_lossy();
         let volatile = self
             .volatile
@@ -1279,5 +1286,84 @@ impl DirListings {
             .unwrap_or_else(|p| p.into_inner())
             .insert(dir.to_path_buf(), (stat, Arc::clone(&listing)));
         Some(listing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_joined_and_resolved_lexically() {
+        let cwd = Path::new("/b/build");
+        assert_eq!(join_text(cwd, "../src/a.h"), "/b/src/a.h");
+        assert_eq!(
+            join_text(cwd, "/usr/bin/../lib/gcc/x/12/../../../../include/c++/12/"),
+            "/usr/include/c++/12"
+        );
+        assert_eq!(join_text(cwd, "./gen/t.h"), "/b/build/gen/t.h");
+    }
+
+    #[test]
+    fn prefixes_match_whole_components() {
+        assert!(is_under("/p/src/a.c", "/p/src"));
+        assert!(is_under("/p/src", "/p/src/"));
+        assert!(!is_under("/p/srcx/a.c", "/p/src"));
+        assert!(!is_under("/p/src", ""));
+    }
+
+    #[test]
+    fn keeps_only_arguments_that_move_the_system_include_dirs() {
+        let args: Vec<String> = [
+            "-O2",
+            "--sysroot=/s",
+            "-target",
+            "arm",
+            "-m32",
+            "-Iinc",
+            "-B",
+            "/b",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            system_search_args(&args),
+            ["--sysroot=/s", "-target", "arm", "-m32", "-B", "/b"]
+        );
+    }
+
+    #[test]
+    fn a_claim_waits_for_the_holder() {
+        let in_flight = Arc::new(InFlight::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = in_flight.claim([1; 32]);
+        let waiter = {
+            let in_flight = Arc::clone(&in_flight);
+            let order = Arc::clone(&order);
+            std::thread::spawn(move || {
+                let _second = in_flight.claim([1; 32]);
+                order.lock().unwrap().push("second");
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        order.lock().unwrap().push("first");
+        drop(first);
+        waiter.join().unwrap();
+        assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+        // Another key never waits.
+        let _other = in_flight.claim([2; 32]);
+    }
+
+    #[test]
+    fn a_directory_listing_notices_new_names_in_project_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_string_lossy().to_string();
+        let listings = DirListings::new(&[&root]);
+        assert!(!listings.listing(dir.path()).unwrap().contains("a.h"));
+        std::fs::write(dir.path().join("a.h"), "").unwrap();
+        assert!(listings.listing(dir.path()).unwrap().contains("a.h"));
+        let missing = dir.path().join("missing");
+        assert!(listings.listing(&missing).unwrap().is_empty());
     }
 }
