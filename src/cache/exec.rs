@@ -27,7 +27,8 @@ use crate::cache::records::{
     StoredDepfile, StoredOutput, decode, encode,
 };
 use crate::cache::store::{Digest, Namespace, StoreError};
-use crate::cache::toolchain::ToolIdentity;
+use crate::cache::toolchain::{Family, ToolIdentity};
+use crate::hash::Hash;
 
 /// Variables that change what a compiler produces or prints.
 const COMPILE_ENV: &[&str] = &[
@@ -100,6 +101,9 @@ struct Plan {
     last_seen: Option<(Digest, LastSeen)>,
     /// Facts of the compile's source, for the time and place macros.
     source_facts: Option<crate::cache::files::FileFacts>,
+    /// When the key holds the source's comment-blind hash: its path and raw
+    /// hash, which entries with diagnostics also require.
+    raw_source: Option<(String, Hash)>,
     tool: Arc<ToolIdentity>,
     /// Prefix maps zccache adds (`path_remap`), also given to the
     /// preprocessor.
@@ -327,10 +331,14 @@ impl Cache {
     ) -> Result<Plan, &'static str> {
         let cwd = &invocation.cwd;
         let source = cwd.join(&args.source);
-        let facts = match self.files.facts(&source) {
-            Ok(Some(facts)) => facts,
+        let (facts, blind) = match self.files.source_facts(&source) {
+            Ok(Some(found)) => found,
             _ => return Err("unreadable_source"),
         };
+        // A comment-only edit keeps the key when nothing the compiler makes
+        // can see comments; the raw content then still decides for results
+        // with diagnostics (they quote source lines).
+        let blind = blind.filter(|_| comment_blind_compile(invocation, args, &tool));
         if facts.timestamp {
             return Err("timestamp_macro");
         }
@@ -346,7 +354,7 @@ impl Cache {
         key.field(&tool.digest)
             .text(args.language.as_x_arg())
             .field(&args_digest)
-            .field(&facts.hash)
+            .field(&blind.unwrap_or(facts.hash))
             .field(&env_digest);
         let key = key.finish();
         let output = cwd.join(&args.output);
@@ -392,6 +400,7 @@ impl Cache {
             private_deps,
             last_seen: Some((seen_key.finish(), last_seen)),
             source_facts: Some(facts),
+            raw_source: blind.map(|_| (self.roots.normalize(&args.source), facts.hash)),
             tool,
             remap_args,
             cpp_key: None,
@@ -497,6 +506,7 @@ impl Cache {
             private_deps,
             last_seen: None,
             source_facts: None,
+            raw_source: None,
             tool,
             remap_args: Vec::new(),
             cpp_key: None,
@@ -718,6 +728,11 @@ impl Cache {
             }
             None => None,
         };
+        if let Some(raw_source) = &plan.raw_source
+            && !(ran.stdout.is_empty() && ran.stderr.is_empty())
+        {
+            entry_files.push(raw_source.clone());
+        }
         let (stdout, stderr, normalized_text) = match (
             self.roots.normalize_bytes(&ran.stdout),
             self.roots.normalize_bytes(&ran.stderr),
@@ -1039,6 +1054,32 @@ type DependencySet = (Vec<(String, crate::hash::Hash)>, Vec<(String, String)>);
 enum Lookup {
     Hit(ResultRecord),
     Miss(String),
+}
+
+/// Whether the compiler's outputs cannot depend on what comments say (see
+/// [`crate::cache::source_text::comment_blind_hash`] for the cases).
+fn comment_blind_compile(invocation: &Invocation, args: &CompileArgs, tool: &ToolIdentity) -> bool {
+    use crate::cache::command::Language;
+    let c_family = matches!(
+        args.language,
+        Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx
+    );
+    let plain_c = matches!(args.language, Language::C | Language::ObjC);
+    let sees_comments = invocation.expanded_args.iter().any(|arg| {
+        matches!(
+            arg.as_str(),
+            "-std=c89"
+                | "-std=c90"
+                | "-std=iso9899:1990"
+                | "-std=iso9899:199409"
+                | "-traditional"
+                | "-traditional-cpp"
+                | "-fparse-all-comments"
+                | "-C"
+                | "-CC"
+        ) || (plain_c && arg == "-ansi")
+    });
+    c_family && !sees_comments && !(tool.family == Family::Clang && args.debug)
 }
 
 fn wall_clock_ns() -> i64 {

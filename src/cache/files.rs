@@ -34,6 +34,8 @@ const RACY_NS: i64 = 2_000_000_000;
 #[derive(Default)]
 pub struct FileHasher {
     known: Mutex<HashMap<PathBuf, (FileStat, FileFacts)>>,
+    /// Sources' comment-blind hashes (see [`crate::cache::source_text`]).
+    blind: Mutex<HashMap<PathBuf, (FileStat, Option<Hash>)>>,
     /// Files under these prefixes may change during a build (they are the
     /// project's own), so their stat is checked on every use.
     volatile: Vec<String>,
@@ -43,6 +45,7 @@ impl FileHasher {
     pub fn new(volatile_roots: &[&str]) -> FileHasher {
         FileHasher {
             known: Mutex::new(HashMap::new()),
+            blind: Mutex::new(HashMap::new()),
             volatile: volatile_roots.iter().map(|r| r.to_string()).collect(),
         }
     }
@@ -83,9 +86,43 @@ impl FileHasher {
         Ok(Some(facts))
     }
 
+    /// A source's facts and its comment-blind hash, from one read.
+    pub fn source_facts(&self, path: &Path) -> io::Result<Option<(FileFacts, Option<Hash>)>> {
+        let Some(stat) = stat(path)? else {
+            return Ok(None);
+        };
+        let blind = self
+            .blind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .filter(|(known, _)| *known == stat)
+            .map(|(_, blind)| *blind);
+        if let Some(blind) = blind
+            && let Some(facts) = self.facts(path)?
+        {
+            return Ok(Some((facts, blind)));
+        }
+        if stat.not_regular {
+            return Ok(self.facts(path)?.map(|facts| (facts, None)));
+        }
+        let content = fs::read(path)?;
+        let facts = scan(&content);
+        let blind = crate::cache::source_text::comment_blind_hash(&content);
+        if !is_racy(&stat) {
+            self.lock().insert(path.to_path_buf(), (stat, facts));
+            self.blind
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.to_path_buf(), (stat, blind));
+        }
+        Ok(Some((facts, blind)))
+    }
+
     /// Forgets everything, e.g. between rounds of a long-lived process.
     pub fn clear(&self) {
         self.lock().clear();
+        self.blind.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (FileStat, FileFacts)>> {

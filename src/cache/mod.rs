@@ -14,6 +14,7 @@ pub mod exec;
 pub mod files;
 pub mod records;
 pub mod roots;
+pub mod source_text;
 pub mod stats;
 pub mod store;
 pub mod toolchain;
