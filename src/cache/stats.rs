@@ -370,6 +370,15 @@ pub fn render_json(stats: &Stats, usage: &Usage, settings: &Settings) -> String 
                 .or_insert_with(|| 0u64.into());
         }
     }
+    for always in [
+        "uncacheable",
+        "errors",
+        "corrupt",
+        "bytes_restored",
+        "time_saved_ms",
+    ] {
+        map.entry(always.to_string()).or_insert_with(|| 0u64.into());
+    }
     map.insert(SIZE_COUNTER.to_string(), usage.bytes.into());
     map.insert("cache_files".to_string(), usage.files.into());
     map.insert("max_size_bytes".to_string(), settings.max_size.into());
@@ -523,6 +532,8 @@ mod tests {
         assert_eq!(object["miss.flags_changed"], 2);
         assert_eq!(object["link_misses"], 0);
         assert_eq!(object["archive_hits"], 0);
+        assert_eq!(object["uncacheable"], 0);
+        assert_eq!(object["errors"], 0);
         assert_eq!(object["cache_size_bytes"], 1234, "measured size wins");
         assert_eq!(object["cache_files"], 4);
         assert_eq!(object["max_size_bytes"], 5000);
