@@ -791,7 +791,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         self.outcome
             .rebuilt
             .extend_from_slice(&self.graph.steps[step.index()].outs);
-        self.record_success(step, deps_paths, finished.duration)?;
+        self.record_success(step, deps_paths, finished.duration, finished.restored)?;
         self.forget_rebuilt_dyndeps(step);
         self.complete(step);
         Ok(())
@@ -849,6 +849,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         step: StepId,
         deps_paths: Vec<String>,
         duration: std::time::Duration,
+        restored: bool,
     ) -> anyhow::Result<()> {
         let out_ids = self.graph.steps[step.index()].outs.clone();
         let mut outputs = Vec::with_capacity(out_ids.len());
@@ -884,6 +885,12 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             let changed_during_step = match before {
                 // Seen before the step ran: the step read that content
                 // only if the file still has the same identity now.
+                // A step restored from the cache read nothing: its outputs
+                // match the content the cache checked after the step began,
+                // so an input changed since it was seen here makes the
+                // record older than the outputs, and the next build reruns
+                // the step. No need to stat every header again.
+                Some(Observed::Present { .. }) if restored => false,
                 Some(Observed::Present { stat, .. }) if !self.is_virtual(file) => {
                     let now = crate::hash::stat(self.graph.path(file)).ok().flatten();
                     if let Some(now) = now {
