@@ -204,6 +204,8 @@ impl Cache {
         let miss = match self.lookup(&plan) {
             Lookup::Hit(record) => match self.restore(&plan, &record) {
                 Ok(()) => return self.restored(kind, &record),
+                // Evicted since the entry was written: an ordinary miss.
+                Err(StoreError::NotFound { .. }) => "no entry".to_string(),
                 Err(err) => {
                     self.note_store_error("restore", &err);
                     "stored outputs are damaged".to_string()
@@ -250,10 +252,12 @@ impl Cache {
         {
             self.uncacheable(reason);
         }
+        // Named as the build names it: relative to the dir it runs in.
+        let here = std::env::current_dir().unwrap_or_default();
         let output = plan
             .outputs
             .first()
-            .map(|o| o.display().to_string())
+            .map(|o| o.strip_prefix(&here).unwrap_or(o).display().to_string())
             .unwrap_or_default();
         Executed::Ran {
             ran,
@@ -939,9 +943,13 @@ impl Cache {
             Ok(Some(record)) if record.outputs.len() == plan.outputs.len() => record,
             _ => return None,
         };
-        if let Err(err) = self.restore(plan, &record) {
-            self.note_store_error("restore", &err);
-            return None;
+        match self.restore(plan, &record) {
+            Ok(()) => {}
+            Err(StoreError::NotFound { .. }) => return None,
+            Err(err) => {
+                self.note_store_error("restore", &err);
+                return None;
+            }
         }
         if let Some((depfile, _)) = &plan.depfile
             && let Ok((files, absent)) = self.read_dependencies(invocation, plan, depfile, i64::MAX)

@@ -112,7 +112,9 @@ impl Cache {
         self.count("errors", 1);
         self.count(&format!("error.{what}"), 1);
         if !self.warned.swap(true, Ordering::Relaxed) {
-            eprintln!("zccache: warning: cache {what}: {err}; running steps without it");
+            eprintln!(
+                "zccache: warning: cache {what}: {err}; steps the cache cannot serve run for real"
+            );
         }
     }
 
