@@ -1073,9 +1073,22 @@ fn comment_blind_compile(invocation: &Invocation, args: &CompileArgs, tool: &Too
         Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx
     );
     let plain_c = matches!(args.language, Language::C | Language::ObjC);
-    let sees_comments = invocation.expanded_args.iter().any(|arg| {
+    // Options reach the preprocessor directly or through -Wp,A,B and
+    // -Xpreprocessor A.
+    let mut options: Vec<&str> = Vec::new();
+    let mut expanded = invocation.expanded_args.iter();
+    while let Some(arg) = expanded.next() {
+        if let Some(list) = arg.strip_prefix("-Wp,") {
+            options.extend(list.split(','));
+        } else if arg == "-Xpreprocessor" {
+            options.extend(expanded.next().map(String::as_str));
+        } else {
+            options.push(arg);
+        }
+    }
+    let sees_comments = options.iter().any(|&option| {
         matches!(
-            arg.as_str(),
+            option,
             "-std=c89"
                 | "-std=c90"
                 | "-std=iso9899:1990"
@@ -1085,7 +1098,7 @@ fn comment_blind_compile(invocation: &Invocation, args: &CompileArgs, tool: &Too
                 | "-fparse-all-comments"
                 | "-C"
                 | "-CC"
-        ) || (plain_c && arg == "-ansi")
+        ) || (plain_c && option == "-ansi")
     });
     c_family && !sees_comments && !(tool.family == Family::Clang && args.debug)
 }
