@@ -41,8 +41,6 @@ const COMPILE_ENV: &[&str] = &[
     "GCC_EXEC_PREFIX",
     "GCC_COMPARE_DEBUG",
     "SOURCE_DATE_EPOCH",
-    "DEPENDENCIES_OUTPUT",
-    "SUNPRO_DEPENDENCIES",
     "CCC_OVERRIDE_OPTIONS",
     "LANG",
     "LC_ALL",
@@ -334,6 +332,14 @@ impl Cache {
         tool: Arc<ToolIdentity>,
     ) -> Result<Plan, &'static str> {
         let cwd = &invocation.cwd;
+        // These make gcc write one more dependency file, which a hit would
+        // not restore.
+        if ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some())
+        {
+            return Err("dependency_env");
+        }
         let source = cwd.join(&args.source);
         let (facts, blind) = match self.files.source_facts(&source) {
             Ok(Some(found)) => found,
