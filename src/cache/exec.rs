@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use crate::cache::Cache;
 use crate::cache::command::{Classification, CompileArgs, Detail, Invocation, ToolKind, classify};
+use crate::cache::files::CommentDialect;
 use crate::cache::records::{
     KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
     StoredDepfile, StoredOutput, decode, encode,
@@ -341,14 +342,14 @@ impl Cache {
             return Err("dependency_env");
         }
         let source = cwd.join(&args.source);
-        let (facts, blind) = match self.files.source_facts(&source) {
-            Ok(Some(found)) => found,
-            _ => return Err("unreadable_source"),
-        };
         // A comment-only edit keeps the key when nothing the compiler makes
         // can see comments; the raw content then still decides for results
         // with diagnostics (they quote source lines).
-        let blind = blind.filter(|_| comment_blind_compile(invocation, args, &tool));
+        let dialect = comment_dialect(invocation, args, &tool);
+        let (facts, blind) = match self.files.source_facts(&source, dialect) {
+            Ok(Some(found)) => found,
+            _ => return Err("unreadable_source"),
+        };
         if facts.timestamp {
             return Err("timestamp_macro");
         }
@@ -1070,9 +1071,14 @@ enum Lookup {
     Miss(String),
 }
 
-/// Whether the compiler's outputs cannot depend on what comments say (see
+/// How comments can be told apart from code for this compile, or `None`
+/// when its outputs may depend on what comments say (see
 /// [`crate::cache::source_text::comment_blind_hash`] for the cases).
-fn comment_blind_compile(invocation: &Invocation, args: &CompileArgs, tool: &ToolIdentity) -> bool {
+fn comment_dialect(
+    invocation: &Invocation,
+    args: &CompileArgs,
+    tool: &ToolIdentity,
+) -> Option<CommentDialect> {
     use crate::cache::command::Language;
     let c_family = matches!(
         args.language,
@@ -1095,18 +1101,26 @@ fn comment_blind_compile(invocation: &Invocation, args: &CompileArgs, tool: &Too
     let sees_comments = options.iter().any(|&option| {
         matches!(
             option,
-            "-std=c89"
-                | "-std=c90"
-                | "-std=iso9899:1990"
-                | "-std=iso9899:199409"
-                | "-traditional"
-                | "-traditional-cpp"
-                | "-fparse-all-comments"
-                | "-C"
-                | "-CC"
-        ) || (plain_c && option == "-ansi")
+            "-traditional" | "-traditional-cpp" | "-fparse-all-comments" | "-C" | "-CC"
+        )
     });
-    c_family && !sees_comments && !(tool.family == Family::Clang && args.debug)
+    if !c_family || sees_comments || (tool.family == Family::Clang && args.debug) {
+        return None;
+    }
+    // The last -std wins; -ansi is C90 for C. In C90 `//` is not a comment.
+    let c90 = plain_c
+        && options.iter().rev().find_map(|&option| match option {
+            "-std=c89" | "-std=c90" | "-std=iso9899:1990" | "-std=iso9899:199409" | "-ansi" => {
+                Some(true)
+            }
+            _ if option.starts_with("-std=") => Some(false),
+            _ => None,
+        }) == Some(true);
+    Some(if c90 {
+        CommentDialect::BlockOnly
+    } else {
+        CommentDialect::BlockAndLine
+    })
 }
 
 fn wall_clock_ns() -> i64 {

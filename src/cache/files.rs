@@ -27,6 +27,19 @@ pub struct FileFacts {
     pub timestamp: bool,
 }
 
+/// Which comments a compile's source has (see
+/// [`crate::cache::source_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommentDialect {
+    BlockAndLine,
+    /// Strict C90: `//` is code.
+    BlockOnly,
+}
+
+/// A source's comment-blind hash (`None`: refused), with the stat it was
+/// computed at.
+type BlindHash = (FileStat, Option<Hash>);
+
 /// Files changed less than this long ago may change again within one mtime
 /// tick unnoticed; they are hashed again on each use.
 const RACY_NS: i64 = 2_000_000_000;
@@ -35,7 +48,7 @@ const RACY_NS: i64 = 2_000_000_000;
 pub struct FileHasher {
     known: Mutex<HashMap<PathBuf, (FileStat, FileFacts)>>,
     /// Sources' comment-blind hashes (see [`crate::cache::source_text`]).
-    blind: Mutex<HashMap<PathBuf, (FileStat, Option<Hash>)>>,
+    blind: Mutex<HashMap<(PathBuf, CommentDialect), BlindHash>>,
     /// Files under these prefixes may change during a build (they are the
     /// project's own), so their stat is checked on every use.
     volatile: Vec<String>,
@@ -86,16 +99,25 @@ impl FileHasher {
         Ok(Some(facts))
     }
 
-    /// A source's facts and its comment-blind hash, from one read.
-    pub fn source_facts(&self, path: &Path) -> io::Result<Option<(FileFacts, Option<Hash>)>> {
+    /// A source's facts and, when `dialect` says how to find its comments,
+    /// its comment-blind hash, from one read.
+    pub fn source_facts(
+        &self,
+        path: &Path,
+        dialect: Option<CommentDialect>,
+    ) -> io::Result<Option<(FileFacts, Option<Hash>)>> {
+        let Some(dialect) = dialect else {
+            return Ok(self.facts(path)?.map(|facts| (facts, None)));
+        };
         let Some(stat) = stat(path)? else {
             return Ok(None);
         };
+        let memo_key = (path.to_path_buf(), dialect);
         let blind = self
             .blind
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(path)
+            .get(&memo_key)
             .filter(|(known, _)| *known == stat)
             .map(|(_, blind)| *blind);
         if let Some(blind) = blind
@@ -108,13 +130,18 @@ impl FileHasher {
         }
         let content = fs::read(path)?;
         let facts = scan(&content);
-        let blind = crate::cache::source_text::comment_blind_hash(&content);
+        let blind = match dialect {
+            CommentDialect::BlockAndLine => crate::cache::source_text::comment_blind_hash(&content),
+            CommentDialect::BlockOnly => {
+                crate::cache::source_text::comment_blind_hash_c90(&content)
+            }
+        };
         if !is_racy(&stat) {
             self.lock().insert(path.to_path_buf(), (stat, facts));
             self.blind
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(path.to_path_buf(), (stat, blind));
+                .insert(memo_key, (stat, blind));
         }
         Ok(Some((facts, blind)))
     }

@@ -54,9 +54,20 @@ const TAG: &[u8] = b"zccache comment-blind C source text v1\0";
 /// - `-E` with `-C`/`-CC` keeps comments; clang's `-fparse-all-comments`
 ///   reads every comment as documentation.
 pub fn comment_blind_hash(content: &[u8]) -> Option<[u8; 32]> {
-    let (body, tail) = normalize(content)?;
+    hash_normalized(content, true)
+}
+
+/// [`comment_blind_hash`] for strict C90 (`-std=c89`, `-ansi`, ...),
+/// where only `/* */` is a comment and `//` is two slashes of code.
+pub fn comment_blind_hash_c90(content: &[u8]) -> Option<[u8; 32]> {
+    hash_normalized(content, false)
+}
+
+fn hash_normalized(content: &[u8], line_comments: bool) -> Option<[u8; 32]> {
+    let (body, tail) = normalize_with(content, line_comments)?;
     let mut hasher = blake3::Hasher::new();
     hasher.update(TAG);
+    hasher.update(&[u8::from(line_comments)]);
     hasher.update(&body);
     hasher.update(&[tail as u8]);
     Some(*hasher.finalize().as_bytes())
@@ -94,8 +105,13 @@ enum State {
 }
 
 /// The normalized text and how its tail was treated, or `None` to refuse.
+#[cfg(test)]
 pub(crate) fn normalize(content: &[u8]) -> Option<(Vec<u8>, Tail)> {
-    let comments = lex(content)?;
+    normalize_with(content, true)
+}
+
+fn normalize_with(content: &[u8], line_comments: bool) -> Option<(Vec<u8>, Tail)> {
+    let comments = lex(content, line_comments)?;
     let mut out = content.to_vec();
     for comment in &comments {
         if comment.verbatim {
@@ -186,7 +202,7 @@ fn splice_len(text: &[u8], i: usize) -> Option<usize> {
 
 /// Lexes the text and returns its comments, with which must stay
 /// verbatim; `None` for anything the lexer refuses.
-fn lex(text: &[u8]) -> Option<Vec<Comment>> {
+fn lex(text: &[u8], line_comments: bool) -> Option<Vec<Comment>> {
     std::str::from_utf8(text).ok()?;
     if text.contains(&0) {
         return None;
@@ -271,7 +287,12 @@ fn lex(text: &[u8]) -> Option<Vec<Comment>> {
                     i += 1;
                     continue;
                 }
-                let starts_comment = byte == b'/' && matches!(text.get(i + 1), Some(b'/' | b'*'));
+                let starts_comment = byte == b'/'
+                    && match text.get(i + 1) {
+                        Some(b'*') => true,
+                        Some(b'/') => line_comments,
+                        _ => false,
+                    };
                 if line_fresh && !starts_comment {
                     line_fresh = false;
                     if byte == b'#' || text[i..].starts_with(b"%:") {
@@ -320,10 +341,25 @@ fn lex(text: &[u8]) -> Option<Vec<Comment>> {
                         i += 1;
                     }
                     b'\\' => {
-                        // A stray backslash or a UCN; a splice is refused.
-                        splice_len(text, i).map_or(Some(()), |_| None)?;
-                        code_text.push(byte);
-                        i += 1;
+                        if let Some(len) = splice_len(text, i) {
+                            // A line splice, common in multi-line macros:
+                            // the directive (if any) goes on over the next
+                            // line. Refused where it could join the halves
+                            // of a comment delimiter.
+                            let before = i.checked_sub(1).map(|p| text[p]);
+                            let after = text.get(i + len).copied();
+                            if before == Some(b'/') || matches!(after, Some(b'/' | b'*')) {
+                                return None;
+                            }
+                            code_text.extend_from_slice(&text[i..i + len]);
+                            line += 1;
+                            directive_lines.push(in_directive);
+                            i += len;
+                        } else {
+                            // A stray backslash or a UCN.
+                            code_text.push(byte);
+                            i += 1;
+                        }
                     }
                     b'<' => {
                         angle_open = true;
@@ -807,9 +843,42 @@ mod tests {
     }
 
     #[test]
-    fn splices_in_code_and_strings_are_refused() {
-        refused("#define X 1 \\\n  + 2\nint x = X;\n");
-        refused("int x = 1 \\  \n + 2;\n");
+    fn splices_in_code_keep_comments_blind_and_directives_verbatim() {
+        same(
+            "#define X 1 \\\n  + 2\nint x = X; /* a */\n",
+            "#define X 1 \\\n  + 2\nint x = X; /* b */\n",
+        );
+        same(
+            "int x = 1 \\  \n + 2; // a\n",
+            "int x = 1 \\  \n + 2; // b\n",
+        );
+        // A comment on a directive's continuation line is the directive's.
+        differ(
+            "#define X 1 \\\n /* a */ + 2\nint x = X;\n",
+            "#define X 1 \\\n /* b */ + 2\nint x = X;\n",
+        );
+        differ("int x = 1 \\\n + 2;\n", "int x = 1 \\\n + 3;\n");
+    }
+
+    #[test]
+    fn in_c90_only_block_comments_are_blind() {
+        let c90 = |text: &str| comment_blind_hash_c90(text.as_bytes());
+        assert_eq!(c90("int a; /* one */\n"), c90("int a; /* two */\n"));
+        assert!(c90("int a; /* one */\n").is_some());
+        // `//` is code: 4 / (comment) 2, so the digits after it count.
+        assert_ne!(c90("int a = 4 //**/ 2\n;\n"), c90("int a = 4 //**/ 3\n;\n"));
+        assert_ne!(c90("int a = 4 // x\n;\n"), c90("int a = 4 // y\n;\n"));
+        // An apostrophe after `//` opens a character literal in C90.
+        assert_eq!(c90("int a; // don't\n"), None);
+        // Never equal to the same text hashed with line comments.
+        assert_ne!(c90("int a;\n"), comment_blind_hash(b"int a;\n"));
+    }
+
+    #[test]
+    fn splices_that_could_join_comment_delimiters_or_split_strings_are_refused() {
+        refused("int x = 4 /\\\n/ 2;\n");
+        refused("int x = 4 \\\n/* c */ 2;\n");
+        refused("int x = 4 \\\n// c\n;\n");
         refused("const char *s = \"a\\\nb\";\n");
         refused("const char *s = \"a\\\r\nb\";\n");
         refused("int x = 1; /\\\n* c */\n");
