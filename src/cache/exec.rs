@@ -14,7 +14,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -662,7 +661,9 @@ impl Cache {
                 renamed.extend_from_slice(rest);
                 text = renamed;
             }
-            write_atomically(path, &text).map_err(|source| StoreError::Io {
+            // In place, as the compiler writes it: the build reads it only
+            // after the step.
+            fs::write(path, &text).map_err(|source| StoreError::Io {
                 context: format!("writing {}", path.display()),
                 source,
             })?;
@@ -1260,16 +1261,6 @@ fn with_extra_args(invocation: &Invocation, extra: &[String]) -> String {
         *segment = tool;
     }
     segments.join(" && ")
-}
-
-fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".zccache-")
-        .tempfile_in(dir)?;
-    temp.write_all(content)?;
-    temp.persist(path).map_err(|err| err.error)?;
-    Ok(())
 }
 
 /// Keys being computed by a thread of this process right now.

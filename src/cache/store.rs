@@ -123,7 +123,8 @@ const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
 const RECORD_MAGIC: &[u8; 4] = b"ZCRC";
 const RECORD_VERSION: u32 = 1;
 const RECORD_HEADER_LEN: usize = 48;
-/// LRU needs minutes, not microseconds: skip the mtime write for records used recently.
+/// LRU needs minutes, not microseconds: skip the mtime write for records
+/// and blobs used recently, so a hit costs no write.
 const TOUCH_GRANULARITY: Duration = Duration::from_secs(60);
 const GC_LOCK: &str = "gc.lock";
 const COPY_BUF: usize = 128 * 1024;
@@ -197,6 +198,44 @@ fn reflink(src: &File, dst: &File) -> bool {
 /// Marks a file as just used; a failure only makes LRU less exact.
 fn touch(path: &Path) {
     let _ = filetime::set_file_mtime(path, FileTime::now());
+}
+
+/// Refreshes `path`'s last use unless it is recent already.
+fn touch_if_stale(path: &Path, meta: &fs::Metadata) {
+    let recent = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .is_some_and(|age| age < TOUCH_GRANULARITY);
+    if !recent {
+        touch(path);
+    }
+}
+
+/// Decompresses a whole zstd frame with a decompression context reused by
+/// the thread: making one per blob cost more than restoring a small
+/// object.
+fn decompress(frame: &[u8]) -> io::Result<Vec<u8>> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let capacity = match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(size)) => usize::try_from(size)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?,
+        // Frames written by streaming have no size: decode by streaming.
+        _ => return zstd::decode_all(frame),
+    };
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match slot.as_mut() {
+            Some(decompressor) => decompressor.decompress(frame, capacity),
+            None => zstd::decode_all(frame),
+        }
+    })
 }
 
 fn is_tmp(path: &Path) -> bool {
@@ -565,6 +604,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
             Err(e) => return Err(io_err(format!("cannot open {}", blob_path.display()))(e)),
         };
+        let blob_meta = blob.metadata().ok();
         let dest_dir = match dest.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -586,6 +626,27 @@ impl Store {
             blob.seek(io::SeekFrom::Start(0)).map_err(blob_read_err)?;
         }
 
+        if compressed {
+            // Verified in memory before anything is written, so a new
+            // output can be created in place, as the tool itself would
+            // (a rename per file costs a directory update); an existing
+            // one is still replaced through a temp file and a rename.
+            let mut stored = Vec::new();
+            blob.read_to_end(&mut stored).map_err(blob_read_err)?;
+            let content = match decompress(&stored) {
+                Ok(content) => content,
+                Err(e) => return Err(self.corrupt(&blob_path, format!("bad zstd data: {e}"))),
+            };
+            if *blake3::hash(&content).as_bytes() != *digest {
+                return Err(self.corrupt(&blob_path, "content does not match its digest"));
+            }
+            self.deliver(&content, dest, dest_dir, mode)?;
+            match &blob_meta {
+                Some(meta) => touch_if_stale(&blob_path, meta),
+                None => touch(&blob_path),
+            }
+            return Ok(content.len() as u64);
+        }
         let mut tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(dest_dir)
@@ -594,16 +655,7 @@ impl Store {
                 dest_dir.display()
             )))?;
         let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
-        let (actual, size) = if compressed {
-            let mut decoder = zstd::Decoder::new(blob).map_err(blob_read_err)?;
-            match copy_hashing(&mut decoder, Some(tmp.as_file_mut())) {
-                Ok(done) => done,
-                Err(CopyFail::Read(e)) => {
-                    return Err(self.corrupt(&blob_path, format!("bad zstd data: {e}")));
-                }
-                Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
-            }
-        } else if reflink(&blob, tmp.as_file()) {
+        let (actual, size) = if reflink(&blob, tmp.as_file()) {
             match copy_hashing(&mut blob, None) {
                 Ok(done) => done,
                 Err(CopyFail::Read(e) | CopyFail::Write(e)) => return Err(blob_read_err(e)),
@@ -628,8 +680,60 @@ impl Store {
         )?;
         tmp.persist(dest)
             .map_err(|e| io_err(format!("cannot rename into {}", dest.display()))(e.error))?;
-        touch(&blob_path);
+        match &blob_meta {
+            Some(meta) => touch_if_stale(&blob_path, meta),
+            None => touch(&blob_path),
+        }
         Ok(size)
+    }
+
+    /// Writes verified `content` to `dest` with `mode` and a fresh mtime:
+    /// created in place when `dest` does not exist, else through a temp
+    /// file renamed over it.
+    fn deliver(
+        &self,
+        content: &[u8],
+        dest: &Path,
+        dest_dir: &Path,
+        mode: u32,
+    ) -> Result<(), StoreError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(dest)
+        {
+            Ok(mut file) => {
+                // Created with `mode` less the umask, which the caller's
+                // mode already excludes: what the tool itself would give.
+                if let Err(e) = file.write_all(content) {
+                    drop(file);
+                    let _ = fs::remove_file(dest);
+                    return Err(dest_write_err(e));
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(TMP_PREFIX)
+                    .tempfile_in(dest_dir)
+                    .map_err(io_err(format!(
+                        "cannot create a temp file in {}",
+                        dest_dir.display()
+                    )))?;
+                tmp.as_file_mut()
+                    .write_all(content)
+                    .map_err(dest_write_err)?;
+                set_mode(tmp.as_file(), mode).map_err(dest_write_err)?;
+                tmp.persist(dest).map_err(|e| {
+                    io_err(format!("cannot rename into {}", dest.display()))(e.error)
+                })?;
+                Ok(())
+            }
+            Err(e) => Err(dest_write_err(e)),
+        }
     }
 
     /// Ok(false) when a link cannot be made and the caller should copy.
