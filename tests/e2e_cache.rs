@@ -1566,3 +1566,50 @@ fn a_comment_only_edit_reruns_the_compile_as_a_hit_and_relinks_nothing() {
     );
     project.cache.build(&dir, &[]).assert_no_work();
 }
+
+/// With `hardlink` on, a restored object shares its bytes with the store;
+/// the next real compile of it must not write through the link into the
+/// stored copy, so a later restore of the old content is still exact.
+#[test]
+fn hardlinked_objects_never_let_a_recompile_change_the_stored_copy() {
+    let temp = temp_dir();
+    let cache = Cache::new(temp.path().join("cache"))
+        .with_env("ZCCACHE_HARDLINK", "1")
+        .with_env("ZCCACHE_COMPRESSION", "0");
+    let dir = temp.path().join("p");
+    write_files(
+        &dir,
+        &[
+            ("a.c", "int f(void) { return 1; }\n"),
+            (
+                "build.ninja",
+                "rule cc\n  command = gcc -O2 -c $in -o $out\nbuild a.o: cc a.c\n",
+            ),
+        ],
+    );
+    cache.build(&dir, &[]).assert_success();
+    let one = read(&dir.join("a.o"));
+    std::fs::remove_file(dir.join("a.o")).unwrap();
+    let (output, delta) = cache.build_counted(&dir, &[]);
+    assert_counts("restore", &delta, &[("compile_hits", 1)], &output);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(dir.join("a.o")).unwrap().nlink(),
+        2,
+        "restored object is not a hardlink into the store"
+    );
+    edit_file(&dir.join("a.c"), |_| "int f(void) { return 2; }\n".into());
+    let (output, delta) = cache.build_counted(&dir, &[]);
+    assert_counts("recompile", &delta, &[("compile_misses", 1)], &output);
+    assert_ne!(read(&dir.join("a.o")), one);
+    edit_file(&dir.join("a.c"), |_| "int f(void) { return 1; }\n".into());
+    std::fs::remove_file(dir.join("a.o")).unwrap();
+    let (output, delta) = cache.build_counted(&dir, &[]);
+    assert_counts(
+        "restore of the first content",
+        &delta,
+        &[("compile_hits", 1), ("corrupt", 0), ("errors", 0)],
+        &output,
+    );
+    assert_eq!(read(&dir.join("a.o")), one);
+}

@@ -239,6 +239,13 @@ impl Cache {
         } else {
             with_extra_args(invocation, &plan.extra_args)
         };
+        // An output delivered by hardlink shares its bytes with the store:
+        // a tool writing it in place would change the stored copy too.
+        for output in &plan.outputs {
+            if fs::metadata(output).is_ok_and(|m| std::os::unix::fs::MetadataExt::nlink(&m) > 1) {
+                let _ = fs::remove_file(output);
+            }
+        }
         let started = Instant::now();
         let started_ns = wall_clock_ns();
         let ran = run(&to_run);
@@ -648,7 +655,13 @@ impl Cache {
             } else {
                 0o666
             } & !self.umask;
-            let written = self.store.restore_blob(&stored.blob, dest, mode, false)?;
+            // Objects are only ever read by later steps; archives and
+            // executables may be changed in place (ar q, strip, patchelf),
+            // which would change the stored copy through a hardlink.
+            let allow_hardlink = plan.kind == ToolKind::Compile;
+            let written = self
+                .store
+                .restore_blob(&stored.blob, dest, mode, allow_hardlink)?;
             self.count("bytes_restored", written);
         }
         if let (Some((path, target)), Some(depfile)) = (&plan.depfile, &record.depfile) {
