@@ -1613,3 +1613,64 @@ fn hardlinked_objects_never_let_a_recompile_change_the_stored_copy() {
     );
     assert_eq!(read(&dir.join("a.o")), one);
 }
+
+/// A library newly put in a `-L` dir searched before the one the linker
+/// used shadows it: the link must run again, not restore the old program.
+#[test]
+fn a_new_library_shadowing_one_in_a_later_lib_dir_misses() {
+    let temp = temp_dir();
+    let cache = Cache::new(temp.path().join("cache"));
+    let dir = temp.path().join("p");
+    write_files(
+        &dir,
+        &[
+            ("la/foo.c", "int foo(void) { return 1; }\n"),
+            ("lb/foo.c", "int foo(void) { return 2; }\n"),
+            ("m.c", "int foo(void);\nint main(void) { return foo(); }\n"),
+            (
+                "build.ninja",
+                "rule cc\n  command = gcc -c $in -o $out\n\
+                 rule ar\n  command = ar rcs $out $in\n\
+                 rule ld\n  command = gcc $in -o $out -Llb -Lla -lfoo\n\
+                 build m.o: cc m.c\n\
+                 build la/foo.o: cc la/foo.c\n\
+                 build la/libfoo.a: ar la/foo.o\n\
+                 build app: ld m.o | la/libfoo.a\n\
+                 build lb/foo.o: cc lb/foo.c\n\
+                 build lb/libfoo.a: ar lb/foo.o\n",
+            ),
+        ],
+    );
+    cache.build(&dir, &["app"]).assert_success();
+    let status = |dir: &Path| {
+        Command::new(dir.join("app"))
+            .status()
+            .expect("run app")
+            .code()
+    };
+    assert_eq!(status(&dir), Some(1));
+    std::fs::remove_file(dir.join("app")).unwrap();
+    let (output, delta) = cache.build_counted(&dir, &["app"]);
+    assert_counts(
+        "relink from the cache",
+        &delta,
+        &[("link_hits", 1)],
+        &output,
+    );
+    // Now lb/libfoo.a exists, earlier in the search than la/libfoo.a.
+    cache.build(&dir, &["lb/libfoo.a"]).assert_success();
+    std::fs::remove_file(dir.join("app")).unwrap();
+    let (output, delta) = cache.build_explained(&dir, &["app"]);
+    assert_counts(
+        "link with a shadowing library",
+        &delta,
+        &[("link_hits", 0), ("link_misses", 1)],
+        &output,
+    );
+    assert!(
+        output.combined().contains("lb/libfoo.a appeared"),
+        "{}",
+        output.describe()
+    );
+    assert_eq!(status(&dir), Some(2), "the program links the new library");
+}

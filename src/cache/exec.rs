@@ -864,7 +864,8 @@ impl Cache {
         }
         let absent = match &invocation.detail {
             Detail::Compile(args) => self.absent_headers(invocation, args, &deps),
-            _ => Vec::new(),
+            Detail::Link(_) => self.absent_libraries(invocation, &deps),
+            Detail::Archive(_) => Vec::new(),
         };
         Ok((entry_files, absent))
     }
@@ -1072,6 +1073,67 @@ impl Cache {
             }
         }
         absent.sort();
+        absent
+    }
+}
+
+impl Cache {
+    /// The places where a `-l` library would have been found before the one
+    /// the linker read, had it existed: the `-L` dirs searched before the
+    /// dir it came from (all of them, for a library from a default dir).
+    fn absent_libraries(&self, invocation: &Invocation, deps: &[String]) -> Vec<(String, String)> {
+        let cwd = &invocation.cwd;
+        let mut search_dirs: Vec<String> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut args = invocation.expanded_args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "-L" {
+                search_dirs.extend(args.next().map(|dir| join_text(cwd, dir)));
+            } else if let Some(dir) = arg.strip_prefix("-L") {
+                search_dirs.push(join_text(cwd, dir));
+            } else if arg == "-l" {
+                names.extend(args.next().map(String::as_str));
+            } else if let Some(name) = arg.strip_prefix("-l") {
+                names.push(name);
+            }
+        }
+        let mut absent = Vec::new();
+        for name in names {
+            // `-l:file.a` names a file; otherwise lib<name>.so, then .a.
+            let candidates: Vec<String> = match name.strip_prefix(':') {
+                Some(file) => vec![file.to_string()],
+                None => vec![format!("lib{name}.so"), format!("lib{name}.a")],
+            };
+            let found = deps.iter().map(|dep| join_text(cwd, dep)).find(|dep| {
+                candidates
+                    .iter()
+                    .any(|candidate| dep.rsplit('/').next() == Some(candidate.as_str()))
+            });
+            let Some(found) = found else {
+                continue;
+            };
+            let found_dir = found.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let earlier = search_dirs
+                .iter()
+                .position(|dir| dir == found_dir)
+                .unwrap_or(search_dirs.len());
+            for dir in &search_dirs[..earlier] {
+                for candidate in &candidates {
+                    if !Path::new(dir).join(candidate).exists() {
+                        absent.push((self.roots.normalize(dir), candidate.clone()));
+                    }
+                }
+            }
+            // In one dir the shared library wins over the archive.
+            let shared = format!("lib{name}.so");
+            if found.ends_with(&format!("/lib{name}.a"))
+                && !Path::new(found_dir).join(&shared).exists()
+            {
+                absent.push((self.roots.normalize(found_dir), shared));
+            }
+        }
+        absent.sort();
+        absent.dedup();
         absent
     }
 }
