@@ -200,6 +200,14 @@ fn touch(path: &Path) {
     let _ = filetime::set_file_mtime(path, FileTime::now());
 }
 
+/// Records a use of the blob at `path` for LRU eviction.
+fn note_use(path: &Path, meta: Option<&fs::Metadata>) {
+    match meta {
+        Some(meta) => touch_if_stale(path, meta),
+        None => touch(path),
+    }
+}
+
 /// Refreshes `path`'s last use unless it is recent already.
 fn touch_if_stale(path: &Path, meta: &fs::Metadata) {
     let recent = meta
@@ -641,10 +649,7 @@ impl Store {
                 return Err(self.corrupt(&blob_path, "content does not match its digest"));
             }
             self.deliver(&content, dest, dest_dir, mode)?;
-            match &blob_meta {
-                Some(meta) => touch_if_stale(&blob_path, meta),
-                None => touch(&blob_path),
-            }
+            note_use(&blob_path, blob_meta.as_ref());
             return Ok(content.len() as u64);
         }
         let mut tmp = tempfile::Builder::new()
@@ -680,10 +685,7 @@ impl Store {
         )?;
         tmp.persist(dest)
             .map_err(|e| io_err(format!("cannot rename into {}", dest.display()))(e.error))?;
-        match &blob_meta {
-            Some(meta) => touch_if_stale(&blob_path, meta),
-            None => touch(&blob_path),
-        }
+        note_use(&blob_path, blob_meta.as_ref());
         Ok(size)
     }
 

@@ -20,7 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -709,15 +709,7 @@ fn hash_component(path: &Path) -> Result<(FileStat, Digest), ToolchainError> {
 }
 
 fn stat_file(path: &Path) -> io::Result<FileStat> {
-    let meta = fs::metadata(path)?;
-    Ok(FileStat {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        size: meta.size(),
-        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-        not_regular: !meta.is_file(),
-    })
+    Ok(FileStat::from_metadata(&fs::metadata(path)?))
 }
 
 /// A file changed so recently that another write within the same

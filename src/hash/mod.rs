@@ -52,7 +52,7 @@ pub struct FileStat {
 }
 
 impl FileStat {
-    fn from_metadata(meta: &fs::Metadata) -> FileStat {
+    pub fn from_metadata(meta: &fs::Metadata) -> FileStat {
         FileStat {
             dev: meta.dev(),
             ino: meta.ino(),
