@@ -17,10 +17,14 @@ const NINJA_COMPAT_VERSION: &str = "1.12.1";
 #[command(
     name = "zccache",
     version,
-    about = "A build executor that replaces ninja, deciding what to rebuild by content",
+    about = "A build executor that replaces ninja, with a compiler cache shared by every build dir",
     long_about = "zccache reads build.ninja (CMake, Meson or hand-written) and builds it like \
                   ninja, deciding what is out of date by the content of inputs rather than their \
                   mtimes. A build dir can be switched between ninja and zccache at any time.\n\n\
+                  Compile, archive and link steps go through a compiler cache: when the same \
+                  step (same tool, arguments and content of everything it reads) was built \
+                  before, in any build dir, its outputs are restored instead of running the \
+                  tool. See `zccache stats` for what it did and README.md for its settings.\n\n\
                   A symlink named `ninja` pointing at zccache behaves as ninja's command line, \
                   so CMake can use it through CMAKE_MAKE_PROGRAM."
 )]
