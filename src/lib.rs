@@ -8,6 +8,7 @@
 //! `-t TOOL`.
 
 pub mod cache;
+pub mod compdb;
 pub mod driver;
 pub mod graph;
 pub mod hash;
