@@ -12,6 +12,7 @@ pub mod compdb;
 pub mod driver;
 pub mod graph;
 pub mod hash;
+pub mod make;
 pub mod ninja;
 pub mod run;
 pub mod state;
