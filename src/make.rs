@@ -281,8 +281,10 @@ fn jobs_flag(jobs: Option<usize>, makeflags: Option<&str>) -> Option<String> {
 /// are open. make does not pass its descriptors to recipes it does not
 /// consider recursive, so they may be closed.
 fn has_usable_jobserver(makeflags: &str) -> bool {
-    // The last one wins when a sub-make appended its own.
-    let Some(auth) = makeflags.split_whitespace().rev().find_map(|word| {
+    // Variable assignments follow ` -- `; the last flag wins when a
+    // sub-make appended its own.
+    let flags = makeflags.split(" -- ").next().unwrap_or(makeflags);
+    let Some(auth) = flags.split_whitespace().rev().find_map(|word| {
         word.strip_prefix("--jobserver-auth=")
             .or_else(|| word.strip_prefix("--jobserver-fds="))
     }) else {
@@ -396,6 +398,10 @@ mod tests {
         );
         // Descriptors 0 and 1 are open in the test process.
         assert_eq!(jobs_flag(None, Some("-j --jobserver-fds=0,1")), None);
+        assert_eq!(
+            jobs_flag(None, Some("s -- X=--jobserver-auth=0,1")),
+            Some(format!("-j{}", default_parallelism()))
+        );
         assert_eq!(
             jobs_flag(None, Some("-j --jobserver-auth=9999,9998")),
             Some(format!("-j{}", default_parallelism()))
