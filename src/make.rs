@@ -92,16 +92,14 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<i32> {
                 .unwrap_or_else(|_| make_args.join(" "))
         );
     }
-    // Ctrl-C reaches make too (same process group); wait for it to clean up
-    // and report its status instead of dying first. A handled signal is
-    // reset to the default in make, unlike an ignored one.
-    if let Err(err) = ctrlc::set_handler(|| {}) {
-        tracing::debug!("cannot install the Ctrl-C handler: {err}");
-    }
-    let status = Command::new(&program)
+    let mut child = Command::new(&program)
         .args(&make_args)
-        .status()
+        .spawn()
         .with_context(|| format!("running {}", program.display()))?;
+    forward_termination(child.id());
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {}", program.display()))?;
     Ok(exit_code(status))
 }
 
@@ -118,6 +116,25 @@ fn warm_from_compdb(dir: &Path) {
         // before make starts. Until then the database is only validated.
         Ok(entries) => tracing::debug!("{}: {} compiles", path.display(), entries.len()),
         Err(err) => eprintln!("zccache: warning: {err}"),
+    }
+}
+
+/// Ctrl-C reaches make too (same process group): zccache waits for make
+/// to clean up and reports its status instead of dying first. A SIGTERM or
+/// SIGHUP sent to zccache alone is passed on to make as SIGTERM. (A handled
+/// signal is reset to the default in make, unlike an ignored one.)
+fn forward_termination(make_pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(make_pid) else {
+        return;
+    };
+    let handler = move || {
+        // SAFETY: kill only sends a signal to the child we started (not yet
+        // reaped: we reap it after it exits, and the handler is pointless
+        // after that).
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    };
+    if let Err(err) = ctrlc::set_handler(handler) {
+        tracing::debug!("cannot install the Ctrl-C handler: {err}");
     }
 }
 
@@ -241,6 +258,15 @@ impl Plan<'_> {
         }
         if self.args.dry_run {
             args.push("-n".to_string());
+        }
+        // ninja's --quiet: no status lines, only the steps' output.
+        if self.args.quiet {
+            args.push("-s".to_string());
+        }
+        // ninja's -v: every command line; CMake's makefiles hide them
+        // unless VERBOSE is set.
+        if self.args.verbose && matches!(self.project, Project::Cmake { .. }) {
+            args.push("VERBOSE=1".to_string());
         }
         if *self.project == Project::Plain {
             match self.zccache.to_str() {
@@ -368,6 +394,8 @@ mod tests {
             jobs: Some(0),
             keep_going: 0,
             dry_run: true,
+            quiet: true,
+            verbose: true,
             load: Some(3.5),
             ..BuildArgs::default()
         };
@@ -377,7 +405,7 @@ mod tests {
         };
         assert_eq!(
             plan_args(&project, &args, None),
-            ["-j", "-k", "-l3.5", "-n"]
+            ["-j", "-k", "-l3.5", "-n", "-s", "VERBOSE=1"]
         );
     }
 
