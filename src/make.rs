@@ -63,22 +63,33 @@ enum Project {
 pub fn build(args: &BuildArgs) -> anyhow::Result<i32> {
     let dir = std::env::current_dir().context("finding the current directory")?;
     warm_from_compdb(&dir);
-    let zccache = std::env::current_exe().context("finding the zccache executable")?;
+    // Without our own path there is nothing to put in front of the
+    // compilers; make still builds.
+    let zccache = std::env::current_exe()
+        .inspect_err(|err| {
+            eprintln!(
+                "zccache: warning: compiler cache is off: cannot find the zccache executable: {err}"
+            );
+        })
+        .ok();
     let project = detect(&dir);
     let makeflags = std::env::var("MAKEFLAGS").ok();
     let plan = Plan {
         project: &project,
         args,
-        zccache: &zccache,
+        zccache: zccache.as_deref(),
         makeflags: makeflags.as_deref(),
         cc: std::env::var_os("CC"),
         cxx: std::env::var_os("CXX"),
     };
-    if let Project::Cmake {
-        launcher_on: false, ..
-    } = project
+    if let (
+        Project::Cmake {
+            launcher_on: false, ..
+        },
+        Some(zccache),
+    ) = (&project, &zccache)
     {
-        println!("zccache: {}", cmake_hint(&zccache, &dir));
+        println!("zccache: {}", cmake_hint(zccache, &dir));
     }
     let (program, make_args, warnings) = plan.command();
     for warning in warnings {
@@ -128,9 +139,9 @@ fn forward_termination(make_pid: u32) {
         return;
     };
     let handler = move || {
-        // SAFETY: kill only sends a signal to the child we started (not yet
-        // reaped: we reap it after it exits, and the handler is pointless
-        // after that).
+        // SAFETY: kill only sends a signal. The pid is our child's: it is
+        // not reaped (so not reused) until `wait` returns, and zccache
+        // exits right after that.
         unsafe { libc::kill(pid, libc::SIGTERM) };
     };
     if let Err(err) = ctrlc::set_handler(handler) {
@@ -227,7 +238,8 @@ fn quote(word: &str) -> String {
 struct Plan<'a> {
     project: &'a Project,
     args: &'a BuildArgs,
-    zccache: &'a Path,
+    /// zccache's own path, when known.
+    zccache: Option<&'a Path>,
     makeflags: Option<&'a str>,
     cc: Option<OsString>,
     cxx: Option<OsString>,
@@ -269,8 +281,9 @@ impl Plan<'_> {
             args.push("VERBOSE=1".to_string());
         }
         if *self.project == Project::Plain {
-            match self.zccache.to_str() {
-                Some(zccache) => {
+            match self.zccache.map(|path| (path, path.to_str())) {
+                None => {}
+                Some((_, Some(zccache))) => {
                     args.push(compiler_override("CC", self.cc.as_deref(), "cc", zccache));
                     args.push(compiler_override(
                         "CXX",
@@ -279,9 +292,9 @@ impl Plan<'_> {
                         zccache,
                     ));
                 }
-                None => warnings.push(format!(
+                Some((path, None)) => warnings.push(format!(
                     "compiler cache is off: the path of zccache is not UTF-8 ({})",
-                    self.zccache.display()
+                    path.display()
                 )),
             }
         }
@@ -359,7 +372,7 @@ mod tests {
         let plan = Plan {
             project,
             args,
-            zccache: Path::new("/opt/z cache/zccache"),
+            zccache: Some(Path::new("/opt/z cache/zccache")),
             makeflags,
             cc: Some("gcc-12 -m64".into()),
             cxx: None,
