@@ -117,6 +117,14 @@ pub fn main(flavor: Flavor, args: BuildArgs) -> i32 {
             return 1;
         }
     }
+    // A Make project (a makefile, no build.ninja): make builds, with
+    // zccache in front of the compilers.
+    if flavor == Flavor::Zccache && args.tool.is_none() && crate::make::applies(&args) {
+        return crate::make::build(&args).unwrap_or_else(|err| {
+            eprintln!("{program}: error: {err:#}");
+            1
+        });
+    }
     let mut options = StatusOptions::new(program, args.verbose, args.quiet);
     if let Some(jobs) = args.jobs.filter(|&j| j > 0) {
         options.parallelism = jobs;

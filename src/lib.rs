@@ -8,9 +8,11 @@
 //! `-t TOOL`.
 
 pub mod cache;
+pub mod compdb;
 pub mod driver;
 pub mod graph;
 pub mod hash;
+pub mod make;
 pub mod ninja;
 pub mod run;
 pub mod state;
