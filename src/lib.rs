@@ -5,13 +5,15 @@
 //! a petgraph of files and steps, [`hash`] hashes file contents, [`state`]
 //! remembers what each step last ran with (and keeps ninja's own `.ninja_log`
 //! and `.ninja_deps` valid), [`run`] plans and executes, [`tools`] implements
-//! `-t TOOL`.
+//! `-t TOOL`; [`launcher`] runs one compiler, archiver or linker through
+//! the cache (`zccache gcc ...`).
 
 pub mod cache;
 pub mod compdb;
 pub mod driver;
 pub mod graph;
 pub mod hash;
+pub mod launcher;
 pub mod make;
 pub mod ninja;
 pub mod run;

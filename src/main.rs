@@ -26,7 +26,20 @@ const NINJA_COMPAT_VERSION: &str = "1.12.1";
                   before, in any build dir, its outputs are restored instead of running the \
                   tool. See `zccache stats` for what it did and README.md for its settings.\n\n\
                   A symlink named `ninja` pointing at zccache behaves as ninja's command line, \
-                  so CMake can use it through CMAKE_MAKE_PROGRAM."
+                  so CMake can use it through CMAKE_MAKE_PROGRAM.",
+    after_help = "Launcher mode:\n  \
+        zccache COMPILER ARGS...      run one compile, archive or link through the cache\n  \
+        zccache -- COMPILER ARGS...   the same, for a program named like a subcommand\n\n\
+        The first argument is a subcommand only when it is exactly one of build, stats, gc, \
+        clear, help, warm or watch; any other word is a program to run through the cache \
+        (`zccache gcc -c a.c -o a.o`, `zccache /usr/bin/clang++ ...`, `zccache ar qc libx.a a.o`). \
+        Use it as CMAKE_C_COMPILER_LAUNCHER=zccache / CMAKE_CXX_COMPILER_LAUNCHER=zccache, or \
+        CC=\"zccache gcc\" CXX=\"zccache g++\" for Make. Calls the cache cannot serve \
+        (-E, --version, stdin sources, ...) become the real tool, with its exact output and \
+        exit status.\n\n\
+        Masquerade: a symlink named gcc, g++, cc, c++, clang or clang++ (also prefixed or \
+        versioned, e.g. x86_64-linux-gnu-gcc-12) pointing at zccache, early in PATH, runs the \
+        real compiler of that name found later in PATH through the cache."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -194,6 +207,11 @@ fn invoked_as_ninja() -> bool {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    if !invoked_as_ninja()
+        && let Some(launch) = zccache::launcher::request(&args)
+    {
+        return exit_code(zccache::launcher::run(launch));
+    }
     let (front, tool_args) = split_tool_args(args);
     if invoked_as_ninja() {
         let cli = NinjaCli::parse_from(front);

@@ -1,0 +1,423 @@
+//! Launcher mode: `zccache COMPILER ARGS...` (also `CMAKE_<LANG>_COMPILER_LAUNCHER=zccache`,
+//! `CC="zccache gcc"`) and masquerade (a symlink named gcc, cc, clang++, ...
+//! pointing at zccache, early in PATH) run one tool through the compiler
+//! cache: the same keys, store and statistics as `zccache build`.
+//!
+//! A cacheable compile, archive or link is looked up and either restored or
+//! run directly (no shell) with its output captured and stored. Anything
+//! else replaces this process with the real tool (`exec`), so stdin,
+//! stdout, stderr and the exit status are exactly the tool's.
+//!
+//! zccache never launches itself: every program that resolves to the
+//! running executable (compared by canonical path) is skipped, both in the
+//! PATH search and as a leading argument (`zccache zccache gcc ...`).
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::cache::command::{Classification, Tool, classify_argv, recognize};
+use crate::cache::{Cache, Executed, Ran};
+
+/// The first arguments that name a subcommand. Anything else that does not
+/// start with `-` is a program to launch.
+pub const SUBCOMMANDS: &[&str] = &["build", "stats", "gc", "clear", "help", "warm", "watch"];
+
+/// Exit code when the program to launch cannot be found (as a shell's).
+const NOT_FOUND: i32 = 127;
+
+/// A request to run one tool through the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Set in masquerade mode: the compiler name zccache was invoked as; the
+    /// real one is searched in PATH and `argv` holds only its arguments.
+    pub masquerade: Option<OsString>,
+    /// The program (unless masquerading) and its arguments.
+    pub argv: Vec<OsString>,
+}
+
+/// Decides from the whole command line (argv[0] included) whether this is
+/// launcher mode. `None`: a subcommand or option for the ordinary CLI.
+pub fn request(args: &[OsString]) -> Option<Launch> {
+    let argv0 = args.first()?;
+    if let Some(name) = masquerade_name(argv0) {
+        return Some(Launch {
+            masquerade: Some(name),
+            argv: args[1..].to_vec(),
+        });
+    }
+    let first = args.get(1)?;
+    if first == "--" {
+        return Some(Launch {
+            masquerade: None,
+            argv: args[2..].to_vec(),
+        });
+    }
+    let bytes = first.as_bytes();
+    if bytes.is_empty() || bytes.starts_with(b"-") {
+        return None;
+    }
+    if SUBCOMMANDS.iter().any(|s| s.as_bytes() == bytes) {
+        return None;
+    }
+    Some(Launch {
+        masquerade: None,
+        argv: args[1..].to_vec(),
+    })
+}
+
+/// The compiler name argv[0] stands for, when zccache runs under one (gcc,
+/// g++, cc, c++, clang, clang++, also prefixed or versioned).
+fn masquerade_name(argv0: &OsStr) -> Option<OsString> {
+    let name = Path::new(argv0).file_name()?;
+    let text = name.to_str()?;
+    match recognize(text) {
+        Some(Tool::Compiler { .. }) => Some(name.to_os_string()),
+        _ => None,
+    }
+}
+
+/// Runs the launch and returns the exit code to exit with (when it did not
+/// replace the process with the tool).
+pub fn run(launch: Launch) -> i32 {
+    let myself = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::canonicalize(p).ok());
+    let path_env = std::env::var_os("PATH");
+    let mut argv = launch.argv;
+    let program = match launch.masquerade {
+        Some(name) => match search_path(&name, path_env.as_deref(), myself.as_deref()) {
+            Some(found) => found,
+            None => {
+                eprintln!(
+                    "zccache: error: no real {} found in PATH after the zccache masquerade",
+                    name.to_string_lossy()
+                );
+                return NOT_FOUND;
+            }
+        },
+        None => loop {
+            let Some(first) = argv.first().cloned() else {
+                eprintln!("zccache: error: no compiler given (usage: zccache COMPILER ARGS...)");
+                return 2;
+            };
+            match resolve(&first, path_env.as_deref(), myself.as_deref()) {
+                Resolved::Program(found) => {
+                    argv.remove(0);
+                    break found;
+                }
+                // `zccache zccache gcc ...`: drop the repeated launcher.
+                Resolved::Myself => {
+                    argv.remove(0);
+                    if argv.first().is_some_and(|a| a == "--") {
+                        argv.remove(0);
+                    }
+                }
+                Resolved::NotFound => {
+                    eprintln!(
+                        "zccache: error: {}: program not found",
+                        first.to_string_lossy()
+                    );
+                    return NOT_FOUND;
+                }
+            }
+        },
+    };
+    // The tool's argv[0] is the path it was found at: gcc finds its own
+    // programs (cc1, collect2) relative to argv[0], searching PATH for a
+    // bare name, where it would find the masquerade symlink instead. Its
+    // basename is still the name it was invoked by (gcc prints diagnostics
+    // under it, clang picks its mode by it).
+    run_resolved(&program, &argv)
+}
+
+enum Resolved {
+    Program(PathBuf),
+    Myself,
+    NotFound,
+}
+
+/// Finds `program` as a shell would: a name with a '/' as is, a bare name in
+/// PATH, skipping zccache itself (reported when nothing else is found for
+/// a name with a '/', or for a bare name found only as zccache).
+fn resolve(program: &OsStr, path_env: Option<&OsStr>, myself: Option<&Path>) -> Resolved {
+    if program.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(program);
+        if is_myself(&path, myself) {
+            return Resolved::Myself;
+        }
+        return Resolved::Program(path);
+    }
+    if let Some(found) = search_path(program, path_env, myself) {
+        return Resolved::Program(found);
+    }
+    // `CC=zccache` with zccache not in PATH: still only the launcher.
+    if program == "zccache" || search_path(program, path_env, None).is_some() {
+        return Resolved::Myself;
+    }
+    Resolved::NotFound
+}
+
+fn is_myself(candidate: &Path, myself: Option<&Path>) -> bool {
+    match (myself, std::fs::canonicalize(candidate)) {
+        (Some(me), Ok(real)) => real == me,
+        _ => false,
+    }
+}
+
+/// The first executable file named `name` in PATH that is not zccache.
+fn search_path(name: &OsStr, path_env: Option<&OsStr>, myself: Option<&Path>) -> Option<PathBuf> {
+    let path_env = path_env.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    std::env::split_paths(path_env)
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                PathBuf::from(".").join(name)
+            } else {
+                dir.join(name)
+            }
+        })
+        .filter(|candidate| is_executable(candidate))
+        .find(|candidate| !is_myself(candidate, myself))
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Runs the resolved tool through the cache when it is a cacheable call,
+/// else replaces this process with it.
+fn run_resolved(program: &Path, args: &[OsString]) -> i32 {
+    let Some(cached) = prepare(program, args) else {
+        return exec(program, args);
+    };
+    let (cache, invocation, argv) = cached;
+    let Ok(shell_cmd) = shlex::try_join(argv.iter().map(String::as_str)) else {
+        return exec(program, args);
+    };
+    let executed = cache.execute(&invocation, &shell_cmd, false, |cmdline| {
+        run_captured(cmdline)
+    });
+    let (stdout, stderr, code) = match executed {
+        Executed::Restored { stdout, stderr } => (stdout, stderr, 0),
+        Executed::Ran { ran, .. } => (ran.stdout, ran.stderr, ran.status),
+    };
+    let _ = std::io::stdout().write_all(&stdout);
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().write_all(&stderr);
+    let _ = std::io::stderr().flush();
+    cache.finish();
+    code
+}
+
+type Prepared = (
+    std::sync::Arc<Cache>,
+    crate::cache::command::Invocation,
+    Vec<String>,
+);
+
+/// The open cache, the invocation and its argv (resolved program first)
+/// when the call is cacheable and the cache usable.
+fn prepare(program: &Path, args: &[OsString]) -> Option<Prepared> {
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    argv.push(program.to_str()?.to_string());
+    for arg in args {
+        argv.push(arg.to_str()?.to_string());
+    }
+    let cwd = std::env::current_dir().ok()?;
+    let Classification::Cacheable(invocation) = classify_argv(&argv, &cwd) else {
+        return None;
+    };
+    let cache = Cache::open(&build_root(&cwd))?;
+    Some((cache, invocation, argv))
+}
+
+/// The nearest ancestor of `cwd` holding CMakeCache.txt (the build dir the
+/// cache normalizes paths against), else `cwd`.
+pub fn build_root(cwd: &Path) -> PathBuf {
+    cwd.ancestors()
+        .find(|dir| dir.join("CMakeCache.txt").is_file())
+        .unwrap_or(cwd)
+        .to_path_buf()
+}
+
+/// Runs one command line (as the cache hands it back, possibly with extra
+/// arguments) directly, stdin inherited, stdout and stderr captured.
+fn run_captured(cmdline: &str) -> Ran<i32> {
+    let failed = |message: String| Ran {
+        status: NOT_FOUND,
+        success: false,
+        stdout: Vec::new(),
+        stderr: message.into_bytes(),
+    };
+    let Some(argv) = shlex::split(cmdline) else {
+        return failed(format!("zccache: error: cannot split command: {cmdline}\n"));
+    };
+    let Some((program, args)) = argv.split_first() else {
+        return failed("zccache: error: empty command\n".to_string());
+    };
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output();
+    match output {
+        Ok(output) => Ran {
+            status: exit_code(output.status),
+            success: output.status.success(),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        },
+        Err(err) => failed(format!("zccache: error: cannot run {program}: {err}\n")),
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 1,
+    }
+}
+
+/// Replaces this process with the tool; returns only when that fails.
+fn exec(program: &Path, args: &[OsString]) -> i32 {
+    let err = Command::new(program).args(args).exec();
+    eprintln!("zccache: error: cannot run {}: {err}", program.display());
+    if err.kind() == std::io::ErrorKind::NotFound {
+        NOT_FOUND
+    } else {
+        126
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn subcommands_and_options_are_not_launches() {
+        for first in ["build", "stats", "gc", "clear", "help", "warm", "watch"] {
+            assert_eq!(request(&os(&["zccache", first, "x"])), None, "{first}");
+        }
+        assert_eq!(request(&os(&["zccache", "--help"])), None);
+        assert_eq!(request(&os(&["zccache", "-V"])), None);
+        assert_eq!(request(&os(&["zccache"])), None);
+        assert_eq!(request(&os(&["/usr/bin/zccache", ""])), None);
+    }
+
+    #[test]
+    fn anything_else_is_a_program() {
+        let launch = request(&os(&["zccache", "gcc", "-c", "a.c"])).unwrap();
+        assert_eq!(launch.masquerade, None);
+        assert_eq!(launch.argv, os(&["gcc", "-c", "a.c"]));
+        let launch = request(&os(&["zccache", "builder", "x"])).unwrap();
+        assert_eq!(launch.argv, os(&["builder", "x"]));
+        let launch = request(&os(&["zccache", "/usr/bin/cc", "-c"])).unwrap();
+        assert_eq!(launch.argv, os(&["/usr/bin/cc", "-c"]));
+    }
+
+    #[test]
+    fn double_dash_always_launches() {
+        let launch = request(&os(&["zccache", "--", "build", "-c"])).unwrap();
+        assert_eq!(launch.argv, os(&["build", "-c"]));
+        let launch = request(&os(&["zccache", "--"])).unwrap();
+        assert!(launch.argv.is_empty());
+    }
+
+    #[test]
+    fn compiler_names_masquerade() {
+        for name in [
+            "gcc",
+            "g++",
+            "cc",
+            "c++",
+            "clang",
+            "clang++",
+            "gcc-12",
+            "x86_64-linux-gnu-gcc",
+            "/tmp/x/clang++-17",
+        ] {
+            let launch = request(&os(&[name, "-c", "a.c"])).unwrap();
+            let base = Path::new(name).file_name().unwrap();
+            assert_eq!(launch.masquerade.as_deref(), Some(base), "{name}");
+            assert_eq!(launch.argv, os(&["-c", "a.c"]));
+        }
+        for name in [
+            "zccache",
+            "ninja",
+            "ar",
+            "ld",
+            "gcc-nm",
+            "clang-tidy",
+            "ccache",
+        ] {
+            assert_eq!(masquerade_name(OsStr::new(name)), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn path_search_skips_myself() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("a");
+        let second = dir.path().join("b");
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        let me = dir.path().join("me");
+        std::fs::write(&me, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&me, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&me, first.join("tool")).unwrap();
+        let real = second.join("tool");
+        std::fs::write(&real, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths([&first, &first, &second]).unwrap();
+        let me = std::fs::canonicalize(&me).unwrap();
+        assert_eq!(
+            search_path(OsStr::new("tool"), Some(&path), Some(&me)),
+            Some(real.clone())
+        );
+        let only_me = std::env::join_paths([&first]).unwrap();
+        assert_eq!(
+            search_path(OsStr::new("tool"), Some(&only_me), Some(&me)),
+            None
+        );
+        assert!(matches!(
+            resolve(OsStr::new("tool"), Some(&only_me), Some(&me)),
+            Resolved::Myself
+        ));
+        assert!(matches!(
+            resolve(first.join("tool").as_os_str(), Some(&path), Some(&me)),
+            Resolved::Myself
+        ));
+        assert!(matches!(
+            resolve(OsStr::new("nonesuch"), Some(&path), Some(&me)),
+            Resolved::NotFound
+        ));
+    }
+
+    #[test]
+    fn non_executable_files_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tool"), "x").unwrap();
+        let path = dir.path().as_os_str().to_os_string();
+        assert_eq!(search_path(OsStr::new("tool"), Some(&path), None), None);
+    }
+
+    #[test]
+    fn build_root_is_the_cmake_build_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("x/y");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(build_root(&sub), sub);
+        std::fs::write(dir.path().join("x/CMakeCache.txt"), "").unwrap();
+        assert_eq!(build_root(&sub), dir.path().join("x"));
+    }
+}
