@@ -484,3 +484,59 @@ fn a_program_that_does_not_exist_is_exit_127() {
     let out = env.zccache(root.path(), &["no-such-compiler-here", "-c", "x.c"]);
     assert_eq!(out.code, Some(127), "{}", out.text());
 }
+
+#[test]
+fn clang_by_absolute_path_is_cached() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let env = Env::new(root.path().join("cache"));
+    let dir = root.path().join("p");
+    fs::create_dir_all(&dir).expect("mkdir");
+    fs::write(
+        dir.join("a.cpp"),
+        "#include <string>\nstd::string f() { return \"hi\"; }\n",
+    )
+    .expect("write");
+    let compile = ["/usr/bin/clang++", "-O1", "-c", "a.cpp", "-o", "a.o"];
+    let miss = env.counted(|| {
+        env.zccache(&dir, &compile).assert_success("clang++ miss");
+    });
+    assert_eq!(miss("compile_misses"), 1);
+    let object = fs::read(dir.join("a.o")).expect("object");
+    fs::remove_file(dir.join("a.o")).expect("rm");
+    let hit = env.counted(|| {
+        env.zccache(&dir, &compile).assert_success("clang++ hit");
+    });
+    assert_eq!(hit("compile_hits"), 1);
+    assert_eq!(fs::read(dir.join("a.o")).expect("object"), object);
+}
+
+#[test]
+fn make_with_cc_set_to_the_launcher_hits_from_clean() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let env = Env::new(root.path().join("cache"));
+    let dir = root.path().join("p");
+    small_project(&dir);
+    fs::write(
+        dir.join("Makefile"),
+        "app: main.o libtwice.a\n\t$(CC) -o $@ main.o libtwice.a\n\
+         libtwice.a: twice.o\n\t$(AR) qc $@ twice.o\n\
+         %.o: %.c\n\t$(CC) -O2 -c $< -o $@\n\
+         clean:\n\trm -f app *.o *.a\n",
+    )
+    .expect("write");
+    let cc = format!("CC={} gcc", s(&zccache_bin()));
+    let ar = format!("AR={} ar", s(&zccache_bin()));
+    env.run(&dir, "make", &[&cc, &ar]).assert_success("make");
+    let app = fs::read(dir.join("app")).expect("app");
+    env.run(&dir, "make", &["clean"])
+        .assert_success("make clean");
+    let delta = env.counted(|| {
+        env.run(&dir, "make", &[&cc, &ar])
+            .assert_success("make again");
+    });
+    assert_eq!(delta("compile_hits"), 2);
+    assert_eq!(delta("compile_misses"), 0);
+    assert_eq!(delta("archive_hits"), 1);
+    assert_eq!(delta("link_hits"), 1);
+    assert_eq!(fs::read(dir.join("app")).expect("app"), app);
+}
