@@ -27,6 +27,20 @@ use crate::cache::{Cache, Executed, Ran};
 /// start with `-` is a program to launch.
 pub const SUBCOMMANDS: &[&str] = &["build", "stats", "gc", "clear", "help", "warm", "watch"];
 
+/// Counts masquerade launches nested in one another (see [`run`]).
+const MASQUERADE_DEPTH: &str = "ZCCACHE_MASQUERADE_DEPTH";
+const MAX_MASQUERADE_DEPTH: u32 = 4;
+
+fn masquerade_depth() -> u32 {
+    std::env::var(MASQUERADE_DEPTH)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An environment variable set for the tool.
+type EnvVar = (&'static str, String);
+
 /// Exit code when the program to launch cannot be found (as a shell's).
 const NOT_FOUND: i32 = 127;
 
@@ -89,9 +103,23 @@ pub fn run(launch: Launch) -> i32 {
         .and_then(|p| std::fs::canonicalize(p).ok());
     let path_env = std::env::var_os("PATH");
     let mut argv = launch.argv;
+    let mut env = None;
     let program = match launch.masquerade {
+        // Copies of zccache (not symlinks or hardlinks) in two masquerade
+        // dirs would launch each other forever: count the nesting.
+        Some(name) if masquerade_depth() >= MAX_MASQUERADE_DEPTH => {
+            eprintln!(
+                "zccache: error: the {} found in PATH after the zccache masquerade is another \
+                 copy of zccache (use symlinks to zccache for masquerade)",
+                name.to_string_lossy()
+            );
+            return NOT_FOUND;
+        }
         Some(name) => match search_path(&name, path_env.as_deref(), myself.as_deref()) {
-            Some(found) => found,
+            Some(found) => {
+                env = Some((MASQUERADE_DEPTH, (masquerade_depth() + 1).to_string()));
+                found
+            }
             None => {
                 eprintln!(
                     "zccache: error: no real {} found in PATH after the zccache masquerade",
@@ -132,7 +160,7 @@ pub fn run(launch: Launch) -> i32 {
     // bare name, where it would find the masquerade symlink instead. Its
     // basename is still the name it was invoked by (gcc prints diagnostics
     // under it, clang picks its mode by it).
-    run_resolved(&program, &argv)
+    run_resolved(&program, &argv, env.as_ref())
 }
 
 enum Resolved {
@@ -162,9 +190,18 @@ fn resolve(program: &OsStr, path_env: Option<&OsStr>, myself: Option<&Path>) -> 
     Resolved::NotFound
 }
 
+/// Whether `candidate` is the running zccache: the same canonical path, or
+/// the same file under another name (a hardlink).
 fn is_myself(candidate: &Path, myself: Option<&Path>) -> bool {
-    match (myself, std::fs::canonicalize(candidate)) {
-        (Some(me), Ok(real)) => real == me,
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(me) = myself else {
+        return false;
+    };
+    if std::fs::canonicalize(candidate).is_ok_and(|real| real == me) {
+        return true;
+    }
+    match (std::fs::metadata(candidate), std::fs::metadata(me)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
 }
@@ -190,16 +227,16 @@ fn is_executable(path: &Path) -> bool {
 
 /// Runs the resolved tool through the cache when it is a cacheable call,
 /// else replaces this process with it.
-fn run_resolved(program: &Path, args: &[OsString]) -> i32 {
+fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 {
     let Some(cached) = prepare(program, args) else {
-        return exec(program, args);
+        return exec(program, args, env);
     };
     let (cache, invocation, argv) = cached;
     let Ok(shell_cmd) = shlex::try_join(argv.iter().map(String::as_str)) else {
-        return exec(program, args);
+        return exec(program, args, env);
     };
     let executed = cache.execute(&invocation, &shell_cmd, false, |cmdline| {
-        run_captured(cmdline)
+        run_captured(cmdline, env)
     });
     let (stdout, stderr, code) = match executed {
         Executed::Restored { stdout, stderr } => (stdout, stderr, 0),
@@ -246,7 +283,7 @@ pub fn build_root(cwd: &Path) -> PathBuf {
 
 /// Runs one command line (as the cache hands it back, possibly with extra
 /// arguments) directly, stdin inherited, stdout and stderr captured.
-fn run_captured(cmdline: &str) -> Ran<i32> {
+fn run_captured(cmdline: &str, env: Option<&EnvVar>) -> Ran<i32> {
     let failed = |message: String| Ran {
         status: NOT_FOUND,
         success: false,
@@ -259,7 +296,11 @@ fn run_captured(cmdline: &str) -> Ran<i32> {
     let Some((program, args)) = argv.split_first() else {
         return failed("zccache: error: empty command\n".to_string());
     };
-    let output = Command::new(program)
+    let mut command = Command::new(program);
+    if let Some((name, value)) = env {
+        command.env(name, value);
+    }
+    let output = command
         .args(args)
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
@@ -285,8 +326,12 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 }
 
 /// Replaces this process with the tool; returns only when that fails.
-fn exec(program: &Path, args: &[OsString]) -> i32 {
-    let err = Command::new(program).args(args).exec();
+fn exec(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 {
+    let mut command = Command::new(program);
+    if let Some((name, value)) = env {
+        command.env(name, value);
+    }
+    let err = command.args(args).exec();
     eprintln!("zccache: error: cannot run {}: {err}", program.display());
     if err.kind() == std::io::ErrorKind::NotFound {
         NOT_FOUND

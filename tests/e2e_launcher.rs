@@ -540,3 +540,38 @@ fn make_with_cc_set_to_the_launcher_hits_from_clean() {
     assert_eq!(delta("link_hits"), 1);
     assert_eq!(fs::read(dir.join("app")).expect("app"), app);
 }
+
+#[test]
+fn masquerade_by_hardlink_works_and_by_copies_stops_with_an_error() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("p");
+    small_project(&dir);
+
+    // Hardlinks (same file, another name) are recognized as zccache itself.
+    let linked = root.path().join("linked");
+    fs::create_dir_all(&linked).expect("mkdir");
+    let bin = root.path().join("bin");
+    fs::create_dir_all(&bin).expect("mkdir");
+    fs::copy(zccache_bin(), bin.join("zccache")).expect("copy");
+    if fs::hard_link(bin.join("zccache"), linked.join("gcc")).is_ok() {
+        let env = Env::new(root.path().join("cache-h")).with_path(&[&linked, &linked]);
+        env.run(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"])
+            .assert_success("hardlink masquerade");
+    }
+
+    // Two dirs holding copies launch each other: a clear error, no loop.
+    let m1 = root.path().join("c1");
+    let m2 = root.path().join("c2");
+    for m in [&m1, &m2] {
+        fs::create_dir_all(m).expect("mkdir");
+        fs::copy(zccache_bin(), m.join("gcc")).expect("copy");
+    }
+    let env = Env::new(root.path().join("cache-c")).with_path(&[&m1, &m2]);
+    let out = env.run(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"]);
+    assert_eq!(out.code, Some(127), "{}", out.text());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another copy of zccache"),
+        "{}",
+        out.text()
+    );
+}
