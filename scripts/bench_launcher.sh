@@ -9,7 +9,8 @@
 #    that compiler before), and one whose whole cache is wiped (the very
 #    first compile ever), against the bare compile.
 # Prints each mean and the ratios zccache/ccache, zccache/sccache and
-# zccache miss / bare gcc.
+# zccache miss / bare gcc, by mean, median and CPU time (user+sys of the
+# measured process; for sccache that leaves out the server's work).
 #
 # usage: scripts/bench_launcher.sh [RUNS]      (default RUNS=50)
 set -euo pipefail
@@ -76,19 +77,20 @@ hyperfine -N --warmup 2 --runs "$runs" --export-json misses.json \
 
 python3 - hits.json misses.json <<'PY'
 import json, sys
-hits = {r["command"]: r["mean"] for r in json.load(open(sys.argv[1]))["results"]}
-misses = {r["command"]: r["mean"] for r in json.load(open(sys.argv[2]))["results"]}
-ms = lambda s: f"{s * 1e3:.2f} ms"
+def load(path):
+    return {r["command"]: r for r in json.load(open(path))["results"]}
+hits, misses = load(sys.argv[1]), load(sys.argv[2])
+ms = lambda s: f"{s * 1e3:7.2f} ms"
 print()
-for name, t in hits.items():
-    print(f"{name:28} {ms(t)}")
-for name, t in misses.items():
-    print(f"{name:28} {ms(t)}")
+print(f"{'':28} {'mean':>10} {'median':>10} {'user+sys':>10}")
+for name, r in list(hits.items()) + list(misses.items()):
+    print(f"{name:28} {ms(r['mean'])} {ms(r['median'])} {ms(r['user'] + r['system'])}")
 print()
-z = hits["zccache hit"]
-print(f"hit:  zccache/ccache  = {z / hits['ccache hit']:.2f}")
-print(f"hit:  zccache/sccache = {z / hits['sccache hit']:.2f}")
-print(f"miss: zccache/bare gcc = {misses['zccache miss'] / misses['bare gcc']:.3f}")
-print(f"first compile ever: zccache/bare gcc = "
-      f"{misses['zccache first compile ever'] / misses['bare gcc']:.3f}")
+def ratio(label, a, b):
+    print(f"{label:38} mean {a['mean'] / b['mean']:.3f}   median {a['median'] / b['median']:.3f}"
+          f"   cpu {(a['user'] + a['system']) / (b['user'] + b['system']):.3f}")
+ratio("hit:  zccache/ccache", hits["zccache hit"], hits["ccache hit"])
+ratio("hit:  zccache/sccache", hits["zccache hit"], hits["sccache hit"])
+ratio("miss: zccache/bare gcc", misses["zccache miss"], misses["bare gcc"])
+ratio("first compile ever: zccache/bare gcc", misses["zccache first compile ever"], misses["bare gcc"])
 PY
