@@ -95,14 +95,56 @@ fn compilers_from_the_environment_are_kept() {
 fn plain_makefile_project_builds_and_runs() {
     let temp = temp_dir();
     let project = copy_make_fixture(temp.path());
-    zccache_build(&project, &["-C", path_str(&project)]).assert_success();
+    let cache = temp.path().join("cache");
+    let build = |args: &[&str]| {
+        let output = std::process::Command::new(zccache_bin())
+            .args(args)
+            .current_dir(&project)
+            .env("ZCCACHE_DIR", &cache)
+            .env_remove("MAKEFLAGS")
+            .env_remove("CC")
+            .env_remove("CXX")
+            .output()
+            .expect("run zccache");
+        assert!(
+            output.status.success(),
+            "zccache {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let compile_counts = || -> (u64, u64) {
+        let output = std::process::Command::new(zccache_bin())
+            .args(["stats", "--json"])
+            .env("ZCCACHE_DIR", &cache)
+            .output()
+            .expect("run zccache stats");
+        let stats: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("stats --json is JSON");
+        let count = |name: &str| stats[name].as_u64().unwrap_or(0);
+        (count("compile_hits"), count("compile_misses"))
+    };
+    build(&["build", "-C", path_str(&project)]);
     let run = run_in(&project, project.join("app/app"), &[]);
     run.assert_success();
     assert_eq!(run.stdout, "hello from libutil: 2+3=5 4*5=20\n");
+    let first_app = std::fs::read(project.join("app/app")).unwrap();
+    assert_eq!(
+        compile_counts(),
+        (0, 4),
+        "a cold build compiles all 4 sources"
+    );
+
+    // From clean, every compile is restored and the program is the same.
     run_in(&project, "make", &["clean"]).assert_success();
     assert!(!project.join("app/app").exists());
-    zccache_build(&project, &["-C", path_str(&project), "app/app"]).assert_success();
-    assert!(project.join("app/app").is_file());
+    build(&["build", "-C", path_str(&project), "app/app"]);
+    assert_eq!(
+        compile_counts(),
+        (4, 4),
+        "the second build hits every compile"
+    );
+    assert_eq!(std::fs::read(project.join("app/app")).unwrap(), first_app);
 }
 
 /// Configures examples/cmake-project with the Unix Makefiles generator.
