@@ -78,6 +78,15 @@ pub enum Executed<S> {
     Ran { ran: Ran<S>, note: Option<String> },
 }
 
+/// A dependency file zccache requests for itself.
+#[derive(Debug, Clone, Copy)]
+enum PrivateDeps {
+    /// `-MD -MF FILE` for a compile.
+    Compiler,
+    /// `--dependency-file=FILE` for a link, through the driver or not.
+    Linker { driver: bool },
+}
+
 /// What lookup and store of one invocation share.
 struct Plan {
     kind: ToolKind,
@@ -95,6 +104,9 @@ struct Plan {
     /// Added to the tool's arguments when it runs (prefix maps, a private
     /// depfile or linker dependency file).
     extra_args: Vec<String>,
+    /// The dependency file zccache asks the tool for when the build asked
+    /// for none: requested only when the tool really runs.
+    private_request: Option<PrivateDeps>,
     private_deps: Option<tempfile::TempPath>,
     last_seen: Option<(Digest, LastSeen)>,
     /// Facts of the compile's source, for the time and place macros.
@@ -234,6 +246,29 @@ impl Cache {
         }
         self.count(&format!("{kind}_misses"), 1);
         self.count(&format!("miss.{}", miss_slug(&miss)), 1);
+        if let Some(request) = plan.private_request
+            && let Ok(temp) = tempfile::Builder::new()
+                .prefix("zccache-deps-")
+                .suffix(".d")
+                .tempfile()
+        {
+            let temp = temp.into_temp_path();
+            let path = temp.to_string_lossy().to_string();
+            match request {
+                PrivateDeps::Compiler => {
+                    plan.extra_args
+                        .extend(["-MD".to_string(), "-MF".to_string(), path]);
+                }
+                PrivateDeps::Linker { driver: true } => {
+                    plan.extra_args
+                        .push(format!("-Wl,--dependency-file={path}"));
+                }
+                PrivateDeps::Linker { driver: false } => {
+                    plan.extra_args.push(format!("--dependency-file={path}"));
+                }
+            }
+            plan.private_deps = Some(temp);
+        }
         let to_run = if plan.extra_args.is_empty() {
             command.to_string()
         } else {
@@ -364,7 +399,7 @@ impl Cache {
         } else {
             Vec::new()
         };
-        let mut extra_args = remap_args.clone();
+        let extra_args = remap_args.clone();
         let args_digest = self.args_digest(invocation, &extra_args);
         let env_digest = Self::env_digest(COMPILE_ENV);
         let mut key = KeyHasher::new("compile");
@@ -382,19 +417,7 @@ impl Cache {
                 .unwrap_or_else(|| args.output.clone());
             (cwd.join(d), target)
         });
-        let mut private_deps = None;
-        if depfile.is_none() {
-            let temp = tempfile::Builder::new()
-                .prefix("zccache-deps-")
-                .suffix(".d")
-                .tempfile()
-                .map_err(|_| "no_temp_file")?
-                .into_temp_path();
-            extra_args.push("-MD".to_string());
-            extra_args.push("-MF".to_string());
-            extra_args.push(temp.to_string_lossy().to_string());
-            private_deps = Some(temp);
-        }
+        let private_request = depfile.is_none().then_some(PrivateDeps::Compiler);
         let mut seen_key = KeyHasher::new("last-seen");
         seen_key
             .text(&self.roots.normalize(&source.to_string_lossy()))
@@ -414,7 +437,8 @@ impl Cache {
             depfile,
             keyed_inputs: HashSet::from([source]),
             extra_args,
-            private_deps,
+            private_request,
+            private_deps: None,
             last_seen: Some((seen_key.finish(), last_seen)),
             source_facts: Some(facts),
             raw_source: blind.map(|_| (self.roots.normalize(&args.source), facts.hash)),
@@ -494,23 +518,12 @@ impl Cache {
             };
             keyed_inputs.insert(path);
         }
-        let mut extra_args = Vec::new();
-        let mut private_deps = None;
-        if let Detail::Link(link) = &invocation.detail {
-            let temp = tempfile::Builder::new()
-                .prefix("zccache-link-")
-                .suffix(".d")
-                .tempfile()
-                .map_err(|_| "no_temp_file")?
-                .into_temp_path();
-            let path = temp.to_string_lossy().to_string();
-            extra_args.push(if link.driver {
-                format!("-Wl,--dependency-file={path}")
-            } else {
-                format!("--dependency-file={path}")
-            });
-            private_deps = Some(temp);
-        }
+        let private_request = match &invocation.detail {
+            Detail::Link(link) => Some(PrivateDeps::Linker {
+                driver: link.driver,
+            }),
+            _ => None,
+        };
         Ok(Plan {
             kind: invocation.kind,
             cwd: cwd.clone(),
@@ -519,8 +532,9 @@ impl Cache {
             outputs: vec![cwd.join(output)],
             depfile: None,
             keyed_inputs,
-            extra_args,
-            private_deps,
+            extra_args: Vec::new(),
+            private_request,
+            private_deps: None,
             last_seen: None,
             source_facts: None,
             raw_source: None,
