@@ -23,7 +23,7 @@ use crate::cache::Cache;
 use crate::cache::command::{Classification, CompileArgs, Detail, Invocation, ToolKind, classify};
 use crate::cache::files::CommentDialect;
 use crate::cache::records::{
-    KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
+    FileIdentity, KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
     StoredDepfile, StoredOutput, decode, encode,
 };
 use crate::cache::store::{Digest, Namespace, StoreError};
@@ -631,8 +631,21 @@ impl Cache {
             return Err("built in another directory".into());
         }
         let cwd = &plan.cwd;
-        for (path, hash) in &entry.files {
+        for (index, (path, hash)) in entry.files.iter().enumerate() {
             let path = cwd.join(self.roots.restore(path));
+            if let Some(facts) = self.files.known(&path) {
+                if facts.hash == *hash {
+                    continue;
+                }
+                return Err(format!("{} changed", path.display()));
+            }
+            if let Some(Some(identity)) = entry.identities.get(index)
+                && let Ok(Some(stat)) = crate::hash::stat(&path.to_string_lossy())
+                && !stat.not_regular
+                && FileIdentity::of(&stat) == *identity
+            {
+                continue;
+            }
             match self.files.facts(&path) {
                 Ok(Some(facts)) if facts.hash == *hash => {}
                 Ok(Some(_)) => return Err(format!("{} changed", path.display())),
@@ -719,8 +732,7 @@ impl Cache {
         {
             return Err(Some("input_changed_during_step"));
         }
-        let mut entry_files = Vec::new();
-        let mut absent = Vec::new();
+        let mut dependencies = Dependencies::default();
         let mut ties_to_roots = !self.roots.plain();
         if plan.two_level {
             let deps_path = match (&plan.private_deps, &plan.depfile) {
@@ -728,8 +740,7 @@ impl Cache {
                 (None, Some((depfile, _))) => depfile.clone(),
                 (None, None) => return Err(Some("no_dependency_file")),
             };
-            (entry_files, absent) =
-                self.read_dependencies(invocation, plan, &deps_path, started_ns)?;
+            dependencies = self.read_dependencies(invocation, plan, &deps_path, started_ns)?;
         }
         let mut outputs = Vec::with_capacity(plan.outputs.len());
         for path in &plan.outputs {
@@ -770,7 +781,8 @@ impl Cache {
         if let Some(raw_source) = &plan.raw_source
             && !(ran.stdout.is_empty() && ran.stderr.is_empty())
         {
-            entry_files.push(raw_source.clone());
+            dependencies.files.push(raw_source.clone());
+            dependencies.identities.push(None);
         }
         let (stdout, stderr, normalized_text) = match (
             self.roots.normalize_bytes(&ran.stdout),
@@ -800,10 +812,10 @@ impl Cache {
         let result_key = if plan.two_level {
             let mut key = KeyHasher::new("result");
             key.field(&plan.key);
-            for (path, hash) in &entry_files {
+            for (path, hash) in &dependencies.files {
                 key.text(path).field(hash);
             }
-            for (dir, name) in &absent {
+            for (dir, name) in &dependencies.absent {
                 key.text(dir).text(name);
             }
             if let Some((build, source)) = &roots {
@@ -819,8 +831,9 @@ impl Cache {
             self.add_manifest_entry(
                 plan,
                 ManifestEntry {
-                    files: entry_files,
-                    absent,
+                    files: dependencies.files,
+                    identities: dependencies.identities,
+                    absent: dependencies.absent,
                     roots: roots.clone(),
                     result: result_key,
                 },
@@ -845,12 +858,13 @@ impl Cache {
         plan: &Plan,
         deps_path: &Path,
         started_ns: i64,
-    ) -> Result<DependencySet, Option<&'static str>> {
+    ) -> Result<Dependencies, Option<&'static str>> {
         let text = fs::read_to_string(deps_path).map_err(|_| Some("no_dependency_file"))?;
         let deps = crate::run::depfile::parse(&text)
             .map_err(|_| Some("bad_dependency_file"))?
             .inputs;
         let mut entry_files = Vec::new();
+        let mut identities = Vec::new();
         let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
         let mut seen = HashSet::new();
         for dep in &deps {
@@ -858,7 +872,11 @@ impl Cache {
             if plan.keyed_inputs.contains(&path) || !seen.insert(path.clone()) {
                 continue;
             }
-            if modified_since(&path, started_ns) {
+            let stat = crate::hash::stat(&path.to_string_lossy())
+                .ok()
+                .flatten()
+                .ok_or(Some("input_vanished"))?;
+            if changed_since(&stat, started_ns) {
                 return Err(Some("input_changed_during_step"));
             }
             let facts = match self.files.facts(&path) {
@@ -872,6 +890,8 @@ impl Cache {
                 date_time |= facts.date_time;
             }
             entry_files.push((self.roots.normalize(dep), facts.hash));
+            let settled = !stat.not_regular && !crate::cache::files::is_racy(&stat);
+            identities.push(settled.then(|| FileIdentity::of(&stat)));
         }
         if date_time && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
             return Err(Some("date_time_macros"));
@@ -881,7 +901,11 @@ impl Cache {
             Detail::Link(_) => self.absent_libraries(invocation, &deps),
             Detail::Archive(_) => Vec::new(),
         };
-        Ok((entry_files, absent))
+        Ok(Dependencies {
+            files: entry_files,
+            identities,
+            absent,
+        })
     }
 
     fn add_manifest_entry(
@@ -988,11 +1012,12 @@ impl Cache {
             }
         }
         if let Some((depfile, _)) = &plan.depfile
-            && let Ok((files, absent)) = self.read_dependencies(invocation, plan, depfile, i64::MAX)
+            && let Ok(dependencies) = self.read_dependencies(invocation, plan, depfile, i64::MAX)
         {
             let entry = ManifestEntry {
-                files,
-                absent,
+                files: dependencies.files,
+                identities: dependencies.identities,
+                absent: dependencies.absent,
                 roots: None,
                 result: *cpp_key,
             };
@@ -1152,9 +1177,14 @@ impl Cache {
     }
 }
 
-/// Files read besides the keyed ones, with hashes; places that must stay
-/// without a header.
-type DependencySet = (Vec<(String, crate::hash::Hash)>, Vec<(String, String)>);
+/// Files read besides the keyed ones, with hashes and identities, and the
+/// places that must stay without a header or library.
+#[derive(Default)]
+struct Dependencies {
+    files: Vec<(String, Hash)>,
+    identities: Vec<Option<FileIdentity>>,
+    absent: Vec<(String, String)>,
+}
 
 enum Lookup {
     Hit(ResultRecord),
@@ -1220,19 +1250,22 @@ fn wall_clock_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether `path` was written at or after `since_ns`. On file systems
-/// with whole-second times, a write in the same second counts.
+/// Whether `path` was written at or after `since_ns` (or is gone).
 fn modified_since(path: &Path, since_ns: i64) -> bool {
-    const SECOND: i64 = 1_000_000_000;
     match crate::hash::stat(&path.to_string_lossy()) {
-        Ok(Some(stat)) => {
-            let newest = stat.mtime_ns.max(stat.ctime_ns);
-            let coarse = stat.mtime_ns % SECOND == 0 && stat.ctime_ns % SECOND == 0;
-            let threshold = if coarse { since_ns - SECOND } else { since_ns };
-            newest >= threshold
-        }
+        Ok(Some(stat)) => changed_since(&stat, since_ns),
         _ => true,
     }
+}
+
+/// Whether a file with `stat` was written at or after `since_ns`. On file
+/// systems with whole-second times, a write in the same second counts.
+fn changed_since(stat: &crate::hash::FileStat, since_ns: i64) -> bool {
+    const SECOND: i64 = 1_000_000_000;
+    let newest = stat.mtime_ns.max(stat.ctime_ns);
+    let coarse = stat.mtime_ns % SECOND == 0 && stat.ctime_ns % SECOND == 0;
+    let threshold = if coarse { since_ns - SECOND } else { since_ns };
+    newest >= threshold
 }
 
 fn kind_name(kind: ToolKind) -> &'static str {

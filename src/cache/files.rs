@@ -99,6 +99,15 @@ impl FileHasher {
         Ok(Some(facts))
     }
 
+    /// The facts of a file outside the project seen before by this process,
+    /// without any system call (see the module doc).
+    pub fn known(&self, path: &Path) -> Option<FileFacts> {
+        if self.is_volatile(path) {
+            return None;
+        }
+        self.lock().get(path).map(|(_, facts)| *facts)
+    }
+
     /// A source's facts and, when `dialect` says how to find its comments,
     /// its comment-blind hash, from one read.
     pub fn source_facts(
@@ -161,7 +170,8 @@ fn stat(path: &Path) -> io::Result<Option<FileStat>> {
     crate::hash::stat(&path.to_string_lossy())
 }
 
-fn is_racy(stat: &FileStat) -> bool {
+/// Whether `stat` may still change without its times showing it.
+pub fn is_racy(stat: &FileStat) -> bool {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)

@@ -16,7 +16,7 @@ use crate::hash::Hash;
 
 /// Bumped whenever a key's ingredients or a record's layout change, so old
 /// entries simply stop matching.
-pub const KEY_VERSION: &[u8] = b"zccache-key-v1\0";
+pub const KEY_VERSION: &[u8] = b"zccache-key-v2\0";
 
 /// Older sets beyond this are dropped: a source whose headers change often
 /// would otherwise grow its manifest without end.
@@ -32,6 +32,10 @@ pub struct ManifestEntry {
     /// Files read besides the ones in the manifest's key, with the hashes
     /// they had.
     pub files: Vec<(String, Hash)>,
+    /// For each of `files`, its identity when it was hashed (unless it had
+    /// just changed): a file that still has it need not be read again,
+    /// which is most of a launcher hit's work otherwise.
+    pub identities: Vec<Option<FileIdentity>>,
     /// Files that did not exist and would have been read instead had they
     /// existed (a header in an earlier include dir).
     /// As (dir, name) pairs, so a lookup checks each dir once.
@@ -40,6 +44,26 @@ pub struct ManifestEntry {
     /// then serves only a build with these same roots.
     pub roots: Option<(String, Option<String>)>,
     pub result: Digest,
+}
+
+/// What a file's content hash is remembered by, as in the build state.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+impl FileIdentity {
+    pub fn of(stat: &crate::hash::FileStat) -> FileIdentity {
+        FileIdentity {
+            ino: stat.ino,
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            ctime_ns: stat.ctime_ns,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -135,6 +159,7 @@ mod tests {
         let manifest = Manifest {
             entries: vec![ManifestEntry {
                 files: vec![("\u{1}S\u{1}/a.h".into(), [7; 32])],
+                identities: vec![None],
                 absent: vec![("/usr/include".into(), "a.h".into())],
                 roots: None,
                 result: [9; 32],
