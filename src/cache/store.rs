@@ -200,6 +200,17 @@ fn touch(path: &Path) {
     let _ = filetime::set_file_mtime(path, FileTime::now());
 }
 
+/// A temp file beside an output, to be renamed over it.
+fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile, StoreError> {
+    tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io_err(format!(
+            "cannot create a temp file in {}",
+            dir.display()
+        )))
+}
+
 /// Records a use of the blob at `path` for LRU eviction.
 fn note_use(path: &Path, meta: Option<&fs::Metadata>) {
     match meta {
@@ -652,13 +663,7 @@ impl Store {
             note_use(&blob_path, blob_meta.as_ref());
             return Ok(content.len() as u64);
         }
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempfile_in(dest_dir)
-            .map_err(io_err(format!(
-                "cannot create a temp file in {}",
-                dest_dir.display()
-            )))?;
+        let mut tmp = temp_file_in(dest_dir)?;
         let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
         let (actual, size) = if reflink(&blob, tmp.as_file()) {
             match copy_hashing(&mut blob, None) {
@@ -718,13 +723,7 @@ impl Store {
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(TMP_PREFIX)
-                    .tempfile_in(dest_dir)
-                    .map_err(io_err(format!(
-                        "cannot create a temp file in {}",
-                        dest_dir.display()
-                    )))?;
+                let mut tmp = temp_file_in(dest_dir)?;
                 tmp.as_file_mut()
                     .write_all(content)
                     .map_err(dest_write_err)?;
