@@ -62,7 +62,7 @@ enum Project {
 /// code.
 pub fn build(args: &BuildArgs) -> anyhow::Result<i32> {
     let dir = std::env::current_dir().context("finding the current directory")?;
-    warm_from_compdb(&dir);
+    check_compile_commands(&dir);
     // Without our own path there is nothing to put in front of the
     // compilers; make still builds.
     let zccache = std::env::current_exe()
@@ -116,7 +116,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<i32> {
 
 /// Reads compile_commands.json when the dir has one, warning about a bad
 /// one (the build goes on either way).
-fn warm_from_compdb(dir: &Path) {
+fn check_compile_commands(dir: &Path) {
     let path = dir.join("compile_commands.json");
     if !path.is_file() {
         return;
