@@ -16,7 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -308,20 +308,12 @@ fn run_captured(cmdline: &str, env: Option<&EnvVar>) -> Ran<i32> {
         .output();
     match output {
         Ok(output) => Ran {
-            status: exit_code(output.status),
+            status: crate::run::process::shell_exit_code(output.status),
             success: output.status.success(),
             stdout: output.stdout,
             stderr: output.stderr,
         },
         Err(err) => failed(format!("zccache: error: cannot run {program}: {err}\n")),
-    }
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        (None, Some(signal)) => 128 + signal,
-        (None, None) => 1,
     }
 }
 

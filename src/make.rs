@@ -111,7 +111,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<i32> {
     let status = child
         .wait()
         .with_context(|| format!("waiting for {}", program.display()))?;
-    Ok(exit_code(status))
+    Ok(crate::run::process::shell_exit_code(status))
 }
 
 /// Reads compile_commands.json when the dir has one, warning about a bad
@@ -146,15 +146,6 @@ fn forward_termination(make_pid: u32) {
     };
     if let Err(err) = ctrlc::set_handler(handler) {
         tracing::debug!("cannot install the Ctrl-C handler: {err}");
-    }
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        (None, Some(signal)) => 128 + signal,
-        (None, None) => 1,
     }
 }
 

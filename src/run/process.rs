@@ -40,6 +40,16 @@ pub const EXIT_STEP_FAILED: i32 = 1;
 /// block and exits 2.
 pub const EXIT_INTERRUPTED: i32 = 2;
 
+/// The exit code a shell reports for a child that ended with `status`:
+/// its own code, or 128 + N when signal N killed it.
+pub fn shell_exit_code(status: std::process::ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 1,
+    }
+}
+
 /// How a step's process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitStatus {
