@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -220,7 +219,7 @@ impl Toolchains {
             Some(entry) if entry.is_current(&invoked, &resolved, path_value) => entry,
             _ => {
                 let entry = self.probe_identity(invoked, resolved, path_value)?;
-                if !entry.files.iter().any(|(_, stat)| is_racy(stat)) {
+                if !entry.files.iter().any(|(_, stat)| stat.is_racy_now()) {
                     self.write_entry(&disk_key, &entry);
                 }
                 entry
@@ -710,19 +709,6 @@ fn hash_component(path: &Path) -> Result<(FileStat, Digest), ToolchainError> {
 
 fn stat_file(path: &Path) -> io::Result<FileStat> {
     Ok(FileStat::from_metadata(&fs::metadata(path)?))
-}
-
-/// A file changed so recently that another write within the same
-/// timestamp tick would leave its stat unchanged: its identity cannot be
-/// trusted across processes yet (see `crate::hash`).
-fn is_racy(stat: &FileStat) -> bool {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(i64::MAX);
-    let coarse = stat.mtime_ns % 1_000_000_000 == 0 && stat.ctime_ns % 1_000_000_000 == 0;
-    let window = if coarse { 2_000_000_000 } else { 50_000_000 };
-    now - stat.mtime_ns.max(stat.ctime_ns) < window
 }
 
 fn has_relative_entry(path_env: &OsStr) -> bool {

@@ -52,6 +52,12 @@ pub struct FileStat {
 }
 
 impl FileStat {
+    /// Whether a write inside the same timestamp tick could still leave
+    /// this stat unchanged: the file's identity cannot be trusted yet.
+    pub fn is_racy_now(&self) -> bool {
+        is_racy(self, now_ns())
+    }
+
     pub fn from_metadata(meta: &fs::Metadata) -> FileStat {
         FileStat {
             dev: meta.dev(),
