@@ -897,7 +897,7 @@ impl Cache {
             return Err(Some("date_time_macros"));
         }
         let absent = match &invocation.detail {
-            Detail::Compile(args) => self.absent_headers(invocation, args, &deps),
+            Detail::Compile(args) => self.absent_headers(invocation, args, &plan.tool, &deps),
             Detail::Link(_) => self.absent_libraries(invocation, &deps),
             Detail::Archive(_) => Vec::new(),
         };
@@ -1051,6 +1051,7 @@ impl Cache {
         &self,
         invocation: &Invocation,
         args: &CompileArgs,
+        tool: &ToolIdentity,
         deps: &[String],
     ) -> Vec<(String, String)> {
         let cwd = &invocation.cwd;
@@ -1061,13 +1062,9 @@ impl Cache {
             .collect();
         if !args.nostdinc {
             let relevant = system_search_args(&invocation.expanded_args);
-            let program = &invocation.program;
-            if let Ok(tool) = self
-                .toolchains
-                .identify(program, cwd, self.path_env.as_deref())
-                && let Ok(system) =
-                    self.toolchains
-                        .system_include_dirs(&tool, args.language.as_x_arg(), &relevant)
+            if let Ok(system) =
+                self.toolchains
+                    .system_include_dirs(tool, args.language.as_x_arg(), &relevant)
             {
                 for dir in system.quote.iter().chain(&system.bracket) {
                     search.push(join_text(cwd, &dir.to_string_lossy()));

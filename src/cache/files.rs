@@ -36,9 +36,9 @@ pub enum CommentDialect {
     BlockOnly,
 }
 
-/// A source's comment-blind hash (`None`: refused), with the stat it was
-/// computed at.
-type BlindHash = (FileStat, Option<Hash>);
+/// A source's facts and comment-blind hash (`None`: refused), with the
+/// stat they were computed at.
+type BlindHash = (FileStat, FileFacts, Option<Hash>);
 
 /// Files changed less than this long ago may change again within one mtime
 /// tick unnoticed; they are hashed again on each use.
@@ -122,17 +122,15 @@ impl FileHasher {
             return Ok(None);
         };
         let memo_key = (path.to_path_buf(), dialect);
-        let blind = self
+        let known = self
             .blind
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&memo_key)
-            .filter(|(known, _)| *known == stat)
-            .map(|(_, blind)| *blind);
-        if let Some(blind) = blind
-            && let Some(facts) = self.facts(path)?
-        {
-            return Ok(Some((facts, blind)));
+            .filter(|(known, _, _)| *known == stat)
+            .map(|&(_, facts, blind)| (facts, blind));
+        if let Some(known) = known {
+            return Ok(Some(known));
         }
         if stat.not_regular {
             return Ok(self.facts(path)?.map(|facts| (facts, None)));
@@ -150,7 +148,7 @@ impl FileHasher {
             self.blind
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(memo_key, (stat, blind));
+                .insert(memo_key, (stat, facts, blind));
         }
         Ok(Some((facts, blind)))
     }
