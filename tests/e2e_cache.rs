@@ -21,24 +21,6 @@ use std::process::Command;
 // Running zccache with a private cache and chosen environment variables.
 // ---------------------------------------------------------------------------
 
-/// Variables that steer the compiler or format the output: never inherited
-/// from the caller, so a test sets them only on purpose.
-const CLEARED_ENV: &[&str] = &[
-    "NINJA_STATUS",
-    "CLICOLOR_FORCE",
-    "MAKEFLAGS",
-    "MFLAGS",
-    "GCC_EXEC_PREFIX",
-    "COMPILER_PATH",
-    "CPATH",
-    "C_INCLUDE_PATH",
-    "CPLUS_INCLUDE_PATH",
-    "OBJC_INCLUDE_PATH",
-    "OBJCPLUS_INCLUDE_PATH",
-    "SDKROOT",
-    "SOURCE_DATE_EPOCH",
-];
-
 /// One cache directory plus the settings every run against it uses.
 #[derive(Clone)]
 struct Cache {
@@ -65,17 +47,7 @@ impl Cache {
     /// Runs `zccache args...` in `cwd` with this cache and environment.
     fn zccache(&self, cwd: &Path, args: &[&str]) -> Output {
         let program = zccache_bin();
-        let mut command = Command::new(&program);
-        command.args(args).current_dir(cwd);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ZCCACHE_") {
-                command.env_remove(&name);
-            }
-        }
-        for name in CLEARED_ENV {
-            command.env_remove(name);
-        }
-        command.env("ZCCACHE_DIR", &self.dir);
+        let mut command = isolated_command(&program, args, cwd, &self.dir);
         let mut described_env = format!("ZCCACHE_DIR={}", self.dir.display());
         for (name, value) in &self.env {
             command.env(name, value);

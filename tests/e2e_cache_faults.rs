@@ -20,7 +20,6 @@ use common::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,32 +27,10 @@ use std::time::Duration;
 /// What `zccache build` prints when the cache fails it.
 const WARNING: &str = "zccache: warning";
 
-/// Settings the tests control; anything the caller's environment says about
-/// them is dropped so the cache behaves the same on every machine.
-const CACHE_VARS: &[&str] = &[
-    "ZCCACHE_DIR",
-    "ZCCACHE_MAX_SIZE",
-    "ZCCACHE_COMPRESSION",
-    "ZCCACHE_PATH_REMAP",
-    "ZCCACHE_DISABLE",
-    "ZCCACHE_HARDLINK",
-    "NINJA_STATUS",
-    "CLICOLOR_FORCE",
-    "MAKEFLAGS",
-    "MFLAGS",
-];
-
 /// Runs `zccache args...` in `dir` with the cache in `cache`, a settings
 /// search that cannot find the user's own file, and `env` on top.
 fn zccache_with(dir: &Path, cache: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = Command::new(zccache_bin());
-    command.args(args).current_dir(dir);
-    for var in CACHE_VARS {
-        command.env_remove(var);
-    }
-    command.env("ZCCACHE_DIR", cache);
-    // A zccache.toml in the user's config dir must not leak into the tests.
-    command.env("XDG_CONFIG_HOME", cache.with_extension("no-config"));
+    let mut command = isolated_command(zccache_bin(), args, dir, cache);
     for (name, value) in env {
         command.env(name, value);
     }

@@ -13,23 +13,6 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Variables that steer compilers or build tools: never inherited.
-const CLEARED_ENV: &[&str] = &[
-    "NINJA_STATUS",
-    "CLICOLOR_FORCE",
-    "MAKEFLAGS",
-    "MFLAGS",
-    "MAKELEVEL",
-    "GCC_EXEC_PREFIX",
-    "COMPILER_PATH",
-    "CPATH",
-    "C_INCLUDE_PATH",
-    "CPLUS_INCLUDE_PATH",
-    "SOURCE_DATE_EPOCH",
-    "CC",
-    "CXX",
-];
-
 /// A private cache and the environment every run against it gets.
 struct Env {
     cache: PathBuf,
@@ -78,17 +61,7 @@ impl Env {
     }
 
     fn command(&self, cwd: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
-        let mut command = Command::new(program);
-        command.args(args).current_dir(cwd);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ZCCACHE_") {
-                command.env_remove(&name);
-            }
-        }
-        for name in CLEARED_ENV {
-            command.env_remove(name);
-        }
-        command.env("ZCCACHE_DIR", &self.cache);
+        let mut command = isolated_command(program, args, cwd, &self.cache);
         if let Some(path) = &self.path {
             command.env("PATH", path);
         }

@@ -194,6 +194,53 @@ pub fn run_in(dir: &Path, program: impl AsRef<Path>, args: &[&str]) -> Output {
     }
 }
 
+/// What the caller's environment must not decide for a test that uses its
+/// own cache: make's and ninja's flags, the variables that steer gcc, and
+/// the compilers a Makefile would use. (Every ZCCACHE_* goes too.)
+const ISOLATED_ENV: &[&str] = &[
+    "NINJA_STATUS",
+    "CLICOLOR_FORCE",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "GCC_EXEC_PREFIX",
+    "COMPILER_PATH",
+    "CPATH",
+    "C_INCLUDE_PATH",
+    "CPLUS_INCLUDE_PATH",
+    "OBJC_INCLUDE_PATH",
+    "OBJCPLUS_INCLUDE_PATH",
+    "SDKROOT",
+    "SOURCE_DATE_EPOCH",
+    "CC",
+    "CXX",
+];
+
+/// `program args...` in `cwd` against the private cache `cache`, with no
+/// zccache setting, settings file, compiler-steering variable or make flag
+/// of the caller's environment.
+pub fn isolated_command(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    cwd: &Path,
+    cache: &Path,
+) -> Command {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(cwd);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ZCCACHE_") {
+            command.env_remove(&name);
+        }
+    }
+    for name in ISOLATED_ENV {
+        command.env_remove(name);
+    }
+    command.env("ZCCACHE_DIR", cache);
+    // A zccache.toml in the user's config dir must not leak in either.
+    command.env("XDG_CONFIG_HOME", cache.with_extension("no-config"));
+    command
+}
+
 /// The cache shared by the tests of one binary that do not choose their own.
 pub fn shared_cache_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
