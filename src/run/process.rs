@@ -463,11 +463,7 @@ impl Launched {
                 read_error = Some(err);
             }
         }
-        lock_groups(groups).remove(&token);
-        let status = match self.child.wait() {
-            Ok(status) => ExitStatus::from_std(status),
-            Err(err) => ExitStatus::SpawnFailed(format!("cannot wait for child: {err}")),
-        };
+        let status = reap(&mut self.child, token, groups);
         if let Some(err) = read_error {
             output.extend_from_slice(format!("\nzccache: reading output: {err}\n").as_bytes());
         }
@@ -500,12 +496,7 @@ fn launch(
         .stdout(writer.try_clone()?)
         .stderr(writer)
         .process_group(0);
-    // Register under the lock so interrupt_all cannot miss a child that is
-    // being started right now.
-    let mut groups = lock_groups(groups);
-    let child = command.spawn()?;
-    // Process ids always fit in pid_t; the u32 is only std's representation.
-    groups.insert(token, child.id() as libc::pid_t);
+    let child = spawn_in_group(command, token, groups)?;
     Ok(Launched {
         child,
         output: Some(reader),
@@ -522,11 +513,7 @@ struct LaunchedSeparate {
 impl LaunchedSeparate {
     fn collect(mut self, token: usize, groups: &Groups) -> SeparateOutput {
         let drained = drain_both(&mut self.stdout, &mut self.stderr);
-        lock_groups(groups).remove(&token);
-        let status = match self.child.wait() {
-            Ok(status) => ExitStatus::from_std(status),
-            Err(err) => ExitStatus::SpawnFailed(format!("cannot wait for child: {err}")),
-        };
+        let status = reap(&mut self.child, token, groups);
         let (stdout, stderr) = match drained {
             Ok(both) => both,
             Err(err) => (
@@ -554,9 +541,7 @@ fn launch_separate(
         .stdout(stdout_writer)
         .stderr(stderr_writer)
         .process_group(0);
-    let mut groups = lock_groups(groups);
-    let child = command.spawn()?;
-    groups.insert(token, child.id() as libc::pid_t);
+    let child = spawn_in_group(command, token, groups)?;
     Ok(LaunchedSeparate {
         child,
         stdout,
@@ -616,6 +601,26 @@ fn drain_both(
         }
     }
     Ok((out, err))
+}
+
+/// Starts a child in its own process group, registered under the lock so
+/// interrupt_all cannot miss a child that is being started right now.
+fn spawn_in_group(command: &mut Command, token: usize, groups: &Groups) -> io::Result<Child> {
+    let mut groups = lock_groups(groups);
+    let child = command.spawn()?;
+    // Process ids always fit in pid_t; the u32 is only std's representation.
+    groups.insert(token, child.id() as libc::pid_t);
+    Ok(child)
+}
+
+/// Waits for a child started by [`spawn_in_group`], leaving the groups
+/// first: once reaped, its pid may be reused and must never be signalled.
+fn reap(child: &mut Child, token: usize, groups: &Groups) -> ExitStatus {
+    lock_groups(groups).remove(&token);
+    match child.wait() {
+        Ok(status) => ExitStatus::from_std(status),
+        Err(err) => ExitStatus::SpawnFailed(format!("cannot wait for child: {err}")),
+    }
 }
 
 fn lock_groups(groups: &Groups) -> std::sync::MutexGuard<'_, HashMap<usize, libc::pid_t>> {
