@@ -165,6 +165,9 @@ impl Cache {
         let Detail::Compile(args) = &invocation.detail else {
             return None;
         };
+        if args.macro_debug {
+            return None;
+        }
         let mut key = KeyHasher::new("group");
         key.text(&invocation.program)
             .text(&invocation.cwd.to_string_lossy())
@@ -932,6 +935,9 @@ impl Cache {
         let Detail::Compile(args) = &invocation.detail else {
             return None;
         };
+        if args.macro_debug {
+            return None;
+        }
         let mut cpp_args: Vec<&str> = Vec::new();
         let expanded = &invocation.expanded_args;
         let keyed = &invocation.key_args;

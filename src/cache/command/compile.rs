@@ -136,6 +136,7 @@ pub(super) struct DriverArgs {
     pub(super) include: [Vec<String>; 4],
     pub(super) nostdinc: bool,
     pub(super) debug: bool,
+    pub(super) macro_debug: bool,
     pub(super) prefix_maps: Vec<PrefixMap>,
     pub(super) sysroot: Option<String>,
     pub(super) target: Option<String>,
@@ -149,6 +150,21 @@ pub(super) struct DriverArgs {
     pub(super) linker_args: Vec<String>,
     pub(super) fuse_ld: Option<String>,
     pub(super) shared: bool,
+}
+
+/// Debug info with macro definitions (`-g3`, `-ggdb3`, clang's
+/// `-fdebug-macro`) records the command line's `-D`s in the object, so two
+/// compiles differing only in those are not interchangeable even when their
+/// preprocessed text is.
+fn is_macro_debug(arg: &str) -> bool {
+    if arg == "-fdebug-macro" {
+        return true;
+    }
+    let Some(format) = arg.strip_prefix("-g") else {
+        return false;
+    };
+    // `-gdwarf-3` is a DWARF version, not a level.
+    format.ends_with('3') && !format.starts_with("dwarf") && !format.contains('=')
 }
 
 enum Placeholder {
@@ -254,8 +270,15 @@ impl DriverArgs {
                 self.query.get_or_insert_with(|| arg.to_string());
             }
             "-pg" => self.refuse("profiling", arg),
-            "-g0" => self.debug = false,
-            "-g" | "-g1" | "-g2" | "-g3" => self.debug = true,
+            "-g0" => {
+                self.debug = false;
+                self.macro_debug = false;
+            }
+            _ if is_macro_debug(arg) => {
+                self.debug = true;
+                self.macro_debug = true;
+            }
+            "-g" | "-g1" | "-g2" => self.debug = true,
             _ if arg.starts_with("-gsplit-dwarf") => self.refuse("split_dwarf", arg),
             _ if DEBUG.iter().any(|p| arg.starts_with(p)) => self.debug = true,
             _ if arg.starts_with("-print-")
@@ -586,6 +609,7 @@ fn decide(
             include_dirs,
             nostdinc: d.nostdinc,
             debug: d.debug,
+            macro_debug: d.macro_debug,
             prefix_maps: d.prefix_maps,
             sysroot: d.sysroot,
             target: d.target,

@@ -110,6 +110,9 @@ pub struct CompileArgs {
     pub nostdinc: bool,
     /// Any -g/-ggdb/-gdwarf* not cancelled by a later -g0: debug info embeds paths.
     pub debug: bool,
+    /// Debug info that records macro definitions (`-g3`, `-fdebug-macro`):
+    /// the `-D`s then reach the object, not only the preprocessed text.
+    pub macro_debug: bool,
     pub prefix_maps: Vec<PrefixMap>,
     pub sysroot: Option<String>,
     /// --target= / -target for clang.

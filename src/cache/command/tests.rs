@@ -589,6 +589,16 @@ fn debug_prefix_maps_sysroot_target() {
     ] {
         assert_eq!(compile(cmd).1.debug, debug, "{cmd}");
     }
+    for (cmd, macros) in [
+        ("gcc -g -c a.c", false),
+        ("gcc -g3 -c a.c", true),
+        ("gcc -ggdb3 -c a.c", true),
+        ("gcc -gdwarf-3 -c a.c", false),
+        ("gcc -g3 -g0 -c a.c", false),
+        ("clang -g -fdebug-macro -c a.c", true),
+    ] {
+        assert_eq!(compile(cmd).1.macro_debug, macros, "{cmd}");
+    }
 }
 
 #[test]
