@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::cache::command::{Classification, Tool, classify_argv, recognize};
-use crate::cache::{Cache, Executed, Ran};
+use crate::cache::{Cache, Executed, Ran, Siblings};
 
 /// The first arguments that name a subcommand. Anything else that does not
 /// start with `-` is a program to launch.
@@ -235,7 +235,7 @@ fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 
     let Ok(shell_cmd) = shlex::try_join(argv.iter().map(String::as_str)) else {
         return exec(program, args, env);
     };
-    let executed = cache.execute(&invocation, &shell_cmd, false, |cmdline| {
+    let executed = cache.execute(&invocation, &shell_cmd, Siblings::AskCache, |cmdline| {
         run_captured(cmdline, env)
     });
     let (stdout, stderr, code) = match executed {

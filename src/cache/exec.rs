@@ -20,11 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::cache::Cache;
-use crate::cache::command::{Classification, CompileArgs, Detail, Invocation, ToolKind, classify};
+use crate::cache::command::{
+    Classification, CompileArgs, Detail, Invocation, ToolKind, classify, classify_argv,
+};
 use crate::cache::files::CommentDialect;
 use crate::cache::records::{
     FileIdentity, KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
-    StoredDepfile, StoredOutput, decode, encode,
+    SiblingMarker, StoredDepfile, StoredOutput, decode, encode,
 };
 use crate::cache::store::{Digest, Namespace, StoreError};
 use crate::cache::toolchain::{Family, ToolIdentity};
@@ -76,6 +78,32 @@ pub enum Executed<S> {
     Restored { stdout: Vec<u8>, stderr: Vec<u8> },
     /// The command ran; `note` says why the cache could not serve it.
     Ran { ran: Ran<S>, note: Option<String> },
+}
+
+/// What is known of other compiles of the same source whose arguments
+/// differ only in preprocessor flags (a library built static and shared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Siblings {
+    /// The build graph has none.
+    None,
+    /// The build graph has some: the preprocessed text may find this
+    /// compile's result even on a cold cache, a sibling waiting for another.
+    InGraph,
+    /// Nobody knows (launcher mode, one compile per process): the cache
+    /// remembers which compile of the group ran last, and a miss checks
+    /// whether that one's result serves it too.
+    AskCache,
+}
+
+/// How long a compile waits for a sibling's result before compiling itself.
+const SIBLING_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What asking the cache for a sibling gave.
+enum Joined {
+    Restored(ResultRecord),
+    /// This compile leads its group: hold the lock until its result is stored.
+    Leading(fs::File),
+    Alone,
 }
 
 /// A dependency file zccache requests for itself.
@@ -162,6 +190,10 @@ impl Cache {
         let Classification::Cacheable(invocation) = classify(command, cwd) else {
             return None;
         };
+        Self::group_of(&invocation)
+    }
+
+    fn group_of(invocation: &Invocation) -> Option<Digest> {
         let Detail::Compile(args) = &invocation.detail else {
             return None;
         };
@@ -193,14 +225,13 @@ impl Cache {
     /// (the step's shell command, the invocation's source) through `run`
     /// and stores the result when it succeeded.
     ///
-    /// `preprocess_first`: another step compiles the same source with
-    /// arguments differing only in preprocessor flags, so the preprocessed
-    /// text may find this one's result even on a cold cache.
+    /// `siblings`: what is known of compiles of the same source that differ
+    /// only in preprocessor flags.
     pub fn execute<S>(
         &self,
         invocation: &Invocation,
         command: &str,
-        preprocess_first: bool,
+        siblings: Siblings,
         run: impl FnOnce(&str) -> Ran<S>,
     ) -> Executed<S> {
         let kind = kind_name(invocation.kind);
@@ -234,8 +265,20 @@ impl Cache {
             "source_changed" | "header_changed" | "header_appeared"
         );
         let mut _compiling = None;
+        let mut _leading = None;
+        if plan.kind == ToolKind::Compile && siblings == Siblings::AskCache {
+            match self.join_sibling(invocation, &mut plan) {
+                Joined::Restored(record) => {
+                    self.count("preprocessed_hits", 1);
+                    return self.restored(kind, &record);
+                }
+                Joined::Leading(lock) => _leading = Some(lock),
+                Joined::Alone => {}
+            }
+        }
         if plan.kind == ToolKind::Compile
-            && (seen_before || preprocess_first)
+            && plan.cpp_key.is_none()
+            && (seen_before || siblings == Siblings::InGraph)
             && let Some(cpp_key) = self.preprocessed_key(invocation, &plan)
         {
             // A sibling compiling the same text right now will store it:
@@ -1032,6 +1075,118 @@ impl Cache {
         Some(record)
     }
 
+    /// Launcher mode's sibling search. The group's lock slot is held by
+    /// whoever compiles for the group now; the marker names the group's
+    /// last leader. A compile that finds the slot free and no useful
+    /// sibling leads: it writes the marker and holds the slot until its
+    /// result is stored.
+    fn join_sibling(&self, invocation: &Invocation, plan: &mut Plan) -> Joined {
+        let Some(group) = Self::group_of(invocation) else {
+            return Joined::Alone;
+        };
+        let Ok(lock) = self.store.lock_slot(&group) else {
+            return Joined::Alone;
+        };
+        let free = match lock.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(_)) => return Joined::Alone,
+        };
+        let mut marker_key = KeyHasher::new("sibling");
+        marker_key.field(&group);
+        let marker_key = marker_key.finish();
+        let own = SiblingMarker {
+            cwd: invocation.cwd.clone(),
+            argv: std::iter::once(invocation.program.clone())
+                .chain(invocation.args.iter().cloned())
+                .collect(),
+        };
+        let marker = self
+            .get_record::<SiblingMarker>(Namespace::Manifest, &marker_key)
+            .ok()
+            .flatten();
+        if let Some(sibling) = &marker {
+            // Busy slot: a compile of the group (maybe this very one, run
+            // twice) is running now; its result is worth waiting for.
+            let wait = (!free).then_some(&lock);
+            if (wait.is_some() || *sibling != own)
+                && let Some(record) = self.restore_from_sibling(invocation, plan, sibling, wait)
+            {
+                return Joined::Restored(record);
+            }
+        }
+        if !free {
+            return Joined::Alone;
+        }
+        if marker.as_ref() != Some(&own)
+            && let Some(bytes) = encode(&own)
+        {
+            let _ = self.put(Namespace::Manifest, &marker_key, &bytes);
+        }
+        Joined::Leading(lock)
+    }
+
+    /// Restores `sibling`'s result for `invocation` when both preprocess to
+    /// the same text (their other arguments are equal, being one group),
+    /// after waiting for `slot` when a compile of the group holds it. Its
+    /// result is checked by the sibling's own lookup, with every header it
+    /// read, so a sibling compiled before a header edit never serves.
+    fn restore_from_sibling(
+        &self,
+        invocation: &Invocation,
+        plan: &mut Plan,
+        sibling: &SiblingMarker,
+        slot: Option<&fs::File>,
+    ) -> Option<ResultRecord> {
+        let Classification::Cacheable(other) = classify_argv(&sibling.argv, &sibling.cwd) else {
+            return None;
+        };
+        if other == *invocation {
+            // The same compile, running in another process: its result is
+            // this one's.
+            wait_for_slot(slot?).then_some(())?;
+            let Lookup::Hit(record) = self.lookup(plan) else {
+                return None;
+            };
+            return self.restore(plan, &record).ok().map(|()| record);
+        }
+        if Self::group_of(&other) != Self::group_of(invocation) {
+            return None;
+        }
+        let other_plan = self.plan(&other).ok()?;
+        // A finished sibling without a result (its compile failed, or its
+        // source changed since): no preprocessor run is worth it.
+        if slot.is_none() && !matches!(self.lookup(&other_plan), Lookup::Hit(_)) {
+            return None;
+        }
+        let (own_key, other_key) = std::thread::scope(|scope| {
+            let other_key = scope.spawn(|| self.preprocessed_key(&other, &other_plan));
+            let own_key = self.preprocessed_key(invocation, plan);
+            (own_key, other_key.join().ok().flatten())
+        });
+        let own_key = own_key?;
+        plan.cpp_key = Some(own_key);
+        if other_key != Some(own_key) {
+            return None;
+        }
+        if let Some(slot) = slot
+            && !wait_for_slot(slot)
+        {
+            return None;
+        }
+        if let Some(record) = self.restore_preprocessed(invocation, plan, &own_key) {
+            return Some(record);
+        }
+        let Lookup::Hit(record) = self.lookup(&other_plan) else {
+            return None;
+        };
+        // Filed under the text's key, which this compile's manifest entry
+        // then points at, like any result found by its preprocessed text.
+        self.put(Namespace::Result, &own_key, &encode(&record)?)
+            .ok()?;
+        self.restore_preprocessed(invocation, plan, &own_key)
+    }
+
     fn put(
         &self,
         namespace: Namespace,
@@ -1244,6 +1399,26 @@ fn comment_dialect(
     } else {
         CommentDialect::BlockAndLine
     })
+}
+
+/// Waits, bounded, until nobody compiles for the slot's group. Polls,
+/// because a blocking lock could not give up on a compile that hangs.
+fn wait_for_slot(slot: &fs::File) -> bool {
+    let deadline = Instant::now() + SIBLING_WAIT;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match slot.try_lock_shared() {
+            Ok(()) => {
+                let _ = slot.unlock();
+                return true;
+            }
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(16));
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 fn wall_clock_ns() -> i64 {

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use exec::{Executed, Ran};
+pub use exec::{Executed, Ran, Siblings};
 
 use config::Settings;
 use files::FileHasher;

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cache::{Executed, Ran};
+use crate::cache::{Executed, Ran, Siblings};
 use crate::graph::{FileId, Graph, StepId};
 use crate::hash::{Hash, Observed};
 use crate::ninja::DepsKind;
@@ -662,13 +662,18 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .map(|&out| cwd.join(self.graph.path(out)))
             .collect();
         let invocation = cache.prepare(command, &cwd, &declared)?;
-        let preprocess_first = self
+        let siblings = if self
             .compile_groups
             .get_or_init(|| self.find_compile_groups(&cache, &cwd))
-            .contains(&step);
+            .contains(&step)
+        {
+            Siblings::InGraph
+        } else {
+            Siblings::None
+        };
         let command = command.to_string();
         Some(Box::new(move |runner: &mut ShellRunner| {
-            let executed = cache.execute(&invocation, &command, preprocess_first, |cmdline| {
+            let executed = cache.execute(&invocation, &command, siblings, |cmdline| {
                 let ran = runner.run(cmdline);
                 Ran {
                     success: ran.status.success(),
