@@ -1651,6 +1651,102 @@ impl DirListings {
 mod tests {
     use super::*;
 
+    fn test_cache(cache_dir: &Path, build_dir: &Path) -> Arc<Cache> {
+        let settings = crate::cache::config::Settings {
+            dir: cache_dir.to_path_buf(),
+            max_size: crate::cache::config::DEFAULT_MAX_SIZE,
+            compression: true,
+            path_remap: false,
+            disable: false,
+            hardlink: false,
+            config_file: None,
+        };
+        Cache::with_settings(settings, build_dir).unwrap()
+    }
+
+    fn run_for_real(command: &str, cwd: &Path) -> Ran<bool> {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        Ran {
+            status: output.status.success(),
+            success: output.status.success(),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        }
+    }
+
+    #[test]
+    fn a_probe_finds_a_stored_archive_through_the_overlay_and_counts_nothing() {
+        let temp = tempfile::tempdir().unwrap();
+        let build = temp.path().join("build");
+        fs::create_dir_all(&build).unwrap();
+        fs::write(build.join("a.o"), "object a").unwrap();
+        fs::write(build.join("b.o"), "object b").unwrap();
+        let cache = test_cache(&temp.path().join("cache"), &build);
+        let command = "ar qc lib.a a.o b.o";
+        let invocation = cache
+            .prepare(command, &build, &[build.join("lib.a")])
+            .expect("an archive is cacheable");
+        let none = |_: &Path| None;
+        let stats_before = format!("{:?}", cache.stats.lock().unwrap());
+        assert!(matches!(
+            cache.probe(&invocation, &none),
+            Probe::Miss { .. }
+        ));
+        assert_eq!(format!("{:?}", cache.stats.lock().unwrap()), stats_before);
+
+        let executed = cache.execute(&invocation, command, false, |cmd| run_for_real(cmd, &build));
+        assert!(matches!(
+            executed,
+            Executed::Ran {
+                ran: Ran { success: true, .. },
+                ..
+            }
+        ));
+        let archive = fs::read(build.join("lib.a")).unwrap();
+        fs::remove_file(build.join("lib.a")).unwrap();
+        let stats_before = format!("{:?}", cache.stats.lock().unwrap());
+        match cache.probe(&invocation, &none) {
+            Probe::Hit {
+                outputs, assumed, ..
+            } => {
+                // The blob's name is the content hash the file will have.
+                assert_eq!(
+                    outputs,
+                    vec![(build.join("lib.a"), *blake3::hash(&archive).as_bytes())]
+                );
+                assert!(assumed.is_empty());
+            }
+            other => panic!("expected a hit, got {other:?}"),
+        }
+        assert!(!build.join("lib.a").exists(), "a probe restored the output");
+        assert_eq!(format!("{:?}", cache.stats.lock().unwrap()), stats_before);
+
+        // A member not written yet: its expected content decides.
+        let a = build.join("a.o");
+        let a_hash = *blake3::hash(b"object a").as_bytes();
+        fs::remove_file(&a).unwrap();
+        let expected = |path: &Path| (path == a).then_some(Expected::Content(a_hash));
+        assert!(matches!(
+            cache.probe(&invocation, &expected),
+            Probe::Hit { .. }
+        ));
+        let pending = |path: &Path| (path == a).then_some(Expected::Pending);
+        match cache.probe(&invocation, &pending) {
+            Probe::Miss { reason, .. } => assert_eq!(miss_slug(&reason), "input_rebuilt"),
+            other => panic!("expected a miss, got {other:?}"),
+        }
+        let other = |path: &Path| (path == a).then_some(Expected::Content([7; 32]));
+        assert!(matches!(
+            cache.probe(&invocation, &other),
+            Probe::Miss { .. }
+        ));
+    }
+
     #[test]
     fn paths_are_joined_and_resolved_lexically() {
         let cwd = Path::new("/b/build");
