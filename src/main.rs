@@ -85,14 +85,26 @@ enum Command {
     Clear,
     /// Say what the next build will do, computing every cache key without building
     #[command(
-        long_about = "Say what the next `zccache build` will do, without building anything:                       every input is hashed (in parallel) and the cache key of every compile,                       archive and link step computed, then looked up in the cache. Compiles are                       keyed from their source and the headers the cache recorded for them, so                       this works in a fresh build dir; archives and links take the content of                       objects not built yet from the cache entries of the steps that make them.
-
-                      Prints the steps that will run with their reasons and a summary such as                       `412 steps: 398 from cache, 14 to run (12 new sources, 2 changed headers),                       3 other, 0 up to date`: `other` are steps the cache does not handle                       (custom commands, CMake's re-run) that will run; `up to date` are steps                       this build dir already has. The hashes stay in the build dir's state, so                       the build that follows does not hash again. No tool runs (not even the                       preprocessor), no output is written, the cache statistics do not change;                       the exit status is 0.
-
-                      Reads build.ninja (or -f FILE); in a dir with only compile_commands.json,                       each of its entries is one compile.",
-        after_help = "Examples:
-              zccache warm -C build/          summary and the steps that will run
-              zccache warm -C build/ --json   the same as one JSON object (fields in README.md)"
+        long_about = "Say what the next `zccache build` will do, without building anything: \
+                      every input is hashed (in parallel) and the cache key of every compile, \
+                      archive and link step computed, then looked up in the cache. Compiles are \
+                      keyed from their source and the headers the cache recorded for them, so \
+                      this works in a fresh build dir; archives and links take the content of \
+                      objects not built yet from the cache entries of the steps that make them.\n\n\
+                      Prints the steps that will run with their reasons and a summary such as \
+                      `412 steps: 398 from cache, 14 to run (12 new sources, 2 changed headers), \
+                      3 other, 0 up to date`: `other` are steps the cache does not handle \
+                      (custom commands, CMake's re-run) that will run; `up to date` are steps \
+                      this build dir already has. The hashes stay in the build dir's state, so \
+                      the build that follows does not hash again. No step runs and nothing is \
+                      compiled or preprocessed (a compiler new to the cache is asked once for \
+                      its identity, as a build would), no output is written, the cache \
+                      statistics do not change; the exit status is 0.\n\n\
+                      Reads build.ninja (or -f FILE); in a dir with only compile_commands.json, \
+                      each of its entries is one compile.",
+        after_help = "Examples:\n  \
+            zccache warm -C build/          summary and the steps that will run\n  \
+            zccache warm -C build/ --json   the same as one JSON object (fields in README.md)"
     )]
     Warm {
         /// Change to DIR before doing anything else
