@@ -154,6 +154,17 @@ fn a_fresh_build_dir_is_forecast_entirely_from_cache_and_the_build_restores_it()
         "{json:#}"
     );
 
+    // greeter.cpp and test_main.cpp read the header the custom command
+    // writes: their hits assume it comes out as before.
+    assert_eq!(count(&json, "assumed"), 2, "{json:#}");
+
+    // Named targets: only what they need (geom: three compiles, one archive).
+    let only_geom = project.zccache(&b, &["warm", "-C", path_str(&b), "--json", "geom"]);
+    only_geom.assert_success();
+    let geom: serde_json::Value = serde_json::from_str(&only_geom.stdout).expect("json");
+    assert_eq!(count(&geom, "steps"), 4, "{geom:#}");
+    assert_eq!(count(&geom, "from_cache"), 4, "{geom:#}");
+
     // Warm builds nothing and leaves the statistics alone.
     assert!(objects(&b).is_empty(), "warm wrote {:?}", objects(&b));
     assert!(!b.join("zcdemo").exists());
