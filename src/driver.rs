@@ -212,7 +212,7 @@ impl Memory {
     }
 
     /// What one build reads and updates.
-    fn build_context<'a>(
+    pub fn build_context<'a>(
         &'a mut self,
         status: &'a mut StatusPrinter,
         jobs: &'a crate::run::jobs::JobLimit,
@@ -239,7 +239,7 @@ pub const LOCK_FILE_NAME: &str = ".zccache_lock";
 /// Holds an exclusive lock on the build dir for the whole build: two
 /// zccache builds in one dir would otherwise each save their own view of
 /// the state, the last one silently undoing the other's records.
-fn lock_build_dir(dir: &Path, status: &mut StatusPrinter) -> anyhow::Result<std::fs::File> {
+pub fn lock_build_dir(dir: &Path, status: &mut StatusPrinter) -> anyhow::Result<std::fs::File> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(LOCK_FILE_NAME);
     let file = std::fs::OpenOptions::new()

@@ -83,6 +83,43 @@ enum Command {
                       (reset counters with `zccache stats --zero`)."
     )]
     Clear,
+    /// Say what the next build will do, computing every cache key without building
+    #[command(
+        long_about = "Say what the next `zccache build` will do, without building anything: \
+                      every input is hashed (in parallel) and the cache key of every compile, \
+                      archive and link step computed, then looked up in the cache. Compiles are \
+                      keyed from their source and the headers the cache recorded for them, so \
+                      this works in a fresh build dir; archives and links take the content of \
+                      objects not built yet from the cache entries of the steps that make them.\n\n\
+                      Prints the steps that will run with their reasons and a summary such as \
+                      `412 steps: 398 from cache, 14 to run (12 new sources, 2 changed headers), \
+                      3 other, 0 up to date`: `other` are steps the cache does not handle \
+                      (custom commands, CMake's re-run) that will run; `up to date` are steps \
+                      this build dir already has. The hashes stay in the build dir's state, so \
+                      the build that follows does not hash again. No step runs and nothing is \
+                      compiled or preprocessed (a compiler new to the cache is asked once for \
+                      its identity, as a build would), no output is written, the cache \
+                      statistics do not change; the exit status is 0.\n\n\
+                      Reads build.ninja (or -f FILE); in a dir with only compile_commands.json, \
+                      each of its entries is one compile.",
+        after_help = "Examples:\n  \
+            zccache warm -C build/          summary and the steps that will run\n  \
+            zccache warm -C build/ --json   the same as one JSON object (fields in README.md)"
+    )]
+    Warm {
+        /// Change to DIR before doing anything else
+        #[arg(short = 'C', value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Build file to read
+        #[arg(short = 'f', value_name = "FILE", default_value = "build.ninja")]
+        file: PathBuf,
+        /// Print one JSON object with the counts and the steps to run
+        #[arg(long)]
+        json: bool,
+        /// Targets the build would build (default: the manifest's defaults)
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -227,6 +264,17 @@ fn main() -> ExitCode {
         Command::Stats { json, zero } => cache::cli::run(Admin::Stats { json, zero }),
         Command::Gc => cache::cli::run(Admin::Gc),
         Command::Clear => cache::cli::run(Admin::Clear),
+        Command::Warm {
+            dir,
+            file,
+            json,
+            targets,
+        } => zccache::warm::main(&zccache::warm::WarmArgs {
+            dir,
+            file,
+            json,
+            targets,
+        }),
     };
     exit_code(code)
 }

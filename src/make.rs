@@ -121,11 +121,11 @@ fn check_compile_commands(dir: &Path) {
     if !path.is_file() {
         return;
     }
-    match crate::compdb::load(&path) {
-        // The cache keys of these compiles are not computed here yet: that
-        // is `zccache warm` (issue 6), which will compute them in parallel
-        // before make starts. Until then the database is only validated.
-        Ok(entries) => tracing::debug!("{}: {} compiles", path.display(), entries.len()),
+    // The keys of its compiles, computed in parallel before make starts
+    // (`zccache warm`): the compilers' identities are then on disk for
+    // every launcher make starts, and the entries they will read are fresh.
+    match crate::warm::forecast_compdb(&path, dir) {
+        Ok(report) => tracing::debug!("{}: {}", path.display(), report.summary()),
         Err(err) => eprintln!("zccache: warning: {err}"),
     }
 }

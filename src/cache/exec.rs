@@ -106,6 +106,51 @@ enum Joined {
     Alone,
 }
 
+/// What a probe knows of a file before the build that follows: the
+/// content it will have (a step restored from the cache writes it), or
+/// that a step still to run writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    Content(Hash),
+    Pending,
+}
+
+/// Files whose content a probe takes from its caller rather than from the
+/// disk (see [`Cache::probe`]); `None` means "as on disk now". Paths are
+/// absolute and lexically normal.
+pub type Overlay<'a> = dyn Fn(&Path) -> Option<Expected> + Sync + 'a;
+
+fn no_overlay(_: &Path) -> Option<Expected> {
+    None
+}
+
+/// A plan that needs a file the overlay says is still to be written.
+const INPUT_PENDING: &str = "input_pending";
+/// The miss reason of such a plan.
+const INPUT_REBUILT: &str = "input rebuilt";
+
+/// What the cache would do with one invocation (see [`Cache::probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The outputs would be restored. `outputs` pairs each output (absolute)
+    /// with its content hash: the store names a blob by the blake3 of its
+    /// uncompressed content, the same hash [`crate::hash`] and
+    /// [`crate::cache::files`] compute for a file, so it stands for the file
+    /// before it exists. `assumed`: files the matching entry read that the
+    /// overlay says are still to be written (generated headers); the hit
+    /// holds if they come out as before.
+    Hit {
+        key: Digest,
+        outputs: Vec<(PathBuf, Hash)>,
+        assumed: Vec<PathBuf>,
+    },
+    /// The tool would run; `reason` in the words of `-d explain` (see
+    /// [`miss_slug`] for its short name).
+    Miss { key: Option<Digest>, reason: String },
+    /// Not cached at all, with the `uncacheable.<reason>` statistics name.
+    Uncacheable { reason: &'static str },
+}
+
 /// A dependency file zccache requests for itself.
 #[derive(Debug, Clone, Copy)]
 enum PrivateDeps {
@@ -180,6 +225,64 @@ impl Cache {
                 None
             }
             Classification::NotATool => None,
+        }
+    }
+
+    /// What [`Cache::execute`] would do with `invocation` now, without
+    /// running, restoring or storing anything and without touching the
+    /// statistics (`zccache warm`). `overlay` supplies the content of files
+    /// that earlier steps will write (outputs of steps the cache will
+    /// restore) or mark as pending (steps that will run).
+    ///
+    /// Keys are computed here (plan) and looked up in one place
+    /// (`lookup_with`); the preprocessed-text fallback of a real build is
+    /// not tried, as it would run the preprocessor, so a comment-only edit
+    /// is reported as a miss the build may still turn into a hit.
+    ///
+    /// With a remote cache, `lookup_with` is where a missing local record
+    /// would be fetched, and a `Hit` whose blobs the local store lacks
+    /// (`Store::has_blob`) is where their download would start, so that the
+    /// build finds everything local.
+    pub fn probe(&self, invocation: &Invocation, overlay: &Overlay<'_>) -> Probe {
+        let plan = match self.plan_with(invocation, overlay) {
+            Ok(plan) => plan,
+            Err(INPUT_PENDING) => {
+                return Probe::Miss {
+                    key: None,
+                    reason: INPUT_REBUILT.to_string(),
+                };
+            }
+            Err(reason) => return Probe::Uncacheable { reason },
+        };
+        let mut assumed = Vec::new();
+        match self.lookup_with(&plan, overlay, &mut assumed) {
+            Lookup::Hit(record) => {
+                if let Some(gone) = record
+                    .outputs
+                    .iter()
+                    .find(|stored| !self.store.has_blob(&stored.blob))
+                {
+                    tracing::debug!("blob {:?} of a probed entry is gone", gone.blob);
+                    return Probe::Miss {
+                        key: Some(plan.key),
+                        reason: "no entry".to_string(),
+                    };
+                }
+                Probe::Hit {
+                    key: plan.key,
+                    outputs: plan
+                        .outputs
+                        .iter()
+                        .cloned()
+                        .zip(record.outputs.iter().map(|stored| stored.blob))
+                        .collect(),
+                    assumed,
+                }
+            }
+            Lookup::Miss(reason) => Probe::Miss {
+                key: Some(plan.key),
+                reason,
+            },
         }
     }
 
@@ -375,6 +478,14 @@ impl Cache {
     }
 
     fn plan(&self, invocation: &Invocation) -> Result<Plan, &'static str> {
+        self.plan_with(invocation, &no_overlay)
+    }
+
+    fn plan_with(
+        &self,
+        invocation: &Invocation,
+        overlay: &Overlay<'_>,
+    ) -> Result<Plan, &'static str> {
         let tool = self
             .toolchains
             .identify(
@@ -387,8 +498,20 @@ impl Cache {
                 "tool_not_identified"
             })?;
         match &invocation.detail {
-            Detail::Compile(args) => self.plan_compile(invocation, args, tool),
-            Detail::Archive(_) | Detail::Link(_) => self.plan_archive_or_link(invocation, tool),
+            Detail::Compile(args) => {
+                if matches!(
+                    overlay(&invocation.cwd.join(&args.source)),
+                    Some(Expected::Pending)
+                ) {
+                    // A source another step writes: its comment-blind hash
+                    // and macro facts are known only once it exists.
+                    return Err(INPUT_PENDING);
+                }
+                self.plan_compile(invocation, args, tool)
+            }
+            Detail::Archive(_) | Detail::Link(_) => {
+                self.plan_archive_or_link(invocation, tool, overlay)
+            }
         }
     }
 
@@ -519,6 +642,7 @@ impl Cache {
         &self,
         invocation: &Invocation,
         tool: Arc<ToolIdentity>,
+        overlay: &Overlay<'_>,
     ) -> Result<Plan, &'static str> {
         let cwd = &invocation.cwd;
         let mut key = KeyHasher::new(kind_name(invocation.kind));
@@ -558,6 +682,15 @@ impl Cache {
         let mut keyed_inputs = HashSet::new();
         for input in inputs {
             let path = cwd.join(input);
+            match overlay(&path) {
+                Some(Expected::Content(hash)) => {
+                    key.field(&hash);
+                    keyed_inputs.insert(path);
+                    continue;
+                }
+                Some(Expected::Pending) => return Err(INPUT_PENDING),
+                None => {}
+            }
             match self.files.facts(&path) {
                 Ok(Some(facts)) => key.field(&facts.hash),
                 _ => return Err("unreadable_input"),
@@ -591,6 +724,19 @@ impl Cache {
     }
 
     fn lookup(&self, plan: &Plan) -> Lookup {
+        self.lookup_with(plan, &no_overlay, &mut Vec::new())
+    }
+
+    /// The one place keys meet the store: a remote cache would be asked
+    /// here when the local store has no manifest or result record.
+    /// `assumed` receives the files a matching entry needed that the
+    /// overlay says are still to be written.
+    fn lookup_with(
+        &self,
+        plan: &Plan,
+        overlay: &Overlay<'_>,
+        assumed: &mut Vec<PathBuf>,
+    ) -> Lookup {
         let result_key = if plan.two_level {
             let manifest = match self.get_record::<Manifest>(Namespace::Manifest, &plan.key) {
                 Ok(Some(manifest)) => manifest,
@@ -603,9 +749,11 @@ impl Cache {
             let mut first_change = None;
             let mut found = None;
             for entry in &manifest.entries {
-                match self.entry_matches(plan, entry) {
+                let mut pending = Vec::new();
+                match self.entry_matches(plan, entry, overlay, &mut pending) {
                     Ok(()) => {
                         found = Some(entry.result);
+                        *assumed = pending;
                         break;
                     }
                     Err(change) => {
@@ -670,7 +818,13 @@ impl Cache {
         }
     }
 
-    fn entry_matches(&self, plan: &Plan, entry: &ManifestEntry) -> Result<(), String> {
+    fn entry_matches(
+        &self,
+        plan: &Plan,
+        entry: &ManifestEntry,
+        overlay: &Overlay<'_>,
+        pending: &mut Vec<PathBuf>,
+    ) -> Result<(), String> {
         if let Some((build, source)) = &entry.roots
             && (build != self.roots.build() || source.as_deref() != self.roots.source())
         {
@@ -679,6 +833,15 @@ impl Cache {
         let cwd = &plan.cwd;
         for (index, (path, hash)) in entry.files.iter().enumerate() {
             let path = cwd.join(self.roots.restore(path));
+            match overlay(&path) {
+                Some(Expected::Content(expected)) if expected == *hash => continue,
+                Some(Expected::Content(_)) => return Err(format!("{} changed", path.display())),
+                Some(Expected::Pending) => {
+                    pending.push(path);
+                    continue;
+                }
+                None => {}
+            }
             if let Some(facts) = self.files.known(&path) {
                 if facts.hash == *hash {
                     continue;
@@ -1454,8 +1617,11 @@ fn kind_name(kind: ToolKind) -> &'static str {
     }
 }
 
-fn miss_slug(reason: &str) -> &'static str {
+/// The short name of a miss reason, as counted in the statistics
+/// (`miss.<slug>`) and reported by `zccache warm`.
+pub fn miss_slug(reason: &str) -> &'static str {
     match reason {
+        INPUT_REBUILT => "input_rebuilt",
         "new source" => "new_source",
         "source changed" => "source_changed",
         "flags changed" => "flags_changed",
@@ -1486,7 +1652,7 @@ fn invocation_outputs(invocation: &Invocation) -> Vec<PathBuf> {
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem.
-fn lexical_normalize(path: &Path) -> PathBuf {
+pub fn lexical_normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
@@ -1665,6 +1831,102 @@ impl DirListings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_cache(cache_dir: &Path, build_dir: &Path) -> Arc<Cache> {
+        let settings = crate::cache::config::Settings {
+            dir: cache_dir.to_path_buf(),
+            max_size: crate::cache::config::DEFAULT_MAX_SIZE,
+            compression: true,
+            path_remap: false,
+            disable: false,
+            hardlink: false,
+            config_file: None,
+        };
+        Cache::with_settings(settings, build_dir).unwrap()
+    }
+
+    fn run_for_real(command: &str, cwd: &Path) -> Ran<bool> {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        Ran {
+            status: output.status.success(),
+            success: output.status.success(),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        }
+    }
+
+    #[test]
+    fn a_probe_finds_a_stored_archive_through_the_overlay_and_counts_nothing() {
+        let temp = tempfile::tempdir().unwrap();
+        let build = temp.path().join("build");
+        fs::create_dir_all(&build).unwrap();
+        fs::write(build.join("a.o"), "object a").unwrap();
+        fs::write(build.join("b.o"), "object b").unwrap();
+        let cache = test_cache(&temp.path().join("cache"), &build);
+        let command = "ar qc lib.a a.o b.o";
+        let invocation = cache
+            .prepare(command, &build, &[build.join("lib.a")])
+            .expect("an archive is cacheable");
+        let none = |_: &Path| None;
+        let stats_before = format!("{:?}", cache.stats.lock().unwrap());
+        assert!(matches!(
+            cache.probe(&invocation, &none),
+            Probe::Miss { .. }
+        ));
+        assert_eq!(format!("{:?}", cache.stats.lock().unwrap()), stats_before);
+
+        let executed = cache.execute(&invocation, command, false, |cmd| run_for_real(cmd, &build));
+        assert!(matches!(
+            executed,
+            Executed::Ran {
+                ran: Ran { success: true, .. },
+                ..
+            }
+        ));
+        let archive = fs::read(build.join("lib.a")).unwrap();
+        fs::remove_file(build.join("lib.a")).unwrap();
+        let stats_before = format!("{:?}", cache.stats.lock().unwrap());
+        match cache.probe(&invocation, &none) {
+            Probe::Hit {
+                outputs, assumed, ..
+            } => {
+                // The blob's name is the content hash the file will have.
+                assert_eq!(
+                    outputs,
+                    vec![(build.join("lib.a"), *blake3::hash(&archive).as_bytes())]
+                );
+                assert!(assumed.is_empty());
+            }
+            other => panic!("expected a hit, got {other:?}"),
+        }
+        assert!(!build.join("lib.a").exists(), "a probe restored the output");
+        assert_eq!(format!("{:?}", cache.stats.lock().unwrap()), stats_before);
+
+        // A member not written yet: its expected content decides.
+        let a = build.join("a.o");
+        let a_hash = *blake3::hash(b"object a").as_bytes();
+        fs::remove_file(&a).unwrap();
+        let expected = |path: &Path| (path == a).then_some(Expected::Content(a_hash));
+        assert!(matches!(
+            cache.probe(&invocation, &expected),
+            Probe::Hit { .. }
+        ));
+        let pending = |path: &Path| (path == a).then_some(Expected::Pending);
+        match cache.probe(&invocation, &pending) {
+            Probe::Miss { reason, .. } => assert_eq!(miss_slug(&reason), "input_rebuilt"),
+            other => panic!("expected a miss, got {other:?}"),
+        }
+        let other = |path: &Path| (path == a).then_some(Expected::Content([7; 32]));
+        assert!(matches!(
+            cache.probe(&invocation, &other),
+            Probe::Miss { .. }
+        ));
+    }
 
     #[test]
     fn paths_are_joined_and_resolved_lexically() {

@@ -65,13 +65,22 @@ impl Cache {
         if settings.disable {
             return None;
         }
-        let store = match Store::open(&settings) {
-            Ok(store) => store,
+        match Cache::with_settings(settings, build_dir) {
+            Ok(cache) => Some(cache),
             Err(err) => {
                 eprintln!("zccache: warning: cache disabled: {err}");
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// Opens the cache `settings` describe for a build in `build_dir`
+    /// (absolute), whatever the environment says.
+    pub fn with_settings(
+        settings: Settings,
+        build_dir: &Path,
+    ) -> Result<Arc<Cache>, store::StoreError> {
+        let store = Store::open(&settings)?;
         let roots = Roots::detect(build_dir);
         let mut volatile = vec![roots.build().to_string()];
         if let Some(source) = roots.source() {
@@ -79,7 +88,7 @@ impl Cache {
         }
         let volatile: Vec<&str> = volatile.iter().map(String::as_str).collect();
         let toolchains = Toolchains::new(Some(store.root().join("v1").join("toolchains")));
-        Some(Arc::new(Cache {
+        Ok(Arc::new(Cache {
             files: FileHasher::new(&volatile),
             listings: exec::DirListings::new(&volatile),
             in_flight: exec::InFlight::default(),

@@ -128,6 +128,66 @@ pub fn build(
     Ok(outcome)
 }
 
+/// What a build of some targets would find to do, decided as the build
+/// decides it but without running anything (`zccache warm`).
+#[derive(Debug)]
+pub struct Forecast {
+    /// The wanted steps in dependency order, phony ones included.
+    pub order: Vec<StepId>,
+    /// Per step (by index): `Some` when the step will run, with its own
+    /// reason, or `None` inside when it runs only because a step upstream
+    /// does. Steps not wanted or clean are `None`.
+    pub dirty: Vec<Option<Option<DirtyReason>>>,
+    /// Every file the check looked at (by index), as it is now.
+    pub observed: Vec<Option<Observed>>,
+}
+
+/// Decides, as [`build`] would before its first step, which wanted steps
+/// are dirty, assuming every dirty step changes its outputs. Nothing runs
+/// and no step is recorded; the file hashes computed stay in
+/// `ctx.state.hashes` for the build that follows.
+pub fn forecast(
+    graph: &mut Graph,
+    targets: &[FileId],
+    ctx: &mut BuildContext,
+) -> anyhow::Result<Forecast> {
+    // A dry run's checks record nothing (adopting ninja's steps included).
+    let opts = BuildOptions {
+        dry_run: true,
+        ..BuildOptions::default()
+    };
+    let mut builder = Builder::new(graph, ctx, &opts);
+    builder.preload_dyndeps();
+    builder.plan(targets)?;
+    builder.observe_files()?;
+    builder.check_missing_inputs()?;
+    let mut dirty = vec![None; builder.graph.steps.len()];
+    let mut changes = vec![false; builder.graph.steps.len()];
+    for i in 0..builder.order.len() {
+        let step = builder.order[i];
+        let upstream = builder.upstream_changes(step, &changes);
+        let s = &builder.graph.steps[step.index()];
+        if s.is_phony() {
+            changes[step.index()] =
+                upstream || (s.ins.is_empty() && s.outs.iter().any(|&o| !builder.exists(o)));
+            continue;
+        }
+        let has_dyndep = s.dyndep.is_some();
+        let verdict = match builder.check(step) {
+            Some(reason) => Some(Some(reason)),
+            None if upstream => Some(None),
+            None => None,
+        };
+        changes[step.index()] = verdict.is_some() || has_dyndep;
+        dirty[step.index()] = verdict;
+    }
+    Ok(Forecast {
+        order: std::mem::take(&mut builder.order),
+        dirty,
+        observed: std::mem::take(&mut builder.observed),
+    })
+}
+
 struct Builder<'g, 'c, 'a> {
     graph: &'g mut Graph,
     ctx: &'c mut BuildContext<'a>,
@@ -310,14 +370,8 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         let mut changes = vec![false; self.graph.steps.len()];
         for i in 0..self.order.len() {
             let step = self.order[i];
+            let upstream_changes = self.upstream_changes(step, &changes);
             let s = &self.graph.steps[step.index()];
-            let upstream_changes = s
-                .ins
-                .iter()
-                .take(s.explicit_ins + s.implicit_ins)
-                .chain(&self.discovered[step.index()])
-                .filter_map(|&f| self.graph.files[f.index()].producer)
-                .any(|p| changes[p.index()]);
             if s.is_phony() {
                 changes[step.index()] = upstream_changes
                     || (s.ins.is_empty() && s.outs.iter().any(|&o| !self.exists(o)));
@@ -333,6 +387,18 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             self.counted[step.index()] = dirty;
             self.total += usize::from(dirty);
         }
+    }
+
+    /// Whether a producer of one of the step's dirtying inputs is marked in
+    /// `changes` (by step index).
+    fn upstream_changes(&self, step: StepId, changes: &[bool]) -> bool {
+        let s = &self.graph.steps[step.index()];
+        s.ins
+            .iter()
+            .take(s.explicit_ins + s.implicit_ins)
+            .chain(&self.discovered[step.index()])
+            .filter_map(|&f| self.graph.files[f.index()].producer)
+            .any(|p| changes[p.index()])
     }
 
     /// Ninja refuses to start when an input is missing and nothing makes it.

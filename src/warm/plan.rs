@@ -1,0 +1,237 @@
+//! The forecast of one build: each wanted step is up to date (the build
+//! dir's own state says so), restored from the cache, run for a reason, or
+//! not the cache's business.
+//!
+//! Steps are probed in waves by depth in the graph, each wave in parallel:
+//! a step's inputs written by earlier steps are known by then, either by
+//! the content the cache will restore (the stored blob's hash) or as
+//! pending (their producer will run).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::cache::Cache;
+use crate::cache::command::{Detail, Invocation, ToolKind};
+use crate::cache::exec::{Expected, Probe, lexical_normalize, miss_slug};
+use crate::graph::{Graph, StepId};
+use crate::hash::Observed;
+use crate::run::build::Forecast;
+use crate::warm::report::{Outcome, StepForecast};
+
+/// Classifies every non-phony wanted step of `forecast`, in build order.
+/// `cwd` is the build dir (where the steps run); `cache` is `None` when
+/// the cache is disabled or cannot be opened (every dirty step then runs).
+pub fn classify(
+    graph: &Graph,
+    forecast: &Forecast,
+    cache: Option<&Cache>,
+    cwd: &Path,
+) -> Vec<StepForecast> {
+    // Files already hashed by the dirty check need no second read.
+    let mut overlay: HashMap<PathBuf, Expected> = HashMap::new();
+    for (index, observed) in forecast.observed.iter().enumerate() {
+        if let Some(Observed::Present { hash, .. }) = observed {
+            let path = graph.path(crate::graph::FileId(index as u32));
+            overlay.insert(absolute(cwd, path), Expected::Content(*hash));
+        }
+    }
+    let mut outcomes: HashMap<StepId, StepForecast> = HashMap::new();
+    for wave in waves(graph, &forecast.order) {
+        let mut to_probe: Vec<(StepId, Invocation)> = Vec::new();
+        for step in wave {
+            let s = &graph.steps[step.index()];
+            if s.is_phony() {
+                continue;
+            }
+            let output = s
+                .outs
+                .first()
+                .map(|&o| graph.path(o).to_string())
+                .unwrap_or_default();
+            if forecast.dirty[step.index()].is_none() {
+                outcomes.insert(step, other_step(output, Outcome::UpToDate));
+                continue;
+            }
+            let invocation = match cache {
+                Some(cache) if !s.generator && !s.uses_console() => {
+                    let declared: Vec<PathBuf> =
+                        s.outs.iter().map(|&o| cwd.join(graph.path(o))).collect();
+                    cache.prepare(&s.command, cwd, &declared)
+                }
+                _ => None,
+            };
+            match invocation {
+                Some(invocation) => to_probe.push((step, invocation)),
+                None => {
+                    let reason = if cache.is_none() {
+                        "cache_disabled"
+                    } else if s.generator {
+                        "generator"
+                    } else {
+                        "not_a_cached_tool"
+                    };
+                    mark_pending(&mut overlay, graph, cwd, step);
+                    let outcome = Outcome::Other {
+                        reason: reason.to_string(),
+                    };
+                    outcomes.insert(step, other_step(output, outcome));
+                }
+            }
+        }
+        let Some(cache) = cache else {
+            continue;
+        };
+        let probed: Vec<(StepId, &Invocation, Probe)> = {
+            let known = |path: &Path| overlay.get(&lexical_normalize(path)).copied();
+            to_probe
+                .par_iter()
+                .map(|(step, invocation)| (*step, invocation, cache.probe(invocation, &known)))
+                .collect()
+        };
+        for (step, invocation, probe) in probed {
+            let s = &graph.steps[step.index()];
+            let output = s
+                .outs
+                .first()
+                .map(|&o| graph.path(o).to_string())
+                .unwrap_or_default();
+            let outcome = match probe {
+                Probe::Hit {
+                    outputs, assumed, ..
+                } => {
+                    // Outputs the entry does not hold (none, for a step the
+                    // cache accepted) would be left as they are.
+                    for (path, hash) in outputs {
+                        overlay.insert(lexical_normalize(&path), Expected::Content(hash));
+                    }
+                    Outcome::FromCache {
+                        assumed: assumed.len(),
+                    }
+                }
+                Probe::Miss { reason, .. } => {
+                    mark_pending(&mut overlay, graph, cwd, step);
+                    Outcome::ToRun {
+                        reason: miss_slug(&reason).to_string(),
+                        detail: reason,
+                    }
+                }
+                Probe::Uncacheable { reason } => {
+                    mark_pending(&mut overlay, graph, cwd, step);
+                    Outcome::Other {
+                        reason: reason.to_string(),
+                    }
+                }
+            };
+            outcomes.insert(step, described(output, invocation, outcome));
+        }
+    }
+    forecast
+        .order
+        .iter()
+        .filter_map(|step| outcomes.remove(step))
+        .collect()
+}
+
+/// The steps of `order` grouped by depth: a step comes after every step
+/// that produces one of its inputs (order-only ones included, as generated
+/// headers usually are), seeing through phony steps.
+fn waves(graph: &Graph, order: &[StepId]) -> Vec<Vec<StepId>> {
+    let mut depth: HashMap<StepId, usize> = HashMap::with_capacity(order.len());
+    let mut waves: Vec<Vec<StepId>> = Vec::new();
+    for &step in order {
+        let s = &graph.steps[step.index()];
+        // `order` is topological for manifest inputs; a producer not seen
+        // yet is not waited on.
+        let level = s
+            .ins
+            .iter()
+            .filter_map(|&f| graph.files[f.index()].producer)
+            .filter(|&p| p != step)
+            .filter_map(|p| depth.get(&p).map(|d| d + 1))
+            .max()
+            .unwrap_or(0);
+        depth.insert(step, level);
+        if waves.len() <= level {
+            waves.resize_with(level + 1, Vec::new);
+        }
+        waves[level].push(step);
+    }
+    waves
+}
+
+/// Every output of `step` will be written by a run of its tool: its content
+/// is unknown until then.
+fn mark_pending(overlay: &mut HashMap<PathBuf, Expected>, graph: &Graph, cwd: &Path, step: StepId) {
+    for &out in &graph.steps[step.index()].outs {
+        overlay.insert(absolute(cwd, graph.path(out)), Expected::Pending);
+    }
+}
+
+fn absolute(cwd: &Path, path: &str) -> PathBuf {
+    lexical_normalize(&cwd.join(path))
+}
+
+fn other_step(output: String, outcome: Outcome) -> StepForecast {
+    StepForecast {
+        output,
+        kind: "other",
+        source: None,
+        outcome,
+    }
+}
+
+/// A forecast named after the tool the step runs.
+pub fn described(output: String, invocation: &Invocation, outcome: Outcome) -> StepForecast {
+    let kind = match invocation.kind {
+        ToolKind::Compile => "compile",
+        ToolKind::Archive => "archive",
+        ToolKind::Link => "link",
+    };
+    let source = match &invocation.detail {
+        Detail::Compile(args) => Some(args.source.clone()),
+        _ => None,
+    };
+    StepForecast {
+        output,
+        kind,
+        source,
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_follow_producers_through_any_input() {
+        let manifest = "rule cc\n  command = cc $in -o $out\n\
+            rule gen\n  command = gen $out\n\
+            build gen.h: gen\n\
+            build a.o: cc a.c || gen.h\n\
+            build b.o: cc b.c\n\
+            build all.a: cc a.o b.o\n\
+            build both: phony all.a\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("build.ninja");
+        std::fs::write(&path, manifest).unwrap();
+        let graph = crate::driver::load_graph(&path).unwrap();
+        let order: Vec<StepId> = (0..graph.steps.len()).map(|i| StepId(i as u32)).collect();
+        let name = |step: &StepId| graph.path(graph.steps[step.index()].outs[0]).to_string();
+        let names: Vec<Vec<String>> = waves(&graph, &order)
+            .iter()
+            .map(|wave| wave.iter().map(name).collect())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                vec!["gen.h".to_string(), "b.o".to_string()],
+                vec!["a.o".to_string()],
+                vec!["all.a".to_string()],
+                vec!["both".to_string()],
+            ]
+        );
+    }
+}
