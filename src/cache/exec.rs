@@ -1880,7 +1880,9 @@ mod tests {
         ));
         assert_eq!(format!("{:?}", cache.stats.lock().unwrap()), stats_before);
 
-        let executed = cache.execute(&invocation, command, false, |cmd| run_for_real(cmd, &build));
+        let executed = cache.execute(&invocation, command, Siblings::None, |cmd| {
+            run_for_real(cmd, &build)
+        });
         assert!(matches!(
             executed,
             Executed::Ran {
