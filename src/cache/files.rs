@@ -6,19 +6,26 @@
 //! file is read once per process and then recognized by its stat; files
 //! outside the build's roots (the toolchain's headers and libraries) are
 //! trusted after the first look, as a build does not change them.
+//!
+//! A build dir keeps the memo between processes (`.zccache_files`), so the
+//! build after `zccache warm`, or after another build, reads no file whose
+//! stat is unchanged. A remembered file is always stat-checked once before
+//! its facts are used, system headers included.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memchr::memmem;
+use serde::{Deserialize, Serialize};
 
 use crate::hash::{FileStat, Hash};
 
 /// What a cached step needs to know about one input file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileFacts {
     pub hash: Hash,
     /// Mentions `__DATE__` or `__TIME__` (pinned only by SOURCE_DATE_EPOCH).
@@ -29,7 +36,7 @@ pub struct FileFacts {
 
 /// Which comments a compile's source has (see
 /// [`crate::cache::source_text`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CommentDialect {
     BlockAndLine,
     /// Strict C90: `//` is code.
@@ -52,6 +59,20 @@ pub struct FileHasher {
     /// Files under these prefixes may change during a build (they are the
     /// project's own), so their stat is checked on every use.
     volatile: Vec<String>,
+    /// Facts an earlier process saved: used once the file's stat matches.
+    remembered: Mutex<HashMap<PathBuf, (FileStat, FileFacts)>>,
+    /// Something was hashed since the memo was loaded.
+    learned: AtomicBool,
+}
+
+/// The on-disk memo: a version, then the two maps.
+const MEMO_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Memo {
+    version: u32,
+    facts: Vec<(PathBuf, FileStat, FileFacts)>,
+    blind: Vec<(PathBuf, CommentDialect, BlindHash)>,
 }
 
 impl FileHasher {
@@ -60,7 +81,69 @@ impl FileHasher {
             known: Mutex::new(HashMap::new()),
             blind: Mutex::new(HashMap::new()),
             volatile: volatile_roots.iter().map(|r| r.to_string()).collect(),
+            remembered: Mutex::new(HashMap::new()),
+            learned: AtomicBool::new(false),
         }
+    }
+
+    /// Takes in what [`FileHasher::save`] wrote; a missing, unreadable or
+    /// older memo is simply not used.
+    pub fn load(&self, path: &Path) {
+        let Ok(bytes) = fs::read(path) else {
+            return;
+        };
+        let Ok(memo) = bincode::deserialize::<Memo>(&bytes) else {
+            return;
+        };
+        if memo.version != MEMO_VERSION {
+            return;
+        }
+        let mut remembered = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        remembered.extend(
+            memo.facts
+                .into_iter()
+                .map(|(path, stat, facts)| (path, (stat, facts))),
+        );
+        // Comment-blind hashes are checked against the stat on every use.
+        self.blind.lock().unwrap_or_else(|p| p.into_inner()).extend(
+            memo.blind
+                .into_iter()
+                .map(|(path, dialect, known)| ((path, dialect), known)),
+        );
+    }
+
+    /// Writes the memo (atomically: a temp file renamed over it) when this
+    /// process hashed anything.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        if !self.learned.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut facts: HashMap<PathBuf, (FileStat, FileFacts)> = self
+            .remembered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        facts.extend(self.lock().iter().map(|(p, known)| (p.clone(), *known)));
+        let memo = Memo {
+            version: MEMO_VERSION,
+            facts: facts
+                .into_iter()
+                .map(|(path, (stat, facts))| (path, stat, facts))
+                .collect(),
+            blind: self
+                .blind
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|((path, dialect), known)| (path.clone(), *dialect, *known))
+                .collect(),
+        };
+        let bytes = bincode::serialize(&memo).map_err(io::Error::other)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        io::Write::write_all(&mut temp, &bytes)?;
+        temp.persist(path).map_err(|err| err.error)?;
+        Ok(())
     }
 
     fn is_volatile(&self, path: &Path) -> bool {
@@ -84,6 +167,18 @@ impl FileHasher {
         {
             return Ok(Some(*facts));
         }
+        let remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .filter(|(known_stat, _)| *known_stat == stat)
+            .map(|&(_, facts)| facts);
+        if let Some(facts) = remembered {
+            self.lock().insert(path.to_path_buf(), (stat, facts));
+            return Ok(Some(facts));
+        }
+        self.learned.store(true, Ordering::Relaxed);
         let facts = if stat.not_regular {
             FileFacts {
                 hash: crate::hash::hash_file(&path.to_string_lossy(), &stat)?,
@@ -135,6 +230,7 @@ impl FileHasher {
         if stat.not_regular {
             return Ok(self.facts(path)?.map(|facts| (facts, None)));
         }
+        self.learned.store(true, Ordering::Relaxed);
         let content = fs::read(path)?;
         let facts = scan(&content);
         let blind = match dialect {
@@ -156,6 +252,10 @@ impl FileHasher {
     /// Forgets everything, e.g. between rounds of a long-lived process.
     pub fn clear(&self) {
         self.lock().clear();
+        self.remembered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.blind.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
@@ -200,6 +300,49 @@ mod tests {
         let facts = scan(b"puts(__FILE__); puts(__TIMESTAMP__);");
         assert!(!facts.date_time && facts.timestamp);
         assert!(!scan(b"int main() { return 0; }").date_time);
+    }
+
+    #[test]
+    fn a_saved_memo_spares_reading_unchanged_files_and_never_hides_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("a.c");
+        let header = dir.path().join("a.h");
+        fs::write(&source, "int a; // note\n").unwrap();
+        fs::write(&header, "int h;\n").unwrap();
+        let old = filetime::FileTime::from_unix_time(1_600_000_000, 0);
+        for path in [&source, &header] {
+            filetime::set_file_mtime(path, old).unwrap();
+        }
+        // Setting the mtime set the ctime to now: wait out the racy window.
+        std::thread::sleep(std::time::Duration::from_nanos(
+            RACY_NS as u64 + 100_000_000,
+        ));
+        let memo = dir.path().join(".zccache_files");
+        // Outside the hasher's roots, the header would be trusted unstat'ed
+        // within one process, but not across processes.
+        let first = FileHasher::new(&[]);
+        let header_facts = first.facts(&header).unwrap().unwrap();
+        let source_facts = first
+            .source_facts(&source, Some(CommentDialect::BlockAndLine))
+            .unwrap()
+            .unwrap();
+        first.save(&memo).unwrap();
+
+        let second = FileHasher::new(&[]);
+        second.load(&memo);
+        assert_eq!(second.facts(&header).unwrap(), Some(header_facts));
+        let again = second
+            .source_facts(&source, Some(CommentDialect::BlockAndLine))
+            .unwrap();
+        assert_eq!(again, Some(source_facts));
+        assert!(!second.learned.load(Ordering::Relaxed), "read a file again");
+
+        let third = FileHasher::new(&[]);
+        third.load(&memo);
+        fs::write(&header, "int h2;\n").unwrap();
+        filetime::set_file_mtime(&header, old).unwrap();
+        let changed = third.facts(&header).unwrap().unwrap();
+        assert_eq!(changed.hash, *blake3::hash(b"int h2;\n").as_bytes());
     }
 
     #[test]

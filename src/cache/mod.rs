@@ -20,7 +20,7 @@ pub mod store;
 pub mod toolchain;
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +48,12 @@ pub struct Cache {
     warned: AtomicBool,
     /// After a write fails (read-only or full disk), later steps only read.
     read_only: AtomicBool,
+    /// Where the build dir keeps the memo of file hashes, once known.
+    files_memo: std::sync::OnceLock<PathBuf>,
 }
+
+/// The memo of the cache's file hashes in a build dir (see [`files`]).
+pub const FILES_MEMO_NAME: &str = ".zccache_files";
 
 impl Cache {
     /// Opens the cache configured by the environment for a build in
@@ -99,6 +104,7 @@ impl Cache {
             stats: Mutex::new(Stats::default()),
             warned: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
+            files_memo: std::sync::OnceLock::new(),
             store,
             settings,
         }))
@@ -127,9 +133,28 @@ impl Cache {
         }
     }
 
+    /// Reads the file hashes an earlier zccache process left in `build_dir`
+    /// and saves this one's there on [`Cache::finish`], so an unchanged
+    /// file is not read again by the next build.
+    pub fn remember_files_in(&self, build_dir: &Path) {
+        let path = build_dir.join(FILES_MEMO_NAME);
+        self.files.load(&path);
+        let _ = self.files_memo.set(path);
+    }
+
+    /// Saves the memo of file hashes (see [`Cache::remember_files_in`]).
+    pub fn save_files_memo(&self) {
+        if let Some(path) = self.files_memo.get()
+            && let Err(err) = self.files.save(path)
+        {
+            tracing::debug!("cannot save {}: {err}", path.display());
+        }
+    }
+
     /// Adds this process's counters to the cache's statistics and evicts
     /// old entries if the cache grew past its size limit.
     pub fn finish(&self) {
+        self.save_files_memo();
         let delta = std::mem::take(&mut *self.stats.lock().unwrap_or_else(|p| p.into_inner()));
         if delta.is_empty() && self.store.bytes_written() == 0 {
             return;
@@ -152,7 +177,9 @@ impl CacheSlot {
         self.cache
             .get_or_init(|| {
                 let dir = std::env::current_dir().ok()?;
-                Cache::open(&dir)
+                let cache = Cache::open(&dir)?;
+                cache.remember_files_in(&dir);
+                Some(cache)
             })
             .as_ref()
     }

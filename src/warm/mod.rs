@@ -127,7 +127,13 @@ fn forecast_manifest(args: &WarmArgs) -> anyhow::Result<Report> {
     // The cache's counters are never flushed (no `finish`): a forecast is
     // neither a hit nor a miss.
     let cache = Cache::open(&cwd);
+    if let Some(cache) = &cache {
+        cache.remember_files_in(&cwd);
+    }
     let steps = plan::classify(&graph, &forecast, cache.as_deref(), &cwd);
+    if let Some(cache) = &cache {
+        cache.save_files_memo();
+    }
     Ok(Report::new(
         &args.file.to_string_lossy(),
         &steps,

@@ -348,6 +348,7 @@ pub fn is_bookkeeping(relative: &str) -> bool {
         || relative.starts_with(".zccache/")
         || name == ".zccache_state"
         || name == ".zccache_lock"
+        || name == ".zccache_files"
         || name == ".ninja_log"
         || name == ".ninja_deps"
         || (relative.starts_with("CMakeFiles/") && name.ends_with(".log"))
