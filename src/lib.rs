@@ -19,3 +19,4 @@ pub mod ninja;
 pub mod run;
 pub mod state;
 pub mod tools;
+pub mod watch;
