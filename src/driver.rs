@@ -356,7 +356,10 @@ impl Session {
 
     /// Like ninja: if the manifest is itself built by a step (CMake's
     /// re-run), brings it up to date and reloads it when it changed.
-    pub fn update_manifest(&mut self, status: &mut StatusPrinter) -> anyhow::Result<ManifestUpdate> {
+    pub fn update_manifest(
+        &mut self,
+        status: &mut StatusPrinter,
+    ) -> anyhow::Result<ManifestUpdate> {
         const MAX_MANIFEST_REBUILDS: usize = 100;
         let mut reloaded = false;
         for round in 0.. {

@@ -98,7 +98,6 @@ fn run(args: &WatchArgs, status: &mut StatusPrinter) -> anyhow::Result<i32> {
     let mut watched = WatchSet::of_graph(base.clone(), &session.graph, &manifest);
     let mut generation = session.generation;
     let dirs: Vec<PathBuf> = watched.dirs().map(PathBuf::from).collect();
-    if std::env::var_os("ZCW_DEBUG").is_some() { eprintln!("DEBUG dirs {dirs:?}"); }
     notifier.watch_dirs(&dirs, &mut |text| status.warning(text))?;
 
     let mut trigger = String::from("start");
@@ -120,7 +119,11 @@ fn run(args: &WatchArgs, status: &mut StatusPrinter) -> anyhow::Result<i32> {
         say(&format!(
             "[watch] waiting for changes ({} files{})...",
             watched.file_count(),
-            if notifier.is_polling() { ", polling" } else { "" }
+            if notifier.is_polling() {
+                ", polling"
+            } else {
+                ""
+            }
         ));
         match wait_for_changes(&messages, &watched, &mut session, status) {
             Some(next) => trigger = next,
@@ -199,7 +202,6 @@ fn wait_for_changes(
                 let mut relevant = event.need_rescan();
                 lost_events |= event.need_rescan();
                 for path in &event.paths {
-                    if std::env::var_os("ZCW_DEBUG").is_some() { eprintln!("DEBUG {:?} {:?} -> {:?}", event.kind, path, watched.lookup(path)); }
                     match watched.lookup(path) {
                         Some(Watched::Input(file)) => {
                             changed.insert(file);
@@ -301,7 +303,10 @@ fn round(
         }
         Err(err) => {
             status.error(&format!("{err:#}"));
-            say(&format!("[watch] FAILED, {:.2} s ({trigger})", seconds(start)));
+            say(&format!(
+                "[watch] FAILED, {:.2} s ({trigger})",
+                seconds(start)
+            ));
             return RoundEnd::Continue;
         }
     }
@@ -314,7 +319,10 @@ fn round(
             // A missing source, a cycle after an edit: the next save may
             // fix it.
             status.error(&format!("{err:#}"));
-            say(&format!("[watch] FAILED, {:.2} s ({trigger})", seconds(start)));
+            say(&format!(
+                "[watch] FAILED, {:.2} s ({trigger})",
+                seconds(start)
+            ));
             return RoundEnd::Continue;
         }
     };

@@ -74,7 +74,11 @@ impl Notifier {
     /// (an input that is missing now is reported by the build). Any other
     /// failure of the native watcher switches everything to polling,
     /// reported once through `warn`.
-    pub fn watch_dirs(&mut self, dirs: &[PathBuf], warn: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+    pub fn watch_dirs(
+        &mut self,
+        dirs: &[PathBuf],
+        warn: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<()> {
         for dir in dirs {
             match self.add(dir) {
                 Ok(()) => self.watched.push(dir.clone()),

@@ -141,8 +141,14 @@ mod tests {
     fn absolute_joins_and_removes_dots() {
         let base = Path::new("/p/build");
         assert_eq!(absolute(base, "../src/a.c"), PathBuf::from("/p/src/a.c"));
-        assert_eq!(absolute(base, "./gen/b.h"), PathBuf::from("/p/build/gen/b.h"));
-        assert_eq!(absolute(base, "/usr/include/stdio.h"), PathBuf::from("/usr/include/stdio.h"));
+        assert_eq!(
+            absolute(base, "./gen/b.h"),
+            PathBuf::from("/p/build/gen/b.h")
+        );
+        assert_eq!(
+            absolute(base, "/usr/include/stdio.h"),
+            PathBuf::from("/usr/include/stdio.h")
+        );
     }
 
     #[test]
@@ -201,7 +207,11 @@ mod tests {
     fn files_added_later_are_picked_up_with_their_new_dirs() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("build.ninja");
-        std::fs::write(&manifest, "rule cc\n  command = cc $in\nbuild a.o: cc a.c\n").unwrap();
+        std::fs::write(
+            &manifest,
+            "rule cc\n  command = cc $in\nbuild a.o: cc a.c\n",
+        )
+        .unwrap();
         let mut graph = crate::ninja::load_graph(&manifest).unwrap();
         let mut set = WatchSet::of_graph(dir.path().to_path_buf(), &graph, "build.ninja");
         let header = graph.file_id("inc/new.h");
