@@ -165,6 +165,8 @@ fn wait_for_changes(
     let mut manifest_changed = false;
     let mut lost_events = false;
     let mut warned = false;
+    // Changed files not yet closed or renamed into place.
+    let mut unsettled: BTreeSet<PathBuf> = BTreeSet::new();
     loop {
         if process::interrupted() {
             return None;
@@ -187,6 +189,7 @@ fn wait_for_changes(
                         // Only files the last round already saw (its own
                         // writes, a save of identical content by identity).
                         changed.clear();
+                        unsettled.clear();
                         continue;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => return None,
@@ -196,26 +199,37 @@ fn wait_for_changes(
         match message {
             Message::Interrupted => return None,
             Message::Fs(Ok(event)) => {
-                if matches!(event.kind, notify::EventKind::Access(_)) {
+                let Some(settles) = settles(&event.kind) else {
                     continue;
-                }
+                };
                 let mut relevant = event.need_rescan();
                 lost_events |= event.need_rescan();
                 for path in &event.paths {
-                    match watched.lookup(path) {
-                        Some(Watched::Input(file)) => {
+                    let file = match watched.lookup(path) {
+                        Some(Watched::Input(file)) => Some(file),
+                        Some(Watched::Manifest) => None,
+                        None => continue,
+                    };
+                    relevant = true;
+                    match file {
+                        Some(file) => {
                             changed.insert(file);
-                            relevant = true;
                         }
-                        Some(Watched::Manifest) => {
-                            manifest_changed = true;
-                            relevant = true;
-                        }
-                        None => {}
+                        None => manifest_changed = true,
+                    }
+                    if settles {
+                        unsettled.remove(path);
+                    } else {
+                        unsettled.insert(path.clone());
                     }
                 }
                 if relevant {
-                    debounce.note(Instant::now());
+                    let quiet = if unsettled.is_empty() {
+                        debounce::SETTLED_QUIET
+                    } else {
+                        debounce::QUIET
+                    };
+                    debounce.note(Instant::now(), quiet);
                 }
             }
             Message::Fs(Err(err)) => {
@@ -226,9 +240,25 @@ fn wait_for_changes(
                     warned = true;
                 }
                 lost_events = true;
-                debounce.note(Instant::now());
+                debounce.note(Instant::now(), debounce::QUIET);
             }
         }
+    }
+}
+
+/// Whether an event leaves the file complete (closed after writing,
+/// renamed into place, touched, removed) rather than possibly half
+/// written; `None` for events that change nothing (opening, reading).
+fn settles(kind: &notify::EventKind) -> Option<bool> {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(true),
+        EventKind::Access(_) => None,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+        | EventKind::Modify(ModifyKind::Metadata(_))
+        | EventKind::Remove(_) => Some(true),
+        _ => Some(false),
     }
 }
 
