@@ -395,3 +395,30 @@ fn say(line: &str) {
     let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::settles;
+    use notify::EventKind;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode,
+    };
+
+    #[test]
+    fn closes_and_renames_settle_writes_do_not_reads_do_not_count() {
+        let close_write = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert_eq!(settles(&close_write), Some(true));
+        let renamed_in = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        assert_eq!(settles(&renamed_in), Some(true));
+        assert_eq!(settles(&EventKind::Remove(RemoveKind::File)), Some(true));
+        let written = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert_eq!(settles(&written), Some(false));
+        assert_eq!(settles(&EventKind::Create(CreateKind::File)), Some(false));
+        let renamed_away = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        assert_eq!(settles(&renamed_away), Some(false));
+        assert_eq!(
+            settles(&EventKind::Access(AccessKind::Open(AccessMode::Read))),
+            None
+        );
+    }
+}
