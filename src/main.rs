@@ -60,10 +60,10 @@ enum Command {
                       or `[watch] FAILED: <output>` after the failing step's output. A failing \
                       build keeps watch running; the next save retries.\n\n\
                       The graph and file hashes stay in memory between rounds, and the build \
-                      dir stays locked (a `zccache build` in it waits). Where the file system \
-                      cannot report changes (inotify's limit reached, network file systems) \
-                      watch says so and polls every 500 ms; ZCCACHE_WATCH_POLL=1 forces \
-                      polling.\n\n\
+                      dir stays locked (a `zccache build` in it waits). Where a directory \
+                      cannot be watched (inotify's limit reached) watch says so and polls every \
+                      500 ms; ZCCACHE_WATCH_POLL=1 forces polling (network file systems, whose \
+                      remote changes inotify does not see).\n\n\
                       Ctrl-C, SIGTERM or SIGHUP while waiting stops watch with the state saved \
                       and exit status 0; during a round they interrupt it as they would a build \
                       (state saved, exit status 2).",
