@@ -288,3 +288,46 @@ fn sigint_stops_watch_cleanly_with_the_state_saved() {
         "build after watch had work:\n{stdout}"
     );
 }
+
+#[test]
+fn sigint_during_a_round_interrupts_it_like_a_build() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let root = temp.path();
+    let build = root.join("build");
+    fs::create_dir_all(&build).expect("build dir");
+    fs::write(
+        build.join("build.ninja"),
+        "rule slow\n  command = touch started && sleep 60 && cp $in $out\n  description = SLOW $out\n\
+         build out.txt: slow in.txt\n",
+    )
+    .expect("build.ninja");
+    fs::write(build.join("in.txt"), "one\n").expect("in.txt");
+    let mut watch = Watch::start(root, &root.join("cache"));
+    // Status lines go out when a step ends (stdout is not a terminal):
+    // the step says itself that it started.
+    let started = build.join("started");
+    watch.wait_until("the slow step started", |_| started.exists());
+
+    let pid = watch.child.id() as libc::pid_t;
+    // SAFETY: kill only sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = watch.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "watch did not stop:\n{}",
+            watch.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(2), "{}", watch.output());
+    assert!(
+        watch.output().contains("interrupted by user"),
+        "{}",
+        watch.output()
+    );
+    assert!(!build.join("out.txt").exists());
+}
