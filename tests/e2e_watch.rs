@@ -86,7 +86,20 @@ impl Watch {
 }
 
 impl Drop for Watch {
+    /// SIGINT first, so watch stops the steps it runs (a SIGKILL would
+    /// leave them running on); SIGKILL if it has not exited after a while.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill only sends a signal to our own child.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
