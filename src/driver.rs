@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::graph::{FileId, Graph};
 use crate::ninja;
-use crate::run::build::{self, BuildContext, BuildOptions};
+use crate::run::build::{self, BuildContext, BuildOptions, BuildOutcome};
 use crate::run::status::{StatusOptions, StatusPrinter};
 use crate::state::ninja_files::{DEPS_FILE_NAME, LOG_FILE_NAME, LazyNinjaFiles};
 use crate::state::{BuildState, file_stamp};
@@ -58,7 +58,7 @@ const DEBUG_MODES: &[(&str, &str)] = &[
 
 /// Debug switches from `-d`.
 #[derive(Debug, Default, Clone, Copy)]
-struct DebugFlags {
+pub struct DebugFlags {
     stats: bool,
     explain: bool,
     keep_depfile: bool,
@@ -263,6 +263,211 @@ pub fn lock_build_dir(dir: &Path, status: &mut StatusPrinter) -> anyhow::Result<
     Ok(file)
 }
 
+/// A build dir opened for building: the graph, the memory of past builds
+/// and the lock, kept together so `zccache watch` can build round after
+/// round without loading anything again.
+pub struct Session {
+    pub graph: Graph,
+    pub memory: Memory,
+    pub opts: BuildOptions,
+    /// Held for the session's whole life (see [`lock_build_dir`]).
+    _lock: std::fs::File,
+    cache: crate::cache::CacheSlot,
+    jobs_limit: crate::run::jobs::JobLimit,
+    manifest_file: PathBuf,
+    manifest_path: String,
+    /// How long the first load took, for `-d stats`.
+    pub parse_time: std::time::Duration,
+    pub state_time: std::time::Duration,
+    /// How many times the graph was loaded again: file ids from before a
+    /// reload mean nothing after it.
+    pub generation: u64,
+}
+
+/// What bringing the manifest up to date came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestUpdate {
+    /// The manifest is current; `reloaded` says whether it was rebuilt and
+    /// the graph loaded again (file ids changed).
+    Current { reloaded: bool },
+    /// Rebuilding it failed or was interrupted: the build's exit code.
+    Stopped(i32),
+}
+
+impl Session {
+    /// Loads the manifest and the build dir's state and locks the dir.
+    /// Must run before any thread starts (it exports the jobserver to the
+    /// environment).
+    pub fn open(
+        args: &BuildArgs,
+        debug: DebugFlags,
+        status: &mut StatusPrinter,
+    ) -> anyhow::Result<Session> {
+        let jobs = match args.jobs {
+            Some(0) => usize::MAX,
+            Some(n) => n,
+            None => crate::run::jobs::default_parallelism(),
+        };
+        let jobs_limit = crate::run::jobs::JobLimit::from_env_and_flags(args.jobs);
+        // SAFETY: nothing has started a thread yet: the rayon pool, the
+        // Ctrl-C handler and the step threads all start later.
+        unsafe { jobs_limit.export_to_environment() };
+        // As a jobserver client the parent make decides how many steps run.
+        let jobs = match &jobs_limit {
+            crate::run::jobs::JobLimit::JobserverClient(_) => usize::MAX,
+            _ => jobs,
+        };
+        let opts = BuildOptions {
+            parallelism: jobs,
+            failures_allowed: if args.keep_going == 0 {
+                usize::MAX
+            } else {
+                args.keep_going
+            },
+            max_load: args.load.filter(|l| *l > 0.0),
+            dry_run: args.dry_run,
+            explain: debug.explain,
+            keep_depfile: debug.keep_depfile,
+            keep_rsp: debug.keep_rsp,
+        };
+        let load_start = std::time::Instant::now();
+        let mut graph = load_graph(&args.file)?;
+        let parse_time = load_start.elapsed();
+        for warning in &graph.warnings {
+            status.warning(warning);
+        }
+        let lock = lock_build_dir(&state_dir(&graph), status)?;
+        let memory = Memory::open(&state_dir(&graph), &mut graph, status)?;
+        let state_time = load_start.elapsed() - parse_time;
+        Ok(Session {
+            graph,
+            memory,
+            opts,
+            _lock: lock,
+            cache: crate::cache::CacheSlot::default(),
+            jobs_limit,
+            manifest_path: ninja::canon::canonicalize_path(&args.file.to_string_lossy()),
+            manifest_file: args.file.clone(),
+            parse_time,
+            state_time,
+            generation: 0,
+        })
+    }
+
+    /// Like ninja: if the manifest is itself built by a step (CMake's
+    /// re-run), brings it up to date and reloads it when it changed.
+    pub fn update_manifest(
+        &mut self,
+        status: &mut StatusPrinter,
+    ) -> anyhow::Result<ManifestUpdate> {
+        const MAX_MANIFEST_REBUILDS: usize = 100;
+        let mut reloaded = false;
+        for round in 0.. {
+            if round == MAX_MANIFEST_REBUILDS {
+                anyhow::bail!(
+                    "manifest '{}' still dirty after {MAX_MANIFEST_REBUILDS} tries",
+                    self.manifest_file.display()
+                );
+            }
+            let Some(target) = self.graph.lookup(&self.manifest_path) else {
+                break;
+            };
+            if self.graph.producer(target).is_none() {
+                break;
+            }
+            let mut ctx = self
+                .memory
+                .build_context(status, &self.jobs_limit, &self.cache);
+            let outcome = match build::build(&mut self.graph, &[target], &mut ctx, &self.opts) {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    // Keep what finished before the error.
+                    self.memory.save(&self.graph)?;
+                    return Err(err);
+                }
+            };
+            if !outcome.succeeded() {
+                self.memory.save(&self.graph)?;
+                if outcome.interrupted {
+                    status.info("build stopped: interrupted by user.");
+                    return Ok(ManifestUpdate::Stopped(
+                        crate::run::process::EXIT_INTERRUPTED,
+                    ));
+                }
+                status.error(&format!(
+                    "rebuilding '{}': subcommand failed",
+                    self.manifest_file.display()
+                ));
+                return Ok(ManifestUpdate::Stopped(1));
+            }
+            // Steps upstream of the manifest may run every time (CMake's
+            // glob check); only a rebuilt manifest is reloaded.
+            if !outcome.rebuilt.contains(&target) {
+                break;
+            }
+            self.reload(status)?;
+            reloaded = true;
+        }
+        Ok(ManifestUpdate::Current { reloaded })
+    }
+
+    /// Saves the state, then loads the manifest and the state again.
+    pub fn reload(&mut self, status: &mut StatusPrinter) -> anyhow::Result<()> {
+        self.memory.save(&self.graph)?;
+        self.graph = load_graph(&self.manifest_file)?;
+        self.memory = Memory::open(&state_dir(&self.graph), &mut self.graph, status)?;
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// The targets named on the command line, or the defaults.
+    pub fn resolve_targets(&self, names: &[String]) -> anyhow::Result<Vec<FileId>> {
+        if names.is_empty() {
+            return Ok(self.graph.default_targets());
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.graph
+                    .resolve_target(name)
+                    .map_err(|e| anyhow::anyhow!(e))
+            })
+            .collect()
+    }
+
+    /// Builds `targets`, then saves the state (unless a dry run). The
+    /// outcome is an error only for internal errors; failed steps are in
+    /// it. Returns the time spent saving too, for `-d stats`.
+    pub fn build_targets(
+        &mut self,
+        targets: &[FileId],
+        status: &mut StatusPrinter,
+    ) -> anyhow::Result<(BuildOutcome, std::time::Duration)> {
+        let ninja_in_sync = self.memory.ninja_files_in_sync();
+        let mut ctx = self
+            .memory
+            .build_context(status, &self.jobs_limit, &self.cache);
+        let result = build::build(&mut self.graph, targets, &mut ctx, &self.opts);
+        status.finish();
+        self.cache.finish();
+        let save_start = std::time::Instant::now();
+        if !self.opts.dry_run {
+            if !ninja_in_sync {
+                self.memory
+                    .ninja
+                    .get()
+                    .repair()
+                    .context("rewriting ninja's log files")?;
+            }
+            self.memory.save(&self.graph)?;
+        }
+        for warning in self.memory.ninja.take_warnings() {
+            status.warning(&warning);
+        }
+        Ok((result?, save_start.elapsed()))
+    }
+}
+
 fn build_main(
     flavor: Flavor,
     args: &BuildArgs,
@@ -270,135 +475,27 @@ fn build_main(
     status: &mut StatusPrinter,
 ) -> anyhow::Result<i32> {
     let program = flavor.program();
-    let jobs = match args.jobs {
-        Some(0) => usize::MAX,
-        Some(n) => n,
-        None => crate::run::jobs::default_parallelism(),
-    };
-    let jobs_limit = crate::run::jobs::JobLimit::from_env_and_flags(args.jobs);
-    // SAFETY: nothing has started a thread yet: the rayon pool, the
-    // Ctrl-C handler and the step threads all start later.
-    unsafe { jobs_limit.export_to_environment() };
-    // As a jobserver client the parent make decides how many steps run.
-    let jobs = match &jobs_limit {
-        crate::run::jobs::JobLimit::JobserverClient(_) => usize::MAX,
-        _ => jobs,
-    };
-    let opts = BuildOptions {
-        parallelism: jobs,
-        failures_allowed: if args.keep_going == 0 {
-            usize::MAX
-        } else {
-            args.keep_going
-        },
-        max_load: args.load.filter(|l| *l > 0.0),
-        dry_run: args.dry_run,
-        explain: debug.explain,
-        keep_depfile: debug.keep_depfile,
-        keep_rsp: debug.keep_rsp,
-    };
-    let cache = crate::cache::CacheSlot::default();
     let load_start = std::time::Instant::now();
-    let mut graph = load_graph(&args.file)?;
-    let parse_time = load_start.elapsed();
-    for warning in &graph.warnings {
-        status.warning(warning);
-    }
-    let _lock = lock_build_dir(&state_dir(&graph), status)?;
-    let mut memory = Memory::open(&state_dir(&graph), &mut graph, status)?;
-    let state_time = load_start.elapsed() - parse_time;
-    let manifest_path = ninja::canon::canonicalize_path(&args.file.to_string_lossy());
-
-    // Like ninja: if the manifest is itself built by a step (CMake's
-    // re-run), bring it up to date first and reload it when it changed.
-    if !args.dry_run {
-        const MAX_MANIFEST_REBUILDS: usize = 100;
-        for round in 0.. {
-            if round == MAX_MANIFEST_REBUILDS {
-                anyhow::bail!(
-                    "manifest '{}' still dirty after {MAX_MANIFEST_REBUILDS} tries",
-                    args.file.display()
-                );
-            }
-            let Some(target) = graph.lookup(&manifest_path) else {
-                break;
-            };
-            if graph.producer(target).is_none() {
-                break;
-            }
-            let mut ctx = memory.build_context(status, &jobs_limit, &cache);
-            let outcome = match build::build(&mut graph, &[target], &mut ctx, &opts) {
-                Ok(outcome) => outcome,
-                Err(err) => {
-                    // Keep what finished before the error.
-                    memory.save(&graph)?;
-                    return Err(err);
-                }
-            };
-            if !outcome.succeeded() {
-                memory.save(&graph)?;
-                if outcome.interrupted {
-                    status.info("build stopped: interrupted by user.");
-                    return Ok(crate::run::process::EXIT_INTERRUPTED);
-                }
-                status.error(&format!(
-                    "rebuilding '{}': subcommand failed",
-                    args.file.display()
-                ));
-                return Ok(1);
-            }
-            // Steps upstream of the manifest may run every time (CMake's
-            // glob check); only a rebuilt manifest is reloaded.
-            if !outcome.rebuilt.contains(&target) {
-                break;
-            }
-            memory.save(&graph)?;
-            graph = load_graph(&args.file)?;
-            memory = Memory::open(&state_dir(&graph), &mut graph, status)?;
-        }
+    let mut session = Session::open(args, debug, status)?;
+    if !args.dry_run
+        && let ManifestUpdate::Stopped(code) = session.update_manifest(status)?
+    {
+        return Ok(code);
     }
     let load_time = load_start.elapsed();
-
-    let targets: Vec<FileId> = if args.targets.is_empty() {
-        graph.default_targets()
-    } else {
-        args.targets
-            .iter()
-            .map(|name| graph.resolve_target(name).map_err(|e| anyhow::anyhow!(e)))
-            .collect::<anyhow::Result<_>>()?
-    };
+    let targets = session.resolve_targets(&args.targets)?;
 
     let build_start = std::time::Instant::now();
-    let ninja_in_sync = memory.ninja_files_in_sync();
-    let mut ctx = memory.build_context(status, &jobs_limit, &cache);
-    let result = build::build(&mut graph, &targets, &mut ctx, &opts);
-    status.finish();
-    cache.finish();
-    let save_start = std::time::Instant::now();
-    if !args.dry_run {
-        if !ninja_in_sync {
-            memory
-                .ninja
-                .get()
-                .repair()
-                .context("rewriting ninja's log files")?;
-        }
-        memory.save(&graph)?;
-    }
-    for warning in memory.ninja.take_warnings() {
-        status.warning(&warning);
-    }
-    let outcome = result?;
+    let (outcome, save_time) = session.build_targets(&targets, status)?;
     if debug.stats {
-        let save_time = save_start.elapsed();
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         println!(
             "{program}: {} steps, {} files",
-            graph.steps.len(),
-            graph.files.len()
+            session.graph.steps.len(),
+            session.graph.files.len()
         );
-        println!("{program}: load manifest {:8.1} ms", ms(parse_time));
-        println!("{program}: load state    {:8.1} ms", ms(state_time));
+        println!("{program}: load manifest {:8.1} ms", ms(session.parse_time));
+        println!("{program}: load state    {:8.1} ms", ms(session.state_time));
         println!("{program}: up to date    {:8.1} ms", ms(load_time));
         for (name, time) in &outcome.timings {
             println!("{program}: {name:<13} {:8.1} ms", ms(*time));
@@ -409,16 +506,32 @@ fn build_main(
             ms(build_start.elapsed() + load_time)
         );
     }
+    let failures_allowed = session.opts.failures_allowed;
     // Freeing a large graph and state takes longer than the process exit
     // that follows; let the OS reclaim them.
+    let Session {
+        graph,
+        memory,
+        _lock,
+        ..
+    } = session;
     std::mem::forget(graph);
     std::mem::forget(memory);
+    Ok(exit_code_of(&outcome, failures_allowed, status))
+}
+
+/// Prints how the build ended, as ninja does, and gives its exit code.
+pub fn exit_code_of(
+    outcome: &BuildOutcome,
+    failures_allowed: usize,
+    status: &mut StatusPrinter,
+) -> i32 {
     if outcome.interrupted {
         status.info("build stopped: interrupted by user.");
-        return Ok(crate::run::process::EXIT_INTERRUPTED);
+        return crate::run::process::EXIT_INTERRUPTED;
     }
     if outcome.failed > 0 {
-        let reason = if outcome.failed < opts.failures_allowed {
+        let reason = if outcome.failed < failures_allowed {
             "cannot make progress due to previous errors"
         } else if outcome.failed > 1 {
             "subcommands failed"
@@ -426,10 +539,10 @@ fn build_main(
             "subcommand failed"
         };
         status.info(&format!("build stopped: {reason}."));
-        return Ok(crate::run::process::EXIT_STEP_FAILED);
+        return crate::run::process::EXIT_STEP_FAILED;
     }
     if outcome.ran == 0 {
         status.info("no work to do.");
     }
-    Ok(0)
+    0
 }

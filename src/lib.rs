@@ -6,7 +6,8 @@
 //! remembers what each step last ran with (and keeps ninja's own `.ninja_log`
 //! and `.ninja_deps` valid), [`run`] plans and executes, [`tools`] implements
 //! `-t TOOL`; [`launcher`] runs one compiler, archiver or linker through
-//! the cache (`zccache gcc ...`).
+//! the cache (`zccache gcc ...`); [`watch`] keeps a build dir up to date as
+//! files change (`zccache watch`).
 
 pub mod cache;
 pub mod compdb;
@@ -20,3 +21,4 @@ pub mod run;
 pub mod state;
 pub mod tools;
 pub mod warm;
+pub mod watch;

@@ -207,6 +207,16 @@ impl HashCache {
         }
     }
 
+    /// Drops what is known about `file`, so the next observation hashes
+    /// it again whatever its stat says (a watcher saw it change).
+    pub fn forget(&mut self, file: FileId) {
+        if let Some(slot) = self.entries.get_mut(file.index())
+            && slot.take().is_some()
+        {
+            self.changed = true;
+        }
+    }
+
     /// Remembers a hash unless the file changed too recently to trust its
     /// identity.
     pub fn remember(&mut self, file: FileId, stat: FileStat, hash: Hash, now_ns: i64) {

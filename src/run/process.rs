@@ -660,7 +660,9 @@ fn note_interruption() {
     wakers.retain(|waker| waker.send(Event::Interrupted).is_ok());
 }
 
-fn register_waker(sender: Sender<Event>) {
+/// Makes the interrupt handler also send [`Event::Interrupted`] to
+/// `sender` (`zccache watch` waits on it while idle).
+pub fn register_waker(sender: Sender<Event>) {
     let mut wakers = WAKERS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -76,7 +76,11 @@ pub struct BuildContext<'a> {
 pub struct BuildOutcome {
     /// Steps that ran (or would run, with `-n`).
     pub ran: usize,
+    /// Of the steps that ran, those restored from the compiler cache.
+    pub restored: usize,
     pub failed: usize,
+    /// The steps that failed, in the order they finished.
+    pub failed_steps: Vec<StepId>,
     pub interrupted: bool,
     /// Outputs of the steps that ran, so the driver can tell whether the
     /// manifest itself was rebuilt.
@@ -853,12 +857,14 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             .step_finished(&description, &command, &outputs, success, &output, console);
         if !success {
             self.outcome.failed += 1;
+            self.outcome.failed_steps.push(step);
             // The step's dependents never become ready; leaving them waiting
             // ends the build once nothing else can run.
             self.progress[step.index()] = StepProgress::Done;
             return Ok(());
         }
         self.ran[step.index()] = true;
+        self.outcome.restored += usize::from(finished.restored);
         self.outcome
             .rebuilt
             .extend_from_slice(&self.graph.steps[step.index()].outs);
