@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// file may still be being written.
 pub const QUIET: Duration = Duration::from_millis(75);
 /// Quiet time once every changed file was closed or renamed into place.
-pub const SETTLED_QUIET: Duration = Duration::from_millis(10);
+pub const SETTLED_QUIET: Duration = Duration::from_millis(3);
 /// A round starts at the latest this long after the first event of a
 /// burst, so a file rewritten without pause still gets built.
 pub const MAX_DELAY: Duration = Duration::from_secs(2);
