@@ -228,10 +228,14 @@ fn is_executable(path: &Path) -> bool {
 /// Runs the resolved tool through the cache when it is a cacheable call,
 /// else replaces this process with it.
 fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 {
-    let Some(cached) = prepare(program, args) else {
-        return exec(program, args, env);
+    let (cache, invocation, argv) = match prepare(program, args) {
+        Prepare::Uncached => return exec(program, args, env),
+        Prepare::Restored { stdout, stderr } => {
+            print_tool_text(&stdout, &stderr);
+            return 0;
+        }
+        Prepare::Cacheable(prepared) => *prepared,
     };
-    let (cache, invocation, argv) = cached;
     let Ok(shell_cmd) = shlex::try_join(argv.iter().map(String::as_str)) else {
         return exec(program, args, env);
     };
@@ -242,10 +246,7 @@ fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 
         Executed::Restored { stdout, stderr } => (stdout, stderr, 0),
         Executed::Ran { ran, .. } => (ran.stdout, ran.stderr, ran.status),
     };
-    let _ = std::io::stdout().write_all(&stdout);
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().write_all(&stderr);
-    let _ = std::io::stderr().flush();
+    print_tool_text(&stdout, &stderr);
     cache.finish();
     code
 }
@@ -256,20 +257,51 @@ type Prepared = (
     Vec<String>,
 );
 
-/// The open cache, the invocation and its argv (resolved program first)
-/// when the call is cacheable and the cache usable.
-fn prepare(program: &Path, args: &[OsString]) -> Option<Prepared> {
+/// What the cache makes of a call.
+enum Prepare {
+    /// Not cacheable, or the cache is unusable: run the tool as is.
+    Uncached,
+    /// The helper restored the outputs; print this text and exit 0.
+    Restored { stdout: Vec<u8>, stderr: Vec<u8> },
+    /// The open cache, the invocation and its argv (resolved program first).
+    Cacheable(Box<Prepared>),
+}
+
+fn prepare(program: &Path, args: &[OsString]) -> Prepare {
     let mut argv = Vec::with_capacity(args.len() + 1);
-    argv.push(program.to_str()?.to_string());
-    for arg in args {
-        argv.push(arg.to_str()?.to_string());
-    }
-    let cwd = std::env::current_dir().ok()?;
-    let Classification::Cacheable(invocation) = classify_argv(&argv, &cwd) else {
-        return None;
+    let Some(program) = program.to_str() else {
+        return Prepare::Uncached;
     };
-    let cache = Cache::open(&build_root(&cwd))?;
-    Some((cache, invocation, argv))
+    argv.push(program.to_string());
+    for arg in args {
+        let Some(arg) = arg.to_str() else {
+            return Prepare::Uncached;
+        };
+        argv.push(arg.to_string());
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return Prepare::Uncached;
+    };
+    let Classification::Cacheable(invocation) = classify_argv(&argv, &cwd) else {
+        return Prepare::Uncached;
+    };
+    if crate::daemon::enabled()
+        && let crate::daemon::client::Outcome::Hit { stdout, stderr } =
+            crate::daemon::client::lookup(&argv, &cwd)
+    {
+        return Prepare::Restored { stdout, stderr };
+    }
+    match Cache::open(&build_root(&cwd)) {
+        Some(cache) => Prepare::Cacheable(Box::new((cache, invocation, argv))),
+        None => Prepare::Uncached,
+    }
+}
+
+fn print_tool_text(stdout: &[u8], stderr: &[u8]) {
+    let _ = std::io::stdout().write_all(stdout);
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().write_all(stderr);
+    let _ = std::io::stderr().flush();
 }
 
 /// The nearest ancestor of `cwd` holding CMakeCache.txt (the build dir the

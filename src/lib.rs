@@ -6,10 +6,12 @@
 //! remembers what each step last ran with (and keeps ninja's own `.ninja_log`
 //! and `.ninja_deps` valid), [`run`] plans and executes, [`tools`] implements
 //! `-t TOOL`; [`launcher`] runs one compiler, archiver or linker through
-//! the cache (`zccache gcc ...`).
+//! the cache (`zccache gcc ...`), with [`daemon`] serving its hits from a
+//! long-lived helper.
 
 pub mod cache;
 pub mod compdb;
+pub mod daemon;
 pub mod driver;
 pub mod graph;
 pub mod hash;

@@ -207,6 +207,9 @@ fn invoked_as_ninja() -> bool {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    if args.len() == 2 && args[1] == zccache::daemon::SERVE_ARG {
+        return exit_code(zccache::daemon::server::main());
+    }
     if !invoked_as_ninja()
         && let Some(launch) = zccache::launcher::request(&args)
     {
@@ -224,7 +227,11 @@ fn main() -> ExitCode {
     }
     let code = match Cli::parse_from(front).command {
         Command::Build(flags) => driver::main(Flavor::Zccache, to_build_args(flags, tool_args)),
-        Command::Stats { json, zero } => cache::cli::run(Admin::Stats { json, zero }),
+        Command::Stats { json, zero } => {
+            // Hits served by a helper are counted once it writes them.
+            zccache::daemon::client::flush_all();
+            cache::cli::run(Admin::Stats { json, zero })
+        }
         Command::Gc => cache::cli::run(Admin::Gc),
         Command::Clear => cache::cli::run(Admin::Clear),
     };

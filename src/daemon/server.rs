@@ -1,0 +1,193 @@
+//! The helper process: accepts one connection per launcher call, each
+//! served on its own thread, restores hits through a fresh cache, and
+//! writes statistics after replying.
+
+use std::io;
+use std::os::unix::ffi::OsStringExt as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Fingerprint;
+use super::protocol::{Reply, Request, read_frame, write_frame};
+use crate::cache::Cache;
+use crate::cache::command::{Classification, classify_argv};
+
+/// How long a connection may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Helper {
+    fingerprint: Fingerprint,
+    /// Caches used since statistics were last written.
+    unflushed: Mutex<Vec<Arc<Cache>>>,
+    /// One statistics writer at a time, so `Flush` returns after every
+    /// earlier update is on disk.
+    flushing: Mutex<()>,
+    busy: AtomicUsize,
+    last_request: Mutex<Instant>,
+}
+
+/// Runs the helper until it has been idle for the configured time; the
+/// exit code of `zccache --zccache-internal-daemon`.
+pub fn main() -> i32 {
+    match serve() {
+        Ok(()) => 0,
+        Err(err) => {
+            // Stderr is /dev/null when started by a client; this is for
+            // someone running it by hand.
+            eprintln!("zccache: helper: {err}");
+            1
+        }
+    }
+}
+
+fn serve() -> io::Result<()> {
+    let fingerprint = super::fingerprint().ok_or_else(|| io::Error::other("no fingerprint"))?;
+    let dir = super::socket_dir().ok_or_else(|| io::Error::other("no private socket dir"))?;
+    let socket = super::socket_path(&dir, &fingerprint);
+    // Held for the helper's life (released by the kernel even on kill -9):
+    // whoever holds it owns the socket name, so a second helper started by
+    // a concurrent client leaves at once, and a socket file found without
+    // the lock held is stale.
+    let lock_path = socket.with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    // SAFETY: flock on an fd this function owns.
+    if unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    } != 0
+    {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)?;
+    let socket_inode = std::fs::symlink_metadata(&socket)?.ino();
+    let helper = Arc::new(Helper {
+        fingerprint,
+        unflushed: Mutex::new(Vec::new()),
+        flushing: Mutex::new(()),
+        busy: AtomicUsize::new(0),
+        last_request: Mutex::new(Instant::now()),
+    });
+    {
+        let helper = Arc::clone(&helper);
+        let socket = socket.clone();
+        std::thread::spawn(move || watch_idle(&helper, &socket, socket_inode));
+    }
+    for connection in listener.incoming() {
+        let Ok(stream) = connection else {
+            continue;
+        };
+        helper.busy.fetch_add(1, Ordering::SeqCst);
+        *lock_ignoring_poison(&helper.last_request) = Instant::now();
+        let helper = Arc::clone(&helper);
+        let spawned = std::thread::Builder::new().spawn({
+            let helper = Arc::clone(&helper);
+            move || {
+                helper.handle(stream);
+                helper.busy.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        if spawned.is_err() {
+            // The stream was moved into the failed closure and is closed:
+            // the client sees EOF and works alone.
+            helper.busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    drop(lock);
+    Ok(())
+}
+
+/// Exits once idle for the configured time, or when the socket file is
+/// gone or replaced (nobody could reach this helper any more).
+fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64) {
+    let idle_limit = super::idle_timeout();
+    let tick = idle_limit.clamp(Duration::from_millis(100), Duration::from_secs(1));
+    loop {
+        std::thread::sleep(tick);
+        let ours = std::fs::symlink_metadata(socket).is_ok_and(|m| m.ino() == socket_inode);
+        let idle = lock_ignoring_poison(&helper.last_request).elapsed() >= idle_limit
+            && helper.busy.load(Ordering::SeqCst) == 0;
+        if !ours || idle {
+            if ours {
+                let _ = std::fs::remove_file(socket);
+            }
+            helper.flush();
+            std::process::exit(0);
+        }
+    }
+}
+
+impl Helper {
+    fn handle(&self, mut stream: UnixStream) {
+        let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
+        let Ok(request) = read_frame::<Request>(&mut stream) else {
+            return;
+        };
+        match request {
+            Request::Flush => {
+                self.flush();
+                let _ = write_frame(&mut stream, &Reply::Flushed);
+            }
+            Request::Lookup {
+                fingerprint,
+                cwd,
+                argv,
+            } => {
+                let reply = if fingerprint == self.fingerprint {
+                    self.lookup(PathBuf::from(std::ffi::OsString::from_vec(cwd)), &argv)
+                } else {
+                    Reply::Refused
+                };
+                // A client gone meanwhile (killed, timed out) costs nothing:
+                // the outputs are in place either way.
+                let _ = write_frame(&mut stream, &reply);
+                drop(stream);
+                self.flush();
+            }
+        }
+    }
+
+    fn lookup(&self, cwd: PathBuf, argv: &[String]) -> Reply {
+        if !cwd.is_absolute() {
+            return Reply::Miss;
+        }
+        let Classification::Cacheable(invocation) = classify_argv(argv, &cwd) else {
+            return Reply::Miss;
+        };
+        let Some(cache) = Cache::open(&crate::launcher::build_root(&cwd)) else {
+            return Reply::Miss;
+        };
+        let restored = cache.restore_if_cached(&invocation);
+        lock_ignoring_poison(&self.unflushed).push(Arc::clone(&cache));
+        match restored {
+            Some((stdout, stderr)) => Reply::Hit { stdout, stderr },
+            None => Reply::Miss,
+        }
+    }
+
+    /// Adds every pending count to the cache's statistics.
+    fn flush(&self) {
+        let _one_writer = lock_ignoring_poison(&self.flushing);
+        let pending = std::mem::take(&mut *lock_ignoring_poison(&self.unflushed));
+        for cache in pending {
+            cache.finish();
+        }
+    }
+}
+
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
