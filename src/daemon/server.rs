@@ -68,6 +68,13 @@ fn serve() -> io::Result<()> {
     {
         return Ok(());
     }
+    // Who serves this socket, for people and tests that need to stop it.
+    {
+        use std::io::Write as _;
+        let mut lock = &lock;
+        let _ = lock.set_len(0);
+        let _ = writeln!(lock, "{}", std::process::id());
+    }
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)?;
     let socket_inode = std::fs::symlink_metadata(&socket)?.ino();
@@ -171,7 +178,10 @@ impl Helper {
         let restored = cache.restore_if_cached(&invocation);
         lock_ignoring_poison(&self.unflushed).push(Arc::clone(&cache));
         match restored {
-            Some((stdout, stderr)) => Reply::Hit { stdout, stderr },
+            Some((stdout, stderr)) => {
+                cache.count("helper_hits", 1);
+                Reply::Hit { stdout, stderr }
+            }
             None => Reply::Miss,
         }
     }

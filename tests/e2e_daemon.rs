@@ -1,0 +1,331 @@
+//! The launcher's helper process (src/daemon/) against real gcc: hits it
+//! serves are byte-identical to the real compile and counted, and a build
+//! never depends on it (killed, stale socket, refused directory, turned off).
+//!
+//! Each test has its own cache and its own XDG_RUNTIME_DIR, so its helpers
+//! and sockets are its own; helpers it started are killed by pid at the end.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A source with a warning, so replayed stderr is checked too.
+const SOURCE: &str = "#include <stdio.h>\nint f(int x) { int unused; return x * 2; }\n\
+                      int main(void) { printf(\"%d\\n\", f(21)); return 0; }\n";
+
+struct Env {
+    _root: tempfile::TempDir,
+    work: PathBuf,
+    cache: PathBuf,
+    runtime: PathBuf,
+    extra: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let root = tempfile::tempdir().unwrap();
+        let work = root.path().join("work");
+        let cache = root.path().join("cache");
+        let runtime = root.path().join("run");
+        fs::create_dir_all(&work).unwrap();
+        fs::create_dir_all(&runtime).unwrap();
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(work.join("a.c"), SOURCE).unwrap();
+        Env {
+            _root: root,
+            work,
+            cache,
+            runtime,
+            extra: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &str, value: &str) -> Env {
+        self.extra.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+        let mut command = isolated_command(program, args, &self.work, &self.cache);
+        command.env("XDG_RUNTIME_DIR", &self.runtime);
+        for (name, value) in &self.extra {
+            command.env(name, value);
+        }
+        command
+    }
+
+    fn socket_dir(&self) -> PathBuf {
+        // SAFETY: getuid has no preconditions.
+        self.runtime
+            .join(format!("zccache-{}", unsafe { libc::getuid() }))
+    }
+
+    /// `zccache gcc -Wall -c a.c -o a.o`: (exit code, stdout, stderr).
+    fn compile(&self) -> (Option<i32>, Vec<u8>, Vec<u8>) {
+        let out = self
+            .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+            .output()
+            .unwrap();
+        (out.status.code(), out.stdout, out.stderr)
+    }
+
+    fn stats(&self) -> BTreeMap<String, i64> {
+        let out = self
+            .command(zccache_bin(), &["stats", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Files of one kind in the socket dir.
+    fn files(&self, extension: &str) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(self.socket_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
+            .collect()
+    }
+
+    /// Pids of live helpers, from their lock files.
+    fn helper_pids(&self) -> Vec<i32> {
+        self.files("lock")
+            .iter()
+            .filter_map(|lock| fs::read_to_string(lock).ok()?.trim().parse().ok())
+            .filter(|pid| alive(*pid))
+            .collect()
+    }
+
+    /// Waits (bounded) until `n` helpers are listening.
+    fn wait_for_helpers(&self, n: usize) -> Vec<i32> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let pids = self.helper_pids();
+            if pids.len() == n && self.files("sock").len() == n {
+                return pids;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} helper(s), found pids {pids:?} and sockets {:?}",
+                self.files("sock")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for pid in self.helper_pids() {
+            kill(pid);
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn kill(pid: i32) {
+    // SAFETY: a pid read from a helper's lock file, started by this test.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+fn wait_until_dead(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "helper {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What gcc itself makes of a.c: (object, stderr).
+fn reference(env: &Env) -> (Vec<u8>, Vec<u8>) {
+    let out = env
+        .command("gcc", &["-Wall", "-c", "a.c", "-o", "ref.o"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).replace("ref.o", "a.o");
+    (
+        fs::read(env.work.join("ref.o")).unwrap(),
+        stderr.into_bytes(),
+    )
+}
+
+#[test]
+fn hits_served_by_the_helper_are_byte_identical_and_counted() {
+    let env = Env::new();
+    let (object, warning) = reference(&env);
+    assert!(!warning.is_empty(), "the source is meant to warn");
+    let first = env.compile();
+    assert_eq!(first, (Some(0), Vec::new(), warning.clone()));
+    env.wait_for_helpers(1);
+    for _ in 0..3 {
+        fs::remove_file(env.work.join("a.o")).unwrap();
+        assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
+        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    }
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_misses"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("compile_hits"), Some(&3), "{stats:?}");
+    assert_eq!(stats.get("helper_hits"), Some(&3), "{stats:?}");
+}
+
+#[test]
+fn many_concurrent_calls_are_all_served_correctly() {
+    let env = Env::new();
+    let (object, _) = reference(&env);
+    env.compile();
+    env.wait_for_helpers(1);
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let env = &env;
+            let object = &object;
+            scope.spawn(move || {
+                let name = format!("o{i}.o");
+                for _ in 0..5 {
+                    let out = env
+                        .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", &name])
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "{out:?}");
+                    assert_eq!(&fs::read(env.work.join(&name)).unwrap(), object);
+                }
+            });
+        }
+    });
+    let stats = env.stats();
+    assert_eq!(
+        stats.get("compile_hits").copied().unwrap_or(0) + stats["compile_misses"],
+        41,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
+    let env = Env::new();
+    let (object, warning) = reference(&env);
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    kill(pids[0]);
+    wait_until_dead(pids[0]);
+    // The socket file stays behind with nobody listening.
+    assert_eq!(env.files("sock").len(), 1);
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    // That call started a new helper, which took the stale name over.
+    let new_pids = env.wait_for_helpers(1);
+    assert_ne!(new_pids, pids);
+    kill(new_pids[0]);
+    wait_until_dead(new_pids[0]);
+    // A socket name taken by a plain file.
+    let socket = env.files("sock").remove(0);
+    fs::remove_file(&socket).unwrap();
+    fs::write(&socket, "not a socket").unwrap();
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    env.wait_for_helpers(1);
+}
+
+#[test]
+fn a_helper_killed_while_calls_run_fails_none_of_them() {
+    let env = Env::new();
+    let (object, _) = reference(&env);
+    env.compile();
+    env.wait_for_helpers(1);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            for i in 0..30 {
+                let name = format!("k{i}.o");
+                let out = env
+                    .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", &name])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                assert_eq!(fs::read(env.work.join(&name)).unwrap(), object);
+            }
+        });
+        // Kill whichever helper is serving, a few times, while calls run.
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(30));
+            for pid in env.helper_pids() {
+                kill(pid);
+            }
+        }
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn a_socket_dir_open_to_others_is_refused() {
+    let env = Env::new();
+    let (object, _) = reference(&env);
+    fs::create_dir_all(env.socket_dir()).unwrap();
+    fs::set_permissions(env.socket_dir(), fs::Permissions::from_mode(0o755)).unwrap();
+    for _ in 0..2 {
+        let _ = fs::remove_file(env.work.join("a.o"));
+        assert_eq!(env.compile().0, Some(0));
+        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(env.files("sock").is_empty());
+    assert!(env.helper_pids().is_empty());
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_hits"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("helper_hits"), None, "{stats:?}");
+}
+
+#[test]
+fn turned_off_no_helper_starts_and_hits_still_work() {
+    let env = Env::new().with("ZCCACHE_DAEMON", "0");
+    let (object, warning) = reference(&env);
+    env.compile();
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(env.files("sock").is_empty());
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_hits"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("helper_hits"), None, "{stats:?}");
+}
+
+#[test]
+fn an_idle_helper_exits_and_removes_its_socket() {
+    let env = Env::new().with("ZCCACHE_DAEMON_IDLE_SECS", "1");
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    wait_until_dead(pids[0]);
+    assert!(env.files("sock").is_empty());
+}
+
+#[test]
+fn two_cache_dirs_get_two_helpers() {
+    let env = Env::new();
+    env.compile();
+    env.wait_for_helpers(1);
+    let other_cache = env.cache.with_extension("other");
+    let out = env
+        .command(zccache_bin(), &["gcc", "-c", "a.c", "-o", "b.o"])
+        .env("ZCCACHE_DIR", &other_cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    env.wait_for_helpers(2);
+}
