@@ -55,6 +55,29 @@ impl Cache {
     /// `build_dir` (absolute). `None` when it is disabled, or when it cannot
     /// be opened: then a warning is printed and the build runs uncached.
     pub fn open(build_dir: &Path) -> Option<Arc<Cache>> {
+        Cache::open_with(build_dir, false)
+    }
+
+    /// [`Cache::open`] for a process that outlives builds (the launcher's
+    /// helper): every file and directory it remembers is checked by stat on
+    /// each use, as a build checks its own files, and tool identities are
+    /// forgotten by [`Cache::revalidate`]. A build instead trusts files
+    /// outside its build and source dirs not to change while it runs.
+    pub fn open_revalidating(build_dir: &Path) -> Option<Arc<Cache>> {
+        Cache::open_with(build_dir, true)
+    }
+
+    /// Forgets tool identities and include lists, so the next use checks
+    /// them against the files that define them, as a new process would.
+    pub fn revalidate(&self) {
+        self.toolchains.forget();
+    }
+
+    pub fn roots(&self) -> &Roots {
+        &self.roots
+    }
+
+    fn open_with(build_dir: &Path, revalidate_everything: bool) -> Option<Arc<Cache>> {
         let settings = match Settings::load() {
             Ok(settings) => settings,
             Err(err) => {
@@ -76,6 +99,10 @@ impl Cache {
         let mut volatile = vec![roots.build().to_string()];
         if let Some(source) = roots.source() {
             volatile.push(source.to_string());
+        }
+        if revalidate_everything {
+            // Every path starts with the empty prefix.
+            volatile = vec![String::new()];
         }
         let volatile: Vec<&str> = volatile.iter().map(String::as_str).collect();
         let toolchains = Toolchains::new(Some(store.root().join("v1").join("toolchains")));

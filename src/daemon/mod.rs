@@ -13,10 +13,13 @@
 //! fingerprint equals its own, so the environment the cache reads (the
 //! compiler variables, PATH, the ZCCACHE_* settings, the cache dir) is the
 //! client's by construction; a client with another environment talks to
-//! another helper. Each request builds a fresh [`crate::cache::Cache`], so
-//! every file, tool identity and setting is revalidated exactly as a
-//! standalone call would. What the helper saves: the client opening the
-//! cache, and the statistics update, which the helper does after replying.
+//! another helper. The helper keeps one cache per build dir open across
+//! requests, but revalidates as a new process would: settings and build
+//! roots read again, tool identities checked against their files again,
+//! every remembered file and directory checked by stat. What it saves: the
+//! client opening the cache, the re-reading and re-hashing of files whose
+//! stat did not change, and the statistics update, which it writes in
+//! batches off the clients' path.
 //!
 //! On a miss the client runs the compiler itself (as its child: its stdin,
 //! terminal, jobserver and environment) and stores the result as it does

@@ -2,6 +2,7 @@
 //! served on its own thread, restores hits through a fresh cache, and
 //! writes statistics after replying.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -16,12 +17,19 @@ use super::protocol::{Reply, Request, read_frame, write_frame};
 use crate::cache::Cache;
 use crate::cache::command::{Classification, classify_argv};
 
+/// How often counts of served calls are added to the cache's statistics
+/// (at most this much is lost when the helper is killed).
+const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+
 /// How long a connection may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Helper {
     fingerprint: Fingerprint,
-    /// Caches used since statistics were last written.
+    /// One open cache per build root, reused while its settings and roots
+    /// stay what they were (checked on each request).
+    caches: Mutex<HashMap<PathBuf, Arc<Cache>>>,
+    /// Caches replaced since statistics were last written.
     unflushed: Mutex<Vec<Arc<Cache>>>,
     /// One statistics writer at a time, so `Flush` returns after every
     /// earlier update is on disk.
@@ -80,6 +88,7 @@ fn serve() -> io::Result<()> {
     let socket_inode = std::fs::symlink_metadata(&socket)?.ino();
     let helper = Arc::new(Helper {
         fingerprint,
+        caches: Mutex::new(HashMap::new()),
         unflushed: Mutex::new(Vec::new()),
         flushing: Mutex::new(()),
         busy: AtomicUsize::new(0),
@@ -89,6 +98,17 @@ fn serve() -> io::Result<()> {
         let helper = Arc::clone(&helper);
         let socket = socket.clone();
         std::thread::spawn(move || watch_idle(&helper, &socket, socket_inode));
+    }
+    {
+        // Statistics are written in batches, off the clients' path: each
+        // write is a locked read-modify-write of stats.json and a new inode.
+        let helper = Arc::clone(&helper);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(FLUSH_INTERVAL);
+                helper.flush();
+            }
+        });
     }
     for connection in listener.incoming() {
         let Ok(stream) = connection else {
@@ -159,8 +179,6 @@ impl Helper {
                 // A client gone meanwhile (killed, timed out) costs nothing:
                 // the outputs are in place either way.
                 let _ = write_frame(&mut stream, &reply);
-                drop(stream);
-                self.flush();
             }
         }
     }
@@ -172,11 +190,10 @@ impl Helper {
         let Classification::Cacheable(invocation) = classify_argv(argv, &cwd) else {
             return Reply::Miss;
         };
-        let Some(cache) = Cache::open(&crate::launcher::build_root(&cwd)) else {
+        let Some(cache) = self.cache_for(&crate::launcher::build_root(&cwd)) else {
             return Reply::Miss;
         };
         let restored = cache.restore_if_cached(&invocation);
-        lock_ignoring_poison(&self.unflushed).push(Arc::clone(&cache));
         match restored {
             Some((stdout, stderr)) => {
                 cache.count("helper_hits", 1);
@@ -186,10 +203,32 @@ impl Helper {
         }
     }
 
+    /// The open cache for `root`, as a new process would open it: settings
+    /// read again, build and source roots detected again (a reconfigured
+    /// build dir gets a new cache), tool identities checked again.
+    fn cache_for(&self, root: &Path) -> Option<Arc<Cache>> {
+        let settings = crate::cache::config::Settings::load().ok()?;
+        let roots = crate::cache::roots::Roots::detect(root);
+        let mut caches = lock_ignoring_poison(&self.caches);
+        if let Some(cache) = caches.get(root)
+            && *cache.settings() == settings
+            && *cache.roots() == roots
+        {
+            cache.revalidate();
+            return Some(Arc::clone(cache));
+        }
+        let cache = Cache::open_revalidating(root)?;
+        if let Some(old) = caches.insert(root.to_path_buf(), Arc::clone(&cache)) {
+            lock_ignoring_poison(&self.unflushed).push(old);
+        }
+        Some(cache)
+    }
+
     /// Adds every pending count to the cache's statistics.
     fn flush(&self) {
         let _one_writer = lock_ignoring_poison(&self.flushing);
-        let pending = std::mem::take(&mut *lock_ignoring_poison(&self.unflushed));
+        let mut pending = std::mem::take(&mut *lock_ignoring_poison(&self.unflushed));
+        pending.extend(lock_ignoring_poison(&self.caches).values().cloned());
         for cache in pending {
             cache.finish();
         }
