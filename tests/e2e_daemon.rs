@@ -329,3 +329,35 @@ fn two_cache_dirs_get_two_helpers() {
     assert!(out.status.success(), "{out:?}");
     env.wait_for_helpers(2);
 }
+
+#[test]
+fn a_header_changed_outside_the_build_dir_is_seen_by_the_helper() {
+    let env = Env::new();
+    let include = env.work.parent().unwrap().join("inc");
+    fs::create_dir_all(&include).unwrap();
+    fs::write(include.join("h.h"), "#define VALUE 1\n").unwrap();
+    fs::write(
+        env.work.join("b.c"),
+        "#include \"h.h\"\nint value(void) { return VALUE; }\n",
+    )
+    .unwrap();
+    let compile = |output: &str, program: &std::path::Path| {
+        let mut args = vec!["-c", "b.c", "-I../inc", "-o", output];
+        if program == zccache_bin() {
+            args.insert(0, "gcc");
+        }
+        let out = env.command(program, &args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        fs::read(env.work.join(output)).unwrap()
+    };
+    let gcc = PathBuf::from("gcc");
+    let first = compile("b.o", &zccache_bin());
+    env.wait_for_helpers(1);
+    assert_eq!(compile("b.o", &zccache_bin()), first);
+    for value in ["2", "300"] {
+        fs::write(include.join("h.h"), format!("#define VALUE {value}\n")).unwrap();
+        let real = compile("ref.o", &gcc);
+        assert_ne!(real, first);
+        assert_eq!(compile("b.o", &zccache_bin()), real, "VALUE {value}");
+    }
+}
