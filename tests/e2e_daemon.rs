@@ -361,3 +361,24 @@ fn a_header_changed_outside_the_build_dir_is_seen_by_the_helper() {
         assert_eq!(compile("b.o", &zccache_bin()), real, "VALUE {value}");
     }
 }
+
+#[test]
+fn an_environment_changing_per_call_starts_at_most_a_few_helpers() {
+    let env = Env::new();
+    for i in 0..12 {
+        let out = env
+            .command(zccache_bin(), &["gcc", "-c", "a.c", "-o", "a.o"])
+            .env("SOME_VARIABLE", i.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        // Each call's helper is up before the next call counts them.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while env.helper_pids().len() < (i + 1).min(8) {
+            assert!(Instant::now() < deadline, "helper {i} did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.helper_pids().len(), 8);
+}

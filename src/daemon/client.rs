@@ -42,7 +42,8 @@ pub fn lookup(argv: &[String], cwd: &Path) -> Outcome {
             if matches!(
                 err.kind(),
                 io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-            ) {
+            ) && live_helpers(&dir) < super::MAX_HELPERS
+            {
                 spawn_helper();
             }
             return Outcome::Alone;
@@ -83,6 +84,27 @@ pub fn flush_all() {
             let _ = read_frame::<Reply>(&mut stream);
         }
     }
+}
+
+/// Helpers running in `dir`: each holds the lock file beside its socket
+/// for its whole life.
+fn live_helpers(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "lock"))
+        .filter(|entry| {
+            let Ok(file) = std::fs::File::open(entry.path()) else {
+                return false;
+            };
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+            // SAFETY: flock on an fd owned by `file`; a lock taken here is
+            // released when `file` is closed at the end of this closure.
+            unsafe { libc::flock(fd, libc::LOCK_SH | libc::LOCK_NB) != 0 }
+        })
+        .count()
 }
 
 /// Connects without ever blocking on a full listen queue, then sets the

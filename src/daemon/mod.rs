@@ -63,7 +63,13 @@ pub const IGNORED_ENV: &[&str] = &[
     "OLDPWD",
     "SHLVL",
     "_",
+    // hyperfine gives every run an environment of a different size.
+    "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
 ];
+
+/// No more helpers than this per user: a build whose environment changes
+/// from call to call must not leave a process behind per call.
+pub const MAX_HELPERS: usize = 8;
 
 /// Whether launcher calls may use the helper.
 pub fn enabled() -> bool {
