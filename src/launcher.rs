@@ -247,8 +247,24 @@ fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 
         Executed::Ran { ran, .. } => (ran.stdout, ran.stderr, ran.status),
     };
     print_tool_text(&stdout, &stderr);
-    cache.finish();
+    finish(&cache);
     code
+}
+
+/// Adds the call's statistics: through the helper when one is listening
+/// (it writes them in batches), else to the statistics file here.
+fn finish(cache: &Cache) {
+    if crate::daemon::enabled() {
+        let (counts, bytes_stored) = cache.take_counts();
+        if counts.is_empty() && bytes_stored == 0 {
+            return;
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        if !crate::daemon::client::count(&cwd, &counts, bytes_stored) {
+            cache.add_counts(&counts, bytes_stored);
+        }
+    }
+    cache.finish();
 }
 
 type Prepared = (
@@ -282,8 +298,20 @@ fn prepare(program: &Path, args: &[OsString]) -> Prepare {
     let Ok(cwd) = std::env::current_dir() else {
         return Prepare::Uncached;
     };
-    let Classification::Cacheable(invocation) = classify_argv(&argv, &cwd) else {
-        return Prepare::Uncached;
+    let invocation = match classify_argv(&argv, &cwd) {
+        Classification::Cacheable(invocation) => invocation,
+        Classification::Uncacheable { reason, .. } => {
+            // Counted only through a helper: opening the statistics here
+            // would slow every configure check down.
+            if crate::daemon::enabled() {
+                let mut counts = crate::cache::stats::Stats::default();
+                counts.add("uncacheable", 1);
+                counts.add(&format!("uncacheable.{reason}"), 1);
+                crate::daemon::client::count(&cwd, &counts, 0);
+            }
+            return Prepare::Uncached;
+        }
+        Classification::NotATool => return Prepare::Uncached,
     };
     if crate::daemon::enabled()
         && let crate::daemon::client::Outcome::Hit { stdout, stderr } =

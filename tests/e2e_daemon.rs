@@ -382,3 +382,25 @@ fn an_environment_changing_per_call_starts_at_most_a_few_helpers() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(env.helper_pids().len(), 8);
 }
+
+#[test]
+fn misses_and_uncacheable_calls_are_counted_through_the_helper() {
+    let env = Env::new();
+    env.compile();
+    env.wait_for_helpers(1);
+    let source = env.work.join("a.c");
+    let mut text = fs::read_to_string(&source).unwrap();
+    text.push_str("int g(void) { return 3; }\n");
+    fs::write(&source, text).unwrap();
+    assert_eq!(env.compile().0, Some(0));
+    let preprocessed = env
+        .command(zccache_bin(), &["gcc", "-E", "a.c"])
+        .output()
+        .unwrap();
+    assert!(preprocessed.status.success(), "{preprocessed:?}");
+    assert!(String::from_utf8_lossy(&preprocessed.stdout).contains("int g(void)"));
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
+    assert_eq!(stats.get("uncacheable"), Some(&1), "{stats:?}");
+    assert!(stats.get("cache_size_bytes").is_some_and(|size| *size > 0));
+}

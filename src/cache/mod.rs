@@ -145,6 +145,24 @@ impl Cache {
         }
     }
 
+    /// Takes this process's counters and the bytes it stored, which
+    /// [`Cache::finish`] would have added to the statistics, for another
+    /// process (the launcher's helper) to add with [`Cache::add_counts`].
+    pub fn take_counts(&self) -> (Stats, u64) {
+        let delta = std::mem::take(&mut *self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+        (delta, self.store.take_unflushed_bytes())
+    }
+
+    /// Adds counters and stored bytes taken from another cache of the same
+    /// dir; [`Cache::finish`] writes them with this process's own.
+    pub fn add_counts(&self, counts: &Stats, bytes_stored: u64) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .merge(counts);
+        self.store.note_unflushed_bytes(bytes_stored);
+    }
+
     /// Adds this process's counters to the cache's statistics and evicts
     /// old entries if the cache grew past its size limit.
     pub fn finish(&self) {

@@ -364,6 +364,12 @@ impl Store {
 
     /// Bytes written since the last call; each byte is reported once so that
     /// flushing stats twice does not count it twice.
+    /// Bytes another process stored in this cache and handed over for
+    /// the size estimate (see [`crate::cache::Cache::add_counts`]).
+    pub(crate) fn note_unflushed_bytes(&self, bytes: u64) {
+        self.bytes_unflushed.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     pub(crate) fn take_unflushed_bytes(&self) -> u64 {
         self.bytes_unflushed.swap(0, Ordering::Relaxed)
     }

@@ -63,6 +63,27 @@ pub fn lookup(argv: &[String], cwd: &Path) -> Outcome {
     }
 }
 
+/// Hands a call's statistics to the helper without waiting for it;
+/// false when there is none to take them (the caller then writes them).
+pub fn count(cwd: &Path, stats: &crate::cache::stats::Stats, bytes_stored: u64) -> bool {
+    let Some(fingerprint) = super::fingerprint() else {
+        return false;
+    };
+    let Some(dir) = super::socket_dir() else {
+        return false;
+    };
+    let Ok(mut stream) = connect(&super::socket_path(&dir, &fingerprint)) else {
+        return false;
+    };
+    let request = Request::Count {
+        fingerprint,
+        cwd: cwd.as_os_str().as_bytes().to_vec(),
+        counters: stats.counters.clone(),
+        bytes_stored,
+    };
+    write_frame(&mut stream, &request).is_ok()
+}
+
 /// Asks every helper in this user's socket dir to write its pending
 /// statistics, waiting (bounded) for each: `zccache stats` then counts
 /// every call that has returned.

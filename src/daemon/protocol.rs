@@ -21,6 +21,13 @@ pub enum Request {
         /// The resolved program, then its arguments.
         argv: Vec<String>,
     },
+    /// Add a call's statistics (no reply: the client does not wait).
+    Count {
+        fingerprint: Fingerprint,
+        cwd: Vec<u8>,
+        counters: std::collections::BTreeMap<String, u64>,
+        bytes_stored: u64,
+    },
     /// Write every pending statistics update now (before `zccache stats`).
     Flush,
 }

@@ -2,13 +2,13 @@
 //! served on its own thread, restores hits through a fresh cache, and
 //! writes statistics after replying.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ use crate::cache::command::{Classification, classify_argv};
 /// How often counts of served calls are added to the cache's statistics
 /// (at most this much is lost when the helper is killed).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How long `Flush` waits for the requests that arrived before it.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a connection may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,7 +37,9 @@ struct Helper {
     /// One statistics writer at a time, so `Flush` returns after every
     /// earlier update is on disk.
     flushing: Mutex<()>,
-    busy: AtomicUsize,
+    /// Connections accepted and not yet handled, by arrival number.
+    in_flight: Mutex<BTreeSet<u64>>,
+    accepted: AtomicU64,
     last_request: Mutex<Instant>,
 }
 
@@ -91,7 +96,8 @@ fn serve() -> io::Result<()> {
         caches: Mutex::new(HashMap::new()),
         unflushed: Mutex::new(Vec::new()),
         flushing: Mutex::new(()),
-        busy: AtomicUsize::new(0),
+        in_flight: Mutex::new(BTreeSet::new()),
+        accepted: AtomicU64::new(0),
         last_request: Mutex::new(Instant::now()),
     });
     {
@@ -114,20 +120,20 @@ fn serve() -> io::Result<()> {
         let Ok(stream) = connection else {
             continue;
         };
-        helper.busy.fetch_add(1, Ordering::SeqCst);
+        let seq = helper.accepted.fetch_add(1, Ordering::SeqCst);
+        lock_ignoring_poison(&helper.in_flight).insert(seq);
         *lock_ignoring_poison(&helper.last_request) = Instant::now();
-        let helper = Arc::clone(&helper);
         let spawned = std::thread::Builder::new().spawn({
             let helper = Arc::clone(&helper);
             move || {
-                helper.handle(stream);
-                helper.busy.fetch_sub(1, Ordering::SeqCst);
+                helper.handle(stream, seq);
+                lock_ignoring_poison(&helper.in_flight).remove(&seq);
             }
         });
         if spawned.is_err() {
             // The stream was moved into the failed closure and is closed:
             // the client sees EOF and works alone.
-            helper.busy.fetch_sub(1, Ordering::SeqCst);
+            lock_ignoring_poison(&helper.in_flight).remove(&seq);
         }
     }
     drop(lock);
@@ -143,7 +149,7 @@ fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64) {
         std::thread::sleep(tick);
         let ours = std::fs::symlink_metadata(socket).is_ok_and(|m| m.ino() == socket_inode);
         let idle = lock_ignoring_poison(&helper.last_request).elapsed() >= idle_limit
-            && helper.busy.load(Ordering::SeqCst) == 0;
+            && lock_ignoring_poison(&helper.in_flight).is_empty();
         if !ours || idle {
             if ours {
                 let _ = std::fs::remove_file(socket);
@@ -155,7 +161,7 @@ fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64) {
 }
 
 impl Helper {
-    fn handle(&self, mut stream: UnixStream) {
+    fn handle(&self, mut stream: UnixStream, seq: u64) {
         let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
         let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
         let Ok(request) = read_frame::<Request>(&mut stream) else {
@@ -163,8 +169,33 @@ impl Helper {
         };
         match request {
             Request::Flush => {
+                // Counts sent before this request (a call's last act before
+                // it exits) must be in: wait for earlier connections.
+                let deadline = Instant::now() + FLUSH_WAIT;
+                while lock_ignoring_poison(&self.in_flight)
+                    .first()
+                    .is_some_and(|first| *first < seq)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 self.flush();
                 let _ = write_frame(&mut stream, &Reply::Flushed);
+            }
+            Request::Count {
+                fingerprint,
+                cwd,
+                counters,
+                bytes_stored,
+            } => {
+                let cwd = PathBuf::from(std::ffi::OsString::from_vec(cwd));
+                if fingerprint == self.fingerprint
+                    && cwd.is_absolute()
+                    && let Some(cache) = self.cache_for(&crate::launcher::build_root(&cwd))
+                {
+                    let counts = crate::cache::stats::Stats { counters };
+                    cache.add_counts(&counts, bytes_stored);
+                }
             }
             Request::Lookup {
                 fingerprint,
