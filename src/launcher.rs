@@ -313,6 +313,7 @@ fn prepare(program: &Path, args: &[OsString]) -> Prepare {
         }
         Classification::NotATool => return Prepare::Uncached,
     };
+    let (invocation, argv) = with_colour(invocation, argv, &cwd);
     if crate::daemon::enabled()
         && let crate::daemon::client::Outcome::Hit { stdout, stderr } =
             crate::daemon::client::lookup(&argv, &cwd)
@@ -322,6 +323,49 @@ fn prepare(program: &Path, args: &[OsString]) -> Prepare {
     match Cache::open(&build_root(&cwd)) {
         Some(cache) => Prepare::Cacheable(Box::new((cache, invocation, argv))),
         None => Prepare::Uncached,
+    }
+}
+
+/// The flag that keeps gcc's and clang's diagnostics coloured when their
+/// stderr is a pipe to zccache rather than the terminal.
+const COLOUR_FLAG: &str = "-fdiagnostics-color=always";
+
+/// A compile whose diagnostics would reach a terminal gets [`COLOUR_FLAG`]
+/// (as the compiler would colour them itself), unless it chose its colours
+/// already. The flag is part of the key, so text stored with colour codes
+/// is only ever replayed to calls that asked for colour too.
+fn with_colour(
+    invocation: crate::cache::command::Invocation,
+    argv: Vec<String>,
+    cwd: &Path,
+) -> (crate::cache::command::Invocation, Vec<String>) {
+    let chose_already = argv.iter().any(|arg| {
+        [
+            "-fdiagnostics-color",
+            "-fno-diagnostics-color",
+            "-fcolor-diagnostics",
+            "-fno-color-diagnostics",
+        ]
+        .iter()
+        .any(|flag| arg.starts_with(flag))
+    });
+    // SAFETY: isatty only inspects the descriptor.
+    let terminal = unsafe { libc::isatty(2) } == 1;
+    let compiler = argv
+        .first()
+        .is_some_and(|program| matches!(recognize(program), Some(Tool::Compiler { .. })));
+    if chose_already
+        || !terminal
+        || !compiler
+        || invocation.kind != crate::cache::command::ToolKind::Compile
+    {
+        return (invocation, argv);
+    }
+    let mut coloured = argv.clone();
+    coloured.push(COLOUR_FLAG.to_string());
+    match classify_argv(&coloured, cwd) {
+        Classification::Cacheable(with_flag) => (with_flag, coloured),
+        _ => (invocation, argv),
     }
 }
 

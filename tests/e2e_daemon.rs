@@ -404,3 +404,44 @@ fn misses_and_uncacheable_calls_are_counted_through_the_helper() {
     assert_eq!(stats.get("uncacheable"), Some(&1), "{stats:?}");
     assert!(stats.get("cache_size_bytes").is_some_and(|size| *size > 0));
 }
+
+/// Runs `zccache gcc -Wall -c a.c -o a.o` with its stderr on a terminal
+/// (`script` gives it a pseudo-terminal); returns what the terminal showed.
+fn compile_on_a_terminal(env: &Env) -> String {
+    let command = format!(
+        "{} gcc -Wall -c a.c -o a.o",
+        zccache_bin().to_string_lossy()
+    );
+    let out = env
+        .command("script", &["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn diagnostics_are_coloured_on_a_terminal_and_never_replayed_elsewhere() {
+    for helper in ["1", "0"] {
+        let env = Env::new().with("ZCCACHE_DAEMON", helper);
+        let (_, plain) = reference(&env);
+        let (code, _, stderr) = env.compile();
+        assert_eq!((code, &stderr), (Some(0), &plain));
+        if helper == "1" {
+            env.wait_for_helpers(1);
+        }
+        for _ in 0..2 {
+            let shown = compile_on_a_terminal(&env);
+            assert!(
+                shown.contains("\u{1b}["),
+                "no colour on a terminal: {shown:?}"
+            );
+            assert!(shown.contains("unused variable"), "{shown:?}");
+        }
+        fs::remove_file(env.work.join("a.o")).unwrap();
+        assert_eq!(env.compile(), (Some(0), Vec::new(), plain));
+        let stats = env.stats();
+        assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
+        assert_eq!(stats.get("compile_hits"), Some(&2), "{stats:?}");
+    }
+}
