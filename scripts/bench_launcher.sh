@@ -85,7 +85,7 @@ export ZCCACHE_DIR="$work/zccache-miss"
 "$zccache" gcc -c x.c -o x.o   # the compiler's identity, once
 hyperfine -N --warmup 2 --runs "$runs" --export-json misses.json \
   --prepare "rm -rf $ZCCACHE_DIR/v1/records $ZCCACHE_DIR/v1/blobs" \
-  --prepare "rm -rf $ZCCACHE_DIR" \
+  --prepare "sh -c 'rm -rf $ZCCACHE_DIR.old; mv $ZCCACHE_DIR $ZCCACHE_DIR.old || true'" \
   --prepare "true" \
   -n "zccache miss" "$zccache gcc -c x.c -o x.o" \
   -n "zccache first compile ever" "$zccache gcc -c x.c -o x.o" \
