@@ -445,3 +445,77 @@ fn diagnostics_are_coloured_on_a_terminal_and_never_replayed_elsewhere() {
         assert_eq!(stats.get("compile_hits"), Some(&2), "{stats:?}");
     }
 }
+
+#[test]
+fn another_zccache_binary_never_talks_to_this_helper() {
+    let env = Env::new();
+    env.compile();
+    env.wait_for_helpers(1);
+    let copy = env.work.parent().unwrap().join("bin").join("zccache");
+    fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    fs::copy(zccache_bin(), &copy).unwrap();
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    let out = env
+        .command(&copy, &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Its own helper, under its own socket name.
+    env.wait_for_helpers(2);
+}
+
+/// Replaces the helper by a fake server at its socket name that answers
+/// each connection with `answer` (or nothing, holding it open when `None`).
+fn fake_helper(env: &Env, answer: Option<&'static [u8]>) -> std::thread::JoinHandle<()> {
+    let pids = env.wait_for_helpers(1);
+    let socket = env.files("sock").remove(0);
+    kill(pids[0]);
+    wait_until_dead(pids[0]);
+    fs::remove_file(&socket).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(1) {
+            let mut stream = stream.unwrap();
+            if let Some(answer) = answer {
+                use std::io::Write as _;
+                let _ = stream.write_all(answer);
+            }
+            held.push(stream);
+            // Holds the connection (never answers) past the client's timeout.
+            std::thread::sleep(Duration::from_secs(15));
+        }
+    })
+}
+
+#[test]
+fn a_helper_answering_garbage_or_nothing_costs_a_call_only_its_speed() {
+    for answer in [Some(&b"\x04\0\0\0\xff\xff\xff\xff"[..]), None] {
+        let env = Env::new();
+        let (object, warning) = reference(&env);
+        env.compile();
+        let _fake = fake_helper(&env, answer);
+        fs::remove_file(env.work.join("a.o")).unwrap();
+        let mut call = env
+            .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The client gives up on a silent helper after its read timeout.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while call.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = call.kill();
+                panic!("the call hung on a helper that never answers");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = call.wait_with_output().unwrap();
+        assert_eq!(
+            (out.status.code(), out.stdout, out.stderr),
+            (Some(0), Vec::new(), warning)
+        );
+        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    }
+}
