@@ -21,6 +21,9 @@ use crate::cache::command::{Classification, classify_argv};
 /// (at most this much is lost when the helper is killed).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Requests served at once; more wait in the listen queue for a moment.
+const WORKERS: usize = 16;
+
 /// How long `Flush` waits for the requests that arrived before it.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
@@ -116,25 +119,47 @@ fn serve() -> io::Result<()> {
             }
         });
     }
-    for connection in listener.incoming() {
-        let Ok(stream) = connection else {
-            continue;
-        };
-        let seq = helper.accepted.fetch_add(1, Ordering::SeqCst);
-        lock_ignoring_poison(&helper.in_flight).insert(seq);
-        *lock_ignoring_poison(&helper.last_request) = Instant::now();
-        let spawned = std::thread::Builder::new().spawn({
-            let helper = Arc::clone(&helper);
-            move || {
+    // Workers take turns accepting (leader/followers): a connection wakes
+    // one thread, which serves it while the next one accepts, with no
+    // thread started per call. Numbering connections while holding the
+    // turn keeps their arrival order, which `Flush` relies on.
+    let listener = Arc::new(listener);
+    let turn = Arc::new(Mutex::new(()));
+    let mut workers = Vec::new();
+    for _ in 0..WORKERS {
+        let (helper, listener, turn) = (
+            Arc::clone(&helper),
+            Arc::clone(&listener),
+            Arc::clone(&turn),
+        );
+        let worker = std::thread::Builder::new().spawn(move || {
+            loop {
+                let (stream, seq) = {
+                    let _turn = lock_ignoring_poison(&turn);
+                    let Ok((stream, _)) = listener.accept() else {
+                        // Out of descriptors, say: do not spin.
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    let seq = helper.accepted.fetch_add(1, Ordering::SeqCst);
+                    lock_ignoring_poison(&helper.in_flight).insert(seq);
+                    *lock_ignoring_poison(&helper.last_request) = Instant::now();
+                    (stream, seq)
+                };
                 helper.handle(stream, seq);
                 lock_ignoring_poison(&helper.in_flight).remove(&seq);
             }
         });
-        if spawned.is_err() {
-            // The stream was moved into the failed closure and is closed:
-            // the client sees EOF and works alone.
-            lock_ignoring_poison(&helper.in_flight).remove(&seq);
+        if let Ok(worker) = worker {
+            workers.push(worker);
         }
+    }
+    if workers.is_empty() {
+        return Err(io::Error::other("cannot start any worker thread"));
+    }
+    // The workers never return; the idle watcher ends the process.
+    for worker in workers {
+        let _ = worker.join();
     }
     drop(lock);
     Ok(())
