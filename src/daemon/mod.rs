@@ -71,9 +71,14 @@ pub const IGNORED_ENV: &[&str] = &[
 /// from call to call must not leave a process behind per call.
 pub const MAX_HELPERS: usize = 8;
 
-/// Whether launcher calls may use the helper.
+/// Whether launcher calls may use the helper: not when turned off, nor
+/// when the cache itself is (a helper would only answer "miss").
 pub fn enabled() -> bool {
-    std::env::var_os(DISABLE_ENV).is_none_or(|value| value != "0")
+    let cache_disabled = std::env::var("ZCCACHE_DISABLE")
+        .ok()
+        .and_then(|value| crate::cache::config::parse_bool(&value))
+        .unwrap_or(false);
+    !cache_disabled && std::env::var_os(DISABLE_ENV).is_none_or(|value| value != "0")
 }
 
 pub fn idle_timeout() -> std::time::Duration {
