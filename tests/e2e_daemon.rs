@@ -313,6 +313,7 @@ fn an_idle_helper_exits_and_removes_its_socket() {
     let pids = env.wait_for_helpers(1);
     wait_until_dead(pids[0]);
     assert!(env.files("sock").is_empty());
+    assert!(env.files("lock").is_empty());
 }
 
 #[test]

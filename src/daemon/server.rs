@@ -106,7 +106,8 @@ fn serve() -> io::Result<()> {
     {
         let helper = Arc::clone(&helper);
         let socket = socket.clone();
-        std::thread::spawn(move || watch_idle(&helper, &socket, socket_inode));
+        let lock_path = lock_path.clone();
+        std::thread::spawn(move || watch_idle(&helper, &socket, socket_inode, &lock_path));
     }
     {
         // Statistics are written in batches, off the clients' path: each
@@ -167,7 +168,7 @@ fn serve() -> io::Result<()> {
 
 /// Exits once idle for the configured time, or when the socket file is
 /// gone or replaced (nobody could reach this helper any more).
-fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64) {
+fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64, lock_path: &Path) {
     let idle_limit = super::idle_timeout();
     let tick = idle_limit.clamp(Duration::from_millis(100), Duration::from_secs(1));
     loop {
@@ -177,7 +178,11 @@ fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64) {
             && lock_ignoring_poison(&helper.in_flight).is_empty();
         if !ours || idle {
             if ours {
+                // Lock file too, else every cache dir or environment ever
+                // served leaves one behind. A helper starting right now
+                // either failed to take the lock already or takes a new file.
                 let _ = std::fs::remove_file(socket);
+                let _ = std::fs::remove_file(lock_path);
             }
             helper.flush();
             std::process::exit(0);
