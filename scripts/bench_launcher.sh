@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Cost of one compile through the launcher, with hyperfine (-N: no shell):
-#  - a hit: `zccache gcc -c x.c -o x.o` restored from the cache, against a
-#    ccache direct-mode hit and an sccache hit of the same compile (each
-#    with a private cache in a temp dir, warmed by one compile first), and
-#    the bare compile for reference;
+#  - a hit: `zccache gcc -c x.c -o x.o` restored from the cache, served by
+#    zccache's helper process (started by the warm-up call, as in any build)
+#    and with the helper off (ZCCACHE_DAEMON=0), against a ccache
+#    direct-mode hit and an sccache hit of the same compile (each with a
+#    private cache in a temp dir, warmed by one compile first), and the
+#    bare compile for reference;
 #  - a miss: `zccache gcc` whose cache entries are wiped before each run
 #    (the compiler's identity stays known, as in any cache that has seen
 #    that compiler before), and one whose whole cache is wiped (the very
@@ -27,8 +29,14 @@ work="$(mktemp -d -t zccache-bench-launcher-XXXXXX)"
 export SCCACHE_DIR="$work/sccache"
 export SCCACHE_SERVER_PORT=$((20000 + RANDOM % 20000))
 export SCCACHE_IDLE_TIMEOUT=0
+# zccache's helpers get a private socket dir, found and stopped by pid below.
+export XDG_RUNTIME_DIR="$work/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
 cleanup() {
   "$sccache" --stop-server >/dev/null 2>&1 || true
+  for lock in "$XDG_RUNTIME_DIR"/zccache-*/*.lock; do
+    [ -f "$lock" ] && kill "$(cat "$lock")" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,29 +65,38 @@ unset CCACHE_DISABLE CCACHE_NODIRECT ZCCACHE_DISABLE || true
 "$zccache" gcc -c x.c -o x.o
 "$ccache" gcc -c x.c -o x.o
 "$sccache" gcc -c x.c -o x.o
+# Until the helper the first call started listens (bounded).
+for _ in $(seq 1 100); do
+  ls "$XDG_RUNTIME_DIR"/zccache-*/*.sock >/dev/null 2>&1 && break
+  sleep 0.05
+done
 hyperfine -N --warmup 3 --runs "$runs" --export-json hits.json \
   -n "zccache hit" "$zccache gcc -c x.c -o x.o" \
   -n "ccache hit" "$ccache gcc -c x.c -o x.o" \
   -n "sccache hit" "$sccache gcc -c x.c -o x.o" \
   -n "bare gcc" "$gcc -c x.c -o x.o"
 "$sccache" --stop-server >/dev/null 2>&1 || true
+# Per-command variables are not hyperfine's: a second run, same warm cache.
+ZCCACHE_DAEMON=0 hyperfine -N --warmup 3 --runs "$runs" --export-json hits-alone.json \
+  -n "zccache hit, no helper" "$zccache gcc -c x.c -o x.o"
 
 echo "== misses ($runs runs each)"
 export ZCCACHE_DIR="$work/zccache-miss"
 "$zccache" gcc -c x.c -o x.o   # the compiler's identity, once
 hyperfine -N --warmup 2 --runs "$runs" --export-json misses.json \
   --prepare "rm -rf $ZCCACHE_DIR/v1/records $ZCCACHE_DIR/v1/blobs" \
-  --prepare "rm -rf $ZCCACHE_DIR" \
+  --prepare "sh -c 'rm -rf $ZCCACHE_DIR.old; mv $ZCCACHE_DIR $ZCCACHE_DIR.old || true'" \
   --prepare "true" \
   -n "zccache miss" "$zccache gcc -c x.c -o x.o" \
   -n "zccache first compile ever" "$zccache gcc -c x.c -o x.o" \
   -n "bare gcc" "$gcc -c x.c -o x.o"
 
-python3 - hits.json misses.json <<'PY'
+python3 - hits.json misses.json hits-alone.json <<'PY'
 import json, sys
 def load(path):
     return {r["command"]: r for r in json.load(open(path))["results"]}
 hits, misses = load(sys.argv[1]), load(sys.argv[2])
+hits.update(load(sys.argv[3]))
 ms = lambda s: f"{s * 1e3:7.2f} ms"
 print()
 print(f"{'':28} {'mean':>10} {'median':>10} {'user+sys':>10}")
@@ -91,6 +108,7 @@ def ratio(label, a, b):
           f"   cpu {(a['user'] + a['system']) / (b['user'] + b['system']):.3f}")
 ratio("hit:  zccache/ccache", hits["zccache hit"], hits["ccache hit"])
 ratio("hit:  zccache/sccache", hits["zccache hit"], hits["sccache hit"])
+ratio("hit, no helper: zccache/ccache", hits["zccache hit, no helper"], hits["ccache hit"])
 ratio("miss: zccache/bare gcc", misses["zccache miss"], misses["bare gcc"])
 ratio("first compile ever: zccache/bare gcc", misses["zccache first compile ever"], misses["bare gcc"])
 PY

@@ -228,10 +228,14 @@ fn is_executable(path: &Path) -> bool {
 /// Runs the resolved tool through the cache when it is a cacheable call,
 /// else replaces this process with it.
 fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 {
-    let Some(cached) = prepare(program, args) else {
-        return exec(program, args, env);
+    let (cache, invocation, argv) = match prepare(program, args) {
+        Prepare::Uncached => return exec(program, args, env),
+        Prepare::Restored { stdout, stderr } => {
+            print_tool_text(&stdout, &stderr);
+            return 0;
+        }
+        Prepare::Cacheable(prepared) => *prepared,
     };
-    let (cache, invocation, argv) = cached;
     let Ok(shell_cmd) = shlex::try_join(argv.iter().map(String::as_str)) else {
         return exec(program, args, env);
     };
@@ -242,12 +246,25 @@ fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 
         Executed::Restored { stdout, stderr } => (stdout, stderr, 0),
         Executed::Ran { ran, .. } => (ran.stdout, ran.stderr, ran.status),
     };
-    let _ = std::io::stdout().write_all(&stdout);
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().write_all(&stderr);
-    let _ = std::io::stderr().flush();
-    cache.finish();
+    print_tool_text(&stdout, &stderr);
+    finish(&cache);
     code
+}
+
+/// Adds the call's statistics: through the helper when one is listening
+/// (it writes them in batches), else to the statistics file here.
+fn finish(cache: &Cache) {
+    if crate::daemon::enabled() {
+        let (counts, bytes_stored) = cache.take_counts();
+        if counts.is_empty() && bytes_stored == 0 {
+            return;
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        if !crate::daemon::client::count(&cwd, &counts, bytes_stored) {
+            cache.add_counts(&counts, bytes_stored);
+        }
+    }
+    cache.finish();
 }
 
 type Prepared = (
@@ -256,20 +273,107 @@ type Prepared = (
     Vec<String>,
 );
 
-/// The open cache, the invocation and its argv (resolved program first)
-/// when the call is cacheable and the cache usable.
-fn prepare(program: &Path, args: &[OsString]) -> Option<Prepared> {
+/// What the cache makes of a call.
+enum Prepare {
+    /// Not cacheable, or the cache is unusable: run the tool as is.
+    Uncached,
+    /// The helper restored the outputs; print this text and exit 0.
+    Restored { stdout: Vec<u8>, stderr: Vec<u8> },
+    /// The open cache, the invocation and its argv (resolved program first).
+    Cacheable(Box<Prepared>),
+}
+
+fn prepare(program: &Path, args: &[OsString]) -> Prepare {
     let mut argv = Vec::with_capacity(args.len() + 1);
-    argv.push(program.to_str()?.to_string());
-    for arg in args {
-        argv.push(arg.to_str()?.to_string());
-    }
-    let cwd = std::env::current_dir().ok()?;
-    let Classification::Cacheable(invocation) = classify_argv(&argv, &cwd) else {
-        return None;
+    let Some(program) = program.to_str() else {
+        return Prepare::Uncached;
     };
-    let cache = Cache::open(&build_root(&cwd))?;
-    Some((cache, invocation, argv))
+    argv.push(program.to_string());
+    for arg in args {
+        let Some(arg) = arg.to_str() else {
+            return Prepare::Uncached;
+        };
+        argv.push(arg.to_string());
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return Prepare::Uncached;
+    };
+    let invocation = match classify_argv(&argv, &cwd) {
+        Classification::Cacheable(invocation) => invocation,
+        Classification::Uncacheable { reason, .. } => {
+            // Counted only through a helper: opening the statistics here
+            // would slow every configure check down.
+            if crate::daemon::enabled() {
+                let mut counts = crate::cache::stats::Stats::default();
+                counts.add("uncacheable", 1);
+                counts.add(&format!("uncacheable.{reason}"), 1);
+                crate::daemon::client::count(&cwd, &counts, 0);
+            }
+            return Prepare::Uncached;
+        }
+        Classification::NotATool => return Prepare::Uncached,
+    };
+    let (invocation, argv) = with_colour(invocation, argv, &cwd);
+    if crate::daemon::enabled()
+        && let crate::daemon::client::Outcome::Hit { stdout, stderr } =
+            crate::daemon::client::lookup(&argv, &cwd)
+    {
+        return Prepare::Restored { stdout, stderr };
+    }
+    match Cache::open(&build_root(&cwd)) {
+        Some(cache) => Prepare::Cacheable(Box::new((cache, invocation, argv))),
+        None => Prepare::Uncached,
+    }
+}
+
+/// The flag that keeps gcc's and clang's diagnostics coloured when their
+/// stderr is a pipe to zccache rather than the terminal.
+const COLOUR_FLAG: &str = "-fdiagnostics-color=always";
+
+/// A compile whose diagnostics would reach a terminal gets [`COLOUR_FLAG`]
+/// (as the compiler would colour them itself), unless it chose its colours
+/// already. The flag is part of the key, so text stored with colour codes
+/// is only ever replayed to calls that asked for colour too.
+fn with_colour(
+    invocation: crate::cache::command::Invocation,
+    argv: Vec<String>,
+    cwd: &Path,
+) -> (crate::cache::command::Invocation, Vec<String>) {
+    let chose_already = argv.iter().any(|arg| {
+        [
+            "-fdiagnostics-color",
+            "-fno-diagnostics-color",
+            "-fcolor-diagnostics",
+            "-fno-color-diagnostics",
+        ]
+        .iter()
+        .any(|flag| arg.starts_with(flag))
+    });
+    // SAFETY: isatty only inspects the descriptor.
+    let terminal = unsafe { libc::isatty(2) } == 1;
+    let compiler = argv
+        .first()
+        .is_some_and(|program| matches!(recognize(program), Some(Tool::Compiler { .. })));
+    if chose_already
+        || !terminal
+        || !compiler
+        || invocation.kind != crate::cache::command::ToolKind::Compile
+    {
+        return (invocation, argv);
+    }
+    let mut coloured = argv.clone();
+    coloured.push(COLOUR_FLAG.to_string());
+    match classify_argv(&coloured, cwd) {
+        Classification::Cacheable(with_flag) => (with_flag, coloured),
+        _ => (invocation, argv),
+    }
+}
+
+fn print_tool_text(stdout: &[u8], stderr: &[u8]) {
+    let _ = std::io::stdout().write_all(stdout);
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().write_all(stderr);
+    let _ = std::io::stderr().flush();
 }
 
 /// The nearest ancestor of `cwd` holding CMakeCache.txt (the build dir the

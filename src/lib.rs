@@ -6,11 +6,13 @@
 //! remembers what each step last ran with (and keeps ninja's own `.ninja_log`
 //! and `.ninja_deps` valid), [`run`] plans and executes, [`tools`] implements
 //! `-t TOOL`; [`launcher`] runs one compiler, archiver or linker through
-//! the cache (`zccache gcc ...`); [`watch`] keeps a build dir up to date as
-//! files change (`zccache watch`).
+//! the cache (`zccache gcc ...`), with [`daemon`] serving its hits from a
+//! long-lived helper; [`watch`] keeps a build dir up to date as files change
+//! (`zccache watch`).
 
 pub mod cache;
 pub mod compdb;
+pub mod daemon;
 pub mod driver;
 pub mod graph;
 pub mod hash;

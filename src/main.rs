@@ -288,6 +288,9 @@ fn invoked_as_ninja() -> bool {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    if args.len() == 2 && args[1] == zccache::daemon::SERVE_ARG {
+        return exit_code(zccache::daemon::server::main());
+    }
     if !invoked_as_ninja()
         && let Some(launch) = zccache::launcher::request(&args)
     {
@@ -313,7 +316,11 @@ fn main() -> ExitCode {
             quiet: flags.quiet,
             targets: flags.targets,
         }),
-        Command::Stats { json, zero } => cache::cli::run(Admin::Stats { json, zero }),
+        Command::Stats { json, zero } => {
+            // Hits served by a helper are counted once it writes them.
+            zccache::daemon::client::flush_all();
+            cache::cli::run(Admin::Stats { json, zero })
+        }
         Command::Gc => cache::cli::run(Admin::Gc),
         Command::Clear => cache::cli::run(Admin::Clear),
         Command::Warm {

@@ -454,6 +454,22 @@ impl Cache {
         }
     }
 
+    /// The hit half of [`Cache::execute`], for the launcher's helper process:
+    /// restores `invocation`'s outputs and returns the tool's stdout and
+    /// stderr (exit status 0) when the cache holds them. `None` counts
+    /// nothing: the caller then runs `execute`, which counts the miss.
+    pub fn restore_if_cached(&self, invocation: &Invocation) -> Option<(Vec<u8>, Vec<u8>)> {
+        let plan = self.plan(invocation).ok()?;
+        let Lookup::Hit(record) = self.lookup(&plan) else {
+            return None;
+        };
+        self.restore(&plan, &record).ok()?;
+        match self.restored::<()>(kind_name(invocation.kind), &record) {
+            Executed::Restored { stdout, stderr } => Some((stdout, stderr)),
+            Executed::Ran { .. } => None,
+        }
+    }
+
     fn restored<S>(&self, kind: &str, record: &ResultRecord) -> Executed<S> {
         self.count(&format!("{kind}_hits"), 1);
         self.count("time_saved_ms", record.duration_ms);

@@ -60,6 +60,29 @@ impl Cache {
     /// `build_dir` (absolute). `None` when it is disabled, or when it cannot
     /// be opened: then a warning is printed and the build runs uncached.
     pub fn open(build_dir: &Path) -> Option<Arc<Cache>> {
+        Cache::open_with(build_dir, false)
+    }
+
+    /// [`Cache::open`] for a process that outlives builds (the launcher's
+    /// helper): every file and directory it remembers is checked by stat on
+    /// each use, as a build checks its own files, and tool identities are
+    /// forgotten by [`Cache::revalidate`]. A build instead trusts files
+    /// outside its build and source dirs not to change while it runs.
+    pub fn open_revalidating(build_dir: &Path) -> Option<Arc<Cache>> {
+        Cache::open_with(build_dir, true)
+    }
+
+    /// Forgets tool identities and include lists, so the next use checks
+    /// them against the files that define them, as a new process would.
+    pub fn revalidate(&self) {
+        self.toolchains.forget();
+    }
+
+    pub fn roots(&self) -> &Roots {
+        &self.roots
+    }
+
+    fn open_with(build_dir: &Path, revalidate_everything: bool) -> Option<Arc<Cache>> {
         let settings = match Settings::load() {
             Ok(settings) => settings,
             Err(err) => {
@@ -70,7 +93,7 @@ impl Cache {
         if settings.disable {
             return None;
         }
-        match Cache::with_settings(settings, build_dir) {
+        match Cache::assemble(settings, build_dir, revalidate_everything) {
             Ok(cache) => Some(cache),
             Err(err) => {
                 eprintln!("zccache: warning: cache disabled: {err}");
@@ -85,11 +108,23 @@ impl Cache {
         settings: Settings,
         build_dir: &Path,
     ) -> Result<Arc<Cache>, store::StoreError> {
+        Cache::assemble(settings, build_dir, false)
+    }
+
+    fn assemble(
+        settings: Settings,
+        build_dir: &Path,
+        revalidate_everything: bool,
+    ) -> Result<Arc<Cache>, store::StoreError> {
         let store = Store::open(&settings)?;
         let roots = Roots::detect(build_dir);
         let mut volatile = vec![roots.build().to_string()];
         if let Some(source) = roots.source() {
             volatile.push(source.to_string());
+        }
+        if revalidate_everything {
+            // Every path starts with the empty prefix.
+            volatile = vec![String::new()];
         }
         let volatile: Vec<&str> = volatile.iter().map(String::as_str).collect();
         let toolchains = Toolchains::new(Some(store.root().join("v1").join("toolchains")));
@@ -149,6 +184,24 @@ impl Cache {
         {
             tracing::debug!("cannot save {}: {err}", path.display());
         }
+    }
+
+    /// Takes this process's counters and the bytes it stored, which
+    /// [`Cache::finish`] would have added to the statistics, for another
+    /// process (the launcher's helper) to add with [`Cache::add_counts`].
+    pub fn take_counts(&self) -> (Stats, u64) {
+        let delta = std::mem::take(&mut *self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+        (delta, self.store.take_unflushed_bytes())
+    }
+
+    /// Adds counters and stored bytes taken from another cache of the same
+    /// dir; [`Cache::finish`] writes them with this process's own.
+    pub fn add_counts(&self, counts: &Stats, bytes_stored: u64) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .merge(counts);
+        self.store.note_unflushed_bytes(bytes_stored);
     }
 
     /// Adds this process's counters to the cache's statistics and evicts

@@ -114,7 +114,7 @@ impl Locked {
             )))?;
         tmp.write_all(&text)
             .map_err(io_err(format!("cannot write {}", tmp.path().display())))?;
-        tmp.persist(&path)
+        super::store::persist_replacing(tmp, &path)
             .map_err(|e| io_err(format!("cannot rename into {}", path.display()))(e.error))?;
         Ok(())
     }

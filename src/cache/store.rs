@@ -211,6 +211,46 @@ fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile, StoreError> {
         )))
 }
 
+/// Moves the finished temp file at `tmp` to `dest`, atomically replacing a
+/// file already there. ext4 (auto_da_alloc, the default) writes a file's
+/// data to disk synchronously when it is renamed over an existing file,
+/// which costs 0.2-3 ms per replaced file on a busy disk: a launcher hit
+/// replacing its object and the statistics file paid that twice. Swapping
+/// the two names (`RENAME_EXCHANGE`) and deleting the old content under the
+/// temp name gives readers the same atomic replacement without the flush.
+/// Anything else (no file at `dest`, a directory, a file system without
+/// exchange) is a plain rename, with its usual errors.
+pub(crate) fn persist_replacing(
+    tmp: tempfile::NamedTempFile,
+    dest: &Path,
+) -> Result<(), tempfile::PersistError> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let is_file = fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_file());
+    if is_file
+        && let (Ok(from), Ok(to)) = (
+            std::ffi::CString::new(tmp.path().as_os_str().as_bytes()),
+            std::ffi::CString::new(dest.as_os_str().as_bytes()),
+        )
+    {
+        // SAFETY: two valid NUL-terminated paths; renameat2 only reads them.
+        let swapped = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        } == 0;
+        if swapped {
+            // The temp name now holds the old content: dropping it deletes that.
+            drop(tmp);
+            return Ok(());
+        }
+    }
+    tmp.persist(dest).map(drop)
+}
+
 /// Records a use of the blob at `path` for LRU eviction.
 fn note_use(path: &Path, meta: Option<&fs::Metadata>) {
     match meta {
@@ -324,6 +364,12 @@ impl Store {
 
     /// Bytes written since the last call; each byte is reported once so that
     /// flushing stats twice does not count it twice.
+    /// Bytes another process stored in this cache and handed over for
+    /// the size estimate (see [`crate::cache::Cache::add_counts`]).
+    pub(crate) fn note_unflushed_bytes(&self, bytes: u64) {
+        self.bytes_unflushed.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     pub(crate) fn take_unflushed_bytes(&self) -> u64 {
         self.bytes_unflushed.swap(0, Ordering::Relaxed)
     }
@@ -393,8 +439,8 @@ impl Store {
                 .metadata()
                 .map_err(io_err(format!("cannot stat {}", tmp.path().display())))?
                 .len();
-            match tmp.persist(dest) {
-                Ok(_) => {
+            match persist_replacing(tmp, dest) {
+                Ok(()) => {
                     self.bytes_written.fetch_add(len, Ordering::Relaxed);
                     self.bytes_unflushed.fetch_add(len, Ordering::Relaxed);
                     return Ok(len);
@@ -688,7 +734,7 @@ impl Store {
         filetime::set_file_handle_times(tmp.as_file(), None, Some(FileTime::now())).map_err(
             io_err(format!("cannot set the mtime of {}", tmp.path().display())),
         )?;
-        tmp.persist(dest)
+        persist_replacing(tmp, dest)
             .map_err(|e| io_err(format!("cannot rename into {}", dest.display()))(e.error))?;
         note_use(&blob_path, blob_meta.as_ref());
         Ok(size)
@@ -728,7 +774,7 @@ impl Store {
                     .write_all(content)
                     .map_err(dest_write_err)?;
                 set_mode(tmp.as_file(), mode).map_err(dest_write_err)?;
-                tmp.persist(dest).map_err(|e| {
+                persist_replacing(tmp, dest).map_err(|e| {
                     io_err(format!("cannot rename into {}", dest.display()))(e.error)
                 })?;
                 Ok(())
@@ -969,6 +1015,33 @@ mod tests {
     use super::*;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::sync::Arc;
+
+    #[test]
+    fn persist_replacing_replaces_creates_and_refuses_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp_with = |text: &str| {
+            let mut tmp = temp_file_in(dir.path()).unwrap();
+            tmp.write_all(text.as_bytes()).unwrap();
+            tmp
+        };
+        let dest = dir.path().join("out.o");
+        persist_replacing(temp_with("first"), &dest).unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "first");
+        let old_inode = fs::metadata(&dest).unwrap().ino();
+        persist_replacing(temp_with("second"), &dest).unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "second");
+        assert_ne!(fs::metadata(&dest).unwrap().ino(), old_inode);
+        let subdir = dir.path().join("sub");
+        fs::create_dir(&subdir).unwrap();
+        assert!(persist_replacing(temp_with("third"), &subdir).is_err());
+        assert!(subdir.is_dir());
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["out.o", "sub"], "no temp file is left behind");
+    }
 
     fn settings(dir: &Path, compression: bool, hardlink: bool) -> Settings {
         Settings {

@@ -170,6 +170,13 @@ impl Toolchains {
         }
     }
 
+    /// Drops what is memoized in memory (the disk cache stays and is
+    /// revalidated on its next read).
+    pub fn forget(&self) {
+        lock(&self.tools).clear();
+        lock(&self.includes).clear();
+    }
+
     /// Resolves `program` as a shell would (contains '/' → relative to
     /// `cwd`; else search `path_env`, the PATH value, or the shell's default
     /// when None) and identifies it.

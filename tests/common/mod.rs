@@ -236,6 +236,8 @@ pub fn isolated_command(
         command.env_remove(name);
     }
     command.env("ZCCACHE_DIR", cache);
+    // Launcher calls start a helper per cache; a test's need not outlive it long.
+    command.env("ZCCACHE_DAEMON_IDLE_SECS", "20");
     // A zccache.toml in the user's config dir must not leak in either.
     command.env("XDG_CONFIG_HOME", cache.with_extension("no-config"));
     command

@@ -1,0 +1,205 @@
+//! A long-lived per-user helper that serves launcher hits, so a hit costs
+//! one process start and one round trip instead of opening the cache.
+//!
+//! The first launcher call that finds no live helper starts one (detached,
+//! in its own session) and does its own work alone, as every call does
+//! whenever the helper is absent, stale, killed, slow or speaks another
+//! protocol: the helper is an optimization, never a dependency.
+//!
+//! One helper serves one *fingerprint*: this zccache binary, the user, the
+//! umask and every environment variable (less a few that only describe the
+//! calling make, see [`IGNORED_ENV`]). A helper is started by a client
+//! with the client's own environment and serves only clients whose
+//! fingerprint equals its own, so the environment the cache reads (the
+//! compiler variables, PATH, the ZCCACHE_* settings, the cache dir) is the
+//! client's by construction; a client with another environment talks to
+//! another helper. The helper keeps one cache per build dir open across
+//! requests, but revalidates as a new process would: settings and build
+//! roots read again, tool identities checked against their files again,
+//! every remembered file and directory checked by stat. What it saves: the
+//! client opening the cache, the re-reading and re-hashing of files whose
+//! stat did not change, and the statistics update, which it writes in
+//! batches off the clients' path.
+//!
+//! On a miss the client runs the compiler itself (as its child: its stdin,
+//! terminal, jobserver and environment) and stores the result as it does
+//! without a helper.
+//!
+//! The socket lives in a private directory (`$XDG_RUNTIME_DIR/zccache-UID`,
+//! else `/tmp/zccache-UID`, mode 0700, owned by the user: anything else is
+//! refused); `ZCCACHE_DAEMON=0` turns the helper off, and it exits after
+//! `ZCCACHE_DAEMON_IDLE_SECS` (default 600) seconds without a request.
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+/// The hidden first argument that makes zccache run as the helper.
+pub const SERVE_ARG: &str = "--zccache-internal-daemon";
+
+/// Set to `0` to never use the helper.
+pub const DISABLE_ENV: &str = "ZCCACHE_DAEMON";
+
+/// Seconds without a request after which the helper exits.
+pub const IDLE_ENV: &str = "ZCCACHE_DAEMON_IDLE_SECS";
+const DEFAULT_IDLE_SECS: u64 = 600;
+
+/// Variables that describe the calling make or shell, not the compile, and
+/// that the cache never reads: a recursive make must not need one helper
+/// per level.
+pub const IGNORED_ENV: &[&str] = &[
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "MAKEOVERRIDES",
+    "MAKE_TERMOUT",
+    "MAKE_TERMERR",
+    "PWD",
+    "OLDPWD",
+    "SHLVL",
+    "_",
+    // hyperfine gives every run an environment of a different size.
+    "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
+];
+
+/// No more helpers than this per user: a build whose environment changes
+/// from call to call must not leave a process behind per call.
+pub const MAX_HELPERS: usize = 8;
+
+/// Whether launcher calls may use the helper: not when turned off, nor
+/// when the cache itself is (a helper would only answer "miss").
+pub fn enabled() -> bool {
+    let cache_disabled = std::env::var("ZCCACHE_DISABLE")
+        .ok()
+        .and_then(|value| crate::cache::config::parse_bool(&value))
+        .unwrap_or(false);
+    !cache_disabled && std::env::var_os(DISABLE_ENV).is_none_or(|value| value != "0")
+}
+
+pub fn idle_timeout() -> std::time::Duration {
+    let secs = std::env::var(IDLE_ENV)
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(DEFAULT_IDLE_SECS);
+    std::time::Duration::from_secs(secs)
+}
+
+/// What a client and its helper must share; see the module comment.
+pub type Fingerprint = [u8; 32];
+
+/// This process's fingerprint. `None` when the running binary cannot be
+/// identified.
+pub fn fingerprint() -> Option<Fingerprint> {
+    let exe = std::env::current_exe().ok()?;
+    let meta = std::fs::metadata(&exe).ok()?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"zccache-daemon-1\0");
+    hasher.update(exe.as_os_str().as_bytes());
+    for n in [
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime() as u64,
+        meta.mtime_nsec() as u64,
+        u64::from(uid()),
+        u64::from(umask()),
+    ] {
+        hasher.update(&n.to_le_bytes());
+    }
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| !IGNORED_ENV.iter().any(|ignored| name == *ignored))
+        .collect();
+    vars.sort();
+    for (name, value) in vars {
+        // Length-prefixed, so no two environments hash alike.
+        for part in [name.as_bytes(), value.as_bytes()] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+    }
+    Some(*hasher.finalize().as_bytes())
+}
+
+fn uid() -> u32 {
+    // SAFETY: getuid cannot fail and has no side effects.
+    unsafe { libc::getuid() }
+}
+
+fn umask() -> u32 {
+    // SAFETY: umask only swaps the process's mask; it is set straight back
+    // before anything in this process creates a file.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}
+
+/// The user's private socket directory, created if missing. `None` when it
+/// is not a directory owned by this user and closed to everyone else.
+pub fn socket_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let dir = base.join(format!("zccache-{}", uid()));
+    if std::fs::symlink_metadata(&dir).is_err() {
+        use std::os::unix::fs::DirBuilderExt as _;
+        // Racing another client is fine: whoever made it, it is checked below.
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    }
+    private_dir(&dir).then_some(dir)
+}
+
+/// A real directory (not a symlink), owned by this user, with no access
+/// for group or others.
+fn private_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|meta| {
+        meta.file_type().is_dir() && meta.uid() == uid() && meta.mode() & 0o077 == 0
+    })
+}
+
+/// The socket of the helper serving `fingerprint`.
+pub fn socket_path(dir: &Path, fingerprint: &Fingerprint) -> PathBuf {
+    let name: String = fingerprint[..12]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    dir.join(format!("{name}.sock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn only_a_private_directory_of_this_user_is_accepted() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(private_dir(&dir));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(!private_dir(&dir));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = base.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(!private_dir(&link), "a symlink could point anywhere");
+        assert!(!private_dir(&base.path().join("missing")));
+    }
+
+    #[test]
+    fn socket_names_differ_by_fingerprint_and_fit_a_socket_address() {
+        let dir = Path::new("/run/user/1000/zccache-1000");
+        let a = socket_path(dir, &[1; 32]);
+        let b = socket_path(dir, &[2; 32]);
+        assert_ne!(a, b);
+        assert!(a.as_os_str().len() < 100);
+    }
+}

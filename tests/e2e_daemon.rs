@@ -1,0 +1,522 @@
+//! The launcher's helper process (src/daemon/) against real gcc: hits it
+//! serves are byte-identical to the real compile and counted, and a build
+//! never depends on it (killed, stale socket, refused directory, turned off).
+//!
+//! Each test has its own cache and its own XDG_RUNTIME_DIR, so its helpers
+//! and sockets are its own; helpers it started are killed by pid at the end.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A source with a warning, so replayed stderr is checked too.
+const SOURCE: &str = "#include <stdio.h>\nint f(int x) { int unused; return x * 2; }\n\
+                      int main(void) { printf(\"%d\\n\", f(21)); return 0; }\n";
+
+struct Env {
+    _root: tempfile::TempDir,
+    work: PathBuf,
+    cache: PathBuf,
+    runtime: PathBuf,
+    extra: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let root = tempfile::tempdir().unwrap();
+        let work = root.path().join("work");
+        let cache = root.path().join("cache");
+        let runtime = root.path().join("run");
+        fs::create_dir_all(&work).unwrap();
+        fs::create_dir_all(&runtime).unwrap();
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(work.join("a.c"), SOURCE).unwrap();
+        Env {
+            _root: root,
+            work,
+            cache,
+            runtime,
+            extra: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &str, value: &str) -> Env {
+        self.extra.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+        let mut command = isolated_command(program, args, &self.work, &self.cache);
+        command.env("XDG_RUNTIME_DIR", &self.runtime);
+        for (name, value) in &self.extra {
+            command.env(name, value);
+        }
+        command
+    }
+
+    fn socket_dir(&self) -> PathBuf {
+        // SAFETY: getuid has no preconditions.
+        self.runtime
+            .join(format!("zccache-{}", unsafe { libc::getuid() }))
+    }
+
+    /// `zccache gcc -Wall -c a.c -o a.o`: (exit code, stdout, stderr).
+    fn compile(&self) -> (Option<i32>, Vec<u8>, Vec<u8>) {
+        let out = self
+            .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+            .output()
+            .unwrap();
+        (out.status.code(), out.stdout, out.stderr)
+    }
+
+    fn stats(&self) -> BTreeMap<String, i64> {
+        let out = self
+            .command(zccache_bin(), &["stats", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Files of one kind in the socket dir.
+    fn files(&self, extension: &str) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(self.socket_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
+            .collect()
+    }
+
+    /// Pids of live helpers, from their lock files.
+    fn helper_pids(&self) -> Vec<i32> {
+        self.files("lock")
+            .iter()
+            .filter_map(|lock| fs::read_to_string(lock).ok()?.trim().parse().ok())
+            .filter(|pid| alive(*pid))
+            .collect()
+    }
+
+    /// Waits (bounded) until `n` helpers are listening.
+    fn wait_for_helpers(&self, n: usize) -> Vec<i32> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let pids = self.helper_pids();
+            if pids.len() == n && self.files("sock").len() == n {
+                return pids;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} helper(s), found pids {pids:?} and sockets {:?}",
+                self.files("sock")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for pid in self.helper_pids() {
+            kill(pid);
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn kill(pid: i32) {
+    // SAFETY: a pid read from a helper's lock file, started by this test.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+fn wait_until_dead(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "helper {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What gcc itself makes of a.c: (object, stderr).
+fn reference(env: &Env) -> (Vec<u8>, Vec<u8>) {
+    let out = env
+        .command("gcc", &["-Wall", "-c", "a.c", "-o", "ref.o"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).replace("ref.o", "a.o");
+    (
+        fs::read(env.work.join("ref.o")).unwrap(),
+        stderr.into_bytes(),
+    )
+}
+
+#[test]
+fn hits_served_by_the_helper_are_byte_identical_and_counted() {
+    let env = Env::new();
+    let (object, warning) = reference(&env);
+    assert!(!warning.is_empty(), "the source is meant to warn");
+    let first = env.compile();
+    assert_eq!(first, (Some(0), Vec::new(), warning.clone()));
+    env.wait_for_helpers(1);
+    for _ in 0..3 {
+        fs::remove_file(env.work.join("a.o")).unwrap();
+        assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
+        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    }
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_misses"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("compile_hits"), Some(&3), "{stats:?}");
+    assert_eq!(stats.get("helper_hits"), Some(&3), "{stats:?}");
+}
+
+#[test]
+fn many_concurrent_calls_are_all_served_correctly() {
+    let env = Env::new();
+    let (object, _) = reference(&env);
+    env.compile();
+    env.wait_for_helpers(1);
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let env = &env;
+            let object = &object;
+            scope.spawn(move || {
+                let name = format!("o{i}.o");
+                for _ in 0..5 {
+                    let out = env
+                        .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", &name])
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "{out:?}");
+                    assert_eq!(&fs::read(env.work.join(&name)).unwrap(), object);
+                }
+            });
+        }
+    });
+    let stats = env.stats();
+    assert_eq!(
+        stats.get("compile_hits").copied().unwrap_or(0) + stats["compile_misses"],
+        41,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
+    let env = Env::new();
+    let (object, warning) = reference(&env);
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    kill(pids[0]);
+    wait_until_dead(pids[0]);
+    // The socket file stays behind with nobody listening.
+    assert_eq!(env.files("sock").len(), 1);
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    // That call started a new helper, which took the stale name over.
+    let new_pids = env.wait_for_helpers(1);
+    assert_ne!(new_pids, pids);
+    kill(new_pids[0]);
+    wait_until_dead(new_pids[0]);
+    // A socket name taken by a plain file.
+    let socket = env.files("sock").remove(0);
+    fs::remove_file(&socket).unwrap();
+    fs::write(&socket, "not a socket").unwrap();
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    env.wait_for_helpers(1);
+}
+
+#[test]
+fn a_helper_killed_while_calls_run_fails_none_of_them() {
+    let env = Env::new();
+    let (object, _) = reference(&env);
+    env.compile();
+    env.wait_for_helpers(1);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            for i in 0..30 {
+                let name = format!("k{i}.o");
+                let out = env
+                    .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", &name])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                assert_eq!(fs::read(env.work.join(&name)).unwrap(), object);
+            }
+        });
+        // Kill whichever helper is serving, a few times, while calls run.
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(30));
+            for pid in env.helper_pids() {
+                kill(pid);
+            }
+        }
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn a_socket_dir_open_to_others_is_refused() {
+    let env = Env::new();
+    let (object, _) = reference(&env);
+    fs::create_dir_all(env.socket_dir()).unwrap();
+    fs::set_permissions(env.socket_dir(), fs::Permissions::from_mode(0o755)).unwrap();
+    for _ in 0..2 {
+        let _ = fs::remove_file(env.work.join("a.o"));
+        assert_eq!(env.compile().0, Some(0));
+        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(env.files("sock").is_empty());
+    assert!(env.helper_pids().is_empty());
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_hits"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("helper_hits"), None, "{stats:?}");
+}
+
+#[test]
+fn turned_off_no_helper_starts_and_hits_still_work() {
+    let env = Env::new().with("ZCCACHE_DAEMON", "0");
+    let (object, warning) = reference(&env);
+    env.compile();
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(env.files("sock").is_empty());
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_hits"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("helper_hits"), None, "{stats:?}");
+}
+
+#[test]
+fn an_idle_helper_exits_and_removes_its_socket() {
+    let env = Env::new().with("ZCCACHE_DAEMON_IDLE_SECS", "1");
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    wait_until_dead(pids[0]);
+    assert!(env.files("sock").is_empty());
+    assert!(env.files("lock").is_empty());
+}
+
+#[test]
+fn two_cache_dirs_get_two_helpers() {
+    let env = Env::new();
+    env.compile();
+    env.wait_for_helpers(1);
+    let other_cache = env.cache.with_extension("other");
+    let out = env
+        .command(zccache_bin(), &["gcc", "-c", "a.c", "-o", "b.o"])
+        .env("ZCCACHE_DIR", &other_cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    env.wait_for_helpers(2);
+}
+
+#[test]
+fn a_header_changed_outside_the_build_dir_is_seen_by_the_helper() {
+    let env = Env::new();
+    let include = env.work.parent().unwrap().join("inc");
+    fs::create_dir_all(&include).unwrap();
+    fs::write(include.join("h.h"), "#define VALUE 1\n").unwrap();
+    fs::write(
+        env.work.join("b.c"),
+        "#include \"h.h\"\nint value(void) { return VALUE; }\n",
+    )
+    .unwrap();
+    let compile = |output: &str, program: &std::path::Path| {
+        let mut args = vec!["-c", "b.c", "-I../inc", "-o", output];
+        if program == zccache_bin() {
+            args.insert(0, "gcc");
+        }
+        let out = env.command(program, &args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        fs::read(env.work.join(output)).unwrap()
+    };
+    let gcc = PathBuf::from("gcc");
+    let first = compile("b.o", &zccache_bin());
+    env.wait_for_helpers(1);
+    assert_eq!(compile("b.o", &zccache_bin()), first);
+    for value in ["2", "300"] {
+        fs::write(include.join("h.h"), format!("#define VALUE {value}\n")).unwrap();
+        let real = compile("ref.o", &gcc);
+        assert_ne!(real, first);
+        assert_eq!(compile("b.o", &zccache_bin()), real, "VALUE {value}");
+    }
+}
+
+#[test]
+fn an_environment_changing_per_call_starts_at_most_a_few_helpers() {
+    let env = Env::new();
+    for i in 0..12 {
+        let out = env
+            .command(zccache_bin(), &["gcc", "-c", "a.c", "-o", "a.o"])
+            .env("SOME_VARIABLE", i.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        // Each call's helper is up before the next call counts them.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while env.helper_pids().len() < (i + 1).min(8) {
+            assert!(Instant::now() < deadline, "helper {i} did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.helper_pids().len(), 8);
+}
+
+#[test]
+fn misses_and_uncacheable_calls_are_counted_through_the_helper() {
+    let env = Env::new();
+    env.compile();
+    env.wait_for_helpers(1);
+    let source = env.work.join("a.c");
+    let mut text = fs::read_to_string(&source).unwrap();
+    text.push_str("int g(void) { return 3; }\n");
+    fs::write(&source, text).unwrap();
+    assert_eq!(env.compile().0, Some(0));
+    let preprocessed = env
+        .command(zccache_bin(), &["gcc", "-E", "a.c"])
+        .output()
+        .unwrap();
+    assert!(preprocessed.status.success(), "{preprocessed:?}");
+    assert!(String::from_utf8_lossy(&preprocessed.stdout).contains("int g(void)"));
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
+    assert_eq!(stats.get("uncacheable"), Some(&1), "{stats:?}");
+    assert!(stats.get("cache_size_bytes").is_some_and(|size| *size > 0));
+}
+
+/// Runs `zccache gcc -Wall -c a.c -o a.o` with its stderr on a terminal
+/// (`script` gives it a pseudo-terminal); returns what the terminal showed.
+fn compile_on_a_terminal(env: &Env) -> String {
+    let command = format!(
+        "{} gcc -Wall -c a.c -o a.o",
+        zccache_bin().to_string_lossy()
+    );
+    let out = env
+        .command("script", &["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn diagnostics_are_coloured_on_a_terminal_and_never_replayed_elsewhere() {
+    for helper in ["1", "0"] {
+        let env = Env::new().with("ZCCACHE_DAEMON", helper);
+        let (_, plain) = reference(&env);
+        let (code, _, stderr) = env.compile();
+        assert_eq!((code, &stderr), (Some(0), &plain));
+        if helper == "1" {
+            env.wait_for_helpers(1);
+        }
+        for _ in 0..2 {
+            let shown = compile_on_a_terminal(&env);
+            assert!(
+                shown.contains("\u{1b}["),
+                "no colour on a terminal: {shown:?}"
+            );
+            assert!(shown.contains("unused variable"), "{shown:?}");
+        }
+        fs::remove_file(env.work.join("a.o")).unwrap();
+        assert_eq!(env.compile(), (Some(0), Vec::new(), plain));
+        let stats = env.stats();
+        assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
+        assert_eq!(stats.get("compile_hits"), Some(&2), "{stats:?}");
+    }
+}
+
+#[test]
+fn another_zccache_binary_never_talks_to_this_helper() {
+    let env = Env::new();
+    env.compile();
+    env.wait_for_helpers(1);
+    let copy = env.work.parent().unwrap().join("bin").join("zccache");
+    fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    fs::copy(zccache_bin(), &copy).unwrap();
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    let out = env
+        .command(&copy, &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Its own helper, under its own socket name.
+    env.wait_for_helpers(2);
+}
+
+/// Replaces the helper by a fake server at its socket name that answers
+/// each connection with `answer` (or nothing, holding it open when `None`).
+fn fake_helper(env: &Env, answer: Option<&'static [u8]>) -> std::thread::JoinHandle<()> {
+    let pids = env.wait_for_helpers(1);
+    let socket = env.files("sock").remove(0);
+    kill(pids[0]);
+    wait_until_dead(pids[0]);
+    fs::remove_file(&socket).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(1) {
+            let mut stream = stream.unwrap();
+            if let Some(answer) = answer {
+                use std::io::Write as _;
+                let _ = stream.write_all(answer);
+            }
+            held.push(stream);
+            // Holds the connection (never answers) past the client's timeout.
+            std::thread::sleep(Duration::from_secs(15));
+        }
+    })
+}
+
+#[test]
+fn a_helper_answering_garbage_or_nothing_costs_a_call_only_its_speed() {
+    for answer in [Some(&b"\x04\0\0\0\xff\xff\xff\xff"[..]), None] {
+        let env = Env::new();
+        let (object, warning) = reference(&env);
+        env.compile();
+        let _fake = fake_helper(&env, answer);
+        fs::remove_file(env.work.join("a.o")).unwrap();
+        let mut call = env
+            .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The client gives up on a silent helper after its read timeout.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while call.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = call.kill();
+                panic!("the call hung on a helper that never answers");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = call.wait_with_output().unwrap();
+        assert_eq!(
+            (out.status.code(), out.stdout, out.stderr),
+            (Some(0), Vec::new(), warning)
+        );
+        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    }
+}
