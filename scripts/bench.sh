@@ -31,7 +31,7 @@ fi
 install_missing_tools ninja:ninja-build hyperfine:hyperfine python3:python3 \
   cmake:cmake /usr/bin/time:time
 
-cargo build --release
+build_release_binary
 zccache="$repo/target/release/zccache"
 
 if [ -n "$real_project" ]; then

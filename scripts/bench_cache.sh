@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 install_missing_tools hyperfine:hyperfine gcc:gcc
-cargo build --release
+build_release_binary
 zccache="$PWD/target/release/zccache"
 count="${1:-1000}"
 work="$(mktemp -d -t zccache-bench-cache-XXXXXX)"

@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 install_missing_tools hyperfine:hyperfine gcc:gcc ccache:ccache
-cargo build --release
+build_release_binary
 zccache="$PWD/target/release/zccache"
 ccache="$(command -v ccache)"
 sccache="$(command -v sccache || echo "$HOME/.cargo/bin/sccache")"

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 install_missing_tools hyperfine:hyperfine cmake:cmake ninja:ninja-build gcc:gcc
-cargo build --release
+build_release_binary
 zccache="$PWD/target/release/zccache"
 if [ $# -gt 0 ]; then
   source_dir="$(realpath "$1")"

@@ -9,7 +9,7 @@ source scripts/lib.sh
 
 install_missing_tools ninja:ninja-build cmake:cmake gcc:gcc g++:g++
 
-cargo build --release
+build_release_binary
 zccache="$PWD/target/release/zccache"
 work="$(mktemp -d -t zccache-demo-XXXXXX)"
 build_dir="$work/build"

@@ -15,3 +15,15 @@ install_missing_tools() {
   "${sudo[@]}" apt-get update
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${missing[@]}"
 }
+
+# Builds target/release/zccache as a static-pie executable (glibc linked
+# in): it starts about 0.4 ms faster than the dynamically linked one, which
+# a launcher call pays on every compile. Only the zccache binary itself is
+# linked statically (`cargo rustc` passes the flag to that crate alone);
+# proc-macro dependencies cannot be built with crt-static. Falls back to
+# the ordinary build where static linking fails.
+build_release_binary() {
+  cargo build --release
+  cargo rustc --release --bin zccache -- -C target-feature=+crt-static ||
+    cargo build --release
+}
