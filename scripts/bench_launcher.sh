@@ -90,13 +90,21 @@ hyperfine -N --warmup 2 --runs "$runs" --export-json misses.json \
   -n "zccache miss" "$zccache gcc -c x.c -o x.o" \
   -n "zccache first compile ever" "$zccache gcc -c x.c -o x.o" \
   -n "bare gcc" "$gcc -c x.c -o x.o"
+# The same with the depfile every CMake, Meson or ninja compile asks for:
+# zccache then needs no private one.
+hyperfine -N --warmup 2 --runs "$runs" --export-json misses-md.json \
+  --prepare "rm -rf $ZCCACHE_DIR/v1/records $ZCCACHE_DIR/v1/blobs" \
+  --prepare "true" \
+  -n "zccache miss -MD" "$zccache gcc -MD -MT x.o -MF x.d -c x.c -o x.o" \
+  -n "bare gcc -MD" "$gcc -MD -MT x.o -MF x.d -c x.c -o x.o"
 
-python3 - hits.json misses.json hits-alone.json <<'PY'
+python3 - hits.json misses.json hits-alone.json misses-md.json <<'PY'
 import json, sys
 def load(path):
     return {r["command"]: r for r in json.load(open(path))["results"]}
 hits, misses = load(sys.argv[1]), load(sys.argv[2])
 hits.update(load(sys.argv[3]))
+misses.update(load(sys.argv[4]))
 ms = lambda s: f"{s * 1e3:7.2f} ms"
 print()
 print(f"{'':28} {'mean':>10} {'median':>10} {'user+sys':>10}")
@@ -110,5 +118,6 @@ ratio("hit:  zccache/ccache", hits["zccache hit"], hits["ccache hit"])
 ratio("hit:  zccache/sccache", hits["zccache hit"], hits["sccache hit"])
 ratio("hit, no helper: zccache/ccache", hits["zccache hit, no helper"], hits["ccache hit"])
 ratio("miss: zccache/bare gcc", misses["zccache miss"], misses["bare gcc"])
+ratio("miss -MD: zccache/bare gcc -MD", misses["zccache miss -MD"], misses["bare gcc -MD"])
 ratio("first compile ever: zccache/bare gcc", misses["zccache first compile ever"], misses["bare gcc"])
 PY

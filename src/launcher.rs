@@ -321,7 +321,10 @@ fn prepare(program: &Path, args: &[OsString]) -> Prepare {
         return Prepare::Restored { stdout, stderr };
     }
     match Cache::open(&build_root(&cwd)) {
-        Some(cache) => Prepare::Cacheable(Box::new((cache, invocation, argv))),
+        Some(cache) => {
+            cache.remember_outside_files();
+            Prepare::Cacheable(Box::new((cache, invocation, argv)))
+        }
         None => Prepare::Uncached,
     }
 }

@@ -7,10 +7,12 @@
 //! outside the build's roots (the toolchain's headers and libraries) are
 //! trusted after the first look, as a build does not change them.
 //!
-//! A build dir keeps the memo between processes (`.zccache_files`), so the
-//! build after `zccache warm`, or after another build, reads no file whose
-//! stat is unchanged. A remembered file is always stat-checked once before
-//! its facts are used, system headers included.
+//! Memos keep the facts between processes: the build dir keeps those of
+//! the project's files (`.zccache_files`), the cache those of every other
+//! file (the toolchain's headers and libraries), so the build after
+//! `zccache warm` or another build, and a launcher call after another,
+//! read no file whose stat is unchanged. A remembered file is always
+//! stat-checked once before its facts are used, system headers included.
 
 use std::collections::HashMap;
 use std::fs;
@@ -61,8 +63,13 @@ pub struct FileHasher {
     volatile: Vec<String>,
     /// Facts an earlier process saved: used once the file's stat matches.
     remembered: Mutex<HashMap<PathBuf, (FileStat, FileFacts)>>,
-    /// Something was hashed since the memo was loaded.
+    /// A project file was hashed since the memos were loaded.
     learned: AtomicBool,
+    /// A file outside the project was hashed since then.
+    learned_outside: AtomicBool,
+    /// The memo of files outside the project, read on first need: a
+    /// launcher call that hits needs none.
+    outside_memo: Mutex<Option<PathBuf>>,
 }
 
 /// The on-disk memo: a version, then the two maps.
@@ -83,10 +90,38 @@ impl FileHasher {
             volatile: volatile_roots.iter().map(|r| r.to_string()).collect(),
             remembered: Mutex::new(HashMap::new()),
             learned: AtomicBool::new(false),
+            learned_outside: AtomicBool::new(false),
+            outside_memo: Mutex::new(None),
         }
     }
 
-    /// Takes in what [`FileHasher::save`] wrote; a missing, unreadable or
+    /// Reads the memo of files outside the project at `path` when a fact is
+    /// first needed.
+    pub fn load_outside_lazily(&self, path: PathBuf) {
+        *self.outside_memo.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+    }
+
+    fn load_pending(&self) {
+        let pending = self
+            .outside_memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(path) = pending {
+            self.load(&path);
+        }
+    }
+
+    fn note_learned(&self, path: &Path, volatile: bool) {
+        if volatile || self.is_volatile(path) {
+            self.learned.store(true, Ordering::Relaxed);
+        } else {
+            self.learned_outside.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes in what [`FileHasher::save_project`] or
+    /// [`FileHasher::save_outside`] wrote; a missing, unreadable or
     /// older memo is simply not used.
     pub fn load(&self, path: &Path) {
         let Ok(bytes) = fs::read(path) else {
@@ -112,12 +147,39 @@ impl FileHasher {
         );
     }
 
-    /// Writes the memo (atomically: a temp file renamed over it) when this
-    /// process hashed anything.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
+    /// Writes the memo of the project's files (atomically) when this
+    /// process hashed any.
+    pub fn save_project(&self, path: &Path) -> io::Result<()> {
         if !self.learned.load(Ordering::Relaxed) {
             return Ok(());
         }
+        let blind = self
+            .blind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((path, dialect), known)| (path.clone(), *dialect, *known))
+            .collect();
+        self.write_memo(path, |file| self.is_volatile(file), blind)
+    }
+
+    /// Writes the memo of files outside the project (atomically) when this
+    /// process hashed any; entries another process added meanwhile may be
+    /// lost, which only costs a read later.
+    pub fn save_outside(&self, path: &Path) -> io::Result<()> {
+        if !self.learned_outside.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.load_pending();
+        self.write_memo(path, |file| !self.is_volatile(file), Vec::new())
+    }
+
+    fn write_memo(
+        &self,
+        path: &Path,
+        keep: impl Fn(&Path) -> bool,
+        blind: Vec<(PathBuf, CommentDialect, BlindHash)>,
+    ) -> io::Result<()> {
         let mut facts: HashMap<PathBuf, (FileStat, FileFacts)> = self
             .remembered
             .lock()
@@ -128,18 +190,14 @@ impl FileHasher {
             version: MEMO_VERSION,
             facts: facts
                 .into_iter()
+                .filter(|(path, _)| keep(path))
                 .map(|(path, (stat, facts))| (path, stat, facts))
                 .collect(),
-            blind: self
-                .blind
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .map(|((path, dialect), known)| (path.clone(), *dialect, *known))
-                .collect(),
+            blind,
         };
         let bytes = bincode::serialize(&memo).map_err(io::Error::other)?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
         let mut temp = tempfile::NamedTempFile::new_in(dir)?;
         io::Write::write_all(&mut temp, &bytes)?;
         temp.persist(path).map_err(|err| err.error)?;
@@ -167,6 +225,7 @@ impl FileHasher {
         {
             return Ok(Some(*facts));
         }
+        self.load_pending();
         let remembered = self
             .remembered
             .lock()
@@ -178,7 +237,7 @@ impl FileHasher {
             self.lock().insert(path.to_path_buf(), (stat, facts));
             return Ok(Some(facts));
         }
-        self.learned.store(true, Ordering::Relaxed);
+        self.note_learned(path, volatile);
         let facts = if stat.not_regular {
             FileFacts {
                 hash: crate::hash::hash_file(&path.to_string_lossy(), &stat)?,
@@ -230,7 +289,7 @@ impl FileHasher {
         if stat.not_regular {
             return Ok(self.facts(path)?.map(|facts| (facts, None)));
         }
-        self.learned.store(true, Ordering::Relaxed);
+        self.note_learned(path, false);
         let content = fs::read(path)?;
         let facts = scan(&content);
         let blind = match dialect {
@@ -318,27 +377,34 @@ mod tests {
             RACY_NS as u64 + 100_000_000,
         ));
         let memo = dir.path().join(".zccache_files");
-        // Outside the hasher's roots, the header would be trusted unstat'ed
-        // within one process, but not across processes.
-        let first = FileHasher::new(&[]);
+        let outside = dir.path().join("cache/outside");
+        // The header is outside the project: trusted unstat'ed within one
+        // process, but not across processes.
+        let project = source.to_string_lossy().to_string();
+        let first = FileHasher::new(&[&project]);
         let header_facts = first.facts(&header).unwrap().unwrap();
         let source_facts = first
             .source_facts(&source, Some(CommentDialect::BlockAndLine))
             .unwrap()
             .unwrap();
-        first.save(&memo).unwrap();
+        first.save_project(&memo).unwrap();
+        first.save_outside(&outside).unwrap();
 
-        let second = FileHasher::new(&[]);
+        let second = FileHasher::new(&[&project]);
         second.load(&memo);
+        second.load_outside_lazily(outside.clone());
         assert_eq!(second.facts(&header).unwrap(), Some(header_facts));
         let again = second
             .source_facts(&source, Some(CommentDialect::BlockAndLine))
             .unwrap();
         assert_eq!(again, Some(source_facts));
         assert!(!second.learned.load(Ordering::Relaxed), "read a file again");
+        assert!(!second.learned_outside.load(Ordering::Relaxed), "read a file again");
+        assert!(outside.exists() && memo.exists());
 
-        let third = FileHasher::new(&[]);
+        let third = FileHasher::new(&[&project]);
         third.load(&memo);
+        third.load_outside_lazily(outside.clone());
         fs::write(&header, "int h2;\n").unwrap();
         filetime::set_file_mtime(&header, old).unwrap();
         let changed = third.facts(&header).unwrap().unwrap();

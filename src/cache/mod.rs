@@ -48,12 +48,18 @@ pub struct Cache {
     warned: AtomicBool,
     /// After a write fails (read-only or full disk), later steps only read.
     read_only: AtomicBool,
-    /// Where the build dir keeps the memo of file hashes, once known.
+    /// Where the build dir keeps the memo of its files' hashes, once known.
     files_memo: std::sync::OnceLock<PathBuf>,
+    /// Where the cache keeps the memo of other files' hashes, once used.
+    outside_memo: std::sync::OnceLock<PathBuf>,
 }
 
 /// The memo of the cache's file hashes in a build dir (see [`files`]).
 pub const FILES_MEMO_NAME: &str = ".zccache_files";
+
+/// The memo of other files' hashes (toolchain headers and libraries), in
+/// the cache dir.
+const OUTSIDE_MEMO_NAME: &str = "outside-files";
 
 impl Cache {
     /// Opens the cache configured by the environment for a build in
@@ -140,6 +146,7 @@ impl Cache {
             warned: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
             files_memo: std::sync::OnceLock::new(),
+            outside_memo: std::sync::OnceLock::new(),
             store,
             settings,
         }))
@@ -168,19 +175,35 @@ impl Cache {
         }
     }
 
-    /// Reads the file hashes an earlier zccache process left in `build_dir`
-    /// and saves this one's there on [`Cache::finish`], so an unchanged
-    /// file is not read again by the next build.
+    /// Reads the hashes of the project's files an earlier zccache process
+    /// left in `build_dir`, and of other files (system headers) in the
+    /// cache, and saves this one's there on [`Cache::finish`], so an
+    /// unchanged file is not read again by the next build.
     pub fn remember_files_in(&self, build_dir: &Path) {
         let path = build_dir.join(FILES_MEMO_NAME);
         self.files.load(&path);
         let _ = self.files_memo.set(path);
+        self.remember_outside_files();
     }
 
-    /// Saves the memo of file hashes (see [`Cache::remember_files_in`]).
+    /// The memo of files outside the project only (see
+    /// [`Cache::remember_files_in`]), for a launcher call; read when first
+    /// needed, which a hit never is.
+    pub fn remember_outside_files(&self) {
+        let path = self.store.root().join(OUTSIDE_MEMO_NAME);
+        self.files.load_outside_lazily(path.clone());
+        let _ = self.outside_memo.set(path);
+    }
+
+    /// Saves the memos of file hashes (see [`Cache::remember_files_in`]).
     pub fn save_files_memo(&self) {
         if let Some(path) = self.files_memo.get()
-            && let Err(err) = self.files.save(path)
+            && let Err(err) = self.files.save_project(path)
+        {
+            tracing::debug!("cannot save {}: {err}", path.display());
+        }
+        if let Some(path) = self.outside_memo.get()
+            && let Err(err) = self.files.save_outside(path)
         {
             tracing::debug!("cannot save {}: {err}", path.display());
         }

@@ -153,6 +153,9 @@ pub fn forecast_compdb(path: &Path, cwd: &Path) -> anyhow::Result<Report> {
         .filter(|dir| dir.is_dir())
         .unwrap_or(cwd);
     let cache = Cache::open(build_dir);
+    if let Some(cache) = &cache {
+        cache.remember_outside_files();
+    }
     let no_overlay = |_: &Path| None;
     let steps: Vec<StepForecast> = entries
         .par_iter()
@@ -196,5 +199,8 @@ pub fn forecast_compdb(path: &Path, cwd: &Path) -> anyhow::Result<Report> {
             plan::described(output.clone(), &invocation, outcome)
         })
         .collect();
+    if let Some(cache) = &cache {
+        cache.save_files_memo();
+    }
     Ok(Report::new(COMPDB_NAME, &steps, started.elapsed()))
 }
