@@ -399,7 +399,10 @@ mod tests {
             .unwrap();
         assert_eq!(again, Some(source_facts));
         assert!(!second.learned.load(Ordering::Relaxed), "read a file again");
-        assert!(!second.learned_outside.load(Ordering::Relaxed), "read a file again");
+        assert!(
+            !second.learned_outside.load(Ordering::Relaxed),
+            "read a file again"
+        );
         assert!(outside.exists() && memo.exists());
 
         let third = FileHasher::new(&[&project]);
