@@ -1104,8 +1104,8 @@ impl Cache {
             if changed_since(&stat, started_ns) {
                 return Err(Some("input_changed_during_step"));
             }
-            let facts = match self.files.facts(&path) {
-                Ok(Some(facts)) => facts,
+            let facts = match self.files.facts_at(&path, stat) {
+                Ok(facts) => facts,
                 _ => return Err(Some("input_vanished")),
             };
             if plan.kind == ToolKind::Compile {
@@ -1443,7 +1443,14 @@ impl Cache {
                 if !seen.insert((dir.clone(), name.to_string())) {
                     continue;
                 }
-                if !Path::new(dir).join(name).exists() {
+                // One listing per dir rather than one stat per name, as
+                // lookups check them.
+                let first = name.split('/').next().unwrap_or(name);
+                let may_exist = self
+                    .listings
+                    .listing(Path::new(dir))
+                    .is_none_or(|names| names.contains(first));
+                if !may_exist || !Path::new(dir).join(name).exists() {
                     absent.push((self.roots.normalize(dir), name.to_string()));
                 }
             }

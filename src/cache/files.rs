@@ -220,10 +220,16 @@ impl FileHasher {
         let Some(stat) = stat(path)? else {
             return Ok(None);
         };
+        self.facts_at(path, stat).map(Some)
+    }
+
+    /// The facts of the file `path` whose stat the caller just took.
+    pub fn facts_at(&self, path: &Path, stat: FileStat) -> io::Result<FileFacts> {
+        let volatile = self.is_volatile(path);
         if let Some((known_stat, facts)) = self.lock().get(path)
             && *known_stat == stat
         {
-            return Ok(Some(*facts));
+            return Ok(*facts);
         }
         self.load_pending();
         let remembered = self
@@ -235,7 +241,7 @@ impl FileHasher {
             .map(|&(_, facts)| facts);
         if let Some(facts) = remembered {
             self.lock().insert(path.to_path_buf(), (stat, facts));
-            return Ok(Some(facts));
+            return Ok(facts);
         }
         self.note_learned(path, volatile);
         let facts = if stat.not_regular {
@@ -250,7 +256,7 @@ impl FileHasher {
         if !is_racy(&stat) {
             self.lock().insert(path.to_path_buf(), (stat, facts));
         }
-        Ok(Some(facts))
+        Ok(facts)
     }
 
     /// The facts of a file outside the project seen before by this process,
