@@ -94,8 +94,10 @@ hyperfine -N --warmup 2 --runs "$runs" --export-json misses.json \
 # zccache then needs no private one.
 hyperfine -N --warmup 2 --runs "$runs" --export-json misses-md.json \
   --prepare "rm -rf $ZCCACHE_DIR/v1/records $ZCCACHE_DIR/v1/blobs" \
+  --prepare "rm -rf $CCACHE_DIR" \
   --prepare "true" \
   -n "zccache miss -MD" "$zccache gcc -MD -MT x.o -MF x.d -c x.c -o x.o" \
+  -n "ccache miss -MD" "$ccache gcc -MD -MT x.o -MF x.d -c x.c -o x.o" \
   -n "bare gcc -MD" "$gcc -MD -MT x.o -MF x.d -c x.c -o x.o"
 
 python3 - hits.json misses.json hits-alone.json misses-md.json <<'PY'
@@ -119,5 +121,6 @@ ratio("hit:  zccache/sccache", hits["zccache hit"], hits["sccache hit"])
 ratio("hit, no helper: zccache/ccache", hits["zccache hit, no helper"], hits["ccache hit"])
 ratio("miss: zccache/bare gcc", misses["zccache miss"], misses["bare gcc"])
 ratio("miss -MD: zccache/bare gcc -MD", misses["zccache miss -MD"], misses["bare gcc -MD"])
+ratio("miss -MD: ccache/bare gcc -MD", misses["ccache miss -MD"], misses["bare gcc -MD"])
 ratio("first compile ever: zccache/bare gcc", misses["zccache first compile ever"], misses["bare gcc"])
 PY
