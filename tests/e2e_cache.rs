@@ -56,17 +56,15 @@ impl Cache {
         let output = command
             .output()
             .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
-        Output {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            command: format!(
+        Output::captured(
+            output,
+            format!(
                 "(cd {} && {described_env} {} {})",
                 cwd.display(),
                 program.display(),
                 args.join(" ")
             ),
-        }
+        )
     }
 
     /// `zccache build -C dir extra...`.

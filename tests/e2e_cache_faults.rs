@@ -38,18 +38,16 @@ fn zccache_with(dir: &Path, cache: &Path, env: &[(&str, &str)], args: &[&str]) -
         .output()
         .unwrap_or_else(|e| panic!("cannot run zccache: {e}"));
     let env_text: Vec<String> = env.iter().map(|(n, v)| format!("{n}={v} ")).collect();
-    Output {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        command: format!(
+    Output::captured(
+        output,
+        format!(
             "(cd {} && ZCCACHE_DIR={} {}zccache {})",
             dir.display(),
             cache.display(),
             env_text.concat(),
             args.join(" ")
         ),
-    }
+    )
 }
 
 fn path_str(path: &Path) -> &str {

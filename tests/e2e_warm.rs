@@ -44,18 +44,16 @@ impl Project {
         let output = isolated_command(&program, args, cwd, &self.cache)
             .output()
             .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
-        Output {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            command: format!(
+        Output::captured(
+            output,
+            format!(
                 "(cd {} && ZCCACHE_DIR={} {} {})",
                 cwd.display(),
                 self.cache.display(),
                 program.display(),
                 args.join(" ")
             ),
-        }
+        )
     }
 
     fn build(&self, dir: &Path) -> Output {

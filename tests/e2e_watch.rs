@@ -74,6 +74,25 @@ impl Watch {
     }
 
     /// Waits until the watch has printed `count` "waiting for changes" lines.
+    /// Sends SIGINT and waits (bounded) for watch to exit.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill only sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "watch did not stop:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn wait_rounds(&mut self, count: usize) {
         self.wait_until(&format!("round {count}"), |watch| {
             watch
@@ -269,21 +288,7 @@ fn sigint_stops_watch_cleanly_with_the_state_saved() {
     );
     watch.wait_rounds(2);
 
-    let pid = watch.child.id() as libc::pid_t;
-    // SAFETY: kill only sends a signal to our own child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = watch.child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "watch did not stop:\n{}",
-            watch.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = watch.interrupt();
     assert_eq!(status.code(), Some(0), "{}", watch.output());
     assert!(
         watch.output().contains("[watch] stopped"),
@@ -321,21 +326,7 @@ fn sigint_during_a_round_interrupts_it_like_a_build() {
     let started = build.join("started");
     watch.wait_until("the slow step started", |_| started.exists());
 
-    let pid = watch.child.id() as libc::pid_t;
-    // SAFETY: kill only sends a signal to our own child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = watch.child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "watch did not stop:\n{}",
-            watch.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = watch.interrupt();
     assert_eq!(status.code(), Some(2), "{}", watch.output());
     assert!(
         watch.output().contains("interrupted by user"),

@@ -309,6 +309,22 @@ enum RoundEnd {
     Exit(i32),
 }
 
+/// A round that could not build: the error, its summary line, and watch
+/// waits for the next change.
+fn failed(
+    status: &mut StatusPrinter,
+    err: &anyhow::Error,
+    start: Instant,
+    trigger: &str,
+) -> RoundEnd {
+    status.error(&format!("{err:#}"));
+    say(&format!(
+        "[watch] FAILED, {:.2} s ({trigger})",
+        start.elapsed().as_secs_f64()
+    ));
+    RoundEnd::Continue
+}
+
 /// One build: the manifest, then the targets; prints the summary line.
 fn round(
     session: &mut Session,
@@ -331,30 +347,15 @@ fn round(
             ));
             return RoundEnd::Continue;
         }
-        Err(err) => {
-            status.error(&format!("{err:#}"));
-            say(&format!(
-                "[watch] FAILED, {:.2} s ({trigger})",
-                seconds(start)
-            ));
-            return RoundEnd::Continue;
-        }
+        Err(err) => return failed(status, &err, start, trigger),
     }
     let outcome = session
         .resolve_targets(&args.targets)
         .and_then(|targets| session.build_targets(&targets, status));
     let outcome = match outcome {
         Ok((outcome, _)) => outcome,
-        Err(err) => {
-            // A missing source, a cycle after an edit: the next save may
-            // fix it.
-            status.error(&format!("{err:#}"));
-            say(&format!(
-                "[watch] FAILED, {:.2} s ({trigger})",
-                seconds(start)
-            ));
-            return RoundEnd::Continue;
-        }
+        // A missing source, a cycle after an edit: the next save may fix it.
+        Err(err) => return failed(status, &err, start, trigger),
     };
     if outcome.interrupted {
         status.info("build stopped: interrupted by user.");

@@ -37,6 +37,16 @@ pub struct Output {
 }
 
 impl Output {
+    /// A finished process's output as text, described by `command`.
+    pub fn captured(output: std::process::Output, command: String) -> Output {
+        Output {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            command,
+        }
+    }
+
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
@@ -181,17 +191,15 @@ pub fn run_in(dir: &Path, program: impl AsRef<Path>, args: &[&str]) -> Output {
             program.display()
         )
     });
-    Output {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        command: format!(
+    Output::captured(
+        output,
+        format!(
             "(cd {} && {} {})",
             dir.display(),
             program.display(),
             args.join(" ")
         ),
-    }
+    )
 }
 
 /// What the caller's environment must not decide for a test that uses its
