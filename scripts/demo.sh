@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds zccache and uses it in place of ninja on examples/cmake-project:
-# configure with cmake, build twice (the second run has nothing to do), build
-# a second build dir (every step restored from the cache), then run the
-# project's test executable.
+# configure with cmake, build twice (the second run has nothing to do), ask
+# `zccache warm` what a second build dir's build will do, build it (every
+# step restored from the cache), then run the project's test executable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -26,6 +26,7 @@ echo "== second build (nothing changed)"
 
 echo "== a second build dir of the same source: restored from the cache"
 cmake -G Ninja -S examples/cmake-project -B "$work/build2" -DCMAKE_BUILD_TYPE=Release >/dev/null
+"$zccache" warm -C "$work/build2"
 "$zccache" build -C "$work/build2"
 "$zccache" stats
 
