@@ -153,14 +153,22 @@ impl FileHasher {
         if !self.learned.load(Ordering::Relaxed) {
             return Ok(());
         }
+        let known = self.lock().clone();
+        // Sources this process used are in `known` with their current
+        // stat; any other entry is kept only while its file is unchanged,
+        // so the memo never keeps deleted or edited files.
         let blind = self
             .blind
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
+            .filter(|((path, _), (stat, _, _))| match known.get(path) {
+                Some((current, _)) => current == stat,
+                None => still_at(path, stat),
+            })
             .map(|((path, dialect), known)| (path.clone(), *dialect, *known))
             .collect();
-        self.write_memo(path, |file| self.is_volatile(file), blind)
+        self.write_memo(path, known, |file| self.is_volatile(file), blind)
     }
 
     /// Writes the memo of files outside the project (atomically) when this
@@ -171,26 +179,32 @@ impl FileHasher {
             return Ok(());
         }
         self.load_pending();
-        self.write_memo(path, |file| !self.is_volatile(file), Vec::new())
+        let known = self.lock().clone();
+        self.write_memo(path, known, |file| !self.is_volatile(file), Vec::new())
     }
 
+    /// `known` (what this process used), plus remembered entries it did not
+    /// use whose file is unchanged, limited to the files `keep` takes.
     fn write_memo(
         &self,
         path: &Path,
+        known: HashMap<PathBuf, (FileStat, FileFacts)>,
         keep: impl Fn(&Path) -> bool,
         blind: Vec<(PathBuf, CommentDialect, BlindHash)>,
     ) -> io::Result<()> {
-        let mut facts: HashMap<PathBuf, (FileStat, FileFacts)> = self
-            .remembered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        facts.extend(self.lock().iter().map(|(p, known)| (p.clone(), *known)));
+        let mut facts = known;
+        facts.retain(|file, _| keep(file));
+        let remembered = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        for (file, (stat, file_facts)) in remembered.iter() {
+            if !facts.contains_key(file) && keep(file) && still_at(file, stat) {
+                facts.insert(file.clone(), (*stat, *file_facts));
+            }
+        }
+        drop(remembered);
         let memo = Memo {
             version: MEMO_VERSION,
             facts: facts
                 .into_iter()
-                .filter(|(path, _)| keep(path))
                 .map(|(path, (stat, facts))| (path, stat, facts))
                 .collect(),
             blind,
@@ -333,6 +347,11 @@ fn stat(path: &Path) -> io::Result<Option<FileStat>> {
     crate::hash::stat(&path.to_string_lossy())
 }
 
+/// Whether the file at `path` still has the stat `stat`.
+fn still_at(path: &Path, stat: &FileStat) -> bool {
+    matches!(self::stat(path), Ok(Some(current)) if current == *stat)
+}
+
 /// Whether `stat` may still change without its times showing it.
 pub fn is_racy(stat: &FileStat) -> bool {
     let now = std::time::SystemTime::now()
@@ -410,6 +429,18 @@ mod tests {
             "read a file again"
         );
         assert!(outside.exists() && memo.exists());
+
+        // A file a process did not use leaves the memo once it is gone.
+        fs::remove_file(&header).unwrap();
+        let unused = FileHasher::new(&[&project]);
+        unused.load_outside_lazily(outside.clone());
+        unused.learned_outside.store(true, Ordering::Relaxed);
+        unused.save_outside(&outside).unwrap();
+        let pruned = FileHasher::new(&[&project]);
+        pruned.load(&outside);
+        assert!(pruned.remembered.lock().unwrap().is_empty());
+        fs::write(&header, "int h;\n").unwrap();
+        filetime::set_file_mtime(&header, old).unwrap();
 
         let third = FileHasher::new(&[&project]);
         third.load(&memo);
