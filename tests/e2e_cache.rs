@@ -386,17 +386,7 @@ impl Project {
 /// What the build (not cmake's configure step) produces: objects, archives,
 /// shared libraries, executables and the generated header.
 fn build_products(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let products: BTreeMap<String, Vec<u8>> = snapshot_tree(dir)
-        .into_iter()
-        .filter(|(path, _)| {
-            path.ends_with(".o")
-                || path.ends_with(".a")
-                || path.ends_with(".so")
-                || path.starts_with("generated/")
-                || path == "zcdemo"
-                || path == "zcdemo_tests"
-        })
-        .collect();
+    let products = example_build_products(dir);
     for object in ALL_OBJECTS {
         assert!(
             products.contains_key(*object),

@@ -129,21 +129,6 @@ fn bytes_under(dir: &Path) -> u64 {
         .sum()
 }
 
-/// What the build (not cmake's configure step) produces.
-fn build_products(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    snapshot_tree(dir)
-        .into_iter()
-        .filter(|(path, _)| {
-            path.ends_with(".o")
-                || path.ends_with(".a")
-                || path.ends_with(".so")
-                || path.starts_with("generated/")
-                || path == "zcdemo"
-                || path == "zcdemo_tests"
-        })
-        .collect()
-}
-
 /// The project's steps the cache handles, as built by cmake for this
 /// project: 8 compiles, `libgeom.a`, and links of `libtext.so`, `zcdemo`
 /// and `zcdemo_tests`.
@@ -166,7 +151,7 @@ impl Project {
         let reference_dir = temp.path().join("nj");
         cmake_configure(&source, &reference_dir, &[]);
         ninja(&reference_dir, &["-C", path_str(&reference_dir)]).assert_success();
-        let reference = build_products(&reference_dir);
+        let reference = example_build_products(&reference_dir);
         assert!(
             reference.contains_key("zcdemo") && reference.contains_key("libgeom.a"),
             "the reference build lacks products: {:?}",
@@ -202,6 +187,16 @@ impl Project {
 
     /// The build succeeded and `dir` holds exactly the reference products,
     /// whose executables run.
+    /// A new build dir `name` against `cache`: every cacheable step hits,
+    /// and the products equal plain ninja's.
+    fn assert_fresh_dir_hits_everything(&self, name: &str, cache: &Path) {
+        let before = stats(cache);
+        let dir = self.configure(name);
+        let output = self.build(&dir, cache, &[], &[]);
+        self.assert_correct(&dir, &output);
+        assert_all_hits(&delta(&before, &stats(cache)), &output);
+    }
+
     fn assert_correct(&self, dir: &Path, output: &Output) {
         output.assert_success();
         // A panic in a worker thread need not fail the build; it is still
@@ -215,7 +210,7 @@ impl Project {
             "the plain ninja build",
             &self.reference,
             &format!("zccache's {}", dir.display()),
-            &build_products(dir),
+            &example_build_products(dir),
         );
         let tests = run_in(dir, dir.join("zcdemo_tests"), &[]);
         tests.assert_success();
@@ -340,11 +335,7 @@ fn corrupt_blobs_are_detected_rebuilt_and_replaced() {
     );
 
     // The damaged blobs were replaced by the real runs: everything hits.
-    let before = stats(&cache);
-    let third = project.configure("b3");
-    let healed = project.build(&third, &cache, &[], &[]);
-    project.assert_correct(&third, &healed);
-    assert_all_hits(&delta(&before, &stats(&cache)), &healed);
+    project.assert_fresh_dir_hits_everything("b3", &cache);
 }
 
 #[test]
@@ -374,11 +365,7 @@ fn truncated_records_are_misses_not_failures() {
     project.assert_correct(&second, &damaged);
 
     // The damaged records were rewritten by the real runs.
-    let before = stats(&cache);
-    let third = project.configure("b3");
-    let healed = project.build(&third, &cache, &[], &[]);
-    project.assert_correct(&third, &healed);
-    assert_all_hits(&delta(&before, &stats(&cache)), &healed);
+    project.assert_fresh_dir_hits_everything("b3", &cache);
 }
 
 #[test]
@@ -487,11 +474,7 @@ fn four_concurrent_builds_share_one_cache() {
         project.assert_correct(dir, output);
     }
 
-    let before = stats(&cache);
-    let fifth = project.configure("b5");
-    let output = project.build(&fifth, &cache, &[], &[]);
-    project.assert_correct(&fifth, &output);
-    assert_all_hits(&delta(&before, &stats(&cache)), &output);
+    project.assert_fresh_dir_hits_everything("b5", &cache);
 }
 
 #[test]

@@ -14,7 +14,6 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A copied example project with two configured build dirs.
@@ -75,22 +74,6 @@ impl TwinBuild {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
-}
-
-/// What the build (not cmake's configure step) produces: objects, archives,
-/// shared libraries, executables and the generated header.
-fn build_products(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    snapshot_tree(dir)
-        .into_iter()
-        .filter(|(path, _)| {
-            path.ends_with(".o")
-                || path.ends_with(".a")
-                || path.ends_with(".so")
-                || path.starts_with("generated/")
-                || path == "zcdemo"
-                || path == "zcdemo_tests"
-        })
-        .collect()
 }
 
 fn compile_steps(steps: &[String]) -> Vec<String> {
@@ -191,7 +174,7 @@ fn zccache_build_matches_ninja_byte_for_byte_and_trees_are_interchangeable() {
         "ninja's d2",
         &written_between(&before_d2, &after_d2),
     );
-    assert!(build_products(&twin.d1).contains_key("generated/greetings_table.h"));
+    assert!(example_build_products(&twin.d1).contains_key("generated/greetings_table.h"));
     assert_test_executable_passes(&twin.d1);
 
     // zccache's own tree is up to date for zccache and for ninja.
@@ -309,9 +292,9 @@ fn incremental_rebuilds_match_ninja() {
     // After all of that both trees still hold identical products.
     assert_same_files(
         "zccache's d1",
-        &build_products(&twin.d1),
+        &example_build_products(&twin.d1),
         "ninja's d2",
-        &build_products(&twin.d2),
+        &example_build_products(&twin.d2),
     );
     assert_test_executable_passes(&twin.d1);
 }

@@ -71,16 +71,12 @@ impl Project {
         (output, json)
     }
 
-    /// One counter of `zccache stats --json`.
-    fn stat(&self, name: &str) -> i64 {
+    /// The hit and miss counters of `zccache stats --json` (one run).
+    fn counters(&self) -> [i64; 6] {
         let output = self.zccache(Path::new("/"), &["stats", "--json"]);
         output.assert_success();
         let json: serde_json::Value = serde_json::from_str(&output.stdout)
             .unwrap_or_else(|error| panic!("stats --json: {error}\n{}", output.describe()));
-        json[name].as_i64().unwrap_or(0)
-    }
-
-    fn counters(&self) -> [i64; 6] {
         [
             "compile_hits",
             "compile_misses",
@@ -89,7 +85,7 @@ impl Project {
             "link_hits",
             "link_misses",
         ]
-        .map(|name| self.stat(name))
+        .map(|name| json[name].as_i64().unwrap_or(0))
     }
 }
 

@@ -364,6 +364,23 @@ pub fn is_bookkeeping(relative: &str) -> bool {
         || (relative.starts_with("CMakeFiles/") && name.ends_with(".log"))
 }
 
+/// What a build of examples/cmake-project produces (not cmake's configure
+/// step): objects, archives, shared libraries, executables and the
+/// generated header.
+pub fn example_build_products(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    snapshot_tree(dir)
+        .into_iter()
+        .filter(|(path, _)| {
+            path.ends_with(".o")
+                || path.ends_with(".a")
+                || path.ends_with(".so")
+                || path.starts_with("generated/")
+                || path == "zcdemo"
+                || path == "zcdemo_tests"
+        })
+        .collect()
+}
+
 /// Every regular file under `dir` except [bookkeeping](is_bookkeeping),
 /// keyed by its `/`-separated path relative to `dir`.
 pub fn snapshot_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
