@@ -234,12 +234,15 @@ impl FileHasher {
         let Some(stat) = stat(path)? else {
             return Ok(None);
         };
-        self.facts_at(path, stat).map(Some)
+        self.facts_with(path, stat, volatile).map(Some)
     }
 
     /// The facts of the file `path` whose stat the caller just took.
     pub fn facts_at(&self, path: &Path, stat: FileStat) -> io::Result<FileFacts> {
-        let volatile = self.is_volatile(path);
+        self.facts_with(path, stat, self.is_volatile(path))
+    }
+
+    fn facts_with(&self, path: &Path, stat: FileStat, volatile: bool) -> io::Result<FileFacts> {
         if let Some((known_stat, facts)) = self.lock().get(path)
             && *known_stat == stat
         {
