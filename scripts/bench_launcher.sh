@@ -7,9 +7,14 @@
 #    private cache in a temp dir, warmed by one compile first), and the
 #    bare compile for reference;
 #  - a miss: `zccache gcc` whose cache entries are wiped before each run
-#    (the compiler's identity stays known, as in any cache that has seen
-#    that compiler before), and one whose whole cache is wiped (the very
-#    first compile ever), against the bare compile.
+#    (the compiler's identity and the store's directories stay, as in any
+#    cache that has seen that compiler before), and one whose whole cache
+#    is wiped (the very first compile ever), against the bare compile. The
+#    helper stores a miss's result after the call returns: each wipe waits
+#    for it first (`zccache stats` does), outside the timed run. Then the
+#    same miss and bare compile alternated 60 times (timed from python),
+#    which a drifting machine cannot skew, and the helper's own CPU time
+#    per miss.
 # Prints each mean and the ratios zccache/ccache, zccache/sccache and
 # zccache miss / bare gcc, by mean, median and CPU time (user+sys of the
 # measured process; for sccache that leaves out the server's work).
@@ -83,9 +88,13 @@ ZCCACHE_DAEMON=0 hyperfine -N --warmup 3 --runs "$runs" --export-json hits-alone
 echo "== misses ($runs runs each)"
 export ZCCACHE_DIR="$work/zccache-miss"
 "$zccache" gcc -c x.c -o x.o   # the compiler's identity, once
+# Waits for the helper's pending stores, then deletes every entry.
+printf '%s\n' "\"$zccache\" stats >/dev/null" \
+  "find \"$ZCCACHE_DIR/v1/records\" \"$ZCCACHE_DIR/v1/blobs\" -type f -delete 2>/dev/null || true" \
+  > wipe.sh
 hyperfine -N --warmup 2 --runs "$runs" --export-json misses.json \
-  --prepare "rm -rf $ZCCACHE_DIR/v1/records $ZCCACHE_DIR/v1/blobs" \
-  --prepare "sh -c 'rm -rf $ZCCACHE_DIR.old; mv $ZCCACHE_DIR $ZCCACHE_DIR.old || true'" \
+  --prepare "sh wipe.sh" \
+  --prepare "sh -c '$zccache stats >/dev/null; rm -rf $ZCCACHE_DIR.old; mv $ZCCACHE_DIR $ZCCACHE_DIR.old || true'" \
   --prepare "true" \
   -n "zccache miss" "$zccache gcc -c x.c -o x.o" \
   -n "zccache first compile ever" "$zccache gcc -c x.c -o x.o" \
@@ -93,14 +102,45 @@ hyperfine -N --warmup 2 --runs "$runs" --export-json misses.json \
 # The same with the depfile every CMake, Meson or ninja compile asks for:
 # zccache then needs no private one.
 hyperfine -N --warmup 2 --runs "$runs" --export-json misses-md.json \
-  --prepare "rm -rf $ZCCACHE_DIR/v1/records $ZCCACHE_DIR/v1/blobs" \
+  --prepare "sh wipe.sh" \
   --prepare "rm -rf $CCACHE_DIR" \
   --prepare "true" \
   -n "zccache miss -MD" "$zccache gcc -MD -MT x.o -MF x.d -c x.c -o x.o" \
   -n "ccache miss -MD" "$ccache gcc -MD -MT x.o -MF x.d -c x.c -o x.o" \
   -n "bare gcc -MD" "$gcc -MD -MT x.o -MF x.d -c x.c -o x.o"
 
-python3 - hits.json misses.json hits-alone.json misses-md.json <<'PY'
+# Alternated: each miss next to a bare compile, order flipped every round.
+helper_pid() {
+  for lock in "$XDG_RUNTIME_DIR"/zccache-*/*.lock; do
+    pid="$(cat "$lock" 2>/dev/null)" || continue
+    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null |
+      grep -qx "ZCCACHE_DIR=$ZCCACHE_DIR" && echo "$pid" && return
+  done
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+"$zccache" gcc -c x.c -o x.o
+pid="$(helper_pid)"
+before="$(cpu_ticks "$pid")"
+python3 - "$zccache" "$gcc" 60 > interleaved.txt <<'PY'
+import statistics, subprocess, sys, time
+zccache, gcc, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def timed(argv):
+    start = time.perf_counter()
+    subprocess.run(argv, check=True)
+    return time.perf_counter() - start
+miss, bare = [], []
+for i in range(rounds):
+    subprocess.run(["sh", "wipe.sh"], check=True)
+    pair = [(miss, [zccache, "gcc", "-c", "x.c", "-o", "x.o"]), (bare, [gcc, "-c", "x.c", "-o", "x.o"])]
+    for times, argv in (pair if i % 2 else pair[::-1]):
+        times.append(timed(argv))
+print(statistics.mean(miss), statistics.median(miss), statistics.mean(bare), statistics.median(bare))
+PY
+"$zccache" stats >/dev/null
+after="$(cpu_ticks "$pid")"
+helper_ms_per_miss="$(python3 -c 'import os, sys; print((int(sys.argv[2]) - int(sys.argv[1])) * 1000 / os.sysconf("SC_CLK_TCK") / 60)' "$before" "$after")"
+
+python3 - hits.json misses.json hits-alone.json misses-md.json interleaved.txt "$helper_ms_per_miss" <<'PY'
 import json, sys
 def load(path):
     return {r["command"]: r for r in json.load(open(path))["results"]}
@@ -123,4 +163,7 @@ ratio("miss: zccache/bare gcc", misses["zccache miss"], misses["bare gcc"])
 ratio("miss -MD: zccache/bare gcc -MD", misses["zccache miss -MD"], misses["bare gcc -MD"])
 ratio("miss -MD: ccache/bare gcc -MD", misses["ccache miss -MD"], misses["bare gcc -MD"])
 ratio("first compile ever: zccache/bare gcc", misses["zccache first compile ever"], misses["bare gcc"])
+miss_mean, miss_median, bare_mean, bare_median = map(float, open(sys.argv[5]).read().split())
+print(f"{'miss, alternated 60x: zccache/bare gcc':38} mean {miss_mean / bare_mean:.3f}   median {miss_median / bare_median:.3f}"
+      f"   ({(miss_mean - bare_mean) * 1e3:.2f} ms added; the helper's own CPU {float(sys.argv[6]):.2f} ms per miss)")
 PY

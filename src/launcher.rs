@@ -234,6 +234,15 @@ fn run_resolved(program: &Path, args: &[OsString], env: Option<&EnvVar>) -> i32 
             print_tool_text(&stdout, &stderr);
             return 0;
         }
+        Prepare::Run { argv, run } => {
+            let mut argv = argv;
+            argv.extend(run.extra_args.iter().cloned());
+            let started = std::time::Instant::now();
+            let ran = run_argv(&argv, env);
+            print_tool_text(&ran.stdout, &ran.stderr);
+            run.report(ran.success, &ran.stdout, &ran.stderr, started.elapsed());
+            return ran.status;
+        }
         Prepare::Cacheable(prepared) => *prepared,
     };
     let Ok(shell_cmd) = shlex::try_join(argv.iter().map(String::as_str)) else {
@@ -279,6 +288,12 @@ enum Prepare {
     Uncached,
     /// The helper restored the outputs; print this text and exit 0.
     Restored { stdout: Vec<u8>, stderr: Vec<u8> },
+    /// A miss the helper stores: run `argv` (resolved program first) with
+    /// the arguments it adds, and report the run to it.
+    Run {
+        argv: Vec<String>,
+        run: crate::daemon::client::ToolRun,
+    },
     /// The open cache, the invocation and its argv (resolved program first).
     Cacheable(Box<Prepared>),
 }
@@ -314,11 +329,14 @@ fn prepare(program: &Path, args: &[OsString]) -> Prepare {
         Classification::NotATool => return Prepare::Uncached,
     };
     let (invocation, argv) = with_colour(invocation, argv, &cwd);
-    if crate::daemon::enabled()
-        && let crate::daemon::client::Outcome::Hit { stdout, stderr } =
-            crate::daemon::client::lookup(&argv, &cwd)
-    {
-        return Prepare::Restored { stdout, stderr };
+    if crate::daemon::enabled() {
+        use crate::daemon::client::Outcome;
+        match crate::daemon::client::lookup(&argv, &cwd) {
+            Outcome::Hit { stdout, stderr } => return Prepare::Restored { stdout, stderr },
+            Outcome::Uncacheable => return Prepare::Uncached,
+            Outcome::Run(run) => return Prepare::Run { argv, run },
+            Outcome::Alone => {}
+        }
     }
     match Cache::open(&build_root(&cwd)) {
         Some(cache) => {
@@ -391,17 +409,17 @@ pub fn build_root(cwd: &Path) -> PathBuf {
 /// Runs one command line (as the cache hands it back, possibly with extra
 /// arguments) directly, stdin inherited, stdout and stderr captured.
 fn run_captured(cmdline: &str, env: Option<&EnvVar>) -> Ran<i32> {
-    let failed = |message: String| Ran {
-        status: NOT_FOUND,
-        success: false,
-        stdout: Vec::new(),
-        stderr: message.into_bytes(),
-    };
-    let Some(argv) = shlex::split(cmdline) else {
-        return failed(format!("zccache: error: cannot split command: {cmdline}\n"));
-    };
+    match shlex::split(cmdline) {
+        Some(argv) => run_argv(&argv, env),
+        None => failed_to_run(format!("zccache: error: cannot split command: {cmdline}\n")),
+    }
+}
+
+/// Runs `argv` (program first) directly, stdin inherited, stdout and stderr
+/// captured.
+fn run_argv(argv: &[String], env: Option<&EnvVar>) -> Ran<i32> {
     let Some((program, args)) = argv.split_first() else {
-        return failed("zccache: error: empty command\n".to_string());
+        return failed_to_run("zccache: error: empty command\n".to_string());
     };
     let mut command = Command::new(program);
     if let Some((name, value)) = env {
@@ -420,7 +438,16 @@ fn run_captured(cmdline: &str, env: Option<&EnvVar>) -> Ran<i32> {
             stdout: output.stdout,
             stderr: output.stderr,
         },
-        Err(err) => failed(format!("zccache: error: cannot run {program}: {err}\n")),
+        Err(err) => failed_to_run(format!("zccache: error: cannot run {program}: {err}\n")),
+    }
+}
+
+fn failed_to_run(message: String) -> Ran<i32> {
+    Ran {
+        status: NOT_FOUND,
+        success: false,
+        stdout: Vec::new(),
+        stderr: message.into_bytes(),
     }
 }
 

@@ -520,3 +520,82 @@ fn a_helper_answering_garbage_or_nothing_costs_a_call_only_its_speed() {
         assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
     }
 }
+
+#[test]
+fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
+    let env = Env::new();
+    env.compile();
+    env.wait_for_helpers(1);
+    fs::write(
+        env.work.join("a.c"),
+        format!("{SOURCE}int g(void) {{ return 3; }}\n"),
+    )
+    .unwrap();
+    let (object, warning) = reference(&env);
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    // The helper stores after the call returned; its own lookups wait for
+    // that, and `zccache stats` too.
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
+    assert_eq!(stats.get("helper_hits"), Some(&1), "{stats:?}");
+    // A process without the helper finds the stored result too.
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    let alone = env
+        .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+        .env("ZCCACHE_DAEMON", "0")
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(0), "{alone:?}");
+    assert_eq!(alone.stderr, warning);
+    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    let stats = env.stats();
+    assert_eq!(stats.get("compile_hits"), Some(&2), "{stats:?}");
+    assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
+}
+
+#[test]
+fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
+    let env = Env::new();
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    // A source gcc -O2 takes over a second on.
+    let big: String = (0..600)
+        .map(|i| {
+            format!(
+                "int f{i}(int x) {{ int s = 0; for (int i = 0; i < x; i++) \
+                 s += (i * {i}) ^ (s >> 3); return s; }}\n"
+            )
+        })
+        .collect();
+    fs::write(env.work.join("big.c"), big).unwrap();
+    let args = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
+    let mut call = env.command(zccache_bin(), &args).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    call.kill().unwrap();
+    call.wait().unwrap();
+    assert_eq!(env.helper_pids(), pids, "the helper survives its client");
+    let out = env.command(zccache_bin(), &args).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let reference = env
+        .command("gcc", &["-O2", "-c", "big.c", "-o", "ref-big.o"])
+        .output()
+        .unwrap();
+    assert!(reference.status.success(), "{reference:?}");
+    assert_eq!(
+        fs::read(env.work.join("big.o")).unwrap(),
+        fs::read(env.work.join("ref-big.o")).unwrap()
+    );
+    let stats = env.stats();
+    // a.c, the killed call and the one after it: nothing was stored.
+    assert_eq!(stats.get("compile_misses"), Some(&3), "{stats:?}");
+    assert_eq!(
+        stats.get("compile_hits").copied().unwrap_or(0),
+        0,
+        "{stats:?}"
+    );
+    assert_eq!(env.helper_pids(), pids);
+}

@@ -80,6 +80,142 @@ pub enum Executed<S> {
     Ran { ran: Ran<S>, note: Option<String> },
 }
 
+/// What [`Cache::begin`] found.
+pub enum Begun<'c> {
+    /// Outputs restored; print these as the tool would have (exit status 0).
+    Restored { stdout: Vec<u8>, stderr: Vec<u8> },
+    /// Not cacheable (counted): run the command as it is.
+    Uncacheable { reason: &'static str },
+    /// A miss (counted): run [`Pending::command`], then complete it.
+    Run(Box<Pending<'c>>),
+}
+
+/// A miss whose command is to run; [`Pending::complete`] stores its result.
+/// Holds the claims that make siblings wait for this run's result, until
+/// completed or dropped.
+pub struct Pending<'c> {
+    cache: &'c Cache,
+    invocation: Invocation,
+    plan: Plan,
+    miss: String,
+    command: String,
+    /// Wall clock before the run: inputs changed since are not trusted.
+    started_ns: i64,
+    _compiling: Option<Claim<'c>>,
+    _leading: Option<fs::File>,
+}
+
+impl<'c> Pending<'c> {
+    /// The command to run: the step's own, with the arguments the cache
+    /// adds (a private depfile, prefix maps).
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// The arguments [`Pending::command`] adds to the tool's own.
+    pub fn extra_args(&self) -> &[String] {
+        &self.plan.extra_args
+    }
+
+    /// Stores the result of the run when it succeeded; returns the note
+    /// that says why the cache could not serve it.
+    pub fn complete<S>(self, ran: &Ran<S>, elapsed: std::time::Duration) -> String {
+        let ran = Ran {
+            status: (),
+            success: ran.success,
+            stdout: ran.stdout.clone(),
+            stderr: ran.stderr.clone(),
+        };
+        let note = self.note();
+        self.capture(ran, elapsed).store();
+        note
+    }
+
+    /// Why the cache could not serve this run, as the build reports it.
+    fn note(&self) -> String {
+        // Named as the build names it: relative to the dir it runs in.
+        let here = std::env::current_dir().unwrap_or_default();
+        let output = self
+            .plan
+            .outputs
+            .first()
+            .map(|o| o.strip_prefix(&here).unwrap_or(o).display().to_string())
+            .unwrap_or_default();
+        format!("cache miss for {output}: {}", self.miss)
+    }
+
+    /// Reads what the run left that the build may change once the step is
+    /// reported done (outputs, depfiles), so [`Finished::store`] may come
+    /// after that. Until it is stored, a lookup of the same step by this
+    /// cache waits for it.
+    pub fn capture(self, ran: Ran<()>, elapsed: std::time::Duration) -> Finished<'c> {
+        let cache = self.cache;
+        let storing = cache.storing.claim(self.plan.key, cache.wait_limit);
+        let captured = if ran.success && !cache.read_only.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            Some(cache.capture_files(&self.plan))
+        } else {
+            None
+        };
+        Finished {
+            pending: self,
+            ran,
+            elapsed,
+            captured,
+            _storing: storing,
+        }
+    }
+}
+
+/// A run whose files are read; [`Finished::store`] stores its result.
+pub struct Finished<'c> {
+    pending: Pending<'c>,
+    ran: Ran<()>,
+    elapsed: std::time::Duration,
+    /// `None` when there is nothing to store (the run failed, or the cache
+    /// is read-only).
+    captured: Option<Result<Captured, Option<&'static str>>>,
+    _storing: Option<Claim<'c>>,
+}
+
+impl Finished<'_> {
+    pub fn store(self) {
+        let Finished {
+            mut pending,
+            ran,
+            elapsed,
+            captured,
+            _storing,
+        } = self;
+        let cache = pending.cache;
+        let stored = captured.map(|captured| {
+            captured.and_then(|captured| {
+                cache.store_result(
+                    &pending.invocation,
+                    &mut pending.plan,
+                    &ran,
+                    elapsed,
+                    pending.started_ns,
+                    captured,
+                )
+            })
+        });
+        if let Some(Err(Some(reason))) = stored {
+            cache.uncacheable(reason);
+        }
+    }
+}
+
+/// A run's outputs (content and mode, in the plan's order) and dependency
+/// texts, as read right after it.
+struct Captured {
+    outputs: Vec<(Vec<u8>, u32)>,
+    /// The depfile listing what the tool read (the build's or zccache's).
+    dependencies: Option<String>,
+    /// The depfile the build asked for, to restore on a hit.
+    depfile: Option<Vec<u8>>,
+}
+
 /// What is known of other compiles of the same source whose arguments
 /// differ only in preprocessor flags (a library built static and shared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +232,7 @@ pub enum Siblings {
 }
 
 /// How long a compile waits for a sibling's result before compiling itself.
-const SIBLING_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+pub const SIBLING_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What asking the cache for a sibling gave.
 enum Joined {
@@ -337,17 +473,41 @@ impl Cache {
         siblings: Siblings,
         run: impl FnOnce(&str) -> Ran<S>,
     ) -> Executed<S> {
+        match self.begin(invocation, command, siblings) {
+            Begun::Restored { stdout, stderr } => Executed::Restored { stdout, stderr },
+            Begun::Uncacheable { reason } => Executed::Ran {
+                ran: run(command),
+                note: Some(format!("not cached: {reason}")),
+            },
+            Begun::Run(pending) => {
+                let started = Instant::now();
+                let ran = run(pending.command());
+                let note = pending.complete(&ran, started.elapsed());
+                Executed::Ran {
+                    ran,
+                    note: Some(note),
+                }
+            }
+        }
+    }
+
+    /// The first half of [`Cache::execute`]: restores `invocation`'s
+    /// outputs when the cache holds them, else says what to run. A
+    /// [`Pending`] run is stored by [`Pending::complete`]; dropping it
+    /// stores nothing. The launcher's helper answers a call with this half
+    /// and completes it when the call has run the tool.
+    pub fn begin(&self, invocation: &Invocation, command: &str, siblings: Siblings) -> Begun<'_> {
         let kind = kind_name(invocation.kind);
         let mut plan = match self.plan(invocation) {
             Ok(plan) => plan,
             Err(reason) => {
                 self.uncacheable(reason);
-                return Executed::Ran {
-                    ran: run(command),
-                    note: Some(format!("not cached: {reason}")),
-                };
+                return Begun::Uncacheable { reason };
             }
         };
+        // A run of this very step whose result is being stored is worth
+        // the wait (the helper stores after its client has returned).
+        self.storing.wait_free(&plan.key, self.wait_limit);
         let miss = match self.lookup(&plan) {
             Lookup::Hit(record) => match self.restore(&plan, &record) {
                 Ok(()) => return self.restored(kind, &record),
@@ -367,15 +527,15 @@ impl Cache {
             miss_slug(&miss),
             "source_changed" | "header_changed" | "header_appeared"
         );
-        let mut _compiling = None;
-        let mut _leading = None;
+        let mut compiling = None;
+        let mut leading = None;
         if plan.kind == ToolKind::Compile && siblings == Siblings::AskCache {
             match self.join_sibling(invocation, &mut plan) {
                 Joined::Restored(record) => {
                     self.count("preprocessed_hits", 1);
                     return self.restored(kind, &record);
                 }
-                Joined::Leading(lock) => _leading = Some(lock),
+                Joined::Leading(lock) => leading = Some(lock),
                 Joined::Alone => {}
             }
         }
@@ -386,7 +546,7 @@ impl Cache {
         {
             // A sibling compiling the same text right now will store it:
             // wait for it rather than compile twice.
-            _compiling = Some(self.in_flight.claim(cpp_key));
+            compiling = self.in_flight.claim(cpp_key, self.wait_limit);
             if let Some(record) = self.restore_preprocessed(invocation, &plan, &cpp_key) {
                 self.count("preprocessed_hits", 1);
                 return self.restored(kind, &record);
@@ -418,7 +578,7 @@ impl Cache {
             }
             plan.private_deps = Some(temp);
         }
-        let to_run = if plan.extra_args.is_empty() {
+        let command = if plan.extra_args.is_empty() {
             command.to_string()
         } else {
             with_extra_args(invocation, &plan.extra_args)
@@ -430,47 +590,19 @@ impl Cache {
                 let _ = fs::remove_file(output);
             }
         }
-        let started = Instant::now();
-        let started_ns = wall_clock_ns();
-        let ran = run(&to_run);
-        let elapsed = started.elapsed();
-        if ran.success
-            && !self.read_only.load(std::sync::atomic::Ordering::Relaxed)
-            && let Err(Some(reason)) =
-                self.store_result(invocation, &mut plan, &ran, elapsed, started_ns)
-        {
-            self.uncacheable(reason);
-        }
-        // Named as the build names it: relative to the dir it runs in.
-        let here = std::env::current_dir().unwrap_or_default();
-        let output = plan
-            .outputs
-            .first()
-            .map(|o| o.strip_prefix(&here).unwrap_or(o).display().to_string())
-            .unwrap_or_default();
-        Executed::Ran {
-            ran,
-            note: Some(format!("cache miss for {output}: {miss}")),
-        }
+        Begun::Run(Box::new(Pending {
+            cache: self,
+            invocation: invocation.clone(),
+            plan,
+            miss,
+            command,
+            started_ns: wall_clock_ns(),
+            _compiling: compiling,
+            _leading: leading,
+        }))
     }
 
-    /// The hit half of [`Cache::execute`], for the launcher's helper process:
-    /// restores `invocation`'s outputs and returns the tool's stdout and
-    /// stderr (exit status 0) when the cache holds them. `None` counts
-    /// nothing: the caller then runs `execute`, which counts the miss.
-    pub fn restore_if_cached(&self, invocation: &Invocation) -> Option<(Vec<u8>, Vec<u8>)> {
-        let plan = self.plan(invocation).ok()?;
-        let Lookup::Hit(record) = self.lookup(&plan) else {
-            return None;
-        };
-        self.restore(&plan, &record).ok()?;
-        match self.restored::<()>(kind_name(invocation.kind), &record) {
-            Executed::Restored { stdout, stderr } => Some((stdout, stderr)),
-            Executed::Ran { .. } => None,
-        }
-    }
-
-    fn restored<S>(&self, kind: &str, record: &ResultRecord) -> Executed<S> {
+    fn restored(&self, kind: &str, record: &ResultRecord) -> Begun<'_> {
         self.count(&format!("{kind}_hits"), 1);
         self.count("time_saved_ms", record.duration_ms);
         let text = |bytes: &[u8]| {
@@ -480,7 +612,7 @@ impl Cache {
                 bytes.to_vec()
             }
         };
-        Executed::Restored {
+        Begun::Restored {
             stdout: text(&record.stdout),
             stderr: text(&record.stderr),
         }
@@ -939,6 +1071,39 @@ impl Cache {
     /// Stores a successful run. `Err(Some(reason))`: the result must not be
     /// cached (counted as uncacheable); `Err(None)`: the store failed
     /// (already warned).
+    /// What a run left that the build may change or delete as soon as the
+    /// step is over (ninja reads and deletes depfiles; a later step may
+    /// rewrite an output in place): read before the step is reported done.
+    fn capture_files(&self, plan: &Plan) -> Result<Captured, Option<&'static str>> {
+        let mut outputs = Vec::with_capacity(plan.outputs.len());
+        for path in &plan.outputs {
+            let content = fs::read(path).map_err(|_| Some("output_missing"))?;
+            let mode = fs::metadata(path)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o644);
+            outputs.push((content, mode));
+        }
+        let dependencies = if plan.two_level {
+            let deps_path = match (&plan.private_deps, &plan.depfile) {
+                (Some(private), _) => private.to_path_buf(),
+                (None, Some((depfile, _))) => depfile.clone(),
+                (None, None) => return Err(Some("no_dependency_file")),
+            };
+            Some(fs::read_to_string(deps_path).map_err(|_| Some("no_dependency_file"))?)
+        } else {
+            None
+        };
+        let depfile = match &plan.depfile {
+            Some((path, _)) => Some(fs::read(path).map_err(|_| Some("no_dependency_file"))?),
+            None => None,
+        };
+        Ok(Captured {
+            outputs,
+            dependencies,
+            depfile,
+        })
+    }
+
     fn store_result<S>(
         &self,
         invocation: &Invocation,
@@ -946,6 +1111,7 @@ impl Cache {
         ran: &Ran<S>,
         elapsed: std::time::Duration,
         started_ns: i64,
+        captured: Captured,
     ) -> Result<(), Option<&'static str>> {
         // The key holds the content hashed before the run (or, for files
         // found in the depfile, after it): a file written meanwhile may not
@@ -959,21 +1125,12 @@ impl Cache {
         }
         let mut dependencies = Dependencies::default();
         let mut ties_to_roots = !self.roots.plain();
-        if plan.two_level {
-            let deps_path = match (&plan.private_deps, &plan.depfile) {
-                (Some(private), _) => private.to_path_buf(),
-                (None, Some((depfile, _))) => depfile.clone(),
-                (None, None) => return Err(Some("no_dependency_file")),
-            };
-            dependencies = self.read_dependencies(invocation, plan, &deps_path, started_ns)?;
+        if let Some(text) = &captured.dependencies {
+            dependencies = self.read_dependencies(invocation, plan, text, started_ns)?;
         }
         let mut outputs = Vec::with_capacity(plan.outputs.len());
-        for path in &plan.outputs {
-            let content = fs::read(path).map_err(|_| Some("output_missing"))?;
+        for (content, mode) in captured.outputs {
             ties_to_roots |= self.roots.appear_in(&content);
-            let mode = fs::metadata(path)
-                .map(|m| m.permissions().mode())
-                .unwrap_or(0o644);
             let blob = self.store.put_blob(&content).map_err(|err| {
                 self.write_failed(&err);
                 None
@@ -984,24 +1141,21 @@ impl Cache {
                 mode,
             });
         }
-        let depfile = match &plan.depfile {
-            Some((path, target)) => {
-                let text = fs::read(path).map_err(|_| Some("no_dependency_file"))?;
-                match self.roots.normalize_bytes(&text) {
-                    Some(text) => Some(StoredDepfile {
+        let depfile = match (&plan.depfile, captured.depfile) {
+            (Some((_, target)), Some(text)) => match self.roots.normalize_bytes(&text) {
+                Some(text) => Some(StoredDepfile {
+                    text,
+                    target: self.roots.normalize(target),
+                }),
+                None => {
+                    ties_to_roots = true;
+                    Some(StoredDepfile {
                         text,
-                        target: self.roots.normalize(target),
-                    }),
-                    None => {
-                        ties_to_roots = true;
-                        Some(StoredDepfile {
-                            text,
-                            target: target.clone(),
-                        })
-                    }
+                        target: target.clone(),
+                    })
                 }
-            }
-            None => None,
+            },
+            _ => None,
         };
         if let Some(raw_source) = &plan.raw_source
             && !(ran.stdout.is_empty() && ran.stderr.is_empty())
@@ -1081,11 +1235,10 @@ impl Cache {
         &self,
         invocation: &Invocation,
         plan: &Plan,
-        deps_path: &Path,
+        text: &str,
         started_ns: i64,
     ) -> Result<Dependencies, Option<&'static str>> {
-        let text = fs::read_to_string(deps_path).map_err(|_| Some("no_dependency_file"))?;
-        let deps = crate::run::depfile::parse(&text)
+        let deps = crate::run::depfile::parse(text)
             .map_err(|_| Some("bad_dependency_file"))?
             .inputs;
         let mut entry_files = Vec::new();
@@ -1240,7 +1393,8 @@ impl Cache {
             }
         }
         if let Some((depfile, _)) = &plan.depfile
-            && let Ok(dependencies) = self.read_dependencies(invocation, plan, depfile, i64::MAX)
+            && let Ok(text) = fs::read_to_string(depfile)
+            && let Ok(dependencies) = self.read_dependencies(invocation, plan, &text, i64::MAX)
         {
             let entry = ManifestEntry {
                 files: dependencies.files,
@@ -1323,7 +1477,7 @@ impl Cache {
         if other == *invocation {
             // The same compile, running in another process: its result is
             // this one's.
-            wait_for_slot(slot?).then_some(())?;
+            wait_for_slot(slot?, self.wait_limit).then_some(())?;
             let Lookup::Hit(record) = self.lookup(plan) else {
                 return None;
             };
@@ -1349,7 +1503,7 @@ impl Cache {
             return None;
         }
         if let Some(slot) = slot
-            && !wait_for_slot(slot)
+            && !wait_for_slot(slot, self.wait_limit)
         {
             return None;
         }
@@ -1423,6 +1577,8 @@ impl Cache {
         }
         let mut absent: Vec<(String, String)> = Vec::new();
         let mut seen = HashSet::new();
+        // Each dir is listed (or its listing checked by stat) once per call.
+        let mut listings: HashMap<&str, Option<Arc<HashSet<String>>>> = HashMap::new();
         for dep in deps {
             let full = join_text(cwd, dep);
             let Some(found_at) = search.iter().position(|dir| {
@@ -1446,9 +1602,10 @@ impl Cache {
                 // One listing per dir rather than one stat per name, as
                 // lookups check them.
                 let first = name.split('/').next().unwrap_or(name);
-                let may_exist = self
-                    .listings
-                    .listing(Path::new(dir))
+                let may_exist = listings
+                    .entry(dir.as_str())
+                    .or_insert_with(|| self.listings.listing(Path::new(dir)))
+                    .as_ref()
                     .is_none_or(|names| names.contains(first));
                 if !may_exist || !Path::new(dir).join(name).exists() {
                     absent.push((self.roots.normalize(dir), name.to_string()));
@@ -1589,8 +1746,8 @@ fn comment_dialect(
 
 /// Waits, bounded, until nobody compiles for the slot's group. Polls,
 /// because a blocking lock could not give up on a compile that hangs.
-fn wait_for_slot(slot: &fs::File) -> bool {
-    let deadline = Instant::now() + SIBLING_WAIT;
+fn wait_for_slot(slot: &fs::File, limit: std::time::Duration) -> bool {
+    let deadline = Instant::now() + limit;
     let mut pause = std::time::Duration::from_millis(1);
     loop {
         match slot.try_lock_shared() {
@@ -1766,16 +1923,46 @@ pub struct Claim<'a> {
 }
 
 impl InFlight {
-    /// Waits until no other thread holds `key`, then holds it.
-    pub fn claim(&self, key: Digest) -> Claim<'_> {
+    /// Waits until no other thread holds `key`, then holds it; `None` when
+    /// another still holds it after `limit` (the caller then goes ahead
+    /// without waiting any longer).
+    pub fn claim(&self, key: Digest, limit: std::time::Duration) -> Option<Claim<'_>> {
+        let deadline = Instant::now() + limit;
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         while keys.contains(&key) {
-            keys = self.done.wait(keys).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            keys = self
+                .done
+                .wait_timeout(keys, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         keys.insert(key);
-        Claim {
+        Some(Claim {
             in_flight: self,
             key,
+        })
+    }
+}
+
+impl InFlight {
+    /// Waits (at most `limit`) until no thread holds `key`.
+    pub fn wait_free(&self, key: &Digest, limit: std::time::Duration) {
+        let deadline = Instant::now() + limit;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        while keys.contains(key) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            keys = self
+                .done
+                .wait_timeout(keys, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -1997,12 +2184,13 @@ mod tests {
     fn a_claim_waits_for_the_holder() {
         let in_flight = Arc::new(InFlight::default());
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = in_flight.claim([1; 32]);
+        let forever = std::time::Duration::from_secs(600);
+        let first = in_flight.claim([1; 32], forever);
         let waiter = {
             let in_flight = Arc::clone(&in_flight);
             let order = Arc::clone(&order);
             std::thread::spawn(move || {
-                let _second = in_flight.claim([1; 32]);
+                let _second = in_flight.claim([1; 32], forever);
                 order.lock().unwrap().push("second");
             })
         };
@@ -2012,7 +2200,11 @@ mod tests {
         waiter.join().unwrap();
         assert_eq!(*order.lock().unwrap(), ["first", "second"]);
         // Another key never waits.
-        let _other = in_flight.claim([2; 32]);
+        let _other = in_flight.claim([2; 32], forever);
+        // A holder that never lets go is given up on.
+        let _held = in_flight.claim([3; 32], forever);
+        let short = std::time::Duration::from_millis(20);
+        assert!(in_flight.claim([3; 32], short).is_none());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use exec::{Executed, Ran, Siblings};
+pub use exec::{Begun, Executed, Finished, Pending, Ran, Siblings};
 
 use config::Settings;
 use files::FileHasher;
@@ -32,6 +32,10 @@ use roots::Roots;
 use stats::Stats;
 use store::Store;
 use toolchain::Toolchains;
+
+/// How long the launcher's helper waits for a sibling compile: well within
+/// the time its client waits for an answer.
+pub const HELPER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// An open cache for one build (or one launcher call).
 pub struct Cache {
@@ -41,6 +45,10 @@ pub struct Cache {
     files: FileHasher,
     listings: exec::DirListings,
     in_flight: exec::InFlight,
+    /// Keys of runs being stored (see [`exec::Pending::capture`]).
+    storing: exec::InFlight,
+    /// How long a compile waits for a sibling compiling the same text.
+    wait_limit: std::time::Duration,
     roots: Roots,
     path_env: Option<OsString>,
     umask: u32,
@@ -138,6 +146,14 @@ impl Cache {
             files: FileHasher::new(&volatile),
             listings: exec::DirListings::new(&volatile),
             in_flight: exec::InFlight::default(),
+            storing: exec::InFlight::default(),
+            // The launcher's helper waits on its client's behalf, and a
+            // client gives up on a helper that answers too late.
+            wait_limit: if revalidate_everything {
+                HELPER_WAIT
+            } else {
+                exec::SIBLING_WAIT
+            },
             toolchains,
             roots,
             path_env: std::env::var_os("PATH"),

@@ -1,5 +1,6 @@
-//! The launcher's side: ask the helper to restore a call, start it when
-//! there is none. Every failure is `None`, and the caller works alone.
+//! The launcher's side: ask the helper to restore a call (or to store it
+//! once the caller has run the tool), start it when there is none. Every
+//! failure is [`Outcome::Alone`], and the caller works alone.
 
 use std::io;
 use std::os::fd::{FromRawFd as _, OwnedFd};
@@ -14,16 +15,47 @@ use super::protocol::{Reply, Request, read_frame, write_frame};
 
 /// Sending a request never waits long: the helper reads it at once.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// A reply waits for the restore; large link outputs take a while, but a
-/// helper that is stuck must not hold up the build for long.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A reply waits for the restore (large link outputs take a while) or for
+/// a sibling compile (the helper gives up on one after
+/// [`crate::cache::HELPER_WAIT`]), but a helper that is stuck must not
+/// hold up the build for long.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the helper did with a call.
 pub enum Outcome {
     /// Outputs restored: print these and exit 0.
     Hit { stdout: Vec<u8>, stderr: Vec<u8> },
+    /// Not cacheable: run the tool as it is.
+    Uncacheable,
+    /// A miss: run the tool with [`ToolRun::extra_args`] added, then
+    /// [`ToolRun::report`] the run.
+    Run(ToolRun),
     /// The caller must do the work itself.
     Alone,
+}
+
+/// A miss the helper will store once the caller has run the tool.
+pub struct ToolRun {
+    stream: UnixStream,
+    /// Added to the tool's arguments (a private depfile, prefix maps).
+    pub extra_args: Vec<String>,
+}
+
+impl ToolRun {
+    /// Hands the run's result to the helper and waits (bounded) until it
+    /// is stored, so a call that has returned is in the cache. Stores
+    /// nothing when the run failed.
+    pub fn report(mut self, success: bool, stdout: &[u8], stderr: &[u8], elapsed: Duration) {
+        let ran = Request::Ran {
+            success,
+            stdout: stdout.to_vec(),
+            stderr: stderr.to_vec(),
+            elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        };
+        if write_frame(&mut self.stream, &ran).is_ok() {
+            let _ = read_frame::<Reply>(&mut self.stream);
+        }
+    }
 }
 
 /// Asks the helper for `argv` (resolved program first) run in `cwd`;
@@ -59,6 +91,8 @@ pub fn lookup(argv: &[String], cwd: &Path) -> Outcome {
     }
     match read_frame::<Reply>(&mut stream) {
         Ok(Reply::Hit { stdout, stderr }) => Outcome::Hit { stdout, stderr },
+        Ok(Reply::Uncacheable) => Outcome::Uncacheable,
+        Ok(Reply::Run { extra_args }) => Outcome::Run(ToolRun { stream, extra_args }),
         _ => Outcome::Alone,
     }
 }

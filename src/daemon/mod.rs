@@ -1,5 +1,6 @@
-//! A long-lived per-user helper that serves launcher hits, so a hit costs
-//! one process start and one round trip instead of opening the cache.
+//! A long-lived per-user helper that serves launcher calls, so a hit costs
+//! one process start and one round trip instead of opening the cache, and
+//! a miss costs two round trips around the compile.
 //!
 //! The first launcher call that finds no live helper starts one (detached,
 //! in its own session) and does its own work alone, as every call does
@@ -21,9 +22,13 @@
 //! stat did not change, and the statistics update, which it writes in
 //! batches off the clients' path.
 //!
-//! On a miss the client runs the compiler itself (as its child: its stdin,
-//! terminal, jobserver and environment) and stores the result as it does
-//! without a helper.
+//! On a miss the helper does the cache's side too: it answers with the
+//! arguments to add (a private depfile), the client runs the compiler
+//! itself (as its child: its stdin, terminal, jobserver and environment)
+//! and sends back what it printed and whether it succeeded, on the same
+//! connection, and the helper stores the result with the header hashes and
+//! directory listings it holds in memory, then answers. A client that dies
+//! before reporting closes the connection, and nothing is stored.
 //!
 //! The socket lives in a private directory (`$XDG_RUNTIME_DIR/zccache-UID`,
 //! else `/tmp/zccache-UID`, mode 0700, owned by the user: anything else is

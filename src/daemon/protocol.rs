@@ -13,13 +13,21 @@ const MAX_FRAME: u32 = 256 << 20;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Request {
-    /// Restore this call's outputs if the cache holds them.
+    /// Restore this call's outputs if the cache holds them; else say how
+    /// to run the tool, and store what the run made (see [`Reply::Run`]).
     Lookup {
         fingerprint: Fingerprint,
         /// The client's working directory, as bytes.
         cwd: Vec<u8>,
         /// The resolved program, then its arguments.
         argv: Vec<String>,
+    },
+    /// The tool ran as [`Reply::Run`] asked (sent on the same connection).
+    Ran {
+        success: bool,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+        elapsed_us: u64,
     },
     /// Add a call's statistics (no reply: the client does not wait).
     Count {
@@ -39,7 +47,18 @@ pub enum Reply {
         stdout: Vec<u8>,
         stderr: Vec<u8>,
     },
-    /// Not restored (not cached, not cacheable, or the cache failed): run it.
+    /// A miss, counted: run the tool with these arguments added to its own,
+    /// then send [`Request::Ran`] on this connection; the helper stores
+    /// the result and answers [`Reply::Stored`]. Closing the connection
+    /// instead stores nothing.
+    Run {
+        extra_args: Vec<String>,
+    },
+    /// The result is stored (or could not be, for a reason it counted).
+    Stored,
+    /// Not cacheable, counted: run the tool as it is.
+    Uncacheable,
+    /// The helper cannot serve this call (the cache failed): work alone.
     Miss,
     /// Another fingerprint: this helper cannot serve the client.
     Refused,

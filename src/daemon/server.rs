@@ -8,14 +8,14 @@ use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Fingerprint;
 use super::protocol::{Reply, Request, read_frame, write_frame};
-use crate::cache::Cache;
 use crate::cache::command::{Classification, classify_argv};
+use crate::cache::{Begun, Cache, Siblings};
 
 /// How often counts of served calls are added to the cache's statistics
 /// (at most this much is lost when the helper is killed).
@@ -30,6 +30,10 @@ const FLUSH_WAIT: Duration = Duration::from_secs(2);
 /// How long a connection may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a client's tool run may take before its result is no longer
+/// awaited (a client that dies closes the connection long before).
+const TOOL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 struct Helper {
     fingerprint: Fingerprint,
     /// One open cache per build root, reused while its settings and roots
@@ -43,6 +47,10 @@ struct Helper {
     /// Connections accepted and not yet handled, by arrival number.
     in_flight: Mutex<BTreeSet<u64>>,
     accepted: AtomicU64,
+    /// Clients running their tool, whose results are still to store.
+    running: AtomicUsize,
+    /// Results of returned calls being stored.
+    storing: AtomicUsize,
     last_request: Mutex<Instant>,
 }
 
@@ -101,6 +109,8 @@ fn serve() -> io::Result<()> {
         flushing: Mutex::new(()),
         in_flight: Mutex::new(BTreeSet::new()),
         accepted: AtomicU64::new(0),
+        running: AtomicUsize::new(0),
+        storing: AtomicUsize::new(0),
         last_request: Mutex::new(Instant::now()),
     });
     {
@@ -124,46 +134,71 @@ fn serve() -> io::Result<()> {
     // one thread, which serves it while the next one accepts, with no
     // thread started per call. Numbering connections while holding the
     // turn keeps their arrival order, which `Flush` relies on.
-    let listener = Arc::new(listener);
-    let turn = Arc::new(Mutex::new(()));
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        let (helper, listener, turn) = (
-            Arc::clone(&helper),
-            Arc::clone(&listener),
-            Arc::clone(&turn),
-        );
-        let worker = std::thread::Builder::new().spawn(move || {
-            loop {
-                let (stream, seq) = {
-                    let _turn = lock_ignoring_poison(&turn);
-                    let Ok((stream, _)) = listener.accept() else {
-                        // Out of descriptors, say: do not spin.
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    };
-                    let seq = helper.accepted.fetch_add(1, Ordering::SeqCst);
-                    lock_ignoring_poison(&helper.in_flight).insert(seq);
-                    *lock_ignoring_poison(&helper.last_request) = Instant::now();
-                    (stream, seq)
-                };
-                helper.handle(stream, seq);
-                lock_ignoring_poison(&helper.in_flight).remove(&seq);
-            }
-        });
-        if let Ok(worker) = worker {
-            workers.push(worker);
-        }
-    }
-    if workers.is_empty() {
+    let pool = Pool {
+        helper,
+        listener: Arc::new(listener),
+        turn: Arc::new(Mutex::new(())),
+    };
+    let started = (0..WORKERS).filter(|_| pool.add_worker()).count();
+    if started == 0 {
         return Err(io::Error::other("cannot start any worker thread"));
     }
-    // The workers never return; the idle watcher ends the process.
-    for worker in workers {
-        let _ = worker.join();
+    // The idle watcher ends the process; the lock is held until then.
+    let _lock = lock;
+    loop {
+        std::thread::park();
     }
-    drop(lock);
-    Ok(())
+}
+
+/// The accepting workers; see [`serve`].
+#[derive(Clone)]
+struct Pool {
+    helper: Arc<Helper>,
+    listener: Arc<UnixListener>,
+    turn: Arc<Mutex<()>>,
+}
+
+impl Pool {
+    /// Starts one more worker; false when no thread can be started.
+    fn add_worker(&self) -> bool {
+        let pool = self.clone();
+        std::thread::Builder::new()
+            .spawn(move || pool.work())
+            .is_ok()
+    }
+
+    /// Serves connections until one leaves the pool to wait for its tool.
+    fn work(&self) {
+        let helper = &self.helper;
+        loop {
+            let (stream, seq) = {
+                let _turn = lock_ignoring_poison(&self.turn);
+                let Ok((stream, _)) = self.listener.accept() else {
+                    // Out of descriptors, say: do not spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let seq = helper.accepted.fetch_add(1, Ordering::SeqCst);
+                lock_ignoring_poison(&helper.in_flight).insert(seq);
+                *lock_ignoring_poison(&helper.last_request) = Instant::now();
+                (stream, seq)
+            };
+            let served = helper.handle(stream, seq, self);
+            lock_ignoring_poison(&helper.in_flight).remove(&seq);
+            if served == Served::LeftPool {
+                return;
+            }
+        }
+    }
+}
+
+/// How a worker's connection ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Served {
+    Done,
+    /// The worker waited for a client's tool run, and a new worker took
+    /// its place in the pool meanwhile.
+    LeftPool,
 }
 
 /// Exits once idle for the configured time, or when the socket file is
@@ -174,9 +209,10 @@ fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64, lock_path: &Pat
     loop {
         std::thread::sleep(tick);
         let ours = std::fs::symlink_metadata(socket).is_ok_and(|m| m.ino() == socket_inode);
-        let idle = lock_ignoring_poison(&helper.last_request).elapsed() >= idle_limit
-            && lock_ignoring_poison(&helper.in_flight).is_empty();
-        if !ours || idle {
+        let busy = !lock_ignoring_poison(&helper.in_flight).is_empty()
+            || helper.running.load(Ordering::SeqCst) > 0;
+        let idle = lock_ignoring_poison(&helper.last_request).elapsed() >= idle_limit;
+        if !busy && (!ours || idle) {
             if ours {
                 // Lock file too, else every cache dir or environment ever
                 // served leaves one behind. A helper starting right now
@@ -191,20 +227,22 @@ fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64, lock_path: &Pat
 }
 
 impl Helper {
-    fn handle(&self, mut stream: UnixStream, seq: u64) {
+    fn handle(&self, mut stream: UnixStream, seq: u64, pool: &Pool) -> Served {
         let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
         let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
         let Ok(request) = read_frame::<Request>(&mut stream) else {
-            return;
+            return Served::Done;
         };
         match request {
             Request::Flush => {
                 // Counts sent before this request (a call's last act before
-                // it exits) must be in: wait for earlier connections.
+                // it exits) must be in: wait for earlier connections, and
+                // for results of returned calls still being stored.
                 let deadline = Instant::now() + FLUSH_WAIT;
-                while lock_ignoring_poison(&self.in_flight)
+                while (lock_ignoring_poison(&self.in_flight)
                     .first()
                     .is_some_and(|first| *first < seq)
+                    || self.storing.load(Ordering::SeqCst) > 0)
                     && Instant::now() < deadline
                 {
                     std::thread::sleep(Duration::from_millis(1));
@@ -232,36 +270,96 @@ impl Helper {
                 cwd,
                 argv,
             } => {
-                let reply = if fingerprint == self.fingerprint {
-                    self.lookup(PathBuf::from(std::ffi::OsString::from_vec(cwd)), &argv)
-                } else {
-                    Reply::Refused
-                };
-                // A client gone meanwhile (killed, timed out) costs nothing:
-                // the outputs are in place either way.
-                let _ = write_frame(&mut stream, &reply);
+                if fingerprint != self.fingerprint {
+                    let _ = write_frame(&mut stream, &Reply::Refused);
+                    return Served::Done;
+                }
+                let cwd = PathBuf::from(std::ffi::OsString::from_vec(cwd));
+                return self.lookup(&mut stream, seq, &cwd, &argv, pool);
             }
+            // Only ever sent after `Reply::Run`, on that connection.
+            Request::Ran { .. } => {}
         }
+        Served::Done
     }
 
-    fn lookup(&self, cwd: PathBuf, argv: &[String]) -> Reply {
-        if !cwd.is_absolute() {
-            return Reply::Miss;
-        }
-        let Classification::Cacheable(invocation) = classify_argv(argv, &cwd) else {
-            return Reply::Miss;
+    /// Answers a call: restores it, or tells the client how to run the
+    /// tool and stores what the run made. A client gone meanwhile (killed,
+    /// timed out) costs nothing: outputs restored are in place either way,
+    /// and a run never reported stores nothing.
+    fn lookup(
+        &self,
+        stream: &mut UnixStream,
+        seq: u64,
+        cwd: &Path,
+        argv: &[String],
+        pool: &Pool,
+    ) -> Served {
+        let found = cwd
+            .is_absolute()
+            .then(|| classify_argv(argv, cwd))
+            .and_then(|classified| match classified {
+                Classification::Cacheable(invocation) => Some(invocation),
+                _ => None,
+            })
+            .and_then(|invocation| {
+                let cache = self.cache_for(&crate::launcher::build_root(cwd))?;
+                let command = shlex::try_join(argv.iter().map(String::as_str)).ok()?;
+                Some((cache, invocation, command))
+            });
+        let Some((cache, invocation, command)) = found else {
+            let _ = write_frame(stream, &Reply::Miss);
+            return Served::Done;
         };
-        let Some(cache) = self.cache_for(&crate::launcher::build_root(&cwd)) else {
-            return Reply::Miss;
-        };
-        let restored = cache.restore_if_cached(&invocation);
-        match restored {
-            Some((stdout, stderr)) => {
+        let pending = match cache.begin(&invocation, &command, Siblings::AskCache) {
+            Begun::Restored { stdout, stderr } => {
                 cache.count("helper_hits", 1);
-                Reply::Hit { stdout, stderr }
+                let _ = write_frame(stream, &Reply::Hit { stdout, stderr });
+                return Served::Done;
             }
-            None => Reply::Miss,
+            Begun::Uncacheable { .. } => {
+                let _ = write_frame(stream, &Reply::Uncacheable);
+                return Served::Done;
+            }
+            Begun::Run(pending) => pending,
+        };
+        let run = Reply::Run {
+            extra_args: pending.extra_args().to_vec(),
+        };
+        if write_frame(stream, &run).is_err() {
+            return Served::Done;
         }
+        // The tool runs for as long as it takes: this thread waits for it
+        // outside the pool, and the call no longer holds up `Flush`.
+        self.running.fetch_add(1, Ordering::SeqCst);
+        lock_ignoring_poison(&self.in_flight).remove(&seq);
+        pool.add_worker();
+        let _ = stream.set_read_timeout(Some(TOOL_TIMEOUT));
+        if let Ok(Request::Ran {
+            success,
+            stdout,
+            stderr,
+            elapsed_us,
+        }) = read_frame::<Request>(stream)
+        {
+            let ran = crate::cache::Ran {
+                status: (),
+                success,
+                stdout,
+                stderr,
+            };
+            // The client returns as soon as the outputs and depfiles are
+            // read; the result is stored after, off its path. Lookups of the
+            // same step wait for it, and `Flush` for every store.
+            let finished = pending.capture(ran, Duration::from_micros(elapsed_us));
+            self.storing.fetch_add(1, Ordering::SeqCst);
+            let _ = write_frame(stream, &Reply::Stored);
+            finished.store();
+            self.storing.fetch_sub(1, Ordering::SeqCst);
+        }
+        *lock_ignoring_poison(&self.last_request) = Instant::now();
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Served::LeftPool
     }
 
     /// The open cache for `root`, as a new process would open it: settings
