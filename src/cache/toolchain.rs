@@ -153,6 +153,9 @@ pub struct Toolchains {
     disk_dir: Option<PathBuf>,
     tools: Mutex<HashMap<MemoKey, Arc<ToolIdentity>>>,
     includes: Mutex<HashMap<IncludeKey, Arc<IncludeSearch>>>,
+    /// Identities checked in this process, by disk key; kept by
+    /// [`Toolchains::forget`], as each use checks them by stat.
+    checked: Mutex<HashMap<Digest, Arc<Checked>>>,
     /// How many tool processes this instance started: lets tests tell a
     /// disk hit from a fresh probe.
     probes_run: AtomicUsize,
@@ -166,6 +169,7 @@ impl Toolchains {
             disk_dir,
             tools: Mutex::new(HashMap::new()),
             includes: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
             probes_run: AtomicUsize::new(0),
         }
     }
@@ -222,6 +226,14 @@ impl Toolchains {
             h.steering_env();
             h.finish()
         };
+        let checked = lock(&self.checked).get(&disk_key).cloned();
+        if let Some(checked) = checked
+            && checked.entry.invoked == invoked
+            && checked.entry.resolved == resolved
+            && checked.is_current()
+        {
+            return Ok(checked.entry.identity());
+        }
         let entry = match self.read_entry::<IdentityEntry>(&disk_key) {
             Some(entry) if entry.is_current(&invoked, &resolved, path_value) => entry,
             _ => {
@@ -232,13 +244,11 @@ impl Toolchains {
                 entry
             }
         };
-        Ok(ToolIdentity {
-            resolved: entry.resolved,
-            invoked: entry.invoked,
-            family: entry.family,
-            digest: entry.digest,
-            version: entry.version,
-        })
+        let identity = entry.identity();
+        if let Some(checked) = Checked::new(entry, path_value) {
+            lock(&self.checked).insert(disk_key, Arc::new(checked));
+        }
+        Ok(identity)
     }
 
     /// Runs the probes and hashes the files that define the tool.
@@ -611,6 +621,16 @@ impl Versioned for IdentityEntry {
 }
 
 impl IdentityEntry {
+    fn identity(&self) -> ToolIdentity {
+        ToolIdentity {
+            resolved: self.resolved.clone(),
+            invoked: self.invoked.clone(),
+            family: self.family,
+            digest: self.digest,
+            version: self.version.clone(),
+        }
+    }
+
     fn is_current(&self, invoked: &Path, resolved: &Path, path_value: &OsStr) -> bool {
         self.invoked == invoked
             && self.resolved == resolved
@@ -622,6 +642,56 @@ impl IdentityEntry {
                 .lookups
                 .iter()
                 .all(|l| search_dirs(&l.name, &l.dirs, path_value) == l.found)
+    }
+}
+
+/// An identity found current in this process, with what lets the next
+/// check repeat its name lookups by a few stats: every dir a lookup searched
+/// without finding the name there (a name created in a dir changes the
+/// dir's mtime), and every name passed over that exists (a chmod or a
+/// symlink's new target changes what `stat` gives, not the dir).
+struct Checked {
+    entry: IdentityEntry,
+    /// Each path with its stat then (`None`: did not exist).
+    searched: Vec<(PathBuf, Option<FileStat>)>,
+}
+
+impl Checked {
+    /// `None` when a stat is too recent to tell a later change from it.
+    fn new(entry: IdentityEntry, path_value: &OsStr) -> Option<Checked> {
+        let mut searched: Vec<(PathBuf, Option<FileStat>)> = Vec::new();
+        for lookup in &entry.lookups {
+            for candidate in candidates(&lookup.name, &lookup.dirs, path_value) {
+                if Some(&candidate) == lookup.found.as_ref() {
+                    break;
+                }
+                let path = if fs::symlink_metadata(&candidate).is_ok() {
+                    candidate
+                } else {
+                    candidate.parent()?.to_path_buf()
+                };
+                if searched.iter().any(|(seen, _)| *seen == path) {
+                    continue;
+                }
+                let stat = stat_file(&path).ok();
+                if stat.is_some_and(|stat| stat.is_racy_now()) {
+                    return None;
+                }
+                searched.push((path, stat));
+            }
+        }
+        Some(Checked { entry, searched })
+    }
+
+    fn is_current(&self) -> bool {
+        self.entry
+            .files
+            .iter()
+            .all(|(path, stat)| stat_file(path).ok().as_ref() == Some(stat))
+            && self
+                .searched
+                .iter()
+                .all(|(path, stat)| stat_file(path).ok() == *stat)
     }
 }
 
@@ -769,6 +839,15 @@ fn resolve_program(
 /// The first executable `name` in `dirs`, then in PATH (absolute entries
 /// only: the driver's cwd is the step's, which a disk entry cannot know).
 fn search_dirs(name: &str, dirs: &[PathBuf], path_value: &OsStr) -> Option<PathBuf> {
+    candidates(name, dirs, path_value).find(|candidate| is_executable_file(candidate))
+}
+
+/// Where [`search_dirs`] looks for `name`, in order.
+fn candidates<'a>(
+    name: &'a str,
+    dirs: &'a [PathBuf],
+    path_value: &'a OsStr,
+) -> impl Iterator<Item = PathBuf> + 'a {
     let path_dirs = path_value
         .as_bytes()
         .split(|&b| b == b':')
@@ -777,8 +856,7 @@ fn search_dirs(name: &str, dirs: &[PathBuf], path_value: &OsStr) -> Option<PathB
     dirs.iter()
         .map(PathBuf::as_path)
         .chain(path_dirs)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable_file(candidate))
+        .map(move |dir| dir.join(name))
 }
 
 /// The `programs:` line of `gcc -print-search-dirs`; a leading '=' marks a
@@ -1140,6 +1218,44 @@ mod tests {
             .unwrap();
         assert!(fresh.probes_run() > 0);
         assert_ne!(shadowed.digest, stored.digest);
+    }
+
+    #[test]
+    fn a_checked_identity_is_rechecked_by_stat_after_forget() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gcc = fake_gcc(tmp.path());
+        let program = gcc.to_str().unwrap();
+        // `as` is found in PATH, after gcc's program dir.
+        fs::remove_file(tmp.path().join("as")).unwrap();
+        let other = tmp.path().join("other");
+        fs::create_dir(&other).unwrap();
+        write_script(&other.join("as"), "#!/bin/sh\necho other as\n");
+        let path = other.into_os_string();
+        settle();
+        let tc = Toolchains::new(None);
+        let first = tc.identify(program, tmp.path(), Some(&path)).unwrap();
+        let probes = tc.probes_run();
+        tc.forget();
+        let again = tc.identify(program, tmp.path(), Some(&path)).unwrap();
+        assert_eq!(tc.probes_run(), probes, "checked by stat, not probed");
+        assert_eq!(again.digest, first.digest);
+
+        // A file named `as` appears in gcc's program dir, not executable:
+        // the search result stays, but the dir changed, so it is checked.
+        let shadow = tmp.path().join("as");
+        fs::write(&shadow, "#!/bin/sh\necho as v2\n").unwrap();
+        tc.forget();
+        let not_executable = tc.identify(program, tmp.path(), Some(&path)).unwrap();
+        assert_eq!(not_executable.digest, first.digest);
+        // Made executable, it shadows PATH's `as`: the dir's stat is the
+        // same, the file's is not.
+        settle();
+        tc.forget();
+        tc.identify(program, tmp.path(), Some(&path)).unwrap();
+        fs::set_permissions(&shadow, fs::Permissions::from_mode(0o755)).unwrap();
+        tc.forget();
+        let shadowed = tc.identify(program, tmp.path(), Some(&path)).unwrap();
+        assert_ne!(shadowed.digest, first.digest);
     }
 
     #[test]
