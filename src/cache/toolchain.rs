@@ -154,8 +154,11 @@ pub struct Toolchains {
     tools: Mutex<HashMap<MemoKey, Arc<ToolIdentity>>>,
     includes: Mutex<HashMap<IncludeKey, Arc<IncludeSearch>>>,
     /// Identities checked in this process, by disk key; kept by
-    /// [`Toolchains::forget`], as each use checks them by stat.
+    /// [`Toolchains::forget`], as each use checks them by stat. Only a
+    /// process that forgets (the launcher's helper) keeps them: what makes
+    /// the next check cheap costs a one-shot process more than it saves.
     checked: Mutex<HashMap<Digest, Arc<Checked>>>,
+    forgets: std::sync::atomic::AtomicBool,
     /// How many tool processes this instance started: lets tests tell a
     /// disk hit from a fresh probe.
     probes_run: AtomicUsize,
@@ -170,13 +173,16 @@ impl Toolchains {
             tools: Mutex::new(HashMap::new()),
             includes: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
+            forgets: std::sync::atomic::AtomicBool::new(false),
             probes_run: AtomicUsize::new(0),
         }
     }
 
     /// Drops what is memoized in memory (the disk cache stays and is
-    /// revalidated on its next read).
+    /// revalidated on its next read; identities already checked here are
+    /// checked again by stat).
     pub fn forget(&self) {
+        self.forgets.store(true, Ordering::Relaxed);
         lock(&self.tools).clear();
         lock(&self.includes).clear();
     }
@@ -245,7 +251,9 @@ impl Toolchains {
             }
         };
         let identity = entry.identity();
-        if let Some(checked) = Checked::new(entry, path_value) {
+        if self.forgets.load(Ordering::Relaxed)
+            && let Some(checked) = Checked::new(entry, path_value)
+        {
             lock(&self.checked).insert(disk_key, Arc::new(checked));
         }
         Ok(identity)
@@ -1233,6 +1241,8 @@ mod tests {
         let path = other.into_os_string();
         settle();
         let tc = Toolchains::new(None);
+        // As the launcher's helper does before every call.
+        tc.forget();
         let first = tc.identify(program, tmp.path(), Some(&path)).unwrap();
         let probes = tc.probes_run();
         tc.forget();
