@@ -101,6 +101,8 @@ pub struct Pending<'c> {
     command: String,
     /// Wall clock before the run: inputs changed since are not trusted.
     started_ns: i64,
+    /// The sibling marker naming this compile, to write as it starts.
+    announce: Option<(Digest, Vec<u8>)>,
     _compiling: Option<Claim<'c>>,
     _leading: Option<fs::File>,
 }
@@ -115,6 +117,17 @@ impl<'c> Pending<'c> {
     /// The arguments [`Pending::command`] adds to the tool's own.
     pub fn extra_args(&self) -> &[String] {
         &self.plan.extra_args
+    }
+
+    /// Marks this compile as its group's latest, for sibling compiles
+    /// starting while it runs (see [`Siblings::AskCache`]). Call as the
+    /// tool starts; done at the latest when the run is captured. Written
+    /// after the caller was told to run it, so the write costs the run no
+    /// time.
+    pub fn announce(&mut self) {
+        if let Some((key, bytes)) = self.announce.take() {
+            let _ = self.cache.put(Namespace::Manifest, &key, &bytes);
+        }
     }
 
     /// Stores the result of the run when it succeeded; returns the note
@@ -148,7 +161,8 @@ impl<'c> Pending<'c> {
     /// reported done (outputs, depfiles), so [`Finished::store`] may come
     /// after that. Until it is stored, a lookup of the same step by this
     /// cache waits for it.
-    pub fn capture(self, ran: Ran<()>, elapsed: std::time::Duration) -> Finished<'c> {
+    pub fn capture(mut self, ran: Ran<()>, elapsed: std::time::Duration) -> Finished<'c> {
+        self.announce();
         let cache = self.cache;
         let storing = cache.storing.claim(self.plan.key, cache.wait_limit);
         let captured = if ran.success && !cache.read_only.load(std::sync::atomic::Ordering::Relaxed)
@@ -237,8 +251,9 @@ pub const SIBLING_WAIT: std::time::Duration = std::time::Duration::from_secs(600
 /// What asking the cache for a sibling gave.
 enum Joined {
     Restored(ResultRecord),
-    /// This compile leads its group: hold the lock until its result is stored.
-    Leading(fs::File),
+    /// This compile leads its group: hold the lock until its result is
+    /// stored, and write this marker (key, record) when it starts.
+    Leading(fs::File, Option<(Digest, Vec<u8>)>),
     Alone,
 }
 
@@ -479,7 +494,8 @@ impl Cache {
                 ran: run(command),
                 note: Some(format!("not cached: {reason}")),
             },
-            Begun::Run(pending) => {
+            Begun::Run(mut pending) => {
+                pending.announce();
                 let started = Instant::now();
                 let ran = run(pending.command());
                 let note = pending.complete(&ran, started.elapsed());
@@ -529,13 +545,17 @@ impl Cache {
         );
         let mut compiling = None;
         let mut leading = None;
+        let mut announce = None;
         if plan.kind == ToolKind::Compile && siblings == Siblings::AskCache {
             match self.join_sibling(invocation, &mut plan) {
                 Joined::Restored(record) => {
                     self.count("preprocessed_hits", 1);
                     return self.restored(kind, &record);
                 }
-                Joined::Leading(lock) => leading = Some(lock),
+                Joined::Leading(lock, marker) => {
+                    leading = Some(lock);
+                    announce = marker;
+                }
                 Joined::Alone => {}
             }
         }
@@ -597,6 +617,7 @@ impl Cache {
             miss,
             command,
             started_ns: wall_clock_ns(),
+            announce,
             _compiling: compiling,
             _leading: leading,
         }))
@@ -1451,12 +1472,11 @@ impl Cache {
         if !free {
             return Joined::Alone;
         }
-        if marker.as_ref() != Some(&own)
-            && let Some(bytes) = encode(&own)
-        {
-            let _ = self.put(Namespace::Manifest, &marker_key, &bytes);
-        }
-        Joined::Leading(lock)
+        let announce = (marker.as_ref() != Some(&own))
+            .then(|| encode(&own))
+            .flatten()
+            .map(|bytes| (marker_key, bytes));
+        Joined::Leading(lock, announce)
     }
 
     /// Restores `sibling`'s result for `invocation` when both preprocess to

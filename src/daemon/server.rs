@@ -311,7 +311,7 @@ impl Helper {
             let _ = write_frame(stream, &Reply::Miss);
             return Served::Done;
         };
-        let pending = match cache.begin(&invocation, &command, Siblings::AskCache) {
+        let mut pending = match cache.begin(&invocation, &command, Siblings::AskCache) {
             Begun::Restored { stdout, stderr } => {
                 cache.count("helper_hits", 1);
                 let _ = write_frame(stream, &Reply::Hit { stdout, stderr });
@@ -329,6 +329,7 @@ impl Helper {
         if write_frame(stream, &run).is_err() {
             return Served::Done;
         }
+        pending.announce();
         // The tool runs for as long as it takes: this thread waits for it
         // outside the pool, and the call no longer holds up `Flush`.
         self.running.fetch_add(1, Ordering::SeqCst);
