@@ -193,6 +193,8 @@ pub struct Finished<'c> {
 }
 
 impl Finished<'_> {
+    /// Stores the result of a successful run, or counts why it must not be
+    /// cached; then lets lookups and siblings waiting for it go on.
     pub fn store(self) {
         let Finished {
             mut pending,
@@ -1089,9 +1091,6 @@ impl Cache {
         Ok(())
     }
 
-    /// Stores a successful run. `Err(Some(reason))`: the result must not be
-    /// cached (counted as uncacheable); `Err(None)`: the store failed
-    /// (already warned).
     /// What a run left that the build may change or delete as soon as the
     /// step is over (ninja reads and deletes depfiles; a later step may
     /// rewrite an output in place): read before the step is reported done.
@@ -1125,6 +1124,9 @@ impl Cache {
         })
     }
 
+    /// Stores a successful run from what [`Cache::capture_files`] read.
+    /// `Err(Some(reason))`: the result must not be cached (counted as
+    /// uncacheable); `Err(None)`: the store failed (already warned).
     fn store_result<S>(
         &self,
         invocation: &Invocation,

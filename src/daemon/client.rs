@@ -43,8 +43,9 @@ pub struct ToolRun {
 
 impl ToolRun {
     /// Hands the run's result to the helper and waits (bounded) until it
-    /// is stored, so a call that has returned is in the cache. Stores
-    /// nothing when the run failed.
+    /// has read the outputs and depfiles, which the build may change once
+    /// this call returns; it stores the result after, and its own lookups
+    /// of the same step wait for that. Nothing is stored for a failed run.
     pub fn report(mut self, success: bool, stdout: &[u8], stderr: &[u8], elapsed: Duration) {
         let ran = Request::Ran {
             success,

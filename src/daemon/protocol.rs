@@ -48,13 +48,14 @@ pub enum Reply {
         stderr: Vec<u8>,
     },
     /// A miss, counted: run the tool with these arguments added to its own,
-    /// then send [`Request::Ran`] on this connection; the helper stores
-    /// the result and answers [`Reply::Stored`]. Closing the connection
-    /// instead stores nothing.
+    /// then send [`Request::Ran`] on this connection; the helper reads the
+    /// outputs and depfiles, answers [`Reply::Stored`], then stores the
+    /// result. Closing the connection instead stores nothing.
     Run {
         extra_args: Vec<String>,
     },
-    /// The result is stored (or could not be, for a reason it counted).
+    /// What the run made is read; the result is being stored (or, for a
+    /// reason the helper counts, will not be).
     Stored,
     /// Not cacheable, counted: run the tool as it is.
     Uncacheable,

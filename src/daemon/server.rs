@@ -1,6 +1,6 @@
 //! The helper process: accepts one connection per launcher call, each
-//! served on its own thread, restores hits through a fresh cache, and
-//! writes statistics after replying.
+//! served on its own thread; restores hits, tells misses how to run the
+//! tool and stores what the run made, and writes statistics after replying.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -132,8 +132,10 @@ fn serve() -> io::Result<()> {
     }
     // Workers take turns accepting (leader/followers): a connection wakes
     // one thread, which serves it while the next one accepts, with no
-    // thread started per call. Numbering connections while holding the
-    // turn keeps their arrival order, which `Flush` relies on.
+    // thread started per hit (a miss's worker leaves the pool to wait for
+    // the client's tool, and a new one takes its place). Numbering
+    // connections while holding the turn keeps their arrival order, which
+    // `Flush` relies on.
     let pool = Pool {
         helper,
         listener: Arc::new(listener),
