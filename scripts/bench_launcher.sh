@@ -14,9 +14,10 @@
 #    helper stores a miss's result after the call returns: each wipe waits
 #    for it first (`zccache stats` does), outside the timed run. Then the
 #    same miss, the bare compile and a minimal static C launcher that
-#    captures gcc's output (what any launcher costs at least) in rotating
+#    captures gcc's output (what any launcher costs at least), and the miss
+#    and bare compile with the depfile a build system asks for, in rotating
 #    order 60 times (timed from python), which a drifting machine cannot
-#    skew, and the helper's own CPU time per miss.
+#    skew, and the helpers' CPU time per round.
 # Prints each mean and the ratios zccache/ccache, zccache/sccache and
 # zccache miss / bare gcc, by mean, median and CPU time (user+sys of the
 # measured process; for sccache that leaves out the server's work).
@@ -162,7 +163,9 @@ python3 - "$zccache" "$gcc" 60 > interleaved.txt <<'PY'
 import statistics, subprocess, sys, time
 zccache, gcc, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 compile = ["-c", "x.c", "-o", "x.o"]
-arms = [[zccache, "gcc", *compile], ["./spawner", gcc, *compile], [gcc, *compile]]
+with_depfile = ["-MD", "-MT", "x.o", "-MF", "x.d", *compile]
+arms = [[zccache, "gcc", *compile], ["./spawner", gcc, *compile], [gcc, *compile],
+        [zccache, "gcc", *with_depfile], [gcc, *with_depfile]]
 times = [[] for _ in arms]
 for i in range(rounds):
     for k in range(len(arms)):
@@ -200,10 +203,12 @@ ratio("miss: zccache/bare gcc", misses["zccache miss"], misses["bare gcc"])
 ratio("miss -MD: zccache/bare gcc -MD", misses["zccache miss -MD"], misses["bare gcc -MD"])
 ratio("miss -MD: ccache/bare gcc -MD", misses["ccache miss -MD"], misses["bare gcc -MD"])
 ratio("miss, cache dir wiped: zccache/bare", misses["zccache miss, cache dir wiped"], misses["bare gcc"])
-miss_mean, miss_median, floor_mean, floor_median, bare_mean, bare_median = map(
-    float, open(sys.argv[5]).read().split())
+(miss_mean, miss_median, floor_mean, floor_median, bare_mean, bare_median,
+ md_mean, md_median, bare_md_mean, bare_md_median) = map(float, open(sys.argv[5]).read().split())
 print(f"{'miss, rotated 60x: zccache/bare gcc':38} mean {miss_mean / bare_mean:.3f}   median {miss_median / bare_median:.3f}"
       f"   ({(miss_mean - bare_mean) * 1e3:.2f} ms added)")
-print(f"{'  the helpers CPU per round':38} {float(sys.argv[6]):.2f} ms (a miss's lookup and store, three stats flushes)")
+print(f"{'  the helpers CPU per round':38} {float(sys.argv[6]):.2f} ms (two misses, five stats flushes)")
 print(f"{'  any capturing launcher: spawner/bare':38} mean {floor_mean / bare_mean:.3f}   median {floor_median / bare_median:.3f}")
+print(f"{'miss -MD, rotated: zccache/bare -MD':38} mean {md_mean / bare_md_mean:.3f}   median {md_median / bare_md_median:.3f}"
+      f"   ({(md_mean - bare_md_mean) * 1e3:.2f} ms added)")
 PY

@@ -557,21 +557,24 @@ fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
     assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
 }
 
-#[test]
-fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
-    let env = Env::new();
-    env.compile();
-    let pids = env.wait_for_helpers(1);
-    // A source gcc -O2 takes over a second on.
-    let big: String = (0..600)
+/// A source gcc -O2 takes over a second on.
+fn slow_source() -> String {
+    (0..600)
         .map(|i| {
             format!(
                 "int f{i}(int x) {{ int s = 0; for (int i = 0; i < x; i++) \
                  s += (i * {i}) ^ (s >> 3); return s; }}\n"
             )
         })
-        .collect();
-    fs::write(env.work.join("big.c"), big).unwrap();
+        .collect()
+}
+
+#[test]
+fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
+    let env = Env::new();
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    fs::write(env.work.join("big.c"), slow_source()).unwrap();
     let args = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
     let mut call = env.command(zccache_bin(), &args).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -598,4 +601,27 @@ fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
         "{stats:?}"
     );
     assert_eq!(env.helper_pids(), pids);
+}
+
+#[test]
+fn a_helper_killed_while_its_caller_compiles_fails_nothing() {
+    let env = Env::new();
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    fs::write(env.work.join("big.c"), slow_source()).unwrap();
+    let args = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
+    let call = env.command(zccache_bin(), &args).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(pids[0]);
+    let out = call.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let reference = env
+        .command("gcc", &["-O2", "-c", "big.c", "-o", "ref-big.o"])
+        .output()
+        .unwrap();
+    assert!(reference.status.success(), "{reference:?}");
+    assert_eq!(
+        fs::read(env.work.join("big.o")).unwrap(),
+        fs::read(env.work.join("ref-big.o")).unwrap()
+    );
 }
