@@ -557,32 +557,30 @@ fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
     assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
 }
 
-/// A source gcc -O2 takes over a second on.
-fn slow_source() -> String {
-    (0..600)
+/// The arguments of a compile gcc -O2 takes over a second on.
+const SLOW_COMPILE: [&str; 6] = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
+
+/// Starts [`SLOW_COMPILE`] through the launcher once a helper serves it;
+/// returns the helper's pid and the call, 300 ms into its compile.
+fn start_slow_compile(env: &Env) -> (i32, std::process::Child) {
+    env.compile();
+    let pids = env.wait_for_helpers(1);
+    let source: String = (0..600)
         .map(|i| {
             format!(
                 "int f{i}(int x) {{ int s = 0; for (int i = 0; i < x; i++) \
                  s += (i * {i}) ^ (s >> 3); return s; }}\n"
             )
         })
-        .collect()
+        .collect();
+    fs::write(env.work.join("big.c"), source).unwrap();
+    let call = env.command(zccache_bin(), &SLOW_COMPILE).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    (pids[0], call)
 }
 
-#[test]
-fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
-    let env = Env::new();
-    env.compile();
-    let pids = env.wait_for_helpers(1);
-    fs::write(env.work.join("big.c"), slow_source()).unwrap();
-    let args = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
-    let mut call = env.command(zccache_bin(), &args).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    call.kill().unwrap();
-    call.wait().unwrap();
-    assert_eq!(env.helper_pids(), pids, "the helper survives its client");
-    let out = env.command(zccache_bin(), &args).output().unwrap();
-    assert!(out.status.success(), "{out:?}");
+/// big.o is the object gcc itself makes of big.c.
+fn assert_slow_compile_made_gccs_object(env: &Env) {
     let reference = env
         .command("gcc", &["-O2", "-c", "big.c", "-o", "ref-big.o"])
         .output()
@@ -592,6 +590,22 @@ fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
         fs::read(env.work.join("big.o")).unwrap(),
         fs::read(env.work.join("ref-big.o")).unwrap()
     );
+}
+
+#[test]
+fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
+    let env = Env::new();
+    let (helper, mut call) = start_slow_compile(&env);
+    call.kill().unwrap();
+    call.wait().unwrap();
+    assert_eq!(
+        env.helper_pids(),
+        [helper],
+        "the helper survives its client"
+    );
+    let out = env.command(zccache_bin(), &SLOW_COMPILE).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_slow_compile_made_gccs_object(&env);
     let stats = env.stats();
     // a.c, the killed call and the one after it: nothing was stored.
     assert_eq!(stats.get("compile_misses"), Some(&3), "{stats:?}");
@@ -600,28 +614,15 @@ fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
         0,
         "{stats:?}"
     );
-    assert_eq!(env.helper_pids(), pids);
+    assert_eq!(env.helper_pids(), [helper]);
 }
 
 #[test]
 fn a_helper_killed_while_its_caller_compiles_fails_nothing() {
     let env = Env::new();
-    env.compile();
-    let pids = env.wait_for_helpers(1);
-    fs::write(env.work.join("big.c"), slow_source()).unwrap();
-    let args = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
-    let call = env.command(zccache_bin(), &args).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    kill(pids[0]);
+    let (helper, call) = start_slow_compile(&env);
+    kill(helper);
     let out = call.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    let reference = env
-        .command("gcc", &["-O2", "-c", "big.c", "-o", "ref-big.o"])
-        .output()
-        .unwrap();
-    assert!(reference.status.success(), "{reference:?}");
-    assert_eq!(
-        fs::read(env.work.join("big.o")).unwrap(),
-        fs::read(env.work.join("ref-big.o")).unwrap()
-    );
+    assert_slow_compile_made_gccs_object(&env);
 }
