@@ -197,9 +197,10 @@ impl Pool {
 /// How a worker's connection ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Served {
+    /// The worker goes on serving.
     Done,
     /// The worker waited for a client's tool run, and a new worker took
-    /// its place in the pool meanwhile.
+    /// its place in the pool meanwhile: this one ends.
     LeftPool,
 }
 
@@ -333,10 +334,12 @@ impl Helper {
         }
         pending.announce();
         // The tool runs for as long as it takes: this thread waits for it
-        // outside the pool, and the call no longer holds up `Flush`.
+        // outside the pool, and the call no longer holds up `Flush`. When
+        // no thread can take its place, it rejoins the pool afterwards
+        // rather than leave it short.
         self.running.fetch_add(1, Ordering::SeqCst);
         lock_ignoring_poison(&self.in_flight).remove(&seq);
-        pool.add_worker();
+        let replaced = pool.add_worker();
         let _ = stream.set_read_timeout(Some(TOOL_TIMEOUT));
         if let Ok(Request::Ran {
             success,
@@ -362,7 +365,11 @@ impl Helper {
         }
         *lock_ignoring_poison(&self.last_request) = Instant::now();
         self.running.fetch_sub(1, Ordering::SeqCst);
-        Served::LeftPool
+        if replaced {
+            Served::LeftPool
+        } else {
+            Served::Done
+        }
     }
 
     /// The open cache for `root`, as a new process would open it: settings
