@@ -626,3 +626,32 @@ fn a_helper_killed_while_its_caller_compiles_fails_nothing() {
     assert!(out.status.success(), "{out:?}");
     assert_slow_compile_made_gccs_object(&env);
 }
+
+#[test]
+fn private_depfiles_live_in_the_socket_dir_only_while_a_call_compiles() {
+    let env = Env::new();
+    // Left by a helper that died mid-compile (no process has this pid).
+    fs::create_dir_all(env.socket_dir()).unwrap();
+    fs::set_permissions(env.socket_dir(), fs::Permissions::from_mode(0o700)).unwrap();
+    let orphan = env.socket_dir().join("deps-2147483646-0.d");
+    fs::write(&orphan, "a.o: a.c\n").unwrap();
+    env.compile();
+    env.wait_for_helpers(1);
+    assert!(
+        !orphan.exists(),
+        "a new helper removes depfiles of dead ones"
+    );
+    // A miss served by the helper, with no depfile asked for by the build.
+    fs::write(
+        env.work.join("a.c"),
+        format!("{SOURCE}int h(void) {{ return 4; }}\n"),
+    )
+    .unwrap();
+    assert_eq!(env.compile().0, Some(0));
+    env.stats();
+    assert!(env.files("d").is_empty(), "{:?}", env.files("d"));
+    fs::remove_file(env.work.join("a.o")).unwrap();
+    assert_eq!(env.compile().0, Some(0));
+    let stats = env.stats();
+    assert_eq!(stats.get("helper_hits"), Some(&1), "{stats:?}");
+}

@@ -578,12 +578,8 @@ impl Cache {
         self.count(&format!("{kind}_misses"), 1);
         self.count(&format!("miss.{}", miss_slug(&miss)), 1);
         if let Some(request) = plan.private_request
-            && let Ok(temp) = tempfile::Builder::new()
-                .prefix("zccache-deps-")
-                .suffix(".d")
-                .tempfile()
+            && let Some(temp) = self.private_depfile()
         {
-            let temp = temp.into_temp_path();
             let path = temp.to_string_lossy().to_string();
             match request {
                 PrivateDeps::Compiler => {
@@ -623,6 +619,25 @@ impl Cache {
             _compiling: compiling,
             _leading: leading,
         }))
+    }
+
+    /// A new path for a depfile zccache asks the tool for, deleted when
+    /// dropped.
+    fn private_depfile(&self) -> Option<tempfile::TempPath> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if let Some(dir) = self.private_dir.get() {
+            let serial = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.join(format!("deps-{}-{serial}.d", std::process::id()));
+            // Left by a process of the same pid before: never read as new.
+            let _ = fs::remove_file(&path);
+            return tempfile::TempPath::try_from_path(path).ok();
+        }
+        tempfile::Builder::new()
+            .prefix("zccache-deps-")
+            .suffix(".d")
+            .tempfile()
+            .ok()
+            .map(tempfile::NamedTempFile::into_temp_path)
     }
 
     fn restored(&self, kind: &str, record: &ResultRecord) -> Begun<'_> {

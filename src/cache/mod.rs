@@ -60,6 +60,10 @@ pub struct Cache {
     files_memo: std::sync::OnceLock<PathBuf>,
     /// Where the cache keeps the memo of other files' hashes, once used.
     outside_memo: std::sync::OnceLock<PathBuf>,
+    /// A directory of this user's alone (mode 0700, normally on tmpfs) for
+    /// private depfiles, set by the launcher's helper; else they are temp
+    /// files in the system temp dir.
+    private_dir: std::sync::OnceLock<PathBuf>,
 }
 
 /// The memo of the cache's file hashes in a build dir (see [`files`]).
@@ -162,6 +166,7 @@ impl Cache {
             warned: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
             files_memo: std::sync::OnceLock::new(),
+            private_dir: std::sync::OnceLock::new(),
             outside_memo: std::sync::OnceLock::new(),
             store,
             settings,
@@ -200,6 +205,12 @@ impl Cache {
         self.files.load(&path);
         let _ = self.files_memo.set(path);
         self.remember_outside_files();
+    }
+
+    /// Puts private depfiles in `dir`, which must be closed to other users:
+    /// names there need no exclusive creation, so the tool creates them.
+    pub fn keep_private_files_in(&self, dir: PathBuf) {
+        let _ = self.private_dir.set(dir);
     }
 
     /// The memo of files outside the project only (see

@@ -23,7 +23,7 @@
 //! batches off the clients' path.
 //!
 //! On a miss the helper does the cache's side too: it answers with the
-//! arguments to add (a private depfile), the client runs the compiler
+//! arguments to add (a private depfile, in the private socket dir), the client runs the compiler
 //! itself (as its child: its stdin, terminal, jobserver and environment)
 //! and sends back what it printed and whether it succeeded, on the same
 //! connection, and the helper stores the result with the header hashes and

@@ -36,6 +36,8 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 struct Helper {
     fingerprint: Fingerprint,
+    /// The private socket dir, which also holds private depfiles.
+    dir: PathBuf,
     /// One open cache per build root, reused while its settings and roots
     /// stay what they were (checked on each request).
     caches: Mutex<HashMap<PathBuf, Arc<Cache>>>,
@@ -99,11 +101,13 @@ fn serve() -> io::Result<()> {
         let _ = lock.set_len(0);
         let _ = writeln!(lock, "{}", std::process::id());
     }
+    remove_orphaned_depfiles(&dir);
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)?;
     let socket_inode = std::fs::symlink_metadata(&socket)?.ino();
     let helper = Arc::new(Helper {
         fingerprint,
+        dir: dir.clone(),
         caches: Mutex::new(HashMap::new()),
         unflushed: Mutex::new(Vec::new()),
         flushing: Mutex::new(()),
@@ -202,6 +206,29 @@ enum Served {
     /// The worker waited for a client's tool run, and a new worker took
     /// its place in the pool meanwhile: this one ends.
     LeftPool,
+}
+
+/// Removes private depfiles (`deps-PID-N.d`) left by helpers that died
+/// while a call compiled.
+fn remove_orphaned_depfiles(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("deps-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Exits once idle for the configured time, or when the socket file is
@@ -387,6 +414,7 @@ impl Helper {
             return Some(Arc::clone(cache));
         }
         let cache = Cache::open_revalidating(root)?;
+        cache.keep_private_files_in(self.dir.clone());
         if let Some(old) = caches.insert(root.to_path_buf(), Arc::clone(&cache)) {
             lock_ignoring_poison(&self.unflushed).push(old);
         }
