@@ -156,15 +156,8 @@ enum Command {
         .ninja_log and .ninja_deps stay valid, so plain ninja finds no work after zccache."
 )]
 struct NinjaFlags {
-    /// Change to DIR before doing anything else
-    #[arg(short = 'C', value_name = "DIR")]
-    dir: Option<PathBuf>,
-    /// Build file to read
-    #[arg(short = 'f', value_name = "FILE", default_value = "build.ninja")]
-    file: PathBuf,
-    /// Run N jobs in parallel (0 means unlimited) [default: CPUs + 2]
-    #[arg(short = 'j', value_name = "N")]
-    jobs: Option<usize>,
+    #[command(flatten)]
+    manifest: ManifestFlags,
     /// Keep going until N jobs fail (0 means infinity)
     #[arg(short = 'k', value_name = "N", default_value_t = 1)]
     keep_going: usize,
@@ -194,8 +187,9 @@ struct NinjaFlags {
     targets: Vec<String>,
 }
 
+/// The manifest to read and how many jobs to run, for build and watch.
 #[derive(Args, Debug)]
-struct WatchFlags {
+struct ManifestFlags {
     /// Change to DIR before doing anything else
     #[arg(short = 'C', value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -205,6 +199,12 @@ struct WatchFlags {
     /// Run N jobs in parallel (0 means unlimited) [default: CPUs + 2]
     #[arg(short = 'j', value_name = "N")]
     jobs: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct WatchFlags {
+    #[command(flatten)]
+    manifest: ManifestFlags,
     /// Show every command line while building
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
@@ -252,9 +252,9 @@ fn split_tool_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
 
 fn to_build_args(flags: NinjaFlags, tool_args: Vec<String>) -> BuildArgs {
     BuildArgs {
-        dir: flags.dir,
-        file: flags.file,
-        jobs: flags.jobs,
+        dir: flags.manifest.dir,
+        file: flags.manifest.file,
+        jobs: flags.manifest.jobs,
         keep_going: flags.keep_going,
         load: flags.load,
         dry_run: flags.dry_run,
@@ -309,9 +309,9 @@ fn main() -> ExitCode {
     let code = match Cli::parse_from(front).command {
         Command::Build(flags) => driver::main(Flavor::Zccache, to_build_args(flags, tool_args)),
         Command::Watch(flags) => zccache::watch::main(zccache::watch::WatchArgs {
-            dir: flags.dir,
-            file: flags.file,
-            jobs: flags.jobs,
+            dir: flags.manifest.dir,
+            file: flags.manifest.file,
+            jobs: flags.manifest.jobs,
             verbose: flags.verbose,
             quiet: flags.quiet,
             targets: flags.targets,
