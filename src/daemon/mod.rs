@@ -23,12 +23,14 @@
 //! batches off the clients' path.
 //!
 //! On a miss the helper does the cache's side too: it answers with the
-//! arguments to add (a private depfile, in the private socket dir), the client runs the compiler
-//! itself (as its child: its stdin, terminal, jobserver and environment)
-//! and sends back what it printed and whether it succeeded, on the same
-//! connection, and the helper stores the result with the header hashes and
-//! directory listings it holds in memory, then answers. A client that dies
-//! before reporting closes the connection, and nothing is stored.
+//! arguments to add (a private depfile, named in the private socket dir),
+//! the client runs the compiler itself (as its child: its stdin, terminal,
+//! jobserver and environment) and sends back what it printed and whether
+//! it succeeded, on the same connection. The helper reads the outputs and
+//! depfiles, answers, and then stores the result with the header hashes and
+//! directory listings it holds in memory; its lookups of the same step wait
+//! for that store. A client that dies before reporting closes the
+//! connection, and nothing is stored.
 //!
 //! The socket lives in a private directory (`$XDG_RUNTIME_DIR/zccache-UID`,
 //! else `/tmp/zccache-UID`, mode 0700, owned by the user: anything else is
