@@ -1964,9 +1964,28 @@ impl InFlight {
     /// another still holds it after `limit` (the caller then goes ahead
     /// without waiting any longer).
     pub fn claim(&self, key: Digest, limit: std::time::Duration) -> Option<Claim<'_>> {
+        let mut keys = self.wait_until_free(&key, limit)?;
+        keys.insert(key);
+        Some(Claim {
+            in_flight: self,
+            key,
+        })
+    }
+
+    /// Waits (at most `limit`) until no thread holds `key`.
+    pub fn wait_free(&self, key: &Digest, limit: std::time::Duration) {
+        let _ = self.wait_until_free(key, limit);
+    }
+
+    /// The held keys once `key` is not among them; `None` after `limit`.
+    fn wait_until_free(
+        &self,
+        key: &Digest,
+        limit: std::time::Duration,
+    ) -> Option<std::sync::MutexGuard<'_, HashSet<Digest>>> {
         let deadline = Instant::now() + limit;
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        while keys.contains(&key) {
+        while keys.contains(key) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return None;
@@ -1977,30 +1996,7 @@ impl InFlight {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        keys.insert(key);
-        Some(Claim {
-            in_flight: self,
-            key,
-        })
-    }
-}
-
-impl InFlight {
-    /// Waits (at most `limit`) until no thread holds `key`.
-    pub fn wait_free(&self, key: &Digest, limit: std::time::Duration) {
-        let deadline = Instant::now() + limit;
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        while keys.contains(key) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            keys = self
-                .done
-                .wait_timeout(keys, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        Some(keys)
     }
 }
 

@@ -642,14 +642,18 @@ impl IdentityEntry {
     fn is_current(&self, invoked: &Path, resolved: &Path, path_value: &OsStr) -> bool {
         self.invoked == invoked
             && self.resolved == resolved
-            && self
-                .files
-                .iter()
-                .all(|(path, stat)| stat_file(path).ok().as_ref() == Some(stat))
+            && self.files_unchanged()
             && self
                 .lookups
                 .iter()
                 .all(|l| search_dirs(&l.name, &l.dirs, path_value) == l.found)
+    }
+
+    /// Whether every file hashed into the digest still stats the same.
+    fn files_unchanged(&self) -> bool {
+        self.files
+            .iter()
+            .all(|(path, stat)| stat_file(path).ok().as_ref() == Some(stat))
     }
 }
 
@@ -692,10 +696,7 @@ impl Checked {
     }
 
     fn is_current(&self) -> bool {
-        self.entry
-            .files
-            .iter()
-            .all(|(path, stat)| stat_file(path).ok().as_ref() == Some(stat))
+        self.entry.files_unchanged()
             && self
                 .searched
                 .iter()
