@@ -107,7 +107,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// Environment variables that change which programs the gcc driver runs or
 /// which include dirs it lists. Probes inherit this process's environment,
 /// so disk entries are keyed by these values too.
-const STEERING_ENV: &[&str] = &[
+pub const STEERING_ENV: &[&str] = &[
     "GCC_EXEC_PREFIX",
     "COMPILER_PATH",
     "CPATH",

@@ -203,22 +203,15 @@ pub fn run_in(dir: &Path, program: impl AsRef<Path>, args: &[&str]) -> Output {
 }
 
 /// What the caller's environment must not decide for a test that uses its
-/// own cache: make's and ninja's flags, the variables that steer gcc, and
-/// the compilers a Makefile would use. (Every ZCCACHE_* goes too.)
+/// own cache: make's and ninja's flags, the variables that steer gcc (these
+/// and zccache's `STEERING_ENV`), and the compilers a Makefile would use.
+/// (Every ZCCACHE_* goes too.)
 const ISOLATED_ENV: &[&str] = &[
     "NINJA_STATUS",
     "CLICOLOR_FORCE",
     "MAKEFLAGS",
     "MFLAGS",
     "MAKELEVEL",
-    "GCC_EXEC_PREFIX",
-    "COMPILER_PATH",
-    "CPATH",
-    "C_INCLUDE_PATH",
-    "CPLUS_INCLUDE_PATH",
-    "OBJC_INCLUDE_PATH",
-    "OBJCPLUS_INCLUDE_PATH",
-    "SDKROOT",
     "SOURCE_DATE_EPOCH",
     "CC",
     "CXX",
@@ -240,7 +233,10 @@ pub fn isolated_command(
             command.env_remove(&name);
         }
     }
-    for name in ISOLATED_ENV {
+    for name in ISOLATED_ENV
+        .iter()
+        .chain(zccache::cache::toolchain::STEERING_ENV)
+    {
         command.env_remove(name);
     }
     command.env("ZCCACHE_DIR", cache);
