@@ -130,18 +130,11 @@ impl<'c> Pending<'c> {
         }
     }
 
-    /// Stores the result of the run when it succeeded; returns the note
-    /// that says why the cache could not serve it.
-    pub fn complete<S>(self, ran: &Ran<S>, elapsed: std::time::Duration) -> String {
-        let ran = Ran {
-            status: (),
-            success: ran.success,
-            stdout: ran.stdout.clone(),
-            stderr: ran.stderr.clone(),
-        };
+    /// Stores the result of the run when it succeeded; gives the run back
+    /// with the note that says why the cache could not serve it.
+    pub fn complete<S>(self, ran: Ran<S>, elapsed: std::time::Duration) -> (Ran<S>, String) {
         let note = self.note();
-        self.capture(ran, elapsed).store();
-        note
+        (self.capture(ran, elapsed).store(), note)
     }
 
     /// Why the cache could not serve this run, as the build reports it.
@@ -161,7 +154,7 @@ impl<'c> Pending<'c> {
     /// reported done (outputs, depfiles), so [`Finished::store`] may come
     /// after that. Until it is stored, a lookup of the same step by this
     /// cache waits for it.
-    pub fn capture(mut self, ran: Ran<()>, elapsed: std::time::Duration) -> Finished<'c> {
+    pub fn capture<S>(mut self, ran: Ran<S>, elapsed: std::time::Duration) -> Finished<'c, S> {
         self.announce();
         let cache = self.cache;
         let storing = cache.storing.claim(self.plan.key, cache.wait_limit);
@@ -182,9 +175,9 @@ impl<'c> Pending<'c> {
 }
 
 /// A run whose files are read; [`Finished::store`] stores its result.
-pub struct Finished<'c> {
+pub struct Finished<'c, S> {
     pending: Pending<'c>,
-    ran: Ran<()>,
+    ran: Ran<S>,
     elapsed: std::time::Duration,
     /// `None` when there is nothing to store (the run failed, or the cache
     /// is read-only).
@@ -192,10 +185,11 @@ pub struct Finished<'c> {
     _storing: Option<Claim<'c>>,
 }
 
-impl Finished<'_> {
+impl<S> Finished<'_, S> {
     /// Stores the result of a successful run, or counts why it must not be
-    /// cached; then lets lookups and siblings waiting for it go on.
-    pub fn store(self) {
+    /// cached; then lets lookups and siblings waiting for it go on. Gives
+    /// the run back.
+    pub fn store(self) -> Ran<S> {
         let Finished {
             mut pending,
             ran,
@@ -219,6 +213,7 @@ impl Finished<'_> {
         if let Some(Err(Some(reason))) = stored {
             cache.uncacheable(reason);
         }
+        ran
     }
 }
 
@@ -500,7 +495,7 @@ impl Cache {
                 pending.announce();
                 let started = Instant::now();
                 let ran = run(pending.command());
-                let note = pending.complete(&ran, started.elapsed());
+                let (ran, note) = pending.complete(ran, started.elapsed());
                 Executed::Ran {
                     ran,
                     note: Some(note),
