@@ -8,8 +8,8 @@
 //! else replaces this process with the real tool (`exec`), so stdin,
 //! stdout, stderr and the exit status are exactly the tool's.
 //!
-//! zccache never launches itself: every program that resolves to the
-//! running executable (compared by canonical path) is skipped, both in the
+//! zccache never launches itself: every program that is the running
+//! executable (the same file, by device and inode) is skipped, both in the
 //! PATH search and as a leading argument (`zccache zccache gcc ...`).
 
 use std::ffi::{OsStr, OsString};
@@ -98,9 +98,7 @@ fn masquerade_name(argv0: &OsStr) -> Option<OsString> {
 /// Runs the launch and returns the exit code to exit with (when it did not
 /// replace the process with the tool).
 pub fn run(launch: Launch) -> i32 {
-    let myself = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::canonicalize(p).ok());
+    let myself = FileId::of_running_exe();
     let path_env = std::env::var_os("PATH");
     let mut argv = launch.argv;
     let mut env = None;
@@ -115,7 +113,7 @@ pub fn run(launch: Launch) -> i32 {
             );
             return NOT_FOUND;
         }
-        Some(name) => match search_path(&name, path_env.as_deref(), myself.as_deref()) {
+        Some(name) => match search_path(&name, path_env.as_deref(), myself) {
             Some(found) => {
                 env = Some((MASQUERADE_DEPTH, (masquerade_depth() + 1).to_string()));
                 found
@@ -133,7 +131,7 @@ pub fn run(launch: Launch) -> i32 {
                 eprintln!("zccache: error: no compiler given (usage: zccache COMPILER ARGS...)");
                 return 2;
             };
-            match resolve(&first, path_env.as_deref(), myself.as_deref()) {
+            match resolve(&first, path_env.as_deref(), myself) {
                 Resolved::Program(found) => {
                     argv.remove(0);
                     break found;
@@ -172,7 +170,7 @@ enum Resolved {
 /// Finds `program` as a shell would: a name with a '/' as is, a bare name in
 /// PATH, skipping zccache itself (reported when nothing else is found for
 /// a name with a '/', or for a bare name found only as zccache).
-fn resolve(program: &OsStr, path_env: Option<&OsStr>, myself: Option<&Path>) -> Resolved {
+fn resolve(program: &OsStr, path_env: Option<&OsStr>, myself: Option<FileId>) -> Resolved {
     if program.as_bytes().contains(&b'/') {
         let path = PathBuf::from(program);
         if is_myself(&path, myself) {
@@ -190,24 +188,40 @@ fn resolve(program: &OsStr, path_env: Option<&OsStr>, myself: Option<&Path>) -> 
     Resolved::NotFound
 }
 
-/// Whether `candidate` is the running zccache: the same canonical path, or
-/// the same file under another name (a hardlink).
-fn is_myself(candidate: &Path, myself: Option<&Path>) -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    let Some(me) = myself else {
-        return false;
-    };
-    if std::fs::canonicalize(candidate).is_ok_and(|real| real == me) {
-        return true;
+/// A file by device and inode: every path to the running zccache (a
+/// symlink, a hardlink, another spelling) names the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt as _;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
     }
-    match (std::fs::metadata(candidate), std::fs::metadata(me)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
+
+    /// The executable this process runs (one stat through /proc, where
+    /// resolving its path would take a readlink per path component).
+    fn of_running_exe() -> Option<FileId> {
+        std::fs::metadata("/proc/self/exe")
+            .or_else(|_| std::env::current_exe().and_then(std::fs::metadata))
+            .ok()
+            .map(|meta| FileId::of(&meta))
     }
 }
 
+/// Whether `candidate` is the running zccache.
+fn is_myself(candidate: &Path, myself: Option<FileId>) -> bool {
+    myself.is_some_and(|me| std::fs::metadata(candidate).is_ok_and(|meta| FileId::of(&meta) == me))
+}
+
 /// The first executable file named `name` in PATH that is not zccache.
-fn search_path(name: &OsStr, path_env: Option<&OsStr>, myself: Option<&Path>) -> Option<PathBuf> {
+fn search_path(name: &OsStr, path_env: Option<&OsStr>, myself: Option<FileId>) -> Option<PathBuf> {
     let path_env = path_env.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(path_env)
         .map(|dir| {
@@ -217,12 +231,13 @@ fn search_path(name: &OsStr, path_env: Option<&OsStr>, myself: Option<&Path>) ->
                 dir.join(name)
             }
         })
-        .filter(|candidate| is_executable(candidate))
-        .find(|candidate| !is_myself(candidate, myself))
-}
-
-fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|meta| {
+                meta.is_file()
+                    && meta.permissions().mode() & 0o111 != 0
+                    && myself.is_none_or(|me| FileId::of(&meta) != me)
+            })
+        })
 }
 
 /// Runs the resolved tool through the cache when it is a cacheable call,
@@ -549,27 +564,31 @@ mod tests {
         let real = second.join("tool");
         std::fs::write(&real, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = std::env::join_paths([&first, &first, &second]).unwrap();
-        let me = std::fs::canonicalize(&me).unwrap();
+        // A hardlink is the same file under another name.
+        let third = dir.path().join("c");
+        std::fs::create_dir_all(&third).unwrap();
+        std::fs::hard_link(&me, third.join("tool")).unwrap();
+        let path = std::env::join_paths([&first, &third, &first, &second]).unwrap();
+        let me = FileId::of(&std::fs::metadata(&me).unwrap());
         assert_eq!(
-            search_path(OsStr::new("tool"), Some(&path), Some(&me)),
+            search_path(OsStr::new("tool"), Some(&path), Some(me)),
             Some(real.clone())
         );
         let only_me = std::env::join_paths([&first]).unwrap();
         assert_eq!(
-            search_path(OsStr::new("tool"), Some(&only_me), Some(&me)),
+            search_path(OsStr::new("tool"), Some(&only_me), Some(me)),
             None
         );
         assert!(matches!(
-            resolve(OsStr::new("tool"), Some(&only_me), Some(&me)),
+            resolve(OsStr::new("tool"), Some(&only_me), Some(me)),
             Resolved::Myself
         ));
         assert!(matches!(
-            resolve(first.join("tool").as_os_str(), Some(&path), Some(&me)),
+            resolve(first.join("tool").as_os_str(), Some(&path), Some(me)),
             Resolved::Myself
         ));
         assert!(matches!(
-            resolve(OsStr::new("nonesuch"), Some(&path), Some(&me)),
+            resolve(OsStr::new("nonesuch"), Some(&path), Some(me)),
             Resolved::NotFound
         ));
     }

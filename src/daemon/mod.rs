@@ -104,7 +104,7 @@ pub type Fingerprint = [u8; 32];
 pub fn fingerprint() -> Option<Fingerprint> {
     let exe = std::env::current_exe().ok()?;
     let meta = std::fs::metadata(&exe).ok()?;
-    let mut hasher = blake3::Hasher::new();
+    let mut hasher = FingerprintHasher::new();
     hasher.update(b"zccache-daemon-1\0");
     hasher.update(exe.as_os_str().as_bytes());
     for n in [
@@ -129,7 +129,39 @@ pub fn fingerprint() -> Option<Fingerprint> {
             hasher.update(part);
         }
     }
-    Some(*hasher.finalize().as_bytes())
+    Some(hasher.finish())
+}
+
+/// Four differently salted SipHashes (std's), for the 32 bytes of a
+/// fingerprint. Not blake3: every call computes a fingerprint, and blake3's
+/// first use in a process costs tens of microseconds of CPU feature
+/// detection (each `cpuid` traps to the hypervisor in a VM). The
+/// fingerprint tells one user's environments apart in that user's private
+/// socket dir; it guards against accidents, not attackers.
+struct FingerprintHasher([std::hash::DefaultHasher; 4]);
+
+impl FingerprintHasher {
+    fn new() -> FingerprintHasher {
+        FingerprintHasher(std::array::from_fn(|salt| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hasher::write_u64(&mut hasher, salt as u64);
+            hasher
+        }))
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        for hasher in &mut self.0 {
+            std::hash::Hasher::write(hasher, bytes);
+        }
+    }
+
+    fn finish(&self) -> Fingerprint {
+        let mut out = [0; 32];
+        for (chunk, hasher) in out.chunks_exact_mut(8).zip(&self.0) {
+            chunk.copy_from_slice(&std::hash::Hasher::finish(hasher).to_le_bytes());
+        }
+        out
+    }
 }
 
 fn uid() -> u32 {
@@ -155,6 +187,9 @@ pub fn socket_dir() -> Option<PathBuf> {
         .filter(|dir| dir.is_absolute())
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let dir = base.join(format!("zccache-{}", uid()));
+    if private_dir(&dir) {
+        return Some(dir);
+    }
     if std::fs::symlink_metadata(&dir).is_err() {
         use std::os::unix::fs::DirBuilderExt as _;
         // Racing another client is fine: whoever made it, it is checked below.
