@@ -1597,22 +1597,32 @@ impl Cache {
                 }
             }
         }
-        let mut project_dirs: Vec<String> = Vec::new();
-        for file in deps.iter().chain(std::iter::once(&args.source)) {
-            let full = join_text(cwd, file);
-            if self.roots.normalize(&full) != full
+        // Each file read, then the source: full path, and whether it is the
+        // project's own.
+        let files: Vec<(String, bool)> = deps
+            .iter()
+            .chain(std::iter::once(&args.source))
+            .map(|file| {
+                let full = join_text(cwd, file);
+                let in_project = self.roots.normalize(&full) != full;
+                (full, in_project)
+            })
+            .collect();
+        let deps = &files[..deps.len()];
+        let mut project_dirs: Vec<&str> = Vec::new();
+        for (full, in_project) in &files {
+            if *in_project
                 && let Some((dir, _)) = full.rsplit_once('/')
-                && !project_dirs.iter().any(|d| d == dir)
+                && !project_dirs.contains(&dir)
             {
-                project_dirs.push(dir.to_string());
+                project_dirs.push(dir);
             }
         }
-        let mut absent: Vec<(String, String)> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut absent: Vec<(&str, &str)> = Vec::new();
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
         // Each dir is listed (or its listing checked by stat) once per call.
         let mut listings: HashMap<&str, Option<Arc<HashSet<String>>>> = HashMap::new();
-        for dep in deps {
-            let full = join_text(cwd, dep);
+        for (full, in_project) in deps {
             let Some(found_at) = search.iter().position(|dir| {
                 full.len() > dir.len() + 1
                     && full.starts_with(dir.as_str())
@@ -1620,30 +1630,41 @@ impl Cache {
             }) else {
                 continue;
             };
-            let name = &full[search[found_at].len() + 1..];
-            let is_project = self.roots.normalize(&full) != full;
-            let earlier = search[..found_at].iter();
-            let includers = project_dirs.iter().filter(|_| is_project);
+            let found_dir = search[found_at].as_str();
+            let name = &full[found_dir.len() + 1..];
+            let earlier = search[..found_at].iter().map(String::as_str);
+            let includers = project_dirs.iter().copied().filter(|_| *in_project);
             for dir in earlier.chain(includers) {
-                if *dir == search[found_at] || format!("{dir}/{name}") == full {
-                    continue;
-                }
-                if !seen.insert((dir.clone(), name.to_string())) {
+                // `name` under `dir` is the header itself.
+                let is_itself = full.len() == dir.len() + 1 + name.len()
+                    && full.starts_with(dir)
+                    && full.as_bytes()[dir.len()] == b'/';
+                if dir == found_dir || is_itself || !seen.insert((dir, name)) {
                     continue;
                 }
                 // One listing per dir rather than one stat per name, as
                 // lookups check them.
                 let first = name.split('/').next().unwrap_or(name);
                 let may_exist = listings
-                    .entry(dir.as_str())
+                    .entry(dir)
                     .or_insert_with(|| self.listings.listing(Path::new(dir)))
                     .as_ref()
                     .is_none_or(|names| names.contains(first));
                 if !may_exist || !Path::new(dir).join(name).exists() {
-                    absent.push((self.roots.normalize(dir), name.to_string()));
+                    absent.push((dir, name));
                 }
             }
         }
+        let mut normalized_dirs: HashMap<&str, String> = HashMap::new();
+        let mut absent: Vec<(String, String)> = absent
+            .into_iter()
+            .map(|(dir, name)| {
+                let dir = normalized_dirs
+                    .entry(dir)
+                    .or_insert_with(|| self.roots.normalize(dir));
+                (dir.clone(), name.to_string())
+            })
+            .collect();
         absent.sort();
         absent
     }

@@ -76,7 +76,14 @@ impl Roots {
     /// `text` with each root replaced by its placeholder, where it is a
     /// whole path component prefix.
     pub fn normalize(&self, text: &str) -> String {
-        if text.as_bytes().contains(&MARK) {
+        // Most paths and arguments name neither root: for such short text
+        // a plain search is cheaper than setting up `replace_prefixes`'s.
+        let names_a_root = text.contains(self.build.as_str())
+            || self
+                .source
+                .as_deref()
+                .is_some_and(|source| text.contains(source));
+        if !names_a_root || text.as_bytes().contains(&MARK) {
             return text.to_string();
         }
         match self.normalize_bytes(text.as_bytes()) {
