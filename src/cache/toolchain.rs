@@ -158,6 +158,9 @@ pub struct Toolchains {
     /// process that forgets (the launcher's helper) keeps them: what makes
     /// the next check cheap costs a one-shot process more than it saves.
     checked: Mutex<HashMap<Digest, Arc<Checked>>>,
+    /// Include lists read in this process, by disk key, kept the same way:
+    /// each use checks their dirs by stat rather than reading the entry.
+    checked_includes: Mutex<HashMap<Digest, Arc<IncludeEntry>>>,
     forgets: std::sync::atomic::AtomicBool,
     /// How many tool processes this instance started: lets tests tell a
     /// disk hit from a fresh probe.
@@ -173,6 +176,7 @@ impl Toolchains {
             tools: Mutex::new(HashMap::new()),
             includes: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
+            checked_includes: Mutex::new(HashMap::new()),
             forgets: std::sync::atomic::AtomicBool::new(false),
             probes_run: AtomicUsize::new(0),
         }
@@ -430,8 +434,16 @@ impl Toolchains {
             h.steering_env();
             h.finish()
         };
-        let search = match self.read_entry::<IncludeEntry>(&disk_key) {
-            Some(entry) if entry.is_current() => entry.search,
+        let checked = lock(&self.checked_includes).get(&disk_key).cloned();
+        if let Some(entry) = checked
+            && entry.is_current()
+        {
+            let search = Arc::new(entry.search.clone());
+            lock(&self.includes).insert(key, Arc::clone(&search));
+            return Ok(search);
+        }
+        let entry = match self.read_entry::<IncludeEntry>(&disk_key) {
+            Some(entry) if entry.is_current() => entry,
             _ => {
                 let mut probe_args = vec!["-x".to_owned(), x_lang.to_owned()];
                 probe_args.extend(key.args.iter().cloned());
@@ -460,10 +472,13 @@ impl Toolchains {
                 if entry.is_current() {
                     self.write_entry(&disk_key, &entry);
                 }
-                entry.search
+                entry
             }
         };
-        let search = Arc::new(search);
+        let search = Arc::new(entry.search.clone());
+        if self.forgets.load(Ordering::Relaxed) {
+            lock(&self.checked_includes).insert(disk_key, Arc::new(entry));
+        }
         lock(&self.includes).insert(key, Arc::clone(&search));
         Ok(search)
     }
