@@ -48,6 +48,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -269,6 +270,26 @@ fn touch_if_stale(path: &Path, meta: &fs::Metadata) {
     if !recent {
         touch(path);
     }
+}
+
+/// Compresses `content` as one zstd frame, with a context from a pool
+/// shared by all threads (the launcher's helper stores each result on a
+/// thread of its own): a new context costs its allocation and the page
+/// faults of its workspace, more than compressing a small object.
+fn compress(content: &[u8]) -> io::Result<Vec<u8>> {
+    const POOLED: usize = 8;
+    static POOL: Mutex<Vec<zstd::bulk::Compressor<'static>>> = Mutex::new(Vec::new());
+    let pooled = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let mut compressor = match pooled {
+        Some(compressor) => compressor,
+        None => zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+    };
+    let frame = compressor.compress(content);
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < POOLED {
+        pool.push(compressor);
+    }
+    frame
 }
 
 /// Decompresses a whole zstd frame with a decompression context reused by
@@ -601,8 +622,7 @@ impl Store {
         let dest = self.blob_dest(&digest);
         let compressed;
         let bytes = if self.compression {
-            compressed = zstd::bulk::compress(content, ZSTD_LEVEL)
-                .map_err(io_err("cannot compress a blob"))?;
+            compressed = compress(content).map_err(io_err("cannot compress a blob"))?;
             &compressed[..]
         } else {
             content
