@@ -21,8 +21,14 @@ use crate::cache::{Begun, Cache, Siblings};
 /// (at most this much is lost when the helper is killed).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Requests served at once; more wait in the listen queue for a moment.
+/// Requests served at once, at least; more wait in the listen queue for a
+/// moment. Workers whose calls wait for their tool do not count.
 const WORKERS: usize = 16;
+
+/// Workers kept beyond [`WORKERS`], so that calls waiting for their tools
+/// take them before a new thread must be started (a build with up to this
+/// many compiles at once starts none).
+const SPARE_WORKERS: usize = 8;
 
 /// How long `Flush` waits for the requests that arrived before it.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
@@ -136,16 +142,19 @@ fn serve() -> io::Result<()> {
     }
     // Workers take turns accepting (leader/followers): a connection wakes
     // one thread, which serves it while the next one accepts, with no
-    // thread started per hit (a miss's worker leaves the pool to wait for
-    // the client's tool, and a new one takes its place). Numbering
-    // connections while holding the turn keeps their arrival order, which
-    // `Flush` relies on.
+    // thread started per call (a miss's worker waits for the client's tool
+    // outside the turn; a new worker is started only when too few are left
+    // to take it). Numbering connections while holding the turn keeps their
+    // arrival order, which `Flush` relies on.
     let pool = Pool {
         helper,
         listener: Arc::new(listener),
         turn: Arc::new(Mutex::new(())),
+        workers: Arc::new(AtomicUsize::new(0)),
     };
-    let started = (0..WORKERS).filter(|_| pool.add_worker()).count();
+    let started = (0..WORKERS + SPARE_WORKERS)
+        .filter(|_| pool.add_worker())
+        .count();
     if started == 0 {
         return Err(io::Error::other("cannot start any worker thread"));
     }
@@ -162,18 +171,52 @@ struct Pool {
     helper: Arc<Helper>,
     listener: Arc<UnixListener>,
     turn: Arc<Mutex<()>>,
+    /// Worker threads alive.
+    workers: Arc<AtomicUsize>,
 }
 
 impl Pool {
     /// Starts one more worker; false when no thread can be started.
     fn add_worker(&self) -> bool {
         let pool = self.clone();
-        std::thread::Builder::new()
+        self.workers.fetch_add(1, Ordering::SeqCst);
+        let started = std::thread::Builder::new()
             .spawn(move || pool.work())
+            .is_ok();
+        if !started {
+            self.workers.fetch_sub(1, Ordering::SeqCst);
+        }
+        started
+    }
+
+    /// Workers free to take a connection: not waiting for a client's tool.
+    fn free_workers(&self) -> usize {
+        let running = self.helper.running.load(Ordering::SeqCst);
+        self.workers.load(Ordering::SeqCst).saturating_sub(running)
+    }
+
+    /// Called by a worker about to wait for a client's tool (counted in
+    /// `running` already): starts another when fewer than [`WORKERS`] are
+    /// left free.
+    fn keep_workers_free(&self) {
+        if self.free_workers() < WORKERS {
+            self.add_worker();
+        }
+    }
+
+    /// Whether this worker ends: true when more than [`WORKERS`] plus the
+    /// spares are free without it (the tools they were started for are done).
+    fn leave_if_surplus(&self) -> bool {
+        let running = self.helper.running.load(Ordering::SeqCst);
+        self.workers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |workers| {
+                (workers.saturating_sub(running) > WORKERS + SPARE_WORKERS).then(|| workers - 1)
+            })
             .is_ok()
     }
 
-    /// Serves connections until one leaves the pool to wait for its tool.
+    /// Serves connections for the helper's life, or until there are more
+    /// workers than the calls need.
     fn work(&self) {
         let helper = &self.helper;
         loop {
@@ -189,23 +232,13 @@ impl Pool {
                 *lock_ignoring_poison(&helper.last_request) = Instant::now();
                 (stream, seq)
             };
-            let served = helper.handle(stream, seq, self);
+            helper.handle(stream, seq, self);
             lock_ignoring_poison(&helper.in_flight).remove(&seq);
-            if served == Served::LeftPool {
+            if self.leave_if_surplus() {
                 return;
             }
         }
     }
-}
-
-/// How a worker's connection ended.
-#[derive(Debug, PartialEq, Eq)]
-enum Served {
-    /// The worker goes on serving.
-    Done,
-    /// The worker waited for a client's tool run, and a new worker took
-    /// its place in the pool meanwhile: this one ends.
-    LeftPool,
 }
 
 /// Removes private depfiles (`deps-PID-N.d`) left by helpers that died
@@ -257,11 +290,11 @@ fn watch_idle(helper: &Helper, socket: &Path, socket_inode: u64, lock_path: &Pat
 }
 
 impl Helper {
-    fn handle(&self, mut stream: UnixStream, seq: u64, pool: &Pool) -> Served {
+    fn handle(&self, mut stream: UnixStream, seq: u64, pool: &Pool) {
         let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
         let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
         let Ok(request) = read_frame::<Request>(&mut stream) else {
-            return Served::Done;
+            return;
         };
         match request {
             Request::Flush => {
@@ -302,29 +335,21 @@ impl Helper {
             } => {
                 if fingerprint != self.fingerprint {
                     let _ = write_frame(&mut stream, &Reply::Refused);
-                    return Served::Done;
+                    return;
                 }
                 let cwd = PathBuf::from(std::ffi::OsString::from_vec(cwd));
-                return self.lookup(&mut stream, seq, &cwd, &argv, pool);
+                self.lookup(&mut stream, seq, &cwd, &argv, pool);
             }
             // Only ever sent after `Reply::Run`, on that connection.
             Request::Ran { .. } => {}
         }
-        Served::Done
     }
 
     /// Answers a call: restores it, or tells the client how to run the
     /// tool and stores what the run made. A client gone meanwhile (killed,
     /// timed out) costs nothing: outputs restored are in place either way,
     /// and a run never reported stores nothing.
-    fn lookup(
-        &self,
-        stream: &mut UnixStream,
-        seq: u64,
-        cwd: &Path,
-        argv: &[String],
-        pool: &Pool,
-    ) -> Served {
+    fn lookup(&self, stream: &mut UnixStream, seq: u64, cwd: &Path, argv: &[String], pool: &Pool) {
         let found = cwd
             .is_absolute()
             .then(|| classify_argv(argv, cwd))
@@ -339,17 +364,17 @@ impl Helper {
             });
         let Some((cache, invocation, command)) = found else {
             let _ = write_frame(stream, &Reply::Miss);
-            return Served::Done;
+            return;
         };
         let mut pending = match cache.begin(&invocation, &command, Siblings::AskCache) {
             Begun::Restored { stdout, stderr } => {
                 cache.count("helper_hits", 1);
                 let _ = write_frame(stream, &Reply::Hit { stdout, stderr });
-                return Served::Done;
+                return;
             }
             Begun::Uncacheable { .. } => {
                 let _ = write_frame(stream, &Reply::Uncacheable);
-                return Served::Done;
+                return;
             }
             Begun::Run(pending) => pending,
         };
@@ -357,16 +382,15 @@ impl Helper {
             extra_args: pending.extra_args().to_vec(),
         };
         if write_frame(stream, &run).is_err() {
-            return Served::Done;
+            return;
         }
         pending.announce();
         // The tool runs for as long as it takes: this thread waits for it
-        // outside the pool, and the call no longer holds up `Flush`. When
-        // no thread can take its place, it rejoins the pool afterwards
-        // rather than leave it short.
+        // outside the turn (another is started if too few are left free),
+        // and the call no longer holds up `Flush`.
         self.running.fetch_add(1, Ordering::SeqCst);
         lock_ignoring_poison(&self.in_flight).remove(&seq);
-        let replaced = pool.add_worker();
+        pool.keep_workers_free();
         let _ = stream.set_read_timeout(Some(TOOL_TIMEOUT));
         if let Ok(Request::Ran {
             success,
@@ -392,11 +416,6 @@ impl Helper {
         }
         *lock_ignoring_poison(&self.last_request) = Instant::now();
         self.running.fetch_sub(1, Ordering::SeqCst);
-        if replaced {
-            Served::LeftPool
-        } else {
-            Served::Done
-        }
     }
 
     /// The open cache for `root`, as a new process would open it: settings
