@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -59,16 +59,21 @@ impl ToolRun {
     }
 }
 
+/// The helper this process would talk to: its fingerprint, the private
+/// socket dir and the socket in it. `None` when either cannot be had.
+fn helper_socket() -> Option<(super::Fingerprint, PathBuf, PathBuf)> {
+    let fingerprint = super::fingerprint()?;
+    let dir = super::socket_dir()?;
+    let socket = super::socket_path(&dir, &fingerprint);
+    Some((fingerprint, dir, socket))
+}
+
 /// Asks the helper for `argv` (resolved program first) run in `cwd`;
 /// starts a helper when none is listening.
 pub fn lookup(argv: &[String], cwd: &Path) -> Outcome {
-    let Some(fingerprint) = super::fingerprint() else {
+    let Some((fingerprint, dir, socket)) = helper_socket() else {
         return Outcome::Alone;
     };
-    let Some(dir) = super::socket_dir() else {
-        return Outcome::Alone;
-    };
-    let socket = super::socket_path(&dir, &fingerprint);
     let mut stream = match connect(&socket) {
         Ok(stream) => stream,
         Err(err) => {
@@ -101,13 +106,10 @@ pub fn lookup(argv: &[String], cwd: &Path) -> Outcome {
 /// Hands a call's statistics to the helper without waiting for it;
 /// false when there is none to take them (the caller then writes them).
 pub fn count(cwd: &Path, stats: &crate::cache::stats::Stats, bytes_stored: u64) -> bool {
-    let Some(fingerprint) = super::fingerprint() else {
+    let Some((fingerprint, _, socket)) = helper_socket() else {
         return false;
     };
-    let Some(dir) = super::socket_dir() else {
-        return false;
-    };
-    let Ok(mut stream) = connect(&super::socket_path(&dir, &fingerprint)) else {
+    let Ok(mut stream) = connect(&socket) else {
         return false;
     };
     let request = Request::Count {
