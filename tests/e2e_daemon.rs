@@ -655,3 +655,78 @@ fn private_depfiles_live_in_the_socket_dir_only_while_a_call_compiles() {
     let stats = env.stats();
     assert_eq!(stats.get("helper_hits"), Some(&1), "{stats:?}");
 }
+
+fn thread_count(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
+}
+
+#[test]
+fn more_misses_at_once_than_the_helper_has_threads_are_all_served() {
+    let env = Env::new();
+    env.compile();
+    let helper = env.wait_for_helpers(1)[0];
+    let idle_threads = thread_count(helper);
+    // More compiles at once than the helper's free workers and spares (24):
+    // each waits for its tool outside the pool, so the pool must grow.
+    const CALLS: usize = 30;
+    for i in 0..CALLS {
+        let source: String = (0..150)
+            .map(|f| format!("int f{f}(int x) {{ int s = {i}; for (int k = 0; k < x; k++) s += k * {f} ^ (s >> 2); return s; }}\n"))
+            .collect();
+        fs::write(env.work.join(format!("s{i}.c")), source).unwrap();
+    }
+    let compile_all = || {
+        let calls: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let (source, object) = (format!("s{i}.c"), format!("s{i}.o"));
+                env.command(zccache_bin(), &["gcc", "-O2", "-c", &source, "-o", &object])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // The most threads the helper had while they ran.
+        let mut most = 0;
+        for mut call in calls {
+            while call.try_wait().unwrap().is_none() {
+                most = most.max(thread_count(helper));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(call.wait().unwrap().success());
+        }
+        most
+    };
+    let most = compile_all();
+    assert!(
+        most > idle_threads,
+        "the pool grew for the burst: {most} threads at most, {idle_threads} idle"
+    );
+    let stats = env.stats();
+    assert_eq!(stats["compile_misses"], 1 + CALLS as i64, "{stats:?}");
+    let helper_hits = stats.get("helper_hits").copied().unwrap_or(0);
+    for i in 0..CALLS {
+        fs::remove_file(env.work.join(format!("s{i}.o"))).unwrap();
+    }
+    compile_all();
+    let stats = env.stats();
+    assert_eq!(
+        stats["compile_misses"],
+        1 + CALLS as i64,
+        "stored: {stats:?}"
+    );
+    assert_eq!(
+        stats["helper_hits"] - helper_hits,
+        CALLS as i64,
+        "served by the helper: {stats:?}"
+    );
+    // Threads started for the burst end once they serve a call and are
+    // not needed.
+    for _ in 0..CALLS {
+        env.compile();
+    }
+    assert_eq!(env.helper_pids(), [helper]);
+    assert!(
+        thread_count(helper) <= idle_threads,
+        "{} threads after the burst, {idle_threads} before",
+        thread_count(helper)
+    );
+}

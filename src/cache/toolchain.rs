@@ -1403,6 +1403,32 @@ mod tests {
     }
 
     #[test]
+    fn an_include_list_kept_after_forget_is_rechecked_by_stat() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sysroot = tmp.path().join("root");
+        fs::create_dir_all(sysroot.join("usr/include")).unwrap();
+        let args = [format!("--sysroot={}", sysroot.display())];
+        let tc = Toolchains::new(None);
+        // As the launcher's helper does before every call.
+        tc.forget();
+        let gcc = identify(&tc, "gcc");
+        let first = tc.system_include_dirs(&gcc, "c", &args).unwrap();
+        let local = sysroot.join("usr/local/include");
+        assert!(!first.bracket.contains(&local), "{first:?}");
+        let probes = tc.probes_run();
+        tc.forget();
+        let kept = tc.system_include_dirs(&gcc, "c", &args).unwrap();
+        assert_eq!(kept, first);
+        assert_eq!(tc.probes_run(), probes, "kept, checked by stat");
+        // A dir gcc skipped as missing now exists: it is searched.
+        fs::create_dir_all(&local).unwrap();
+        tc.forget();
+        let again = tc.system_include_dirs(&gcc, "c", &args).unwrap();
+        assert!(tc.probes_run() > probes, "probed again");
+        assert!(again.bracket.contains(&local), "{again:?}");
+    }
+
+    #[test]
     fn include_probe_errors() {
         let tc = Toolchains::new(None);
         let gcc = identify(&tc, "gcc");
