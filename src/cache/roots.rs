@@ -77,7 +77,8 @@ impl Roots {
     /// whole path component prefix.
     pub fn normalize(&self, text: &str) -> String {
         // Most paths and arguments name neither root: for such short text
-        // a plain search is cheaper than setting up `replace_prefixes`'s.
+        // a plain search costs less than building `replace_prefixes`'s
+        // memmem searcher.
         let names_a_root = text.contains(self.build.as_str())
             || self
                 .source
