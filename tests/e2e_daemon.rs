@@ -75,6 +75,14 @@ impl Env {
         (out.status.code(), out.stdout, out.stderr)
     }
 
+    /// Removes a.o and compiles a.c again: exit 0, nothing on stdout,
+    /// `warning` on stderr, and gcc's own object.
+    fn assert_recompiles(&self, object: &[u8], warning: &[u8]) {
+        fs::remove_file(self.work.join("a.o")).unwrap();
+        assert_eq!(self.compile(), (Some(0), Vec::new(), warning.to_vec()));
+        assert_eq!(fs::read(self.work.join("a.o")).unwrap(), object);
+    }
+
     fn stats(&self) -> BTreeMap<String, i64> {
         let out = self
             .command(zccache_bin(), &["stats", "--json"])
@@ -174,9 +182,7 @@ fn hits_served_by_the_helper_are_byte_identical_and_counted() {
     assert_eq!(first, (Some(0), Vec::new(), warning.clone()));
     env.wait_for_helpers(1);
     for _ in 0..3 {
-        fs::remove_file(env.work.join("a.o")).unwrap();
-        assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
-        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+        env.assert_recompiles(&object, &warning);
     }
     let stats = env.stats();
     assert_eq!(stats.get("compile_misses"), Some(&1), "{stats:?}");
@@ -225,9 +231,7 @@ fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
     wait_until_dead(pids[0]);
     // The socket file stays behind with nobody listening.
     assert_eq!(env.files("sock").len(), 1);
-    fs::remove_file(env.work.join("a.o")).unwrap();
-    assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
-    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    env.assert_recompiles(&object, &warning);
     // That call started a new helper, which took the stale name over.
     let new_pids = env.wait_for_helpers(1);
     assert_ne!(new_pids, pids);
@@ -237,9 +241,7 @@ fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
     let socket = env.files("sock").remove(0);
     fs::remove_file(&socket).unwrap();
     fs::write(&socket, "not a socket").unwrap();
-    fs::remove_file(env.work.join("a.o")).unwrap();
-    assert_eq!(env.compile(), (Some(0), Vec::new(), warning));
-    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    env.assert_recompiles(&object, &warning);
     env.wait_for_helpers(1);
 }
 
@@ -296,9 +298,7 @@ fn turned_off_no_helper_starts_and_hits_still_work() {
     let env = Env::new().with("ZCCACHE_DAEMON", "0");
     let (object, warning) = reference(&env);
     env.compile();
-    fs::remove_file(env.work.join("a.o")).unwrap();
-    assert_eq!(env.compile(), (Some(0), Vec::new(), warning));
-    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    env.assert_recompiles(&object, &warning);
     std::thread::sleep(Duration::from_millis(300));
     assert!(env.files("sock").is_empty());
     let stats = env.stats();
@@ -536,9 +536,7 @@ fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
     assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
     // The helper stores after the call returned; its own lookups wait for
     // that, and `zccache stats` too.
-    fs::remove_file(env.work.join("a.o")).unwrap();
-    assert_eq!(env.compile(), (Some(0), Vec::new(), warning.clone()));
-    assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    env.assert_recompiles(&object, &warning);
     let stats = env.stats();
     assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
     assert_eq!(stats.get("helper_hits"), Some(&1), "{stats:?}");
