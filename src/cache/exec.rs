@@ -1623,22 +1623,19 @@ impl Cache {
         // Each dir is listed (or its listing checked by stat) once per call.
         let mut listings: HashMap<&str, Option<Arc<HashSet<String>>>> = HashMap::new();
         for (full, in_project) in deps {
-            let Some(found_at) = search.iter().position(|dir| {
-                full.len() > dir.len() + 1
-                    && full.starts_with(dir.as_str())
-                    && full.as_bytes()[dir.len()] == b'/'
-            }) else {
+            let Some((found_at, name)) = search
+                .iter()
+                .enumerate()
+                .find_map(|(at, dir)| Some((at, name_in(full, dir)?)))
+            else {
                 continue;
             };
             let found_dir = search[found_at].as_str();
-            let name = &full[found_dir.len() + 1..];
             let earlier = search[..found_at].iter().map(String::as_str);
             let includers = project_dirs.iter().copied().filter(|_| *in_project);
             for dir in earlier.chain(includers) {
                 // `name` under `dir` is the header itself.
-                let is_itself = full.len() == dir.len() + 1 + name.len()
-                    && full.starts_with(dir)
-                    && full.as_bytes()[dir.len()] == b'/';
+                let is_itself = name_in(full, dir) == Some(name);
                 if dir == found_dir || is_itself || !seen.insert((dir, name)) {
                     continue;
                 }
@@ -1907,6 +1904,15 @@ fn join_text(cwd: &Path, path: &str) -> String {
         .to_string_lossy()
         .trim_end_matches('/')
         .to_string()
+}
+
+/// The path of `full` below `dir` ("bits/types.h" of
+/// "/usr/include/bits/types.h" in "/usr/include"); `None` when `full` is
+/// not strictly inside `dir`.
+fn name_in<'a>(full: &'a str, dir: &str) -> Option<&'a str> {
+    full.strip_prefix(dir)?
+        .strip_prefix('/')
+        .filter(|name| !name.is_empty())
 }
 
 fn is_under(path: &str, prefix: &str) -> bool {
@@ -2206,6 +2212,13 @@ mod tests {
         assert!(is_under("/p/src", "/p/src/"));
         assert!(!is_under("/p/srcx/a.c", "/p/src"));
         assert!(!is_under("/p/src", ""));
+        assert_eq!(
+            name_in("/usr/include/bits/a.h", "/usr/include"),
+            Some("bits/a.h")
+        );
+        assert_eq!(name_in("/usr/includex/a.h", "/usr/include"), None);
+        assert_eq!(name_in("/usr/include/", "/usr/include"), None);
+        assert_eq!(name_in("/usr/include", "/usr/include"), None);
     }
 
     #[test]
