@@ -435,14 +435,28 @@ impl Toolchains {
             h.finish()
         };
         let checked = lock(&self.checked_includes).get(&disk_key).cloned();
-        if let Some(entry) = checked
-            && entry.is_current()
-        {
-            let search = Arc::new(entry.search.clone());
-            lock(&self.includes).insert(key, Arc::clone(&search));
-            return Ok(search);
+        let entry = match checked.filter(|entry| entry.is_current()) {
+            Some(entry) => entry,
+            None => Arc::new(self.read_or_probe_includes(tool, x_lang, &key, &disk_key)?),
+        };
+        let search = Arc::new(entry.search.clone());
+        if self.forgets.load(Ordering::Relaxed) {
+            lock(&self.checked_includes).insert(disk_key, entry);
         }
-        let entry = match self.read_entry::<IncludeEntry>(&disk_key) {
+        lock(&self.includes).insert(key, Arc::clone(&search));
+        Ok(search)
+    }
+
+    /// The include list of `key` from its disk entry when still current,
+    /// else from the compiler (written to disk for the next process).
+    fn read_or_probe_includes(
+        &self,
+        tool: &ToolIdentity,
+        x_lang: &str,
+        key: &IncludeKey,
+        disk_key: &Digest,
+    ) -> Result<IncludeEntry, ToolchainError> {
+        Ok(match self.read_entry::<IncludeEntry>(disk_key) {
             Some(entry) if entry.is_current() => entry,
             _ => {
                 let mut probe_args = vec!["-x".to_owned(), x_lang.to_owned()];
@@ -470,17 +484,11 @@ impl Toolchains {
                     dirs,
                 };
                 if entry.is_current() {
-                    self.write_entry(&disk_key, &entry);
+                    self.write_entry(disk_key, &entry);
                 }
                 entry
             }
-        };
-        let search = Arc::new(entry.search.clone());
-        if self.forgets.load(Ordering::Relaxed) {
-            lock(&self.checked_includes).insert(disk_key, Arc::new(entry));
-        }
-        lock(&self.includes).insert(key, Arc::clone(&search));
-        Ok(search)
+        })
     }
 
     /// Runs each probe (one argument each) in parallel: the gcc driver
