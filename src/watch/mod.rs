@@ -320,9 +320,13 @@ fn failed(
     status.error(&format!("{err:#}"));
     say(&format!(
         "[watch] FAILED, {:.2} s ({trigger})",
-        start.elapsed().as_secs_f64()
+        seconds(start)
     ));
     RoundEnd::Continue
+}
+
+fn seconds(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
 }
 
 /// One build: the manifest, then the targets; prints the summary line.
@@ -333,7 +337,6 @@ fn round(
     trigger: &str,
 ) -> RoundEnd {
     let start = Instant::now();
-    let seconds = |start: Instant| start.elapsed().as_secs_f64();
     match session.update_manifest(status) {
         Ok(ManifestUpdate::Current { .. }) => {}
         Ok(ManifestUpdate::Stopped(code)) => {
