@@ -10,14 +10,13 @@
 #    (the compiler's identity and the store's directories stay, as in any
 #    cache that has seen that compiler before), and one whose whole cache
 #    dir is wiped (the helper still knows the compiler), against the bare
-#    compile. The
-#    helper stores a miss's result after the call returns: each wipe waits
-#    for it first (`zccache stats` does), outside the timed run. Then the
-#    same miss, the bare compile and a minimal static C launcher that
-#    captures gcc's output (what any launcher costs at least), and the miss
-#    and bare compile with the depfile a build system asks for, in rotating
-#    order 60 times (timed from python), which a drifting machine cannot
-#    skew, and the helpers' CPU time per round.
+#    compile. The helper stores a miss's result after the call returns:
+#    each wipe waits for it first (`zccache stats` does), outside the timed
+#    run. Then the same miss, the bare compile and a minimal static C
+#    launcher that captures gcc's output (what any launcher costs at
+#    least), and the miss and bare compile with the depfile a build system
+#    asks for, in rotating order 60 times (timed from python), which a
+#    drifting machine cannot skew, and the helpers' CPU time per round.
 # Prints each mean and the ratios zccache/ccache, zccache/sccache and
 # zccache miss / bare gcc, by mean, median and CPU time (user+sys of the
 # measured process; for sccache that leaves out the server's work).
