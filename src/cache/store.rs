@@ -233,9 +233,12 @@ pub(crate) fn persist_replacing(
             std::ffi::CString::new(dest.as_os_str().as_bytes()),
         )
     {
+        // The system call itself: the musl that Rust's musl target links
+        // has no renameat2 wrapper.
         // SAFETY: two valid NUL-terminated paths; renameat2 only reads them.
         let swapped = unsafe {
-            libc::renameat2(
+            libc::syscall(
+                libc::SYS_renameat2,
                 libc::AT_FDCWD,
                 from.as_ptr(),
                 libc::AT_FDCWD,
