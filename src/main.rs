@@ -9,6 +9,16 @@ use clap::{Args, Parser, Subcommand};
 use zccache::cache::{self, cli::Admin};
 use zccache::driver::{self, BuildArgs, Flavor};
 
+/// The static musl build is the fast one for launcher calls: it reaches
+/// `main` about 0.25 ms sooner than a static glibc one (no CPU and cache
+/// probing at start-up, each `cpuid` trapping to the hypervisor in a VM).
+/// musl's own allocator would make the long-lived modes (build, watch, the
+/// helper) 25% slower; dlmalloc costs nothing at start-up and keeps them
+/// within 10% of glibc's.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 /// The ninja version answered in ninja mode: new enough that CMake enables
 /// every feature it has for ninja.
 const NINJA_COMPAT_VERSION: &str = "1.12.1";
