@@ -1,6 +1,7 @@
-//! The helper process: accepts one connection per launcher call, each
-//! served on its own thread; restores hits, tells misses how to run the
-//! tool and stores what the run made, and writes statistics after replying.
+//! The helper process: accepts one connection per launcher call, served by
+//! one of a pool of worker threads; restores hits, tells misses how to run
+//! the tool and stores what the run made, and writes statistics after
+//! replying.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
