@@ -12,9 +12,9 @@ use zccache::driver::{self, BuildArgs, Flavor};
 /// The static musl build is the fast one for launcher calls: it reaches
 /// `main` about 0.25 ms sooner than a static glibc one (no CPU and cache
 /// probing at start-up, each `cpuid` trapping to the hypervisor in a VM).
-/// musl's own allocator would make the long-lived modes (build, watch, the
-/// helper) 25% slower; dlmalloc costs nothing at start-up and keeps them
-/// within 10% of glibc's.
+/// With musl's own allocator, `zccache build` took 25% longer than the
+/// glibc build to find 10,000 steps up to date; dlmalloc costs nothing at
+/// start-up and brings that to 8% (and loading the manifest to 18%).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
