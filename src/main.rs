@@ -12,7 +12,7 @@ use zccache::driver::{self, BuildArgs, Flavor};
 /// The static musl build is the fast one for launcher calls: it reaches
 /// `main` about 0.25 ms sooner than a static glibc one (no CPU and cache
 /// probing at start-up, each `cpuid` trapping to the hypervisor in a VM).
-/// With musl's own allocator, `zccache build` took 25% longer than the
+/// With musl's own allocator, `zccache build` took 25-35% longer than the
 /// glibc build to find 10,000 steps up to date; dlmalloc costs nothing at
 /// start-up and brings that to 8% (and loading the manifest to 18%).
 #[cfg(target_env = "musl")]
