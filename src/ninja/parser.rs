@@ -606,6 +606,9 @@ impl Parser<'_> {
     fn evaluate_deferred(&mut self) -> ParseResult {
         let deferred = std::mem::take(&mut self.deferred);
         let graph = &mut self.graph;
+        // Each value is expanded here and then copied at its final size:
+        // expanding into a new string grew it allocation by allocation.
+        let mut scratch = String::new();
         for (step, pending) in graph.steps.iter_mut().zip(&deferred) {
             let mut env = BuildEnv::new(
                 &self.scopes,
@@ -615,8 +618,12 @@ impl Parser<'_> {
                 PathList::Interned(&step.ins[..step.explicit_ins], &graph.paths),
                 PathList::Interned(&step.outs[..step.explicit_outs], &graph.paths),
             );
-            let mut get =
-                |name: &str, escape: InOutEscape| env.evaluate(name, escape).map_err(ManifestError);
+            let mut get = |name: &str, escape: InOutEscape| {
+                scratch.clear();
+                env.evaluate_into(name, escape, &mut scratch)
+                    .map_err(ManifestError)?;
+                Ok::<_, ManifestError>(scratch.as_str().to_owned())
+            };
             let non_empty = |value: String| (!value.is_empty()).then_some(value);
             let command = if pending.rule.name == PHONY {
                 String::new()
