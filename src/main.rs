@@ -14,7 +14,7 @@ use zccache::driver::{self, BuildArgs, Flavor};
 /// probing at start-up, each `cpuid` trapping to the hypervisor in a VM).
 /// With musl's own allocator, `zccache build` took 25-35% longer than the
 /// glibc build to find 10,000 steps up to date; dlmalloc costs nothing at
-/// start-up and brings that to 8% (and loading the manifest to 18%).
+/// start-up and brings that to 2-8% (and loading the manifest to 15%).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
