@@ -43,6 +43,7 @@ fn write_manifest(dir: &Path, flags: &str) {
 
 fn stats(cache: &Path, dir: &Path) -> serde_json::Value {
     let output = isolated_command(zccache_bin(), &["stats", "--json"], dir, cache)
+        .env("XDG_RUNTIME_DIR", runtime_dir(cache))
         .output()
         .unwrap();
     assert!(output.status.success(), "zccache stats failed");
@@ -131,13 +132,64 @@ fn build_mode_compiles_both_when_the_object_records_macros() {
     assert_eq!(build_pair("-O1 -g3", false), (2, 0));
 }
 
-/// Runs the pair through the launcher, one after the other or both at once.
+/// The launcher's helper's private dir for `cache`'s test.
+fn runtime_dir(cache: &Path) -> std::path::PathBuf {
+    cache.with_extension("run")
+}
+
+/// Starts the launcher's helper for `cache` with one compile of another
+/// source (a miss) and waits until it listens: siblings are paired by the
+/// helper, which remembers the calls it served, never by what the cache
+/// holds. Gives the helper's pid.
+fn start_helper(dir: &Path, cache: &Path) -> i32 {
+    let runtime = runtime_dir(cache);
+    fs::create_dir_all(&runtime).unwrap();
+    fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    fs::write(dir.join("warm.c"), "int warm;\n").unwrap();
+    let status = isolated_command(
+        zccache_bin(),
+        &["gcc", "-c", "warm.c", "-o", "warm.o"],
+        dir,
+        cache,
+    )
+    .env("XDG_RUNTIME_DIR", &runtime)
+    .status()
+    .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let helper = fs::read_dir(runtime.join(format!("zccache-{}", unsafe { libc::getuid() })))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .find(|path| path.extension().is_some_and(|e| e == "sock"))
+            .and_then(|sock| fs::read_to_string(sock.with_extension("lock")).ok())
+            .and_then(|pid| pid.trim().parse().ok());
+        if let Some(pid) = helper {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helper did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Runs the pair through the launcher, one after the other or both at once,
+/// served by the helper (the warm-up compile is not counted).
 fn launch_pair(flags: &str, uses_macro: bool, at_once: bool) -> (i64, i64) {
     let temp = temp_dir();
     let dir = temp.path().join("proj");
     let cache = temp.path().join("cache");
     fs::create_dir_all(&dir).unwrap();
     write_source(&dir, uses_macro);
+    let helper = start_helper(&dir, &cache);
     let static_flags = split(flags);
     let mut shared_flags = static_flags.clone();
     shared_flags.push("-DSHARED_BUILD");
@@ -148,6 +200,7 @@ fn launch_pair(flags: &str, uses_macro: bool, at_once: bool) -> (i64, i64) {
         let object = format!("{name}.o");
         args.extend(["-MD", "-MF", &depfile, "-c", "lib.c", "-o", &object]);
         isolated_command(zccache_bin(), &args, &dir, &cache)
+            .env("XDG_RUNTIME_DIR", runtime_dir(&cache))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -185,10 +238,57 @@ fn launch_pair(flags: &str, uses_macro: bool, at_once: bool) -> (i64, i64) {
     let depfile = fs::read_to_string(dir.join("shared.d")).unwrap();
     assert!(depfile.starts_with("shared.o:"), "{depfile}");
     let stats = stats(&cache, &dir);
+    // SAFETY: the pid of the helper this test started.
+    unsafe { libc::kill(helper, libc::SIGKILL) };
     (
-        counter(&stats, "compile_misses"),
+        counter(&stats, "compile_misses") - 1,
         counter(&stats, "compile_hits"),
     )
+}
+
+#[test]
+fn a_sibling_named_by_the_cache_is_never_run() {
+    // Before: the cache remembered the last compile of a group by its
+    // arguments, and a later compile of the group ran them with -E. A
+    // record planted by whoever can write the cache ran anything: here a
+    // preprocessor output file of the planter's choosing. Without the
+    // helper every call is alone, so nothing can name a sibling.
+    let temp = temp_dir();
+    let dir = temp.path().join("proj");
+    let cache = temp.path().join("cache");
+    fs::create_dir_all(&dir).unwrap();
+    write_source(&dir, false);
+    let pwned = dir.join("pwned");
+    let plant = format!("-Wp,-o,{}", pwned.display());
+    let launch = |args: &[&str]| {
+        isolated_command(zccache_bin(), args, &dir, &cache)
+            .env("ZCCACHE_DAEMON", "0")
+            .output()
+            .unwrap()
+    };
+    // The planting compile fails, but was remembered as it started.
+    launch(&["gcc", "-O1", &plant, "-c", "lib.c", "-o", "lib.o"]);
+    let _ = fs::remove_file(&pwned);
+    // Every lock of the cache held, as anyone who can read it can.
+    let held: Vec<fs::File> = fs::read_dir(cache.join("locks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| fs::File::open(entry.path()).unwrap())
+        .collect();
+    for file in &held {
+        file.lock_shared().unwrap();
+    }
+    let output = launch(&["gcc", "-O1", "-c", "lib.c", "-o", "lib.o"]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        !pwned.exists(),
+        "a compile ran the arguments the cache named"
+    );
+    assert_eq!(
+        fs::read(dir.join("lib.o")).unwrap(),
+        uncached_object(&dir, &["-O1"])
+    );
 }
 
 #[test]

@@ -20,13 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::cache::Cache;
-use crate::cache::command::{
-    Classification, CompileArgs, Detail, Invocation, ToolKind, classify, classify_argv,
-};
+use crate::cache::command::{Classification, CompileArgs, Detail, Invocation, ToolKind, classify};
 use crate::cache::files::CommentDialect;
 use crate::cache::records::{
     FileIdentity, KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
-    SiblingMarker, StoredDepfile, StoredOutput, decode, encode,
+    StoredDepfile, StoredOutput, decode, encode,
 };
 use crate::cache::store::{Digest, Namespace, StoreError};
 use crate::cache::toolchain::{Family, ToolIdentity};
@@ -101,10 +99,9 @@ pub struct Pending<'c> {
     command: String,
     /// Wall clock before the run: inputs changed since are not trusted.
     started_ns: i64,
-    /// The sibling marker naming this compile, to write as it starts.
-    announce: Option<(Digest, Vec<u8>)>,
     _compiling: Option<Claim<'c>>,
-    _leading: Option<fs::File>,
+    /// Held while this compile leads its group of siblings.
+    _leading: Option<Claim<'c>>,
 }
 
 impl<'c> Pending<'c> {
@@ -117,17 +114,6 @@ impl<'c> Pending<'c> {
     /// The arguments [`Pending::command`] adds to the tool's own.
     pub fn extra_args(&self) -> &[String] {
         &self.plan.extra_args
-    }
-
-    /// Marks this compile as its group's latest, for sibling compiles
-    /// starting while it runs (see [`Siblings::AskCache`]). Call as the
-    /// tool starts; done at the latest when the run is captured. Written
-    /// after the caller was told to run it, so the write costs the run no
-    /// time.
-    pub fn announce(&mut self) {
-        if let Some((key, bytes)) = self.announce.take() {
-            let _ = self.cache.put(Namespace::Manifest, &key, &bytes);
-        }
     }
 
     /// Stores the result of the run when it succeeded; gives the run back
@@ -154,8 +140,7 @@ impl<'c> Pending<'c> {
     /// reported done (outputs, depfiles), so [`Finished::store`] may come
     /// after that. Until it is stored, a lookup of the same step by this
     /// cache waits for it.
-    pub fn capture<S>(mut self, ran: Ran<S>, elapsed: std::time::Duration) -> Finished<'c, S> {
-        self.announce();
+    pub fn capture<S>(self, ran: Ran<S>, elapsed: std::time::Duration) -> Finished<'c, S> {
         let cache = self.cache;
         let storing = cache.storing.claim(self.plan.key, cache.wait_limit);
         let captured = if ran.success && !cache.read_only.load(std::sync::atomic::Ordering::Relaxed)
@@ -236,21 +221,22 @@ pub enum Siblings {
     /// The build graph has some: the preprocessed text may find this
     /// compile's result even on a cold cache, a sibling waiting for another.
     InGraph,
-    /// Nobody knows (launcher mode, one compile per process): the cache
-    /// remembers which compile of the group ran last, and a miss checks
-    /// whether that one's result serves it too.
+    /// Nobody knows (launcher mode, one compile per call): the process
+    /// serving the calls (the launcher's helper) remembers which compile of
+    /// the group ran last, and a miss checks whether that one's result
+    /// serves it too. Never the cache: see [`crate::cache::siblings`].
     AskCache,
 }
 
 /// How long a compile waits for a sibling's result before compiling itself.
 pub const SIBLING_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// What asking the cache for a sibling gave.
-enum Joined {
+/// What asking for a sibling gave.
+enum Joined<'c> {
     Restored(ResultRecord),
-    /// This compile leads its group: hold the lock until its result is
-    /// stored, and write this marker (key, record) when it starts.
-    Leading(fs::File, Option<(Digest, Vec<u8>)>),
+    /// This compile leads its group: hold the claim until its result is
+    /// stored.
+    Leading(Claim<'c>),
     Alone,
 }
 
@@ -491,8 +477,7 @@ impl Cache {
                 ran: run(command),
                 note: Some(format!("not cached: {reason}")),
             },
-            Begun::Run(mut pending) => {
-                pending.announce();
+            Begun::Run(pending) => {
                 let started = Instant::now();
                 let ran = run(pending.command());
                 let (ran, note) = pending.complete(ran, started.elapsed());
@@ -542,17 +527,13 @@ impl Cache {
         );
         let mut compiling = None;
         let mut leading = None;
-        let mut announce = None;
         if plan.kind == ToolKind::Compile && siblings == Siblings::AskCache {
             match self.join_sibling(invocation, &mut plan) {
                 Joined::Restored(record) => {
                     self.count("preprocessed_hits", 1);
                     return self.restored(kind, &record);
                 }
-                Joined::Leading(lock, marker) => {
-                    leading = Some(lock);
-                    announce = marker;
-                }
+                Joined::Leading(claim) => leading = Some(claim),
                 Joined::Alone => {}
             }
         }
@@ -610,7 +591,6 @@ impl Cache {
             miss,
             command,
             started_ns: wall_clock_ns(),
-            announce,
             _compiling: compiling,
             _leading: leading,
         }))
@@ -1441,91 +1421,68 @@ impl Cache {
         Some(record)
     }
 
-    /// Launcher mode's sibling search. The group's lock slot is held by
-    /// whoever compiles for the group now; the marker names the group's
-    /// last leader. A compile that finds the slot free and no useful
-    /// sibling leads: it writes the marker and holds the slot until its
+    /// Launcher mode's sibling search, among the compiles this process
+    /// served (see [`crate::cache::siblings`]). A compile of the group
+    /// holds the group's claim while it compiles; a compile that finds the
+    /// claim free and no useful sibling leads: it holds the claim until its
     /// result is stored.
-    fn join_sibling(&self, invocation: &Invocation, plan: &mut Plan) -> Joined {
+    fn join_sibling(&self, invocation: &Invocation, plan: &mut Plan) -> Joined<'_> {
         let Some(group) = Self::group_of(invocation) else {
             return Joined::Alone;
         };
-        let Ok(lock) = self.store.lock_slot(&group) else {
-            return Joined::Alone;
-        };
-        let free = match lock.try_lock() {
-            Ok(()) => true,
-            Err(std::fs::TryLockError::WouldBlock) => false,
-            Err(std::fs::TryLockError::Error(_)) => return Joined::Alone,
-        };
-        let mut marker_key = KeyHasher::new("sibling");
-        marker_key.field(&group);
-        let marker_key = marker_key.finish();
-        let own = SiblingMarker {
-            cwd: invocation.cwd.clone(),
-            argv: std::iter::once(invocation.program.clone())
-                .chain(invocation.args.iter().cloned())
-                .collect(),
-        };
-        let marker = self
-            .get_record::<SiblingMarker>(Namespace::Manifest, &marker_key)
-            .ok()
-            .flatten();
-        if let Some(sibling) = &marker {
-            // Busy slot: a compile of the group (maybe this very one, run
-            // twice) is running now; its result is worth waiting for.
-            let wait = (!free).then_some(&lock);
-            if (wait.is_some() || *sibling != own)
-                && let Some(record) = self.restore_from_sibling(invocation, plan, sibling, wait)
+        let book = &self.siblings;
+        let claim = book.leading.claim(group, std::time::Duration::ZERO);
+        if let Some(sibling) = book.leader(&group) {
+            // Claimed by another: a compile of the group (maybe this very
+            // one, run twice) is running now; its result is worth waiting for.
+            let busy = claim.is_none();
+            if (busy || *sibling != *invocation)
+                && let Some(record) =
+                    self.restore_from_sibling(invocation, plan, &sibling, busy.then_some(&group))
             {
                 return Joined::Restored(record);
             }
         }
-        if !free {
+        let Some(claim) = claim else {
             return Joined::Alone;
-        }
-        let announce = (marker.as_ref() != Some(&own))
-            .then(|| encode(&own))
-            .flatten()
-            .map(|bytes| (marker_key, bytes));
-        Joined::Leading(lock, announce)
+        };
+        book.lead(group, invocation);
+        Joined::Leading(claim)
     }
 
     /// Restores `sibling`'s result for `invocation` when both preprocess to
     /// the same text (their other arguments are equal, being one group),
-    /// after waiting for `slot` when a compile of the group holds it. Its
+    /// after waiting for the compile of `group` running now, if any. Its
     /// result is checked by the sibling's own lookup, with every header it
     /// read, so a sibling compiled before a header edit never serves.
     fn restore_from_sibling(
         &self,
         invocation: &Invocation,
         plan: &mut Plan,
-        sibling: &SiblingMarker,
-        slot: Option<&fs::File>,
+        other: &Invocation,
+        running: Option<&Digest>,
     ) -> Option<ResultRecord> {
-        let Classification::Cacheable(other) = classify_argv(&sibling.argv, &sibling.cwd) else {
-            return None;
-        };
-        if other == *invocation {
-            // The same compile, running in another process: its result is
+        let wait = |group: &Digest| self.siblings.leading.wait_done(group, self.wait_limit);
+        if *other == *invocation {
+            // The same compile, running in another call: its result is
             // this one's.
-            wait_for_slot(slot?, self.wait_limit).then_some(())?;
+            wait(running?).then_some(())?;
             let Lookup::Hit(record) = self.lookup(plan) else {
                 return None;
             };
             return self.restore(plan, &record).ok().map(|()| record);
         }
-        if Self::group_of(&other) != Self::group_of(invocation) {
+        if Self::group_of(other) != Self::group_of(invocation) {
             return None;
         }
-        let other_plan = self.plan(&other).ok()?;
+        let other_plan = self.plan(other).ok()?;
         // A finished sibling without a result (its compile failed, or its
         // source changed since): no preprocessor run is worth it.
-        if slot.is_none() && !matches!(self.lookup(&other_plan), Lookup::Hit(_)) {
+        if running.is_none() && !matches!(self.lookup(&other_plan), Lookup::Hit(_)) {
             return None;
         }
         let (own_key, other_key) = std::thread::scope(|scope| {
-            let other_key = scope.spawn(|| self.preprocessed_key(&other, &other_plan));
+            let other_key = scope.spawn(|| self.preprocessed_key(other, &other_plan));
             let own_key = self.preprocessed_key(invocation, plan);
             (own_key, other_key.join().ok().flatten())
         });
@@ -1534,8 +1491,8 @@ impl Cache {
         if other_key != Some(own_key) {
             return None;
         }
-        if let Some(slot) = slot
-            && !wait_for_slot(slot, self.wait_limit)
+        if let Some(group) = running
+            && !wait(group)
         {
             return None;
         }
@@ -1794,26 +1751,6 @@ fn comment_dialect(
     })
 }
 
-/// Waits, bounded, until nobody compiles for the slot's group. Polls,
-/// because a blocking lock could not give up on a compile that hangs.
-fn wait_for_slot(slot: &fs::File, limit: std::time::Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        match slot.try_lock_shared() {
-            Ok(()) => {
-                let _ = slot.unlock();
-                return true;
-            }
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(16));
-            }
-            Err(_) => return false,
-        }
-    }
-}
-
 fn wall_clock_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1992,6 +1929,12 @@ impl InFlight {
             in_flight: self,
             key,
         })
+    }
+
+    /// Waits (at most `limit`) until no thread holds `key`; false when one
+    /// still does.
+    pub fn wait_done(&self, key: &Digest, limit: std::time::Duration) -> bool {
+        self.wait_until_free(key, limit).is_some()
     }
 
     /// Waits (at most `limit`) until no thread holds `key`.

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod files;
 pub mod records;
 pub mod roots;
+pub mod siblings;
 pub mod source_text;
 pub mod stats;
 pub mod store;
@@ -47,6 +48,8 @@ pub struct Cache {
     in_flight: exec::InFlight,
     /// Keys of runs being stored (see [`exec::Pending::capture`]).
     storing: exec::InFlight,
+    /// Launcher mode's memory of sibling compiles.
+    siblings: siblings::SiblingBook,
     /// How long a compile waits for a sibling compiling the same text.
     wait_limit: std::time::Duration,
     roots: Roots,
@@ -151,6 +154,7 @@ impl Cache {
             listings: exec::DirListings::new(&volatile),
             in_flight: exec::InFlight::default(),
             storing: exec::InFlight::default(),
+            siblings: siblings::SiblingBook::default(),
             // The launcher's helper waits on its client's behalf, and a
             // client gives up on a helper that answers too late.
             wait_limit: if revalidate_everything {

@@ -106,16 +106,6 @@ pub struct LastSeen {
     pub env: Digest,
 }
 
-/// The last compile of a source that led its group (compiles of one
-/// source differing only in preprocessor flags), so that a sibling started
-/// later by another process can check whether that result serves it too.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SiblingMarker {
-    pub cwd: std::path::PathBuf,
-    /// The program and its arguments, as written.
-    pub argv: Vec<String>,
-}
-
 pub fn encode<T: Serialize>(value: &T) -> Option<Vec<u8>> {
     bincode::serialize(value).ok()
 }

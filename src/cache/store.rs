@@ -979,31 +979,6 @@ impl Store {
         Ok(removed)
     }
 
-    /// One of a fixed set of lock files under `locks/`, picked by `key`.
-    /// A fixed set, because a lock file cannot be deleted safely while
-    /// someone may be opening it; two keys sharing a slot only ever wait
-    /// for each other, which costs time, never correctness.
-    pub fn lock_slot(&self, key: &Digest) -> Result<File, StoreError> {
-        let dir = self.root.join("locks");
-        let path = dir.join(&hex(key)[..3]);
-        let open = || {
-            fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-        };
-        match open() {
-            Ok(file) => Ok(file),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&dir)
-                    .map_err(io_err(format!("cannot create {}", dir.display())))?;
-                open().map_err(io_err(format!("cannot open {}", path.display())))
-            }
-            Err(e) => Err(io_err(format!("cannot open {}", path.display()))(e)),
-        }
-    }
-
     /// Removes every blob and record (settings and stats stay). The layout
     /// dir is first renamed away, so concurrent readers see either the old
     /// cache or an empty one, and writers recreate their dirs.

@@ -367,7 +367,7 @@ impl Helper {
             let _ = write_frame(stream, &Reply::Miss);
             return;
         };
-        let mut pending = match cache.begin(&invocation, &command, Siblings::AskCache) {
+        let pending = match cache.begin(&invocation, &command, Siblings::AskCache) {
             Begun::Restored { stdout, stderr } => {
                 cache.count("helper_hits", 1);
                 let _ = write_frame(stream, &Reply::Hit { stdout, stderr });
@@ -385,7 +385,6 @@ impl Helper {
         if write_frame(stream, &run).is_err() {
             return;
         }
-        pending.announce();
         // The tool runs for as long as it takes: this thread waits for it
         // outside the turn (another is started if too few are left free),
         // and the call no longer holds up `Flush`.
