@@ -124,9 +124,12 @@ impl FileHasher {
     /// [`FileHasher::save_outside`] wrote; a missing, unreadable or
     /// older memo is simply not used.
     pub fn load(&self, path: &Path) {
-        let Ok(bytes) = fs::read(path) else {
+        let mut bytes = Vec::new();
+        let read = super::nofollow::open_regular(path)
+            .and_then(|mut file| io::Read::read_to_end(&mut file, &mut bytes));
+        if read.is_err() {
             return;
-        };
+        }
         let Ok(memo) = bincode::deserialize::<Memo>(&bytes) else {
             return;
         };

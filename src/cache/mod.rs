@@ -12,6 +12,7 @@ pub mod command;
 pub mod config;
 pub mod exec;
 pub mod files;
+pub mod nofollow;
 pub mod records;
 pub mod roots;
 pub mod siblings;

@@ -73,11 +73,7 @@ impl Locked {
     fn acquire(root: &Path) -> Result<Locked, StoreError> {
         fs::create_dir_all(root).map_err(io_err(format!("cannot create {}", root.display())))?;
         let path = root.join(STATS_LOCK);
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
+        let lock = super::nofollow::open_or_create(&path, 0o666)
             .map_err(io_err(format!("cannot open {}", path.display())))?;
         lock.lock()
             .map_err(io_err(format!("cannot lock {}", path.display())))?;
@@ -169,9 +165,19 @@ pub fn record_size(root: &Path, bytes: u64) -> Result<Stats, StoreError> {
 /// reported as Corrupt (and left for `zero` or the next `flush` to reset).
 pub fn load(root: &Path) -> Result<Stats, StoreError> {
     let path = root.join(STATS_FILE);
-    let text = match fs::read(&path) {
+    let read = super::nofollow::open_regular(&path).and_then(|mut file| {
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut file, &mut text).map(|_| text)
+    });
+    let text = match read {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stats::default()),
+        Err(e) if super::nofollow::is_not_regular(&e) => {
+            return Err(StoreError::Corrupt {
+                path,
+                what: e.to_string(),
+            });
+        }
         Err(e) => return Err(io_err(format!("cannot read {}", path.display()))(e)),
     };
     serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {

@@ -44,6 +44,11 @@
 //! Hardlink delivery links the output to the uncompressed blob itself, so the
 //! blob takes the output's mode (only while no other output links to it) and
 //! an output edited in place damages the blob; the next read detects that.
+//! Only a regular file of this user's is linked.
+//!
+//! Whoever else can write the cache is not trusted: every record, blob and
+//! lock is opened without following a symlink and must be a regular file
+//! (anything else is damage: deleted, a miss), and nothing read is run.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
@@ -55,6 +60,7 @@ use std::time::{Duration, SystemTime};
 use filetime::FileTime;
 
 use super::config::Settings;
+use super::nofollow;
 
 /// blake3 of a blob's uncompressed content, or a record's key.
 pub type Digest = [u8; 32];
@@ -198,7 +204,7 @@ fn reflink(src: &File, dst: &File) -> bool {
 
 /// Marks a file as just used; a failure only makes LRU less exact.
 fn touch(path: &Path) {
-    let _ = filetime::set_file_mtime(path, FileTime::now());
+    let _ = nofollow::touch(path);
 }
 
 /// A temp file beside an output, to be renamed over it.
@@ -428,7 +434,7 @@ impl Store {
         };
         order
             .into_iter()
-            .find(|(path, _)| fs::symlink_metadata(path).is_ok())
+            .find(|(path, _)| nofollow::is_regular(path))
     }
 
     /// Writes a file at `dest` via a temp file in its dir and a rename.
@@ -492,9 +498,12 @@ impl Store {
     /// Ok(None) if absent; a damaged record is deleted and reported as Corrupt.
     pub fn get_record(&self, ns: Namespace, key: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.record_path(ns, key);
-        let mut file = match File::open(&path) {
+        let mut file = match nofollow::open_regular(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if nofollow::is_not_regular(&e) => {
+                return Err(self.corrupt(&path, "not a regular file"));
+            }
             Err(e) => return Err(io_err(format!("cannot open {}", path.display()))(e)),
         };
         let mut bytes = Vec::new();
@@ -561,7 +570,7 @@ impl Store {
     /// a reference to nothing.
     fn reuse_existing(&self, digest: &Digest) -> bool {
         match self.find_blob(digest) {
-            Some((path, _)) => match filetime::set_file_mtime(&path, FileTime::now()) {
+            Some((path, _)) => match nofollow::touch(&path) {
                 Ok(()) => true,
                 Err(e) => e.kind() != io::ErrorKind::NotFound,
             },
@@ -646,12 +655,19 @@ impl Store {
         let (path, compressed) = self.find_blob(digest).ok_or_else(|| StoreError::NotFound {
             digest: hex(digest),
         })?;
-        let stored = match fs::read(&path) {
+        let read = nofollow::open_regular(&path).and_then(|mut file| {
+            let mut stored = Vec::new();
+            file.read_to_end(&mut stored).map(|_| stored)
+        });
+        let stored = match read {
             Ok(stored) => stored,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::NotFound {
                     digest: hex(digest),
                 });
+            }
+            Err(e) if nofollow::is_not_regular(&e) => {
+                return Err(self.corrupt(&path, "not a regular file"));
             }
             Err(e) => return Err(io_err(format!("cannot read {}", path.display()))(e)),
         };
@@ -687,9 +703,12 @@ impl Store {
             digest: hex(digest),
         };
         let (blob_path, compressed) = self.find_blob(digest).ok_or_else(not_found)?;
-        let mut blob = match File::open(&blob_path) {
+        let mut blob = match nofollow::open_regular(&blob_path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
+            Err(e) if nofollow::is_not_regular(&e) => {
+                return Err(self.corrupt(&blob_path, "not a regular file"));
+            }
             Err(e) => return Err(io_err(format!("cannot open {}", blob_path.display()))(e)),
         };
         let blob_meta = blob.metadata().ok();
@@ -830,6 +849,12 @@ impl Store {
             touch(dest);
             return Ok(true);
         }
+        // Linked only to a blob of this user's: another's could be changed
+        // under the output by its owner.
+        // SAFETY: geteuid cannot fail and has no side effects.
+        if meta.uid() != unsafe { libc::geteuid() } {
+            return Ok(false);
+        }
         if meta.mode() & 0o7777 != mode & 0o7777 {
             // The mode is shared by every link: only change it if no output uses the blob.
             if meta.nlink() > 1 || set_mode(blob, mode).is_err() {
@@ -842,6 +867,14 @@ impl Store {
         let Ok(linked) = linked else {
             return Ok(false);
         };
+        // Linked by name: the name must still be the verified blob (a
+        // symlink swapped in since would make the output a symlink).
+        let same = fs::symlink_metadata(linked.path()).is_ok_and(|link| {
+            link.file_type().is_file() && link.dev() == meta.dev() && link.ino() == meta.ino()
+        });
+        if !same {
+            return Ok(false);
+        }
         linked
             .persist(dest)
             .map_err(|e| io_err(format!("cannot rename into {}", dest.display()))(e.error))?;
@@ -863,12 +896,8 @@ impl Store {
         let path = self.root.join(GC_LOCK);
         // flock needs no write access: an existing lock file in a read-only
         // cache still serialises the gcs that then fail to delete anything.
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .or_else(|_| File::open(&path))
+        let file = nofollow::open_or_create(&path, 0o666)
+            .or_else(|_| nofollow::open_regular(&path))
             .map_err(io_err(format!("cannot open {}", path.display())))?;
         if blocking {
             file.lock()

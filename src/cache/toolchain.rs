@@ -577,7 +577,7 @@ impl Toolchains {
     /// another format (it will be rewritten).
     fn read_entry<T: for<'de> Deserialize<'de> + Versioned>(&self, key: &Digest) -> Option<T> {
         let path = self.entry_path(key)?;
-        let mut file = fs::File::open(&path).ok()?;
+        let mut file = super::nofollow::open_regular(&path).ok()?;
         let mut text = Vec::new();
         file.read_to_end(&mut text).ok()?;
         let entry: T = serde_json::from_slice(&text).ok()?;

@@ -1,0 +1,180 @@
+//! End-to-end: whoever else can write the cache dir (another local user of
+//! a shared cache, or of a cache dir under /tmp) can at worst cause misses.
+//! Nothing planted there is run, followed through a symlink, or makes a
+//! zccache call create files outside the cache; see SECURITY.md.
+//!
+//! Tests that need a second user run as root and make one with `setpriv`;
+//! without root they print that they skipped.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SOURCE: &str = "int twice(int x) { return 2 * x; }\n";
+
+struct Sandbox {
+    _root: tempfile::TempDir,
+    work: PathBuf,
+    cache: PathBuf,
+    /// Outside the cache and the build: nothing may appear here.
+    outside: PathBuf,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let root = temp_dir();
+        let work = root.path().join("work");
+        let cache = root.path().join("cache");
+        let outside = root.path().join("outside");
+        for dir in [&work, &outside] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        fs::write(work.join("a.c"), SOURCE).unwrap();
+        Sandbox {
+            _root: root,
+            work,
+            cache,
+            outside,
+        }
+    }
+
+    /// `zccache args...` in the work dir, without the helper, `env` on top.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = isolated_command(zccache_bin(), args, &self.work, &self.cache);
+        command.env("ZCCACHE_DAEMON", "0");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// Compiles a.c to a.o through the launcher; panics unless it succeeds
+    /// within `limit`.
+    fn compile(&self, env: &[(&str, &str)]) -> std::process::Output {
+        let mut child = self
+            .command(&["gcc", "-O1", "-c", "a.c", "-o", "a.o"], env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the compile hung on what was planted in the cache");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        output
+    }
+
+    /// What gcc makes of a.c.
+    fn reference(&self) -> Vec<u8> {
+        let status = Command::new("gcc")
+            .args(["-O1", "-c", "a.c", "-o", "ref.o"])
+            .current_dir(&self.work)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let object = fs::read(self.work.join("ref.o")).unwrap();
+        fs::remove_file(self.work.join("ref.o")).unwrap();
+        object
+    }
+
+    /// Every file under `dir` of the cache (`v1/blobs`, `v1/records`).
+    fn files_under(&self, dir: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut todo = vec![self.cache.join(dir)];
+        while let Some(dir) = todo.pop() {
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if entry.file_type().unwrap().is_dir() {
+                    todo.push(path);
+                } else {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    fn assert_outside_empty(&self) {
+        let left: Vec<_> = fs::read_dir(&self.outside).unwrap().flatten().collect();
+        assert!(left.is_empty(), "files created outside the cache: {left:?}");
+    }
+}
+
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn hardlink_delivery_never_makes_an_output_a_symlink() {
+    let sandbox = Sandbox::new();
+    let env = [("ZCCACHE_HARDLINK", "1"), ("ZCCACHE_COMPRESSION", "0")];
+    let object = sandbox.reference();
+    sandbox.compile(&env);
+    let blob = sandbox
+        .files_under("v1/blobs")
+        .into_iter()
+        .find(|blob| fs::read(blob).unwrap() == object)
+        .expect("the object's blob");
+    // Same content, so a check of the content alone passes it.
+    let planted = sandbox.outside.join("object");
+    fs::copy(&blob, &planted).unwrap();
+    fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink(&planted, &blob).unwrap();
+    fs::remove_file(sandbox.work.join("a.o")).unwrap();
+    sandbox.compile(&env);
+    let output = sandbox.work.join("a.o");
+    assert!(
+        fs::symlink_metadata(&output).unwrap().file_type().is_file(),
+        "the output is a symlink out of the build"
+    );
+    assert_eq!(fs::read(&output).unwrap(), object);
+}
+
+#[test]
+fn records_and_blobs_swapped_for_fifos_are_misses_not_hangs() {
+    let sandbox = Sandbox::new();
+    let object = sandbox.reference();
+    sandbox.compile(&[]);
+    let planted = sandbox.outside.join("fifo");
+    mkfifo(&planted);
+    let files = [
+        sandbox.files_under("v1/records"),
+        sandbox.files_under("v1/blobs"),
+    ]
+    .concat();
+    assert!(!files.is_empty());
+    for file in files {
+        fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&planted, &file).unwrap();
+    }
+    fs::remove_file(sandbox.work.join("a.o")).unwrap();
+    sandbox.compile(&[]);
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+}
+
+#[test]
+fn lock_and_stats_files_planted_as_symlinks_create_nothing_outside() {
+    let sandbox = Sandbox::new();
+    fs::create_dir_all(&sandbox.cache).unwrap();
+    for name in ["gc.lock", "stats.lock", "stats.json"] {
+        std::os::unix::fs::symlink(sandbox.outside.join(name), sandbox.cache.join(name)).unwrap();
+    }
+    sandbox.compile(&[]);
+    let gc = sandbox.command(&["gc"], &[]).output().unwrap();
+    let stats = sandbox.command(&["stats"], &[]).output().unwrap();
+    let _ = (gc, stats);
+    sandbox.assert_outside_empty();
+}
