@@ -301,6 +301,7 @@ fn main() -> ExitCode {
     if args.len() == 2 && args[1] == zccache::daemon::SERVE_ARG {
         return exit_code(zccache::daemon::server::main());
     }
+    cache::config::anchor_cache_dir();
     if !invoked_as_ninja()
         && let Some(launch) = zccache::launcher::request(&args)
     {

@@ -178,3 +178,76 @@ fn lock_and_stats_files_planted_as_symlinks_create_nothing_outside() {
     let _ = (gc, stats);
     sandbox.assert_outside_empty();
 }
+
+/// A private dir for the launcher's helper sockets (XDG_RUNTIME_DIR).
+fn runtime_dir(parent: &Path) -> PathBuf {
+    let runtime = parent.join("run");
+    fs::create_dir_all(&runtime).unwrap();
+    fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    runtime
+}
+
+/// Pids of the helpers listening in `runtime`, waiting (bounded) for one.
+fn wait_for_helper(runtime: &Path) -> Vec<i32> {
+    // SAFETY: getuid has no preconditions.
+    let dir = runtime.join(format!("zccache-{}", unsafe { libc::getuid() }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids: Vec<i32> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "sock"))
+            .filter_map(|sock| fs::read_to_string(sock.with_extension("lock")).ok())
+            .filter_map(|pid| pid.trim().parse().ok())
+            .collect();
+        if !pids.is_empty() {
+            return pids;
+        }
+        assert!(Instant::now() < deadline, "no helper started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill_all(pids: &[i32]) {
+    for pid in pids {
+        // SAFETY: pids of helpers this test started.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn a_relative_cache_dir_is_the_same_dir_for_the_call_and_its_helper() {
+    let sandbox = Sandbox::new();
+    let runtime = runtime_dir(sandbox.outside.parent().unwrap());
+    // The helper runs in `/`: a relative name would be a dir there.
+    let name = format!("zccache-e2e-relative-{}", std::process::id());
+    let env = [
+        ("ZCCACHE_DIR", name.as_str()),
+        ("ZCCACHE_DAEMON", "1"),
+        ("XDG_RUNTIME_DIR", runtime.to_str().unwrap()),
+    ];
+    let object = sandbox.reference();
+    sandbox.compile(&env);
+    let helpers = wait_for_helper(&runtime);
+    fs::remove_file(sandbox.work.join("a.o")).unwrap();
+    sandbox.compile(&env);
+    let stats = sandbox
+        .command(&["stats", "--json"], &env)
+        .output()
+        .unwrap();
+    kill_all(&helpers);
+    let in_root = Path::new("/").join(&name);
+    let stray = in_root.exists();
+    let _ = fs::remove_dir_all(&in_root);
+    assert!(!stray, "the helper used {}", in_root.display());
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["compile_hits"], 1, "{stats}");
+    assert!(sandbox.work.join(&name).join("stats.json").exists());
+}

@@ -164,6 +164,24 @@ impl Settings {
     }
 }
 
+/// Makes a relative `ZCCACHE_DIR` absolute against the current dir, in
+/// this process's environment: the launcher's helper runs in `/`, and a
+/// build may change dir (`-C`), so a relative value would name another dir
+/// there. Call first thing, while the process has one thread.
+pub fn anchor_cache_dir() {
+    let Some(dir) = std::env::var_os("ZCCACHE_DIR") else {
+        return;
+    };
+    if dir.is_empty() || Path::new(&dir).is_absolute() {
+        return;
+    }
+    if let Ok(here) = std::env::current_dir() {
+        // SAFETY: called at the start of main, before any other thread
+        // exists that could read the environment.
+        unsafe { std::env::set_var("ZCCACHE_DIR", here.join(dir)) };
+    }
+}
+
 fn cache_dir(var: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = var("ZCCACHE_DIR") {
         return Ok(PathBuf::from(dir));
