@@ -283,7 +283,7 @@ fn finish(cache: &Cache) {
         if counts.is_empty() && bytes_stored == 0 {
             return;
         }
-        let cwd = std::env::current_dir().unwrap_or_default();
+        let cwd = crate::cache::working_dir().unwrap_or_default();
         if !crate::daemon::client::count(&cwd, &counts, bytes_stored) {
             cache.add_counts(&counts, bytes_stored);
         }
@@ -325,7 +325,7 @@ fn prepare(program: &Path, args: &[OsString]) -> Prepare {
         };
         argv.push(arg.to_string());
     }
-    let Ok(cwd) = std::env::current_dir() else {
+    let Ok(cwd) = crate::cache::working_dir() else {
         return Prepare::Uncached;
     };
     let invocation = match classify_argv(&argv, &cwd) {

@@ -258,6 +258,9 @@ fn no_overlay(_: &Path) -> Option<Expected> {
     None
 }
 
+/// A compile whose assembler may read a file no depfile lists (`.incbin`).
+const ASSEMBLER_READS: &str = "incbin";
+
 /// A plan that needs a file the overlay says is still to be written.
 const INPUT_PENDING: &str = "input_pending";
 /// The miss reason of such a plan.
@@ -327,6 +330,8 @@ struct Plan {
     remap_args: Vec<String>,
     /// The compile's key by preprocessed text, when it was computed.
     cpp_key: Option<Digest>,
+    /// The content of files options name for the compiler to read.
+    read_files: Digest,
 }
 
 impl Cache {
@@ -724,6 +729,9 @@ impl Cache {
         if facts.timestamp {
             return Err("timestamp_macro");
         }
+        if facts.assembler_reads {
+            return Err(ASSEMBLER_READS);
+        }
         let remap_args = if self.settings.path_remap {
             self.prefix_map_args(args)
         } else {
@@ -732,12 +740,15 @@ impl Cache {
         let extra_args = remap_args.clone();
         let args_digest = self.args_digest(invocation, &extra_args);
         let env_digest = Self::env_digest(COMPILE_ENV);
+        let mut keyed_inputs = HashSet::from([source.clone()]);
+        let read_files = self.read_files_digest(cwd, &args.read_files, &mut keyed_inputs)?;
         let mut key = KeyHasher::new("compile");
         key.field(&tool.digest)
             .text(args.language.as_x_arg())
             .field(&args_digest)
             .field(&blind.unwrap_or(facts.hash))
-            .field(&env_digest);
+            .field(&env_digest)
+            .field(&read_files);
         let key = key.finish();
         let output = cwd.join(&args.output);
         let depfile = args.depfile.as_ref().map(|d| {
@@ -765,7 +776,7 @@ impl Cache {
             two_level: true,
             outputs: vec![output],
             depfile,
-            keyed_inputs: HashSet::from([source]),
+            keyed_inputs,
             extra_args,
             private_request,
             private_deps: None,
@@ -775,7 +786,41 @@ impl Cache {
             tool,
             remap_args,
             cpp_key: None,
+            read_files,
         })
+    }
+
+    /// The content of the files options name for the compiler to read
+    /// (`-specs=`, sanitizer lists...; see [`CompileArgs::read_files`]),
+    /// which join `keyed`. A spec file may `%include` another, which is
+    /// not followed: such a compile is not cached.
+    fn read_files_digest(
+        &self,
+        cwd: &Path,
+        files: &[String],
+        keyed: &mut HashSet<PathBuf>,
+    ) -> Result<Digest, &'static str> {
+        let mut key = KeyHasher::new("read-files");
+        for file in files {
+            let path = cwd.join(file);
+            key.text(&self.roots.normalize(file));
+            match fs::read(&path) {
+                Ok(content) if memchr::memmem::find(&content, b"%include").is_some() => {
+                    return Err("specs_include");
+                }
+                Ok(content) => {
+                    key.field(blake3::hash(&content).as_bytes());
+                    keyed.insert(path);
+                }
+                // Searched elsewhere (a spec file in the toolchain's dirs)
+                // or an error the compile reports.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    key.field(b"absent");
+                }
+                Err(_) => return Err("unreadable_input"),
+            }
+        }
+        Ok(key.finish())
     }
 
     /// `-ffile-prefix-map` for the build dir and the source root (when the
@@ -881,6 +926,7 @@ impl Cache {
             tool,
             remap_args: Vec::new(),
             cpp_key: None,
+            read_files: [0; 32],
         })
     }
 
@@ -1143,7 +1189,9 @@ impl Cache {
         }
         let mut outputs = Vec::with_capacity(plan.outputs.len());
         for (content, mode) in captured.outputs {
-            ties_to_roots |= self.roots.appear_in(&content);
+            // Compressed sections may hold the roots unseen (`-gz`).
+            ties_to_roots |= self.roots.appear_in(&content)
+                || crate::cache::elf::has_compressed_sections(&content);
             let blob = self.store.put_blob(&content).map_err(|err| {
                 self.write_failed(&err);
                 None
@@ -1278,13 +1326,16 @@ impl Cache {
                 if facts.timestamp {
                     return Err(Some("timestamp_macro"));
                 }
+                if facts.assembler_reads {
+                    return Err(Some(ASSEMBLER_READS));
+                }
                 date_time |= facts.date_time;
             }
             entry_files.push((self.roots.normalize(dep), facts.hash));
             let settled = !stat.not_regular && !crate::cache::files::is_racy(&stat);
             identities.push(settled.then(|| FileIdentity::of(&stat)));
         }
-        if date_time && std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+        if date_time && !self.epoch_pins_time_macros(&plan.tool) {
             return Err(Some("date_time_macros"));
         }
         let absent = match &invocation.detail {
@@ -1297,6 +1348,34 @@ impl Cache {
             identities,
             absent,
         })
+    }
+
+    /// Whether `__DATE__` and `__TIME__` are pinned for this compile:
+    /// SOURCE_DATE_EPOCH is set and the compiler was seen to honour it
+    /// (asked once per tool, the answer kept in the cache).
+    fn epoch_pins_time_macros(&self, tool: &ToolIdentity) -> bool {
+        if std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+            return false;
+        }
+        if let Some(known) = self.epoch_answers.known(tool) {
+            return known;
+        }
+        let mut key = KeyHasher::new("honours-source-date-epoch");
+        key.field(&tool.digest);
+        let key = key.finish();
+        let stored = self
+            .get_record::<bool>(Namespace::Manifest, &key)
+            .ok()
+            .flatten();
+        let honours = stored.unwrap_or_else(|| {
+            let honours = crate::cache::epoch::probe(tool);
+            if let Some(bytes) = encode(&honours) {
+                let _ = self.put(Namespace::Manifest, &key, &bytes);
+            }
+            honours
+        });
+        self.epoch_answers.remember(tool, honours);
+        honours
     }
 
     fn add_manifest_entry(
@@ -1381,7 +1460,8 @@ impl Cache {
         }
         key.field(blake3::hash(&text).as_bytes())
             .field(&output.stderr)
-            .field(&Self::env_digest(COMPILE_ENV));
+            .field(&Self::env_digest(COMPILE_ENV))
+            .field(&plan.read_files);
         Some(key.finish())
     }
 

@@ -34,6 +34,9 @@ pub struct FileFacts {
     pub date_time: bool,
     /// Mentions `__TIMESTAMP__` (the file's mtime: never cacheable).
     pub timestamp: bool,
+    /// May make the assembler read a file the depfile does not list
+    /// (`.incbin`, `.include`): never cacheable.
+    pub assembler_reads: bool,
 }
 
 /// Which comments a compile's source has (see
@@ -73,7 +76,7 @@ pub struct FileHasher {
 }
 
 /// The on-disk memo: a version, then the two maps.
-const MEMO_VERSION: u32 = 1;
+const MEMO_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Memo {
@@ -269,6 +272,7 @@ impl FileHasher {
                 hash: crate::hash::hash_file(&path.to_string_lossy(), &stat)?,
                 date_time: false,
                 timestamp: false,
+                assembler_reads: false,
             }
         } else {
             scan(&fs::read(path)?)
@@ -376,7 +380,31 @@ pub fn scan(content: &[u8]) -> FileFacts {
         hash: *blake3::hash(content).as_bytes(),
         date_time: has_underscores && (mentions(b"__DATE__") || mentions(b"__TIME__")),
         timestamp: has_underscores && mentions(b"__TIMESTAMP__"),
+        assembler_reads: assembler_reads(content),
     }
+}
+
+/// Whether `content` may hold an assembler directive that reads a file
+/// (`.incbin "blob"`, `.include "x.s"`), in an assembly source or in inline
+/// assembly: the depfile never lists such a file, so its content cannot be
+/// keyed. Assembler directives ignore case. `incbin` is looked for anywhere,
+/// `.include` only before a blank, a quote or an escape (C++'s `.IncludeDirs` is a
+/// member). As ccache does, a directive spelled through string
+/// concatenation or an assembler macro is not seen.
+fn assembler_reads(content: &[u8]) -> bool {
+    fn at(content: &[u8], start: usize, word: &[u8]) -> bool {
+        content
+            .get(start..start + word.len())
+            .is_some_and(|found| found.eq_ignore_ascii_case(word))
+    }
+    // Anchored on the rarer letter of each word: `b` of incbin, `.` of .include.
+    let incbin =
+        memchr::memchr2_iter(b'b', b'B', content).any(|b| b >= 3 && at(content, b - 3, b"incbin"));
+    incbin
+        || memchr::memchr_iter(b'.', content).any(|dot| {
+            at(content, dot, b".include")
+                && matches!(content.get(dot + 8), Some(b' ' | b'\t' | b'"' | b'\\'))
+        })
 }
 
 #[cfg(test)]
@@ -390,6 +418,17 @@ mod tests {
         let facts = scan(b"puts(__FILE__); puts(__TIMESTAMP__);");
         assert!(!facts.date_time && facts.timestamp);
         assert!(!scan(b"int main() { return 0; }").date_time);
+    }
+
+    #[test]
+    fn finds_assembler_directives_that_read_files() {
+        assert!(scan(b"__asm__(\".incbin \\\"blob.bin\\\"\");").assembler_reads);
+        assert!(scan(b"  .INCBIN \"x\"\n").assembler_reads);
+        assert!(scan(b"\t.include \"macros.s\"\n").assembler_reads);
+        assert!(scan(b"asm(\".include\\t\\\"m.s\\\"\");").assembler_reads);
+        assert!(!scan(b"#include <stdio.h>\nint b;").assembler_reads);
+        assert!(!scan(b"return Buffers[i].IncludeLoc;").assembler_reads);
+        assert!(!scan(b"bin inc b").assembler_reads);
     }
 
     #[test]

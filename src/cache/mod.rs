@@ -10,6 +10,8 @@
 pub mod cli;
 pub mod command;
 pub mod config;
+mod elf;
+mod epoch;
 pub mod exec;
 pub mod files;
 pub mod nofollow;
@@ -68,6 +70,8 @@ pub struct Cache {
     /// private depfiles, set by the launcher's helper; else they are temp
     /// files in the system temp dir.
     private_dir: std::sync::OnceLock<PathBuf>,
+    /// Which compilers honour SOURCE_DATE_EPOCH (see [`epoch`]).
+    epoch_answers: epoch::EpochAnswers,
 }
 
 /// The memo of the cache's file hashes in a build dir (see [`files`]).
@@ -173,6 +177,7 @@ impl Cache {
             files_memo: std::sync::OnceLock::new(),
             private_dir: std::sync::OnceLock::new(),
             outside_memo: std::sync::OnceLock::new(),
+            epoch_answers: epoch::EpochAnswers::default(),
             store,
             settings,
         }))
@@ -284,7 +289,7 @@ impl CacheSlot {
     pub fn get(&self) -> Option<&Arc<Cache>> {
         self.cache
             .get_or_init(|| {
-                let dir = std::env::current_dir().ok()?;
+                let dir = working_dir().ok()?;
                 let cache = Cache::open(&dir)?;
                 cache.remember_files_in(&dir);
                 Some(cache)
@@ -298,6 +303,25 @@ impl CacheSlot {
             cache.finish();
         }
     }
+}
+
+/// The working directory as compilers name it: `$PWD` when it is absolute
+/// and names the same directory (gcc's and LLVM's `getpwd`, which give
+/// DW_AT_comp_dir, take it then, so a dir reached through a symlink is
+/// named by the link), else the real path.
+pub fn working_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    let real = std::env::current_dir()?;
+    let logical = std::env::var_os("PWD")
+        .map(PathBuf::from)
+        .filter(|pwd| pwd.is_absolute() && *pwd != real)
+        .filter(
+            |pwd| match (std::fs::metadata(pwd), std::fs::metadata(".")) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            },
+        );
+    Ok(logical.unwrap_or(real))
 }
 
 fn current_umask() -> u32 {

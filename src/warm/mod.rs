@@ -86,7 +86,7 @@ pub fn forecast(args: &WarmArgs) -> anyhow::Result<Report> {
     if !args.targets.is_empty() {
         anyhow::bail!("targets need a build.ninja; {COMPDB_NAME} has none");
     }
-    let cwd = std::env::current_dir().context("finding the current directory")?;
+    let cwd = crate::cache::working_dir().context("finding the current directory")?;
     forecast_compdb(&cwd.join(COMPDB_NAME), &cwd)
 }
 
@@ -123,7 +123,7 @@ fn forecast_manifest(args: &WarmArgs) -> anyhow::Result<Report> {
         .state
         .save(&BuildState::path_in(&state_dir), &graph)
         .context("saving build state")?;
-    let cwd = std::env::current_dir().context("finding the current directory")?;
+    let cwd = crate::cache::working_dir().context("finding the current directory")?;
     // The cache's counters are never flushed (no `finish`): a forecast is
     // neither a hit nor a miss.
     let cache = Cache::open(&cwd);

@@ -68,11 +68,58 @@ const SEPARATE: &[&str] = &[
     "-specs",
     "--specs",
     "-wrapper",
+    "--config",
     "--serialize-diagnostics",
     "-e",
     "-u",
     "-z",
     "-G",
+];
+
+/// Options naming a file the compiler reads that no depfile need list:
+/// the file's content is keyed. As `-name=FILE`, or (where marked) also
+/// `-name FILE`.
+const READS_FILE: &[(&str, bool)] = &[
+    ("-specs", true),
+    ("--specs", true),
+    ("-include-pch", true),
+    ("-ivfsoverlay", true),
+    ("--config", true),
+    ("-fsanitize-blacklist", false),
+    ("-fsanitize-ignorelist", false),
+    ("-fsanitize-system-ignorelist", false),
+    ("-fsanitize-coverage-allowlist", false),
+    ("-fsanitize-coverage-whitelist", false),
+    ("-fsanitize-coverage-blocklist", false),
+    ("-fsanitize-coverage-blacklist", false),
+    ("-fsanitize-coverage-ignorelist", false),
+    ("-fxray-attr-list", false),
+    ("-fxray-always-instrument", false),
+    ("-fxray-never-instrument", false),
+    ("-fmodule-file", false),
+    ("-fmodule-map-file", false),
+    ("-fthinlto-index", false),
+];
+
+/// Options that load code into the compiler or run another program, or
+/// read files by search (module caches and mappers): what they read cannot
+/// be keyed. Prefixes of the argument.
+const RUNS_OR_SEARCHES: &[&str] = &[
+    "-fplugin=",
+    "-fpass-plugin=",
+    "-fmodules",
+    "-fprebuilt-module-path",
+    "-fmodule-mapper",
+    "-fimplicit-modules",
+];
+
+/// `-Xclang` values that load a plugin or name a file cc1 reads.
+const XCLANG_RUNS: &[&str] = &["-load", "-add-plugin", "-plugin", "-load-pass-plugin"];
+const XCLANG_READS: &[&str] = &[
+    "-include-pch",
+    "-ivfsoverlay",
+    "-fmodule-file",
+    "-fmodule-map-file",
 ];
 
 /// gcc's long spellings (`--output FILE`, `--output=FILE`) of short options.
@@ -150,6 +197,10 @@ pub(super) struct DriverArgs {
     pub(super) linker_args: Vec<String>,
     pub(super) fuse_ld: Option<String>,
     pub(super) shared: bool,
+    /// Files named by [`READS_FILE`] options.
+    pub(super) read_files: Vec<String>,
+    /// The previous `-Xclang` value, when it takes a file as the next one.
+    xclang_file_next: bool,
 }
 
 /// Debug info with macro definitions (`-g3`, `-ggdb3`, clang's
@@ -217,6 +268,14 @@ impl DriverArgs {
             "-target" | "--target" => self.target = Some(value.to_string()),
             "-arch" => self.arch_count += 1,
             "-Xlinker" => self.linker_args.push(value.to_string()),
+            "-Xclang" => self.xclang(value),
+            "-wrapper" => self.refuse("wrapper", &format!("-wrapper {value}")),
+            _ if READS_FILE
+                .iter()
+                .any(|(n, separate)| *separate && *n == name) =>
+            {
+                self.read_files.push(value.to_string())
+            }
             "-Xassembler" if value.starts_with("-a") && !value.starts_with("--") => {
                 self.refuse("assembler_listing", &format!("-Xassembler {value}"))
             }
@@ -228,8 +287,54 @@ impl DriverArgs {
         None
     }
 
+    /// One `-Xclang` value: cc1 options that load code are refused, files
+    /// they name are keyed.
+    fn xclang(&mut self, value: &str) {
+        if std::mem::take(&mut self.xclang_file_next) {
+            self.read_files.push(value.to_string());
+            return;
+        }
+        if XCLANG_RUNS.contains(&value) || value.starts_with("-fpass-plugin=") {
+            self.refuse("compiler_plugin", &format!("-Xclang {value}"));
+        } else if XCLANG_READS.contains(&value) {
+            self.xclang_file_next = true;
+        } else if let Some(file) = XCLANG_READS
+            .iter()
+            .find_map(|name| super::joined(value, name))
+        {
+            self.read_files.extend(file_candidates(file));
+        }
+    }
+
+    /// A `-name=FILE` option of [`READS_FILE`], or one of
+    /// [`RUNS_OR_SEARCHES`]; false for anything else.
+    fn file_option(&mut self, arg: &str) -> bool {
+        if RUNS_OR_SEARCHES.iter().any(|p| arg.starts_with(p)) {
+            let reason = if arg.starts_with("-fplugin") || arg.starts_with("-fpass-plugin") {
+                "compiler_plugin"
+            } else {
+                "modules"
+            };
+            self.refuse(reason, arg);
+            return true;
+        }
+        match READS_FILE
+            .iter()
+            .find_map(|(name, _)| super::joined(arg, name))
+        {
+            Some(file) => {
+                self.read_files.extend(file_candidates(file));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// An option without a value.
     fn flag(&mut self, arg: &str) {
+        if self.file_option(arg) {
+            return;
+        }
         // Every -fprofile-* (generate, use, arcs, instr-*, sample-use...): they write
         // profiles or read ones the key does not cover.
         const PROFILING: &[&str] = &[
@@ -321,6 +426,16 @@ impl DriverArgs {
             }
         }
     }
+}
+
+/// The files a `-fmodule-file=[NAME=]FILE` style value may name: the
+/// whole value, and what follows its first `=` (a file name may hold `=`).
+fn file_candidates(value: &str) -> Vec<String> {
+    let mut files = vec![value.to_string()];
+    if let Some((_, after)) = value.split_once('=') {
+        files.push(after.to_string());
+    }
+    files
 }
 
 fn prefix_map(arg: &str) -> Option<PrefixMap> {
@@ -613,6 +728,7 @@ fn decide(
             prefix_maps: d.prefix_maps,
             sysroot: d.sysroot,
             target: d.target,
+            read_files: d.read_files,
         }),
         key_args,
         preprocessor_only,

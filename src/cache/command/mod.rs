@@ -117,6 +117,10 @@ pub struct CompileArgs {
     pub sysroot: Option<String>,
     /// --target= / -target for clang.
     pub target: Option<String>,
+    /// Files options name for the compiler to read that no depfile lists
+    /// (`-specs=`, sanitizer lists, `-include-pch`...), as written: their
+    /// content is part of the key.
+    pub read_files: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

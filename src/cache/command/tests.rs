@@ -404,7 +404,7 @@ fn languages() {
 #[test]
 fn option_values_are_not_sources() {
     let cmd = "gcc -c -o out.o -D X -U Y -I inc -iquote q -isystem s -idirafter d -include pre.h \
-               -imacros m.h -MF d.d -MT t -MQ q2 -Xclang -load -Xclang plugin.so -Xpreprocessor p.c \
+               -imacros m.h -MF d.d -MT t -MQ q2 -Xclang -ferror-limit -Xclang x.c -Xpreprocessor p.c \
                -Xassembler x.s -Xlinker l.o -target x86_64-linux-gnu -arch x86_64 -L lib -l m \
                -T script.ld -u sym -z now -e entry --param max-inline-insns-single=10 \
                -dumpbase db -dumpdir dd -B bin -G 8 -isysroot /sr --sysroot /sr2 -mllvm -x86-asm a.c";
@@ -991,5 +991,63 @@ proptest::proptest! {
             proptest::prop_assert_eq!(inv.preprocessor_only.len(), inv.expanded_args.len());
             proptest::prop_assert!(inv.tool_segment < inv.segments.len());
         }
+    }
+}
+
+#[test]
+fn files_named_by_options_are_listed_for_the_key() {
+    let cases: &[(&str, &[&str])] = &[
+        ("gcc -specs=my.specs -c a.c", &["my.specs"]),
+        ("gcc --specs my.specs -c a.c", &["my.specs"]),
+        (
+            "clang -fsanitize=address -fsanitize-ignorelist=ig.txt -c a.c",
+            &["ig.txt"],
+        ),
+        (
+            "clang -fsanitize-blacklist=/abs/bl.txt -c a.c",
+            &["/abs/bl.txt"],
+        ),
+        ("clang -include-pch p.pch -c a.c", &["p.pch"]),
+        (
+            "clang -Xclang -include-pch -Xclang p.pch -c a.c",
+            &["p.pch"],
+        ),
+        ("clang -fmodule-file=m=m.pcm -c a.cc", &["m=m.pcm", "m.pcm"]),
+        ("clang --config=x.cfg -c a.c", &["x.cfg"]),
+        ("clang --config x.cfg -c a.c", &["x.cfg"]),
+        ("clang -ivfsoverlay o.yaml -c a.c", &["o.yaml"]),
+        ("gcc -O2 -c a.c", &[]),
+    ];
+    for (command, files) in cases {
+        let (_, args) = compile(command);
+        assert_eq!(
+            args.source,
+            if command.ends_with(".cc") {
+                "a.cc"
+            } else {
+                "a.c"
+            }
+        );
+        assert_eq!(args.read_files, strings(files), "{command}");
+    }
+}
+
+#[test]
+fn options_that_load_code_or_search_module_caches_are_refused() {
+    for (command, reason) in [
+        ("gcc -fplugin=./p.so -c a.c", "compiler_plugin"),
+        ("clang -fpass-plugin=p.so -c a.c", "compiler_plugin"),
+        ("clang -Xclang -load -Xclang p.so -c a.c", "compiler_plugin"),
+        ("gcc -wrapper gdb,--args -c a.c", "wrapper"),
+        ("clang -fmodules -c a.m", "modules"),
+        ("clang -fprebuilt-module-path=pcms -c a.cc", "modules"),
+        ("g++ -fmodules-ts -c a.cc", "modules"),
+        ("gcc -fprofile-use=prof -c a.c", "profiling"),
+    ] {
+        assert_eq!(
+            refused(command),
+            (Some(ToolKind::Compile), reason),
+            "{command}"
+        );
     }
 }

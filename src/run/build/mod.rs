@@ -725,7 +725,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             return None;
         }
         let cache = Arc::clone(self.ctx.cache.get()?);
-        let cwd = std::env::current_dir().ok()?;
+        let cwd = crate::cache::working_dir().ok()?;
         let declared: Vec<PathBuf> = s
             .outs
             .iter()

@@ -1,0 +1,282 @@
+//! End-to-end: ways a compile's result depends on something its key did
+//! not hold (issue 14, cases 5 to 11). Each test builds a small manifest
+//! with `zccache build` against a private cache, changes what the compile
+//! depends on, builds again, and compares the object byte for byte with
+//! what the real compiler makes now; the change must be a miss (or not
+//! cached, with its reason counted), never a stale restore.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A build dir with a manifest, and a private cache.
+struct Case {
+    _temp: tempfile::TempDir,
+    dir: PathBuf,
+    cache: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Case {
+    /// `files` (relative path, content) in a fresh dir; `build.ninja` among them.
+    fn new(files: &[(&str, &str)]) -> Case {
+        let temp = temp_dir();
+        let dir = temp.path().join("build");
+        write_files(&dir, files);
+        Case {
+            cache: temp.path().join("cache"),
+            dir,
+            _temp: temp,
+            env: Vec::new(),
+        }
+    }
+
+    /// `zccache args...` in `cwd` against the case's cache and environment.
+    fn zccache_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        let mut command = isolated_command(zccache_bin(), args, cwd, &self.cache);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let output = command.output().expect("run zccache");
+        Output::captured(output, format!("zccache {}", args.join(" ")))
+    }
+
+    /// `zccache build -d explain` in the case's dir, which must succeed.
+    fn build(&self) -> Output {
+        self.build_in(&self.dir)
+    }
+
+    fn build_in(&self, dir: &Path) -> Output {
+        let output = self.zccache_in(dir, &["build", "-d", "explain"]);
+        output.assert_success();
+        output
+    }
+
+    /// One counter of `zccache stats --json` (0 when absent).
+    fn stat(&self, name: &str) -> i64 {
+        let output = self.zccache_in(Path::new("/"), &["stats", "--json"]);
+        output.assert_success();
+        let stats: serde_json::Value = serde_json::from_str(&output.stdout).expect("stats JSON");
+        stats.get(name).and_then(|v| v.as_i64()).unwrap_or(0)
+    }
+
+    /// Removes the objects so the next build runs (and looks up) them again.
+    fn remove(&self, objects: &[&str]) {
+        for object in objects {
+            let _ = fs::remove_file(self.dir.join(object));
+        }
+    }
+
+    /// Asserts that `object` in `dir` is what `command` (the compile, run
+    /// by `sh` in `dir` with the case's environment) makes now.
+    fn assert_real(&self, dir: &Path, object: &str, command: &str, context: &Output) {
+        let path = dir.join(object);
+        let restored = fs::read(&path).unwrap_or_else(|e| panic!("read {object}: {e}"));
+        fs::remove_file(&path).expect("remove object");
+        let plain = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run the plain compile");
+        assert!(
+            plain.status.success(),
+            "plain `{command}` failed: {plain:?}"
+        );
+        let real = fs::read(&path).expect("read plain object");
+        assert!(
+            restored == real,
+            "{object} differs from what `{command}` makes: a stale restore\n{}",
+            context.describe()
+        );
+    }
+}
+
+/// A manifest compiling each `(object, source)` with `command` (ninja's
+/// `$in`/`$out`).
+fn manifest(command: &str, objects: &[(&str, &str)]) -> String {
+    let mut text = format!("rule cc\n  command = {command}\n\n");
+    for (object, source) in objects {
+        text.push_str(&format!("build {object}: cc {source}\n"));
+    }
+    text
+}
+
+/// `command` with `$in` and `$out` filled in.
+fn expand(command: &str, source: &str, object: &str) -> String {
+    command.replace("$in", source).replace("$out", object)
+}
+
+/// Waits out the mtime tick, then writes `content` to `path`.
+fn rewrite(path: &Path, content: &str) {
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    fs::write(path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+#[test]
+fn incbin_data_is_never_restored_stale_from_c_or_assembly() {
+    // Case 11: the assembler reads blob.bin, which no depfile lists.
+    let command = "gcc -c $in -o $out";
+    let build = manifest(command, &[("c.o", "c.c"), ("s.o", "s.S")]);
+    let case = Case::new(&[
+        ("build.ninja", &build),
+        (
+            "c.c",
+            "__asm__(\".section .rodata\\n.incbin \\\"blob.bin\\\"\");\n",
+        ),
+        ("s.S", "  .section .rodata\n  .INCBIN \"blob.bin\"\n"),
+        ("blob.bin", "first blob\n"),
+    ]);
+    case.build();
+    rewrite(&case.dir.join("blob.bin"), "second, longer blob\n");
+    case.remove(&["c.o", "s.o"]);
+    let output = case.build();
+    for (object, source) in [("c.o", "c.c"), ("s.o", "s.S")] {
+        case.assert_real(&case.dir, object, &expand(command, source, object), &output);
+    }
+    assert_eq!(case.stat("uncacheable.incbin"), 4, "{}", output.describe());
+    assert_eq!(case.stat("compile_hits"), 0);
+}
+
+#[test]
+fn an_edited_spec_file_misses() {
+    // Case 10: gcc reads my.specs, named by an option, listed by no depfile.
+    let command = "gcc -specs=my.specs -c $in -o $out";
+    let case = Case::new(&[
+        ("build.ninja", &manifest(command, &[("a.o", "a.c")])),
+        ("a.c", "int value = V;\n"),
+        ("my.specs", "*cpp:\n+ -DV=1\n\n"),
+    ]);
+    case.build();
+    rewrite(&case.dir.join("my.specs"), "*cpp:\n+ -DV=2\n\n");
+    case.remove(&["a.o"]);
+    let output = case.build();
+    case.assert_real(&case.dir, "a.o", &expand(command, "a.c", "a.o"), &output);
+    assert_eq!(case.stat("compile_hits"), 0, "{}", output.describe());
+    // The same spec content again is a hit.
+    rewrite(&case.dir.join("my.specs"), "*cpp:\n+ -DV=1\n\n");
+    case.remove(&["a.o"]);
+    let output = case.build();
+    assert_eq!(case.stat("compile_hits"), 1, "{}", output.describe());
+    case.assert_real(&case.dir, "a.o", &expand(command, "a.c", "a.o"), &output);
+}
+
+#[test]
+fn clang_ignoring_source_date_epoch_never_has_its_time_macros_restored() {
+    // Case 8: clang 14 ignores SOURCE_DATE_EPOCH, so __TIME__ is the time
+    // of the compile even when it is set.
+    let command = "clang -c $in -o $out";
+    let mut case = Case::new(&[
+        ("build.ninja", &manifest(command, &[("a.o", "a.c")])),
+        ("a.c", "const char *stamp = __DATE__ \" \" __TIME__;\n"),
+    ]);
+    case.env
+        .push(("SOURCE_DATE_EPOCH".into(), "1000000000".into()));
+    let honours = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("echo __TIME__ | SOURCE_DATE_EPOCH=0 clang -E -P -x c -")
+        .output()
+        .expect("run clang");
+    if String::from_utf8_lossy(&honours.stdout).contains("00:00:00") {
+        println!("SKIPPED: this clang honours SOURCE_DATE_EPOCH");
+        return;
+    }
+    case.build();
+    // A second later __TIME__ is another string.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    case.remove(&["a.o"]);
+    let output = case.build();
+    case.assert_real(&case.dir, "a.o", &expand(command, "a.c", "a.o"), &output);
+    assert_eq!(case.stat("compile_hits"), 0, "{}", output.describe());
+    assert_eq!(case.stat("uncacheable.date_time_macros"), 2);
+}
+
+/// 40 headers with long names, each defining a function `a.c` calls: the
+/// debug line table's strings are then large enough that `-gz`
+/// compresses them, build dir included.
+fn many_headers() -> Vec<(String, String)> {
+    let name = |i: usize| format!("header_with_a_rather_long_name_number_{i:02}.h");
+    let mut files: Vec<(String, String)> = (0..40)
+        .map(|i| {
+            (
+                name(i),
+                format!("static inline int f{i}(void) {{ return {i}; }}\n"),
+            )
+        })
+        .collect();
+    let includes: String = (0..40)
+        .map(|i| format!("#include \"{}\"\n", name(i)))
+        .collect();
+    let calls: Vec<String> = (0..40).map(|i| format!("f{i}()")).collect();
+    files.push((
+        "a.c".into(),
+        format!(
+            "{includes}int all(void) {{ return {}; }}\n",
+            calls.join(" + ")
+        ),
+    ));
+    files
+}
+
+#[test]
+fn compressed_debug_info_is_never_restored_in_another_dir() {
+    // Case 6: with -gz the build dir is in a compressed section, where a
+    // plain search of the object cannot see it.
+    for command in [
+        "gcc -g -gz -c $in -o $out",
+        "clang -g -gz=zlib -c $in -o $out",
+        "gcc -g -Wa,--compress-debug-sections -c $in -o $out",
+    ] {
+        let build = manifest(command, &[("a.o", "a.c")]);
+        let mut files = many_headers();
+        files.push(("build.ninja".into(), build));
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        let case = Case::new(&files);
+        case.build();
+        let other = case.dir.with_file_name("elsewhere");
+        write_files(&other, &files);
+        let output = case.build_in(&other);
+        case.assert_real(&other, "a.o", &expand(command, "a.c", "a.o"), &output);
+        assert_eq!(
+            case.stat("compile_hits"),
+            0,
+            "{command}\n{}",
+            output.describe()
+        );
+    }
+}
+
+#[test]
+fn a_build_dir_reached_through_a_symlink_keeps_its_own_debug_dir() {
+    // Case 7: gcc and clang write DW_AT_comp_dir from $PWD when it names
+    // the working dir, so a build in /x/link-a (-> real-a) embeds
+    // /x/link-a, not the real path.
+    for compiler in ["gcc", "clang"] {
+        let command = format!("{compiler} -g -c $in -o $out");
+        let build = manifest(&command, &[("a.o", "a.c")]);
+        let files = [("build.ninja", build.as_str()), ("a.c", "int x;\n")];
+        let mut case = Case::new(&files);
+        let root = case.dir.parent().expect("parent").to_path_buf();
+        let mut built = Vec::new();
+        for name in ["a", "b"] {
+            let real = root.join(format!("real-{name}"));
+            write_files(&real, &files);
+            let link = root.join(format!("link-{name}"));
+            std::os::unix::fs::symlink(&real, &link).expect("symlink");
+            case.env = vec![("PWD".into(), link.to_string_lossy().into_owned())];
+            let output = case.build_in(&link);
+            case.assert_real(&link, "a.o", &expand(&command, "a.c", "a.o"), &output);
+            built.push(output);
+        }
+        assert_eq!(
+            case.stat("compile_hits"),
+            0,
+            "{compiler}\n{}",
+            built[1].describe()
+        );
+    }
+}
