@@ -480,6 +480,15 @@ pub fn touch(path: &Path) {
         .unwrap_or_else(|e| panic!("touch {}: {e}", path.display()));
 }
 
+/// Sets `path`'s mtime to `seconds` before now: tests that compare with
+/// ninja's mtime rules fix the order of their files' times instead of
+/// relying on the clock ticking between two writes.
+pub fn set_mtime_ago(path: &Path, seconds: u64) {
+    let when = std::time::SystemTime::now() - Duration::from_secs(seconds);
+    filetime::set_file_mtime(path, filetime::FileTime::from_system_time(when))
+        .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()

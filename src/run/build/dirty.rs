@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::Builder;
 use crate::graph::{FileId, StepId};
-use crate::hash::Hash;
+use crate::hash::{Hash, Observed};
 use crate::ninja::DepsKind;
 use crate::run::depfile;
 use crate::state::ninja_log;
@@ -130,7 +130,7 @@ impl Builder<'_, '_, '_> {
         }
         let mut newest_input = 0i64;
         for &input in manifest_inputs.iter().chain(&discovered_ids) {
-            if self.upstream_ran(input) {
+            if self.upstream_ran(input) || self.always_dirty(input) {
                 return false;
             }
             // Files named only by ninja's deps log are not observed yet.
@@ -219,6 +219,36 @@ impl Builder<'_, '_, '_> {
             if p.is_phony() {
                 stack.extend_from_slice(p.dirtying_ins());
             }
+        }
+        false
+    }
+
+    /// Whether ninja finds `file` dirty on every run: a phony output with
+    /// no inputs that is not a file (Meson's `vcs_tag`, CMake's always-run
+    /// custom targets), or a phony output reading one.
+    pub(super) fn always_dirty(&mut self, file: FileId) -> bool {
+        let mut stack = vec![file];
+        let mut seen = 0;
+        while let Some(file) = stack.pop() {
+            seen += 1;
+            if seen > 10_000 {
+                return true;
+            }
+            let Some(producer) = self.graph.files[file.index()].producer else {
+                continue;
+            };
+            let p = &self.graph.steps[producer.index()];
+            if !p.is_phony() {
+                continue;
+            }
+            // Ninja counts order-only inputs here too.
+            if p.ins.is_empty() {
+                if !matches!(self.ensure_observed(file), Observed::Present { .. }) {
+                    return true;
+                }
+                continue;
+            }
+            stack.extend_from_slice(p.dirtying_ins());
         }
         false
     }

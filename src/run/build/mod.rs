@@ -218,7 +218,7 @@ struct Builder<'g, 'c, 'a> {
     /// Steps counted in the status total: those that look dirty before the
     /// build starts, assuming every dirty step changes its outputs.
     counted: Vec<bool>,
-    /// Steps that ran in this build.
+    /// Steps that ran in this build (with `-n`, that would run).
     ran: Vec<bool>,
     /// Steps the up-front estimate found clean with nothing upstream to
     /// run: their check when ready would give the same answer.
@@ -1104,6 +1104,8 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             hasher.update(self.graph.path(out).as_bytes());
             self.virtual_hash.insert(out, *hasher.finalize().as_bytes());
         }
+        // Its dependents must not be adopted from ninja's log either.
+        self.ran[step.index()] = true;
         self.complete(step);
     }
 
