@@ -251,3 +251,80 @@ fn a_relative_cache_dir_is_the_same_dir_for_the_call_and_its_helper() {
     assert_eq!(stats["compile_hits"], 1, "{stats}");
     assert!(sandbox.work.join(&name).join("stats.json").exists());
 }
+
+/// Whether this test runs as root (needed to make files of another user).
+fn is_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED {test}: needs root to act as a second user");
+    }
+    root
+}
+
+/// Compiles through a cache dir that must be refused: one warning, gcc's
+/// object, nothing written into the cache.
+fn assert_refused(sandbox: &Sandbox, env: &[(&str, &str)]) {
+    let object = sandbox.reference();
+    let before = sandbox.files_under("");
+    for _ in 0..2 {
+        let _ = fs::remove_file(sandbox.work.join("a.o"));
+        let output = sandbox.compile(env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.matches("zccache: warning: cache not used").count(),
+            1,
+            "{stderr}"
+        );
+        assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+    }
+    assert_eq!(
+        sandbox.files_under(""),
+        before,
+        "the refused cache was written"
+    );
+}
+
+#[test]
+fn a_cache_dir_others_can_write_is_refused_unless_shared() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::new();
+    fs::create_dir_all(&sandbox.cache).unwrap();
+    fs::set_permissions(&sandbox.cache, fs::Permissions::from_mode(0o777)).unwrap();
+    assert_refused(&sandbox, &[]);
+    // Opted in, group-writable is how a shared cache is meant to be.
+    fs::set_permissions(&sandbox.cache, fs::Permissions::from_mode(0o2770)).unwrap();
+    sandbox.compile(&[("ZCCACHE_SHARED", "1")]);
+    let _ = fs::remove_file(sandbox.work.join("a.o"));
+    let output = sandbox.compile(&[("ZCCACHE_SHARED", "1")]);
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let shared_dirs = sandbox
+        .files_under("v1")
+        .iter()
+        .map(|file| file.parent().unwrap().to_path_buf())
+        .all(|dir| fs::metadata(dir).unwrap().permissions().mode() & 0o7777 == 0o2770);
+    assert!(
+        shared_dirs,
+        "dirs of a shared cache are group-writable, setgid"
+    );
+}
+
+#[test]
+fn a_new_cache_dir_is_closed_to_other_users() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::new();
+    sandbox.compile(&[]);
+    let mode = fs::metadata(&sandbox.cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn a_cache_dir_of_another_user_is_refused_unless_shared() {
+    if !is_root("a_cache_dir_of_another_user_is_refused_unless_shared") {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    fs::create_dir_all(&sandbox.cache).unwrap();
+    std::os::unix::fs::chown(&sandbox.cache, Some(65534), Some(65534)).unwrap();
+    assert_refused(&sandbox, &[]);
+}

@@ -34,6 +34,10 @@ pub struct Settings {
     pub disable: bool,
     /// Opt-in delivery by hardlink: fastest, but an output edited in place corrupts the cache entry.
     pub hardlink: bool,
+    /// Shared between users (see [`crate::cache::owner`]): only from the
+    /// environment or the user's own settings file, never from a file in
+    /// the cache dir, which whoever can write the cache could plant.
+    pub shared: bool,
     /// The settings file that was read, shown by `zccache stats`.
     pub config_file: Option<PathBuf>,
 }
@@ -75,6 +79,7 @@ struct FileSettings {
     path_remap: Option<bool>,
     disable: Option<bool>,
     hardlink: Option<bool>,
+    shared: Option<bool>,
 }
 
 impl Settings {
@@ -96,6 +101,7 @@ impl Settings {
             path_remap: false,
             disable: false,
             hardlink: false,
+            shared: false,
             config_file: None,
         };
         if let Some(path) = settings_file(&settings.dir, &var) {
@@ -134,6 +140,11 @@ impl Settings {
                 *slot = value;
             }
         }
+        if let Some(shared) = file.shared
+            && !path.starts_with(&self.dir)
+        {
+            self.shared = shared;
+        }
         Ok(())
     }
 
@@ -145,7 +156,8 @@ impl Settings {
                 reason,
             })?;
         }
-        let bools: [(&'static str, &mut bool); 4] = [
+        let bools: [(&'static str, &mut bool); 5] = [
+            ("ZCCACHE_SHARED", &mut self.shared),
             ("ZCCACHE_COMPRESSION", &mut self.compression),
             ("ZCCACHE_PATH_REMAP", &mut self.path_remap),
             ("ZCCACHE_DISABLE", &mut self.disable),
@@ -348,6 +360,31 @@ mod tests {
         .unwrap();
         assert_eq!(s.max_size, 2 * 1024 * 1024 * 1024);
         assert!(s.compression && !s.hardlink && s.disable && s.path_remap);
+    }
+
+    #[test]
+    fn only_the_user_opts_into_a_shared_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::write(cache.join(SETTINGS_FILE_NAME), "shared = true\n").unwrap();
+        let dir = cache.to_str().unwrap();
+        assert!(!load(&[("ZCCACHE_DIR", dir)]).unwrap().shared);
+        let s = load(&[("ZCCACHE_DIR", dir), ("ZCCACHE_SHARED", "1")]).unwrap();
+        assert!(s.shared);
+        let config = tmp.path().join("config");
+        std::fs::create_dir_all(config.join("zccache")).unwrap();
+        std::fs::write(
+            config.join("zccache").join(SETTINGS_FILE_NAME),
+            "shared = true\n",
+        )
+        .unwrap();
+        let other = tmp.path().join("other");
+        let vars = [
+            ("ZCCACHE_DIR", other.to_str().unwrap()),
+            ("XDG_CONFIG_HOME", config.to_str().unwrap()),
+        ];
+        assert!(load(&vars).unwrap().shared);
     }
 
     #[test]

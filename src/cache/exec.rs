@@ -2128,6 +2128,7 @@ mod tests {
             path_remap: false,
             disable: false,
             hardlink: false,
+            shared: false,
             config_file: None,
         };
         Cache::with_settings(settings, build_dir).unwrap()

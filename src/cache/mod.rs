@@ -15,6 +15,7 @@ mod epoch;
 pub mod exec;
 pub mod files;
 pub mod nofollow;
+pub mod owner;
 pub mod records;
 pub mod roots;
 pub mod siblings;
@@ -119,6 +120,10 @@ impl Cache {
         if settings.disable {
             return None;
         }
+        if let Err(why) = owner::prepare(&settings.dir, settings.shared) {
+            eprintln!("zccache: warning: cache not used: {why}");
+            return None;
+        }
         match Cache::assemble(settings, build_dir, revalidate_everything) {
             Ok(cache) => Some(cache),
             Err(err) => {
@@ -153,7 +158,13 @@ impl Cache {
             volatile = vec![String::new()];
         }
         let volatile: Vec<&str> = volatile.iter().map(String::as_str).collect();
-        let toolchains = Toolchains::new(Some(store.root().join("v1").join("toolchains")));
+        let toolchains_dir = store.root().join("v1").join("toolchains");
+        if settings.shared {
+            // Made group-writable here; the toolchains cache makes its dir
+            // as any dir.
+            let _ = store.make_dirs(&toolchains_dir);
+        }
+        let toolchains = Toolchains::new(Some(toolchains_dir));
         Ok(Arc::new(Cache {
             files: FileHasher::new(&volatile),
             listings: exec::DirListings::new(&volatile),

@@ -73,7 +73,10 @@ impl Locked {
     fn acquire(root: &Path) -> Result<Locked, StoreError> {
         fs::create_dir_all(root).map_err(io_err(format!("cannot create {}", root.display())))?;
         let path = root.join(STATS_LOCK);
+        // Read-only is enough for flock: in a shared cache the file may be
+        // another user's.
         let lock = super::nofollow::open_or_create(&path, 0o666)
+            .or_else(|_| super::nofollow::open_regular(&path))
             .map_err(io_err(format!("cannot open {}", path.display())))?;
         lock.lock()
             .map_err(io_err(format!("cannot lock {}", path.display())))?;
@@ -110,6 +113,16 @@ impl Locked {
             )))?;
         tmp.write_all(&text)
             .map_err(io_err(format!("cannot write {}", tmp.path().display())))?;
+        // Readable by the group of a shared cache (temp files are 0600);
+        // a private cache dir is closed to others anyway.
+        tmp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
+                super::owner::SHARED_FILE_MODE,
+            ))
+            .map_err(io_err(format!(
+                "cannot set the mode of {}",
+                tmp.path().display()
+            )))?;
         super::store::persist_replacing(tmp, &path)
             .map_err(|e| io_err(format!("cannot rename into {}", path.display()))(e.error))?;
         Ok(())
@@ -404,6 +417,7 @@ mod tests {
             path_remap: false,
             disable: false,
             hardlink: false,
+            shared: false,
             config_file: None,
         }
     }

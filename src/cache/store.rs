@@ -141,6 +141,8 @@ pub struct Store {
     v1: PathBuf,
     compression: bool,
     hardlink: bool,
+    /// Shared between users: dirs made group-writable, files group-readable.
+    shared: bool,
     bytes_written: AtomicU64,
     /// Bytes written but not yet added to the size counter by `stats::flush`.
     bytes_unflushed: AtomicU64,
@@ -378,6 +380,7 @@ impl Store {
             v1: settings.dir.join(LAYOUT_DIR),
             compression: settings.compression,
             hardlink: settings.hardlink,
+            shared: settings.shared,
             bytes_written: AtomicU64::new(0),
             bytes_unflushed: AtomicU64::new(0),
         })
@@ -385,6 +388,39 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Makes `dir` and its missing parents; in a shared cache each dir
+    /// made is group-writable with setgid, whatever the umask.
+    pub(crate) fn make_dirs(&self, dir: &Path) -> io::Result<()> {
+        if !self.shared {
+            return fs::create_dir_all(dir);
+        }
+        if fs::symlink_metadata(dir).is_ok() {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent() {
+            self.make_dirs(parent)?;
+        }
+        match fs::create_dir(dir) {
+            Ok(()) => {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = fs::Permissions::from_mode(super::owner::SHARED_DIR_MODE);
+                fs::set_permissions(dir, mode)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes a new file of the cache readable by the group of a shared
+    /// cache (temp files are made 0600).
+    pub(crate) fn share(&self, file: &File) -> io::Result<()> {
+        if self.shared {
+            set_mode(file, super::owner::SHARED_FILE_MODE)
+        } else {
+            Ok(())
+        }
     }
 
     /// On-disk bytes this process added since `open`, for size accounting.
@@ -452,7 +488,7 @@ impl Store {
             let mut tmp = match tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(dir) {
                 Ok(tmp) => tmp,
                 Err(e) if e.kind() == io::ErrorKind::NotFound && retry => {
-                    fs::create_dir_all(dir)
+                    self.make_dirs(dir)
                         .map_err(io_err(format!("cannot create {}", dir.display())))?;
                     continue;
                 }
@@ -464,6 +500,10 @@ impl Store {
                 }
             };
             fill(tmp.as_file_mut())?;
+            self.share(tmp.as_file()).map_err(io_err(format!(
+                "cannot set the mode of {}",
+                tmp.path().display()
+            )))?;
             let len = tmp
                 .as_file()
                 .metadata()
@@ -1078,6 +1118,7 @@ mod tests {
             path_remap: false,
             disable: false,
             hardlink,
+            shared: false,
             config_file: None,
         }
     }

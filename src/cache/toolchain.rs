@@ -596,6 +596,12 @@ impl Toolchains {
             fs::create_dir_all(dir)?;
             let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
             io::Write::write_all(&mut tmp, &text)?;
+            // Readable by the group of a shared cache (temp files are 0600);
+            // a private cache dir is closed to others anyway.
+            tmp.as_file()
+                .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
+                    super::owner::SHARED_FILE_MODE,
+                ))?;
             tmp.persist(&path)?;
             Ok(())
         })();
