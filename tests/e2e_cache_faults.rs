@@ -257,7 +257,9 @@ impl Tmpfs {
                 "-t",
                 "tmpfs",
                 "-o",
-                &format!("size={size}"),
+                // A tmpfs is 1777 by default: a cache dir anyone can
+                // write, which zccache refuses.
+                &format!("size={size},mode=0700"),
                 "tmpfs",
                 path_str(dir),
             ],
