@@ -26,6 +26,7 @@ use crate::cache::records::{
     FileIdentity, KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
     StoredDepfile, StoredOutput, decode, encode,
 };
+use crate::cache::shadows::HeaderSearch;
 use crate::cache::store::{Digest, Namespace, StoreError};
 use crate::cache::toolchain::{Family, ToolIdentity};
 use crate::hash::Hash;
@@ -717,6 +718,9 @@ impl Cache {
         {
             return Err("dependency_env");
         }
+        if crate::cache::shadows::unmodelled_include_option(&invocation.expanded_args).is_some() {
+            return Err("unmodelled_include_option");
+        }
         let source = cwd.join(&args.source);
         // A comment-only edit keeps the key when nothing the compiler makes
         // can see comments; the raw content then still decides for results
@@ -1306,6 +1310,12 @@ impl Cache {
         let mut identities = Vec::new();
         let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
         let mut seen = HashSet::new();
+        // Every file read, as a full normal path, with its facts: the
+        // compile's source first.
+        let mut read = Vec::new();
+        if let (Detail::Compile(args), Some(facts)) = (&invocation.detail, plan.source_facts) {
+            read.push((join_text(&plan.cwd, &args.source), facts));
+        }
         for dep in &deps {
             let path = plan.cwd.join(dep);
             if plan.keyed_inputs.contains(&path) || !seen.insert(path.clone()) {
@@ -1332,22 +1342,26 @@ impl Cache {
                 date_time |= facts.date_time;
             }
             entry_files.push((self.roots.normalize(dep), facts.hash));
+            read.push((join_text(&plan.cwd, dep), facts));
             let settled = !stat.not_regular && !crate::cache::files::is_racy(&stat);
             identities.push(settled.then(|| FileIdentity::of(&stat)));
         }
         if date_time && !self.epoch_pins_time_macros(&plan.tool) {
             return Err(Some("date_time_macros"));
         }
-        let absent = match &invocation.detail {
-            Detail::Compile(args) => self.absent_headers(invocation, args, &plan.tool, &deps),
+        let mut dependencies = Dependencies {
+            files: entry_files,
+            identities,
+            absent: Vec::new(),
+        };
+        dependencies.absent = match &invocation.detail {
+            Detail::Compile(args) => {
+                self.absent_headers(invocation, args, plan, &read, &mut dependencies)?
+            }
             Detail::Link(_) => self.absent_libraries(invocation, &deps),
             Detail::Archive(_) => Vec::new(),
         };
-        Ok(Dependencies {
-            files: entry_files,
-            identities,
-            absent,
-        })
+        Ok(dependencies)
     }
 
     /// Whether `__DATE__` and `__TIME__` are pinned for this compile:
@@ -1608,99 +1622,112 @@ impl Cache {
     }
 
     /// The places where a header would have been found before the one the
-    /// compile read, had it existed: earlier dirs of the include search
-    /// path, and the dirs of the project's own files (for `#include "…"`).
+    /// compile read, had it existed (see [`crate::cache::shadows`]), and
+    /// those `__has_include` probed: the absent ones, and the files found
+    /// there (with their hashes, added to `files`).
     fn absent_headers(
         &self,
         invocation: &Invocation,
         args: &CompileArgs,
-        tool: &ToolIdentity,
-        deps: &[String],
-    ) -> Vec<(String, String)> {
+        plan: &Plan,
+        read: &[(String, crate::cache::files::FileFacts)],
+        files: &mut Dependencies,
+    ) -> Result<Vec<(String, String)>, Option<&'static str>> {
         let cwd = &invocation.cwd;
-        let mut search: Vec<String> = args
-            .include_dirs
-            .iter()
-            .map(|dir| join_text(cwd, &dir.path))
-            .collect();
-        if !args.nostdinc {
+        let system = if args.nostdinc {
+            None
+        } else {
             let relevant = system_search_args(&invocation.expanded_args);
-            if let Ok(system) =
+            // Without the compiler's own dirs, a header from one would
+            // seem found outside every search dir.
+            Some(
                 self.toolchains
-                    .system_include_dirs(tool, args.language.as_x_arg(), &relevant)
-            {
-                for dir in system.quote.iter().chain(&system.bracket) {
-                    search.push(join_text(cwd, &dir.to_string_lossy()));
-                }
-            }
-        }
-        // Each file read, then the source: full path, and whether it is the
-        // project's own.
-        let files: Vec<(String, bool)> = deps
+                    .system_include_dirs(&plan.tool, args.language.as_x_arg(), &relevant)
+                    .map_err(|_| Some("include_dirs_unknown"))?,
+            )
+        };
+        let env_steers = crate::cache::toolchain::STEERING_ENV
             .iter()
-            .chain(std::iter::once(&args.source))
-            .map(|file| {
-                let full = join_text(cwd, file);
-                let in_project = self.roots.normalize(&full) != full;
-                (full, in_project)
-            })
-            .collect();
-        let deps = &files[..deps.len()];
-        let mut project_dirs: Vec<&str> = Vec::new();
-        for (full, in_project) in &files {
-            if *in_project
-                && let Some((dir, _)) = full.rsplit_once('/')
-                && !project_dirs.contains(&dir)
+            .any(|name| name.ends_with("PATH") && std::env::var_os(name).is_some());
+        let search = HeaderSearch::new(cwd, args, system.as_deref(), env_steers);
+        let dir_of = |full: &str| full.rsplit_once('/').map(|(dir, _)| dir.to_string());
+        let mut includers: Vec<String> = Vec::new();
+        for (full, facts) in read {
+            if facts.quote_include
+                && let Some(dir) = dir_of(full)
+                && !includers.contains(&dir)
             {
-                project_dirs.push(dir);
+                includers.push(dir);
             }
         }
-        let mut absent: Vec<(&str, &str)> = Vec::new();
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut absent: HashSet<(String, String)> = HashSet::new();
         // Each dir is listed (or its listing checked by stat) once per call.
-        let mut listings: HashMap<&str, Option<Arc<HashSet<String>>>> = HashMap::new();
-        for (full, in_project) in deps {
-            let Some((found_at, name)) = search
-                .iter()
-                .enumerate()
-                .find_map(|(at, dir)| Some((at, name_in(full, dir)?)))
-            else {
-                continue;
-            };
-            let found_dir = search[found_at].as_str();
-            let earlier = search[..found_at].iter().map(String::as_str);
-            let includers = project_dirs.iter().copied().filter(|_| *in_project);
-            for dir in earlier.chain(includers) {
-                // `name` under `dir` is the header itself.
-                let is_itself = name_in(full, dir) == Some(name);
-                if dir == found_dir || is_itself || !seen.insert((dir, name)) {
-                    continue;
-                }
-                // One listing per dir rather than one stat per name, as
-                // lookups check them.
-                let first = name.split('/').next().unwrap_or(name);
-                let may_exist = listings
-                    .entry(dir)
-                    .or_insert_with(|| self.listings.listing(Path::new(dir)))
-                    .as_ref()
-                    .is_none_or(|names| names.contains(first));
-                if !may_exist || !Path::new(dir).join(name).exists() {
-                    absent.push((dir, name));
+        let mut listings: HashMap<String, Option<Names>> = HashMap::new();
+        let mut is_absent = |dir: &str, name: &str| {
+            let first = name.split('/').next().unwrap_or(name);
+            let may_exist = listings
+                .entry(dir.to_string())
+                .or_insert_with(|| self.listings.listing(Path::new(dir)))
+                .as_ref()
+                .is_none_or(|names| names.contains(first));
+            !may_exist || fs::symlink_metadata(Path::new(dir).join(name)).is_err()
+        };
+        // The source (first) is named, not searched for.
+        for (full, _) in read.iter().skip(1) {
+            for (dir, name) in search.places_before(full, &includers) {
+                let place = (dir.to_string(), name.to_string());
+                if !absent.contains(&place) && is_absent(dir, name) {
+                    absent.insert(place);
                 }
             }
         }
-        let mut normalized_dirs: HashMap<&str, String> = HashMap::new();
+        for (full, facts) in read {
+            if !facts.has_include {
+                continue;
+            }
+            let text = fs::read(full).map_err(|_| Some("input_vanished"))?;
+            let probes = crate::cache::shadows::has_include_probes(&text)
+                .ok_or(Some("has_include_macro"))?;
+            let own_dir = dir_of(full).unwrap_or_default();
+            for probe in probes {
+                let beside = probe.quoted.then_some(&own_dir);
+                for dir in beside.into_iter().chain(search.dirs()) {
+                    let path = Path::new(dir).join(&probe.name);
+                    if is_absent(dir, &probe.name) {
+                        absent.insert((dir.clone(), probe.name.clone()));
+                        continue;
+                    }
+                    let Ok(Some(stat)) = crate::hash::stat(&path.to_string_lossy()) else {
+                        return Err(Some("input_vanished"));
+                    };
+                    let normal = self.roots.normalize(&path.to_string_lossy());
+                    if stat.not_regular || files.files.iter().any(|(p, _)| *p == normal) {
+                        continue;
+                    }
+                    let facts = self
+                        .files
+                        .facts_at(&path, stat)
+                        .map_err(|_| Some("input_vanished"))?;
+                    let settled = !crate::cache::files::is_racy(&stat);
+                    files.files.push((normal, facts.hash));
+                    files
+                        .identities
+                        .push(settled.then(|| FileIdentity::of(&stat)));
+                }
+            }
+        }
+        let mut normalized_dirs: HashMap<String, String> = HashMap::new();
         let mut absent: Vec<(String, String)> = absent
             .into_iter()
             .map(|(dir, name)| {
                 let dir = normalized_dirs
                     .entry(dir)
-                    .or_insert_with(|| self.roots.normalize(dir));
-                (dir.clone(), name.to_string())
+                    .or_insert_with_key(|dir| self.roots.normalize(dir));
+                (dir.clone(), name)
             })
             .collect();
         absent.sort();
-        absent
+        Ok(absent)
     }
 }
 
@@ -1916,7 +1943,7 @@ pub fn lexical_normalize(path: &Path) -> PathBuf {
 /// `path` made absolute against `cwd`, with `.` and `..` resolved
 /// lexically, so an include dir a compiler prints as `/usr/bin/../include`
 /// matches the header paths its depfile names.
-fn join_text(cwd: &Path, path: &str) -> String {
+pub(crate) fn join_text(cwd: &Path, path: &str) -> String {
     lexical_normalize(&cwd.join(path))
         .to_string_lossy()
         .trim_end_matches('/')
@@ -1926,7 +1953,7 @@ fn join_text(cwd: &Path, path: &str) -> String {
 /// The path of `full` below `dir` ("bits/types.h" of
 /// "/usr/include/bits/types.h" in "/usr/include"); `None` when `full` is
 /// not strictly inside `dir`.
-fn name_in<'a>(full: &'a str, dir: &str) -> Option<&'a str> {
+pub(crate) fn name_in<'a>(full: &'a str, dir: &str) -> Option<&'a str> {
     full.strip_prefix(dir)?
         .strip_prefix('/')
         .filter(|name| !name.is_empty())

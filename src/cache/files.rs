@@ -37,6 +37,11 @@ pub struct FileFacts {
     /// May make the assembler read a file the depfile does not list
     /// (`.incbin`, `.include`): never cacheable.
     pub assembler_reads: bool,
+    /// Has an `#include` (or `#include_next`, `#import`) not of the form
+    /// `<…>`: one searched from this file's own dir first.
+    pub quote_include: bool,
+    /// Mentions `__has_include`: names it probes are inputs even when absent.
+    pub has_include: bool,
 }
 
 /// Which comments a compile's source has (see
@@ -76,7 +81,7 @@ pub struct FileHasher {
 }
 
 /// The on-disk memo: a version, then the two maps.
-const MEMO_VERSION: u32 = 2;
+const MEMO_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Memo {
@@ -273,6 +278,8 @@ impl FileHasher {
                 date_time: false,
                 timestamp: false,
                 assembler_reads: false,
+                quote_include: false,
+                has_include: false,
             }
         } else {
             scan(&fs::read(path)?)
@@ -381,6 +388,8 @@ pub fn scan(content: &[u8]) -> FileFacts {
         date_time: has_underscores && (mentions(b"__DATE__") || mentions(b"__TIME__")),
         timestamp: has_underscores && mentions(b"__TIMESTAMP__"),
         assembler_reads: assembler_reads(content),
+        quote_include: has_quote_include(content),
+        has_include: has_underscores && mentions(b"__has_include"),
     }
 }
 
@@ -407,6 +416,35 @@ fn assembler_reads(content: &[u8]) -> bool {
         })
 }
 
+/// Whether `content` has an include directive whose operand is not `<…>`
+/// (a quoted name, or a macro that may expand to one). A directive's `#`
+/// starts its line (after blanks or a comment); the word in a comment (`#included`, `\\#include`)
+/// rarely does, and only costs a few more places to check when it does.
+fn has_quote_include(content: &[u8]) -> bool {
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\\' | b'\r' | b'\n');
+    let starts_line = |hash: usize| {
+        let before = content[..hash]
+            .iter()
+            .rev()
+            .find(|&&b| !matches!(b, b' ' | b'\t'));
+        // `/* … */ #include` is a directive too.
+        matches!(before, None | Some(b'\n' | b'/'))
+    };
+    [&b"include"[..], b"import"].iter().any(|keyword| {
+        memmem::find_iter(content, keyword).any(|at| {
+            let hash = content[..at].iter().rposition(|&b| !blank(b));
+            if !hash.is_some_and(|hash| content[hash] == b'#' && starts_line(hash)) {
+                return false;
+            }
+            let mut rest = &content[at + keyword.len()..];
+            if let Some(tail) = rest.strip_prefix(b"_next") {
+                rest = tail;
+            }
+            rest.iter().find(|&&b| !blank(b)) != Some(&b'<')
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,6 +467,19 @@ mod tests {
         assert!(!scan(b"#include <stdio.h>\nint b;").assembler_reads);
         assert!(!scan(b"return Buffers[i].IncludeLoc;").assembler_reads);
         assert!(!scan(b"bin inc b").assembler_reads);
+    }
+
+    #[test]
+    fn scans_for_includes_searched_beside_the_file_and_has_include() {
+        assert!(!scan(b"#include <a.h>\n# include_next <b.h>\n/* included */").quote_include);
+        assert!(!scan(b"/* You should \\#include this, #include \"x\" */").quote_include);
+        assert!(scan(b"#include \"a.h\"\n").quote_include);
+        assert!(scan(b"  #  include_next\t\"a.h\"").quote_include);
+        assert!(scan(b"#include HEADER\n").quote_include);
+        assert!(scan(b"#import \"a.h\"\n").quote_include);
+        assert!(scan(b"int x;\r\n/* c */ #include \"a.h\"\n").quote_include);
+        assert!(!scan(b"#if defined(X)\n#endif\n").has_include);
+        assert!(scan(b"#if __has_include(<a.h>)\n#endif\n").has_include);
     }
 
     #[test]

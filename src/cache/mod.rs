@@ -18,6 +18,7 @@ pub mod nofollow;
 pub mod owner;
 pub mod records;
 pub mod roots;
+pub mod shadows;
 pub mod siblings;
 pub mod source_text;
 pub mod stats;

@@ -701,17 +701,18 @@ fn decide(
         })
     });
     let [quote, plain, system, after] = d.include;
-    let dirs = |paths: Vec<String>, quote_only: bool, system: bool| {
+    let dirs = |paths: Vec<String>, quote_only: bool, system: bool, after: bool| {
         paths.into_iter().map(move |path| IncludeDir {
             path,
             quote_only,
             system,
+            after,
         })
     };
-    let include_dirs = dirs(quote, true, false)
-        .chain(dirs(plain, false, false))
-        .chain(dirs(system, false, true))
-        .chain(dirs(after, false, true))
+    let include_dirs = dirs(quote, true, false, false)
+        .chain(dirs(plain, false, false, false))
+        .chain(dirs(system, false, true, false))
+        .chain(dirs(after, false, true, true))
         .collect();
     Ok(Parsed {
         kind: Compile,

@@ -128,6 +128,8 @@ pub struct IncludeDir {
     pub path: String,
     pub quote_only: bool,
     pub system: bool,
+    /// -idirafter: searched after the compiler's own system dirs.
+    pub after: bool,
 }
 
 /// -ffile-prefix-map (debug and macros), -fdebug-prefix-map (debug), -fmacro-prefix-map (macros).

@@ -90,7 +90,8 @@ fn cmake_c_compile() {
         vec![IncludeDir {
             path: "/tmp/cmk/src/../inc".into(),
             quote_only: false,
-            system: false
+            system: false,
+            after: false
         }]
     );
     assert!(!c.debug && !c.nostdinc);
