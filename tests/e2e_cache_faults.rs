@@ -11,8 +11,8 @@
 //! dir with a name of the same length; the project is built in Release (no
 //! `-g`) with an `$ORIGIN` RPATH, so its products do not embed the build dir.
 //!
-//! The tmpfs tests need root (`mount`); without it they print a note and
-//! pass without checking anything.
+//! The tmpfs tests need root (`mount`), as CI has; without it they say
+//! that they were skipped (see `common::skipped`).
 
 mod common;
 
@@ -247,9 +247,14 @@ struct Tmpfs {
 
 impl Tmpfs {
     /// Mounts a tmpfs of `size` (mount's syntax, e.g. `64k`) on `dir`, or
-    /// returns `None` with a note when this process may not mount.
+    /// returns `None`, saying the test was skipped, when not root. As
+    /// root (in CI) a failing mount fails the test.
     fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
         fs::create_dir_all(dir).expect("create mount point");
+        if !running_as_root() {
+            skipped("mounting a tmpfs needs root");
+            return None;
+        }
         let output = run_in(
             Path::new("/"),
             "mount",
@@ -264,13 +269,7 @@ impl Tmpfs {
                 path_str(dir),
             ],
         );
-        if !output.success() {
-            eprintln!(
-                "note: skipping this test, cannot mount a tmpfs (needs root): {}",
-                output.describe()
-            );
-            return None;
-        }
+        output.assert_success();
         Some(Tmpfs {
             dir: dir.to_path_buf(),
         })

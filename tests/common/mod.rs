@@ -489,6 +489,39 @@ pub fn set_mtime_ago(path: &Path, seconds: u64) {
         .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
 }
 
+/// Whether the tests run as root, as they do in CI (`.ci/run`): tests
+/// that need it (mounting a tmpfs) run there and are skipped elsewhere.
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Says that the calling test checked nothing, and why: on stderr (shown
+/// with `--nocapture`), and as a line of the file `ZCCACHE_TEST_SKIPS`
+/// names, which scripts/test.sh counts in its summary. The caller returns.
+pub fn skipped(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let line = format!("SKIPPED {test}: {why}\n");
+    eprint!("{line}");
+    if let Some(path) = std::env::var_os("ZCCACHE_TEST_SKIPS") {
+        use std::io::Write;
+        let appended = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(line.as_bytes()));
+        if let Err(err) = appended {
+            panic!(
+                "cannot record the skip in {}: {err}",
+                path.to_string_lossy()
+            );
+        }
+    }
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
