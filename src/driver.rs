@@ -41,6 +41,8 @@ pub struct BuildArgs {
     pub verbose: bool,
     pub quiet: bool,
     pub debug: Vec<String>,
+    /// `-w` flags, as ninja spells them.
+    pub warnings: Vec<String>,
     pub tool: Option<String>,
     pub tool_args: Vec<String>,
     pub targets: Vec<String>,
@@ -98,6 +100,17 @@ pub fn main(flavor: Flavor, args: BuildArgs) -> i32 {
             return 1;
         }
     };
+    match ninja::warning_flags::parse(&args.warnings) {
+        ninja::warning_flags::Parsed::Flags(flags) => ninja::warning_flags::set(flags),
+        ninja::warning_flags::Parsed::List => {
+            print!("{}", ninja::warning_flags::LIST);
+            return 1;
+        }
+        ninja::warning_flags::Parsed::Unknown(flag) => {
+            eprintln!("{program}: error: unknown warning flag '{flag}'");
+            return 1;
+        }
+    }
     // Like ninja, reject an unknown tool before doing anything else.
     if let Some(tool) = &args.tool
         && !crate::tools::is_known(tool)

@@ -186,7 +186,7 @@ struct NinjaFlags {
     /// Debugging: explain (why each step runs), stats, keepdepfile, keeprsp; `-d list` lists them
     #[arg(short = 'd', value_name = "MODE")]
     debug: Vec<String>,
-    /// Warning flags as in ninja (accepted for compatibility)
+    /// Warning flags as in ninja: dupbuild=err|warn, phonycycle=err|warn; `-w list` lists them
     #[arg(short = 'w', value_name = "FLAG")]
     warnings: Vec<String>,
     /// Run a subtool (`-t list` lists them); arguments after it go to the tool
@@ -271,6 +271,7 @@ fn to_build_args(flags: NinjaFlags, tool_args: Vec<String>) -> BuildArgs {
         verbose: flags.verbose,
         quiet: flags.quiet,
         debug: flags.debug,
+        warnings: flags.warnings,
         tool: flags.tool,
         tool_args,
         targets: flags.targets,

@@ -622,3 +622,27 @@ fn tools_restat_recompact_and_cleandead_succeed() {
         fresh.run_same(&["-t", tool]).ninja.assert_success();
     }
 }
+
+/// `-w`: `dupbuild` and `phonycycle` decide what the parser accepts; `list`
+/// and an unknown flag stop before anything is read, with exit 1.
+#[test]
+fn warning_flags_behave_as_in_ninja() {
+    let manifest = "rule cp\n  command = cp $in $out\n\
+         build a: cp x\n\
+         build a b: cp y\n\
+         build c: phony c\n";
+    let twin = Twin::new(&[("build.ninja", manifest), ("x", "x\n"), ("y", "y\n")]);
+    let cases: &[&[&str]] = &[
+        &["-w", "list"],
+        &["-w", "bogus"],
+        &["-w", "dupbuild=bogus", "-w", "list"],
+        &["-w", "dupbuild=err"],
+        &["-w", "dupbuild=warn", "-w", "phonycycle=err", "c"],
+        &["-w", "dupbuild=warn", "-w", "phonycycle=warn"],
+    ];
+    for args in cases {
+        twin.run_same(args);
+    }
+    assert_eq!(twin.read_both("a"), "x\n");
+    assert_eq!(twin.read_both("b"), "y\n");
+}

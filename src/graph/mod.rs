@@ -123,8 +123,13 @@ impl Step {
 /// A cycle found while ordering steps: the file paths along it, first
 /// repeated at the end (`a -> b -> a`).
 #[derive(Debug, thiserror::Error)]
-#[error("dependency cycle: {}", .0.join(" -> "))]
-pub struct CycleError(pub Vec<String>);
+#[error("dependency cycle: {}{}", .path.join(" -> "), if *.phony_self_reference { " [-w phonycycle=err]" } else { "" })]
+pub struct CycleError {
+    pub path: Vec<String>,
+    /// A phony naming itself, kept by `-w phonycycle=err`: ninja says which
+    /// flag made it an error.
+    pub phony_self_reference: bool,
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
@@ -483,7 +488,16 @@ impl Graph {
             cycle.push(self.path(input).to_string());
         }
         cycle.push(self.path(via).to_string());
-        CycleError(cycle)
+        let closing = &self.steps[repeated.index()];
+        let phony_self_reference = cycle.len() == 2
+            && closing.is_phony()
+            && closing.outs.len() == 1
+            && closing.explicit_outs == 1
+            && closing.implicit_ins == 0;
+        CycleError {
+            path: cycle,
+            phony_self_reference,
+        }
     }
 
     /// Whether the manifest mentions `file`; files known only from a

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod fast_hash;
 pub mod lexer;
 pub mod parser;
+pub mod warning_flags;
 
 #[cfg(test)]
 mod fuzz_tests;

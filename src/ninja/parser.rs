@@ -10,6 +10,7 @@ use super::eval::{
     Rule, ScopeEnv, ScopeId, Scopes, rule_var_index,
 };
 use super::lexer::{EvalMode, Lexer, Token};
+use super::warning_flags::WarningFlags;
 use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
 use crate::graph::{FileId, Graph, Step, StepId};
 use std::io;
@@ -62,6 +63,7 @@ fn load_graph_with(
         scratch: BuildScratch::default(),
         depth: 0,
         current_file: Arc::from(path),
+        warning_flags: super::warning_flags::current(),
     };
     let name = path.to_string_lossy().into_owned();
     let text = parser
@@ -165,6 +167,8 @@ struct Parser<'r> {
     depth: usize,
     /// Name of the file being parsed, shared by its statements' [`Loc`]s.
     current_file: Arc<Path>,
+    /// `-w dupbuild` and `-w phonycycle`.
+    warning_flags: WarningFlags,
 }
 
 type ParseResult<T = ()> = Result<T, ManifestError>;
@@ -512,6 +516,7 @@ impl Parser<'_> {
         let step_id = StepId(self.graph.steps.len() as u32);
         let graph = &mut self.graph;
         let mut outs = Vec::with_capacity(outs_len);
+        let mut dropped_explicit_outs = 0;
         for (i, out) in values[..outs_len].iter().enumerate() {
             if first_empty == Some(i) {
                 return Err(err(lexer, "empty path"));
@@ -519,10 +524,26 @@ impl Parser<'_> {
             let file = graph.file_id(out);
             let producer = &mut graph.files[file.index()].producer;
             if producer.is_some() {
-                return Err(err(lexer, &format!("multiple rules generate {out}")));
+                if self.warning_flags.dupbuild_err {
+                    return Err(err(lexer, &format!("multiple rules generate {out}")));
+                }
+                // `-w dupbuild=warn`: the first statement keeps the output.
+                graph.warnings.push(format!(
+                    "multiple rules generate {out}. builds involving this target \
+                     will not be correct; continuing anyway"
+                ));
+                if i < explicit_outs {
+                    dropped_explicit_outs += 1;
+                }
+                continue;
             }
             *producer = Some(step_id);
             outs.push(file);
+        }
+        let explicit_outs = explicit_outs - dropped_explicit_outs;
+        if outs.is_empty() {
+            // Every output is another statement's: ninja drops this one.
+            return Ok(());
         }
         if first_empty.is_some_and(|i| i < ins_end) {
             return Err(err(lexer, "empty path"));
@@ -535,7 +556,11 @@ impl Parser<'_> {
 
         // Old CMake wrote `build a: phony a`; ninja drops the self-reference
         // with a warning rather than reporting a cycle.
-        if rule.name == PHONY && outs.len() == 1 && implicit_ins == 0 {
+        if rule.name == PHONY
+            && outs.len() == 1
+            && implicit_ins == 0
+            && !self.warning_flags.phonycycle_err
+        {
             let out = outs[0];
             let explicit_removed = ins[..explicit_ins]
                 .iter()
