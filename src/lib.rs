@@ -22,5 +22,6 @@ pub mod ninja;
 pub mod run;
 pub mod state;
 pub mod tools;
+pub mod umask;
 pub mod warm;
 pub mod watch;

@@ -298,6 +298,7 @@ fn invoked_as_ninja() -> bool {
 }
 
 fn main() -> ExitCode {
+    zccache::umask::init();
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() == 2 && args[1] == zccache::daemon::SERVE_ARG {
         return exit_code(zccache::daemon::server::main());

@@ -182,7 +182,7 @@ impl Cache {
             toolchains,
             roots,
             path_env: std::env::var_os("PATH"),
-            umask: current_umask(),
+            umask: crate::umask::current(),
             stats: Mutex::new(Stats::default()),
             warned: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
@@ -334,15 +334,4 @@ pub fn working_dir() -> std::io::Result<PathBuf> {
             },
         );
     Ok(logical.unwrap_or(real))
-}
-
-fn current_umask() -> u32 {
-    // SAFETY: umask only swaps the process's mask; it is set straight back.
-    // The cache is opened before any step runs, so no thread creates files
-    // in between.
-    unsafe {
-        let old = libc::umask(0o022);
-        libc::umask(old);
-        old as u32
-    }
 }

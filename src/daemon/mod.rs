@@ -114,7 +114,7 @@ pub fn fingerprint() -> Option<Fingerprint> {
         meta.mtime() as u64,
         meta.mtime_nsec() as u64,
         u64::from(uid()),
-        u64::from(umask()),
+        u64::from(crate::umask::current()),
     ] {
         hasher.update(&n.to_le_bytes());
     }
@@ -167,16 +167,6 @@ impl FingerprintHasher {
 fn uid() -> u32 {
     // SAFETY: getuid cannot fail and has no side effects.
     unsafe { libc::getuid() }
-}
-
-fn umask() -> u32 {
-    // SAFETY: umask only swaps the process's mask; it is set straight back
-    // before anything in this process creates a file.
-    unsafe {
-        let old = libc::umask(0o022);
-        libc::umask(old);
-        old as u32
-    }
 }
 
 /// The user's private socket directory, created if missing. `None` when it
