@@ -205,6 +205,9 @@ impl Memory {
 
     pub fn save(&mut self, graph: &Graph) -> anyhow::Result<()> {
         self.state.hashes.settle(|file| graph.path(file));
+        self.ninja
+            .recompact_if_needed(graph)
+            .context("recompacting ninja's log files")?;
         self.ninja.flush().context("writing ninja's log files")?;
         let stamp = self.ninja_files_stamp();
         if stamp != self.state.ninja_files_stamp {

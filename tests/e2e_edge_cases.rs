@@ -343,6 +343,35 @@ fn dry_run_lists_dependents_of_steps_only_ninja_built() {
     assert_eq!(run_same(&twin, &["-n"]).steps(), steps(&["CP b", "CP c"]));
 }
 
+/// CMake runs `-t recompact` and `-t restat` after configuring: the
+/// rewritten `.ninja_log` and `.ninja_deps` keep the mode new files get
+/// (0644 under umask 022), as ninja's do.
+#[test]
+fn rewritten_ninja_logs_keep_ninjas_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let manifest = "rule cp\n  command = printf '%s: %s\\n' $out $in > $out.d && cp $in $out\n  \
+           depfile = $out.d\n  deps = gcc\n\
+         build b: cp a\n";
+    let twin = Twin::new(&[("build.ninja", manifest), ("a", "a\n")]);
+    run_same(&twin, &[]);
+    run_same(&twin, &["-t", "recompact"]);
+    run_same(&twin, &["-t", "restat"]);
+    let mode = |path: std::path::PathBuf| {
+        fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for file in [".ninja_log", ".ninja_deps"] {
+        assert_eq!(
+            mode(twin.zccache_dir.join(file)),
+            mode(twin.ninja_dir.join(file)),
+            "mode of {file}"
+        );
+    }
+}
+
 const GCC_PROJECT: &[(&str, &str)] = &[
     (
         "build.ninja",

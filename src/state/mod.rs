@@ -353,7 +353,7 @@ impl BuildState {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io_err)?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
+        let mut temp = temp_file_beside(path).map_err(io_err)?;
         let mut writer = io::BufWriter::new(temp.as_file_mut());
         writer.write_all(MAGIC).map_err(io_err)?;
         writer
@@ -401,6 +401,20 @@ pub(crate) mod real_ninja {
         assert!(output.status.success(), "ninja {args:?} failed: {output:?}");
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
+}
+
+/// A temporary file next to `path`, to be renamed over it, with the mode a
+/// new file gets (0666 less the umask) as ninja's logs have, rather than
+/// tempfile's private 0600.
+pub fn temp_file_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
 }
 
 #[cfg(test)]

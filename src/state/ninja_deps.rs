@@ -376,11 +376,7 @@ impl NinjaDeps {
             path: path.to_owned(),
             source,
         };
-        let dir = path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
+        let temp = super::temp_file_beside(path).map_err(write_error)?;
 
         let mut compacted = NinjaDeps {
             writer: Some(DepsWriter {

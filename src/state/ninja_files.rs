@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::graph::Graph;
+use crate::ninja::DepsKind;
 use crate::state::ninja_deps::{Deps, NinjaDeps, NinjaDepsError};
 use crate::state::ninja_log::{LogEntry, NinjaLog, NinjaLogError, NinjaLogWriter};
 
@@ -146,6 +148,25 @@ impl NinjaFiles {
         Ok(())
     }
 
+    /// Rewrites a file this run appended to without its superseded
+    /// records once it holds as many as ninja recompacts at, so a
+    /// long-lived build dir's files stop growing. (Ninja checks when it
+    /// opens them for a build; zccache opens them only to write.)
+    pub fn recompact_if_needed(&mut self, graph: &Graph) -> Result<(), NinjaFilesError> {
+        if self.log_writer.is_some() && self.log.needs_recompaction() {
+            self.flush_log()?;
+            // The next entry goes to the new file, not the renamed-over one.
+            self.log_writer = None;
+            self.log
+                .recompact(&self.log_path, |output| log_entry_is_live(graph, output))?;
+        }
+        if self.deps_open && self.deps.needs_recompaction() {
+            self.deps
+                .recompact(&self.deps_path, |output| deps_entry_is_live(graph, output))?;
+        }
+        Ok(())
+    }
+
     /// Flushes what was appended; called when the build ends.
     pub fn flush(&mut self) -> Result<(), NinjaFilesError> {
         if let Some(writer) = self.log_writer.as_mut() {
@@ -157,6 +178,29 @@ impl NinjaFiles {
         }
         Ok(())
     }
+}
+
+/// Whether recompacting `.ninja_log` keeps the entry of `output`, as
+/// ninja's does: a current output, or an old one still on disk (another
+/// Ninja Multi-Config manifest's, or one `-t cleandead` removes later).
+/// Paths are relative to the current directory, the manifest's.
+pub fn log_entry_is_live(graph: &Graph, output: &str) -> bool {
+    is_output(graph, output) || Path::new(output).symlink_metadata().is_ok()
+}
+
+/// Whether recompacting `.ninja_deps` keeps the deps of `output`, as
+/// ninja's does: its step still records deps.
+pub fn deps_entry_is_live(graph: &Graph, output: &str) -> bool {
+    graph
+        .lookup(output)
+        .and_then(|file| graph.producer(file))
+        .is_some_and(|step| graph.step(step).deps != DepsKind::None)
+}
+
+fn is_output(graph: &Graph, path: &str) -> bool {
+    graph
+        .lookup(path)
+        .is_some_and(|file| graph.producer(file).is_some())
 }
 
 /// [`NinjaFiles`] read only when first needed: a build with nothing to do
@@ -194,5 +238,104 @@ impl LazyNinjaFiles {
             Some(files) => files.flush(),
             None => Ok(()),
         }
+    }
+
+    /// See [`NinjaFiles::recompact_if_needed`]; nothing when not loaded.
+    pub fn recompact_if_needed(&mut self, graph: &Graph) -> Result<(), NinjaFilesError> {
+        match self.files.as_mut() {
+            Some(files) => files.recompact_if_needed(graph),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// `a.o` compiled from `a.c` with gcc deps.
+    fn graph() -> Graph {
+        let build = crate::ninja::Build {
+            rule: "cc".into(),
+            outs: vec!["a.o".into()],
+            explicit_outs: 1,
+            ins: vec!["a.c".into()],
+            explicit_ins: 1,
+            command: "cc -c a.c".into(),
+            deps: DepsKind::Gcc,
+            ..Default::default()
+        };
+        Graph::from_manifest(crate::ninja::Manifest {
+            builds: vec![build],
+            ..Default::default()
+        })
+    }
+
+    fn entry(mtime_ns: i64) -> LogEntry {
+        LogEntry {
+            start_ms: 0,
+            end_ms: 1,
+            mtime_ns,
+            command_hash: 7,
+        }
+    }
+
+    /// Records `a.o` `times` times in both files, then once `gone.o`, an
+    /// output neither in the graph nor on disk; returns the files after
+    /// the end of that build.
+    fn build_repeatedly(dir: &Path, times: i64) -> NinjaFiles {
+        let (mut files, warnings) = NinjaFiles::load(dir);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        for mtime in 0..times {
+            files.record_log("a.o", entry(mtime)).unwrap();
+            files.record_deps("a.o", mtime, &["a.c", "a.h"]).unwrap();
+        }
+        files.record_log("gone.o", entry(1)).unwrap();
+        files.recompact_if_needed(&graph()).unwrap();
+        files.flush().unwrap();
+        files
+    }
+
+    fn line_count(path: &Path) -> usize {
+        fs::read_to_string(path).unwrap().lines().count()
+    }
+
+    #[test]
+    fn files_are_recompacted_past_ninjas_thresholds_and_keep_the_umask_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = build_repeatedly(dir.path(), 1001);
+        // One line per live output, and one deps record.
+        assert_eq!(line_count(&files.log_path), 2);
+        let deps = NinjaDeps::load(&files.deps_path).unwrap();
+        assert!(!deps.needs_recompaction());
+        assert_eq!(deps.get("a.o").unwrap().mtime_ns, 1000);
+        // Both stay usable for the rest of the build.
+        files.record_log("a.o", entry(5000)).unwrap();
+        files.record_deps("a.o", 5000, &["a.c"]).unwrap();
+        files.flush().unwrap();
+        let log = NinjaLog::load(&files.log_path).unwrap();
+        assert_eq!(log.get("a.o").unwrap().mtime_ns, 5000);
+        assert_eq!(log.get("gone.o"), None);
+        let deps = NinjaDeps::load(&files.deps_path).unwrap();
+        assert_eq!(deps.get("a.o").unwrap().inputs, ["a.c"]);
+
+        // The mode any new file gets here, as ninja's logs have.
+        let probe = dir.path().join("probe");
+        fs::write(&probe, "").unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files.log_path), mode(&probe));
+        assert_eq!(mode(&files.deps_path), mode(&probe));
+    }
+
+    #[test]
+    fn files_below_ninjas_thresholds_are_left_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        // Ninja recompacts its log past 100 lines, its deps past 1000.
+        let files = build_repeatedly(dir.path(), 99);
+        // The header and every line appended.
+        assert_eq!(line_count(&files.log_path), 101);
+        assert!(fs::metadata(&files.deps_path).unwrap().len() > 99 * 16);
     }
 }

@@ -285,11 +285,7 @@ impl NinjaLog {
             path: path.to_owned(),
             source,
         };
-        let dir = path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
+        let temp = super::temp_file_beside(path).map_err(write_error)?;
         let mut out = BufWriter::new(temp);
         write_header(&mut out).map_err(write_error)?;
         for (output, entry) in self.entries() {

@@ -8,10 +8,11 @@ use std::path::Path;
 use super::ToolContext;
 use super::options::{self, Spec};
 use crate::graph::Graph;
-use crate::ninja::DepsKind;
 use crate::state::BuildState;
 use crate::state::ninja_deps::NinjaDeps;
-use crate::state::ninja_files::{DEPS_FILE_NAME, LOG_FILE_NAME};
+use crate::state::ninja_files::{
+    DEPS_FILE_NAME, LOG_FILE_NAME, deps_entry_is_live, log_entry_is_live,
+};
 use crate::state::ninja_log::NinjaLog;
 
 const RESTAT_SPEC: Spec = Spec {
@@ -77,12 +78,6 @@ pub fn run_recompact(ctx: &mut ToolContext, _args: &[String]) -> io::Result<i32>
     Ok(code)
 }
 
-fn is_output(graph: &Graph, path: &str) -> bool {
-    graph
-        .lookup(path)
-        .is_some_and(|file| graph.producer(file).is_some())
-}
-
 /// Keeps log entries of current outputs, and of old outputs still on disk
 /// (so `-t cleandead` can find them later).
 fn recompact_log(graph: &Graph, path: &Path, ctx: &mut ToolContext) -> Result<(), String> {
@@ -94,9 +89,7 @@ fn recompact_log(graph: &Graph, path: &Path, ctx: &mut ToolContext) -> Result<()
         let warning = warning.to_string();
         ctx.warning(&warning);
     }
-    let keep =
-        |output: &str| is_output(graph, output) || Path::new(output).symlink_metadata().is_ok();
-    log.recompact(path, keep)
+    log.recompact(path, |output| log_entry_is_live(graph, output))
         .map_err(|err| format!("failed recompaction: {err}"))
 }
 
@@ -110,13 +103,7 @@ fn recompact_deps(graph: &Graph, path: &Path, ctx: &mut ToolContext) -> Result<(
         let warning = warning.to_string();
         ctx.warning(&warning);
     }
-    let keep = |output: &str| {
-        graph
-            .lookup(output)
-            .and_then(|file| graph.producer(file))
-            .is_some_and(|step| graph.step(step).deps != DepsKind::None)
-    };
-    deps.recompact(path, keep)
+    deps.recompact(path, |output| deps_entry_is_live(graph, output))
         .map_err(|err| format!("failed recompaction: {err}"))
 }
 
