@@ -372,6 +372,35 @@ fn rewritten_ninja_logs_keep_ninjas_file_mode() {
     }
 }
 
+/// CMake's Ninja Multi-Config: one build dir, one manifest per
+/// configuration. Building one keeps the records of the other, so a
+/// touched input with the same content rebuilds neither.
+#[test]
+fn switching_manifests_in_one_build_dir_keeps_every_record() {
+    let temp = temp_dir();
+    let dir = temp.path();
+    let manifest =
+        |config: &str| format!("rule cp\n  command = cp $in $out\nbuild {config}/out: cp src\n");
+    write_files(
+        dir,
+        &[
+            ("build-Debug.ninja", &manifest("Debug")),
+            ("build-Release.ninja", &manifest("Release")),
+            ("src", "src\n"),
+        ],
+    );
+    for config in ["Debug", "Release"] {
+        zccache_build(dir, &["-f", &format!("build-{config}.ninja")]).assert_success();
+    }
+    touch(&dir.join("src"));
+    for config in ["Debug", "Release", "Debug"] {
+        let file = format!("build-{config}.ninja");
+        zccache_build(dir, &["-f", &file]).assert_no_work();
+        let by_ninja = ninja(dir, &["-n", "-f", &file]);
+        assert!(by_ninja.reports_no_work(), "{}", by_ninja.describe());
+    }
+}
+
 const GCC_PROJECT: &[(&str, &str)] = &[
     (
         "build.ninja",

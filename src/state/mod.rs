@@ -287,11 +287,16 @@ impl BuildState {
             path: path.to_path_buf(),
             source,
         };
-        // Steps gone from the manifest lose their records, and the path
-        // table keeps only files something still refers to, so the file
-        // does not grow with every header ever deleted.
-        self.steps
-            .retain(|first, _| graph.file(*first).producer.is_some());
+        // Steps gone from the manifest lose their records once their
+        // output is gone too (until then it may be another manifest's of
+        // this build dir, as with CMake's Ninja Multi-Config, and ninja's
+        // log keeps it likewise), and the path table keeps only files
+        // something still refers to, so the file does not grow with every
+        // header ever deleted.
+        self.steps.retain(|first, _| {
+            graph.file(*first).producer.is_some()
+                || Path::new(graph.path(*first)).symlink_metadata().is_ok()
+        });
         let mut referenced = vec![false; graph.files.len()];
         for step in &graph.steps {
             for &file in step.ins.iter().chain(&step.outs).chain(&step.validations) {
