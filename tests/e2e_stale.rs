@@ -55,6 +55,11 @@ impl Lab {
         }
     }
 
+    fn with_env(mut self, name: &str, value: &str) -> Lab {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
     fn run(&self, cwd: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
         let mut command = isolated_command(program, args, cwd, &self.cache);
         for (name, value) in &self.env {
@@ -332,4 +337,53 @@ fn a_header_probed_by_has_include_appearing_misses() {
             "optb.h appeared",
         );
     });
+}
+
+/// Case 4: `LIBRARY_PATH=d0:d1`, the library found in d1, then one appears
+/// in d0: the link must run again; likewise for a `-B` dir.
+#[test]
+fn a_library_appearing_earlier_in_library_path_misses() {
+    for mode in [Mode::Launcher, Mode::Build] {
+        let lab = Lab::new(mode);
+        let proj = lab.root.join("proj");
+        let lab = lab.with_env("LIBRARY_PATH", &format!("{0}/d0:{0}/d1", proj.display()));
+        write(
+            &proj.join("m.c"),
+            "int zz(void);\nint main(void) { return zz(); }\n",
+        );
+        write(&proj.join("zz1.c"), "int zz(void) { return 1; }\n");
+        write(&proj.join("zz2.c"), "int zz(void) { return 2; }\n");
+        for (source, dir) in [("zz1.c", "d1"), ("zz2.c", "d0")] {
+            fs::create_dir_all(proj.join(dir)).expect("mkdir");
+            lab.run(&proj, "gcc", &["-c", source, "-o", &format!("{dir}/zz.o")])
+                .assert_success();
+        }
+        lab.run(&proj, "ar", &["rcs", "d1/libzz.a", "d1/zz.o"])
+            .assert_success();
+        lab.run(&proj, "gcc", &["-c", "m.c"]).assert_success();
+        let args = ["m.o", "-lzz"];
+        lab.cached(&proj, &args, "link");
+        lab.run(&proj, "ar", &["rcs", "d0/libzz.a", "d0/zz.o"])
+            .assert_success();
+        lab.assert_misses(
+            "libzz.a added to the first LIBRARY_PATH dir",
+            &proj,
+            &args,
+            "link",
+            "libzz.a appeared",
+        );
+        // A `-B` prefix dir is searched before LIBRARY_PATH's.
+        let args = ["m.o", "-lzz", "-Bpre/"];
+        lab.cached(&proj, &args, "link");
+        fs::create_dir_all(proj.join("pre")).expect("mkdir");
+        lab.run(&proj, "ar", &["rcs", "pre/libzz.a", "d1/zz.o"])
+            .assert_success();
+        lab.assert_misses(
+            "libzz.a added to the -B dir",
+            &proj,
+            &args,
+            "link",
+            "libzz.a appeared",
+        );
+    }
 }

@@ -1358,7 +1358,7 @@ impl Cache {
             Detail::Compile(args) => {
                 self.absent_headers(invocation, args, plan, &read, &mut dependencies)?
             }
-            Detail::Link(_) => self.absent_libraries(invocation, &deps),
+            Detail::Link(link) => self.absent_libraries(invocation, plan, link.driver, &deps)?,
             Detail::Archive(_) => Vec::new(),
         };
         Ok(dependencies)
@@ -1732,63 +1732,131 @@ impl Cache {
 }
 
 impl Cache {
-    /// The places where a `-l` library would have been found before the one
-    /// the linker read, had it existed: the `-L` dirs searched before the
-    /// dir it came from (all of them, for a library from a default dir).
-    fn absent_libraries(&self, invocation: &Invocation, deps: &[String]) -> Vec<(String, String)> {
+    /// The places where a library or startfile the link read would have
+    /// been found first, had it existed: the dirs searched before the one
+    /// it came from, in the order the linker searches them (`-L` dirs,
+    /// then, through a compiler driver, `LIBRARY_PATH` and the driver's
+    /// own dirs, then the linker's built-in ones; see
+    /// [`crate::cache::toolchain::Toolchains::library_search_dirs`]).
+    fn absent_libraries(
+        &self,
+        invocation: &Invocation,
+        plan: &Plan,
+        driver: bool,
+        deps: &[String],
+    ) -> Result<Vec<(String, String)>, Option<&'static str>> {
         let cwd = &invocation.cwd;
-        let mut search_dirs: Vec<String> = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
+        let mut search: Vec<String> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut linker_args: Vec<&str> = Vec::new();
         let mut args = invocation.expanded_args.iter();
         while let Some(arg) = args.next() {
-            if arg == "-L" {
-                search_dirs.extend(args.next().map(|dir| join_text(cwd, dir)));
-            } else if let Some(dir) = arg.strip_prefix("-L") {
-                search_dirs.push(join_text(cwd, dir));
-            } else if arg == "-l" {
-                names.extend(args.next().map(String::as_str));
-            } else if let Some(name) = arg.strip_prefix("-l") {
-                names.push(name);
+            match arg.strip_prefix("-Wl,") {
+                Some(list) => linker_args.extend(list.split(',')),
+                None if arg == "-Xlinker" => linker_args.extend(args.next().map(String::as_str)),
+                None => linker_args.push(arg),
             }
         }
-        let mut absent = Vec::new();
-        for name in names {
-            // `-l:file.a` names a file; otherwise lib<name>.so, then .a.
-            let candidates: Vec<String> = match name.strip_prefix(':') {
-                Some(file) => vec![file.to_string()],
-                None => vec![format!("lib{name}.so"), format!("lib{name}.a")],
-            };
-            let found = deps.iter().map(|dep| join_text(cwd, dep)).find(|dep| {
-                candidates
-                    .iter()
-                    .any(|candidate| dep.rsplit('/').next() == Some(candidate.as_str()))
-            });
-            let Some(found) = found else {
+        let mut args = linker_args.into_iter();
+        while let Some(arg) = args.next() {
+            if arg == "-L" || arg == "--library-path" {
+                search.extend(args.next().map(|dir| join_text(cwd, dir)));
+            } else if let Some(dir) = arg
+                .strip_prefix("--library-path=")
+                .or_else(|| arg.strip_prefix("-L"))
+            {
+                search.push(join_text(cwd, dir));
+            } else if arg == "-l" || arg == "--library" {
+                names.extend(args.next().map(str::to_string));
+            } else if let Some(name) = arg
+                .strip_prefix("--library=")
+                .or_else(|| arg.strip_prefix("-l"))
+            {
+                names.push(name.to_string());
+            }
+        }
+        let relevant = system_search_args(&invocation.expanded_args);
+        let builtin = self
+            .toolchains
+            .library_search_dirs(&plan.tool, driver, &relevant, cwd)
+            .map_err(|_| Some("library_dirs_unknown"))?;
+        search.extend(
+            builtin
+                .iter()
+                .map(|dir| join_text(cwd, &dir.to_string_lossy())),
+        );
+        let last: HashMap<&str, usize> = search
+            .iter()
+            .enumerate()
+            .map(|(at, dir)| (dir.as_str(), at))
+            .collect();
+        // What a file of this name may have been looked up as: `-lNAME`
+        // tries libNAME.so, then libNAME.a, in each dir.
+        let looked_up_as = |file: &str| -> Vec<String> {
+            let stem = file
+                .strip_prefix("lib")
+                .and_then(|rest| rest.strip_suffix(".so").or_else(|| rest.strip_suffix(".a")));
+            match stem {
+                Some(stem) => vec![format!("lib{stem}.so"), format!("lib{stem}.a")],
+                None => vec![file.to_string()],
+            }
+        };
+        let mut absent: HashSet<(String, String)> = HashSet::new();
+        let mut note = |dir: &str, candidate: &str| {
+            let place = (dir.to_string(), candidate.to_string());
+            if !absent.contains(&place) && !Path::new(dir).join(candidate).exists() {
+                absent.insert(place);
+            }
+        };
+        let read: Vec<String> = deps
+            .iter()
+            .filter(|dep| !plan.keyed_inputs.contains(&cwd.join(dep)))
+            .map(|dep| join_text(cwd, dep))
+            .collect();
+        for full in &read {
+            let Some((dir, file)) = full.rsplit_once('/') else {
                 continue;
             };
-            let found_dir = found.rsplit_once('/').map_or("", |(dir, _)| dir);
-            let earlier = search_dirs
-                .iter()
-                .position(|dir| dir == found_dir)
-                .unwrap_or(search_dirs.len());
-            for dir in &search_dirs[..earlier] {
+            let Some(&at) = last.get(dir) else {
+                continue;
+            };
+            let candidates = looked_up_as(file);
+            for earlier in &search[..at] {
                 for candidate in &candidates {
-                    if !Path::new(dir).join(candidate).exists() {
-                        absent.push((self.roots.normalize(dir), candidate.clone()));
-                    }
+                    note(earlier, candidate);
                 }
             }
             // In one dir the shared library wins over the archive.
-            let shared = format!("lib{name}.so");
-            if found.ends_with(&format!("/lib{name}.a"))
-                && !Path::new(found_dir).join(&shared).exists()
-            {
-                absent.push((self.roots.normalize(found_dir), shared));
+            if file.ends_with(".a") {
+                note(dir, &candidates[0]);
             }
         }
+        // A `-l` library found outside every search dir (a sysroot the
+        // list spells otherwise): every dir counts as earlier.
+        for name in &names {
+            let candidates = match name.strip_prefix(':') {
+                Some(file) => vec![file.to_string()],
+                None => vec![format!("lib{name}.so"), format!("lib{name}.a")],
+            };
+            let found_outside = read.iter().any(|full| {
+                full.rsplit_once('/').is_some_and(|(dir, file)| {
+                    candidates.iter().any(|c| c == file) && !last.contains_key(dir)
+                })
+            });
+            if found_outside {
+                for dir in &search {
+                    for candidate in &candidates {
+                        note(dir, candidate);
+                    }
+                }
+            }
+        }
+        let mut absent: Vec<(String, String)> = absent
+            .into_iter()
+            .map(|(dir, name)| (self.roots.normalize(&dir), name))
+            .collect();
         absent.sort();
-        absent.dedup();
-        absent
+        Ok(absent)
     }
 }
 

@@ -149,6 +149,9 @@ struct IncludeKey {
 }
 
 /// Identities and include lists, memoized in memory and optionally on disk.
+/// A tool's digest, the arguments that move its library dirs, and its dir.
+type LibraryKey = (Digest, Vec<String>, PathBuf);
+
 pub struct Toolchains {
     disk_dir: Option<PathBuf>,
     tools: Mutex<HashMap<MemoKey, Arc<ToolIdentity>>>,
@@ -161,6 +164,10 @@ pub struct Toolchains {
     /// Include lists read in this process, by disk key, kept the same way:
     /// each use checks their dirs by stat rather than reading the entry.
     checked_includes: Mutex<HashMap<Digest, Arc<IncludeEntry>>>,
+    /// Library search lists, by tool digest, arguments and dir. The
+    /// environment that steers them is one per process (the helper serves
+    /// one environment), and the digest follows the tool's files.
+    library_dirs: Mutex<HashMap<LibraryKey, Arc<Vec<PathBuf>>>>,
     forgets: std::sync::atomic::AtomicBool,
     /// How many tool processes this instance started: lets tests tell a
     /// disk hit from a fresh probe.
@@ -177,6 +184,7 @@ impl Toolchains {
             includes: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
             checked_includes: Mutex::new(HashMap::new()),
+            library_dirs: Mutex::new(HashMap::new()),
             forgets: std::sync::atomic::AtomicBool::new(false),
             probes_run: AtomicUsize::new(0),
         }
@@ -532,11 +540,95 @@ impl Toolchains {
 
     /// Runs the tool with no stdin and the C locale (so its messages are
     /// the ones we parse); a non-zero exit is an error.
+    /// Every dir a link by `tool` searches for libraries and startfiles,
+    /// in order, after the `-L` dirs of its command line: for a compiler
+    /// driver (`driver`), its own list (`-print-search-dirs`, which holds
+    /// `LIBRARY_PATH` and the `-B` prefixes), then the linker's built-in
+    /// `SEARCH_DIR`s (`ld --verbose`). `args`: the options that move them
+    /// (see `system_search_args` in exec), run in `cwd`.
+    pub fn library_search_dirs(
+        &self,
+        tool: &ToolIdentity,
+        driver: bool,
+        args: &[String],
+        cwd: &Path,
+    ) -> Result<Arc<Vec<PathBuf>>, ToolchainError> {
+        let key = (tool.digest, args.to_vec(), cwd.to_path_buf());
+        if let Some(found) = lock(&self.library_dirs).get(&key) {
+            return Ok(Arc::clone(found));
+        }
+        let path_value = std::env::var_os("PATH");
+        let path_value = path_value.as_deref().unwrap_or(OsStr::new(DEFAULT_PATH));
+        let with = |extra: &str| {
+            let mut all = args.to_vec();
+            all.push(extra.to_owned());
+            all
+        };
+        let mut dirs = Vec::new();
+        let linker = if driver {
+            let output = self.run_in(
+                &tool.invoked,
+                &with("-print-search-dirs"),
+                path_value,
+                Some(cwd),
+            )?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            let list = text
+                .lines()
+                .find_map(|line| line.strip_prefix("libraries: "))
+                .ok_or_else(|| ToolchainError::Probe {
+                    tool: tool.invoked.clone(),
+                    args: "-print-search-dirs".into(),
+                    detail: "no libraries line".into(),
+                })?;
+            let list = list.strip_prefix('=').unwrap_or(list);
+            dirs.extend(list.split(':').filter(|d| !d.is_empty()).map(PathBuf::from));
+            let output = self.run_in(
+                &tool.invoked,
+                &with("-print-prog-name=ld"),
+                path_value,
+                Some(cwd),
+            )?;
+            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+        } else {
+            tool.invoked.clone()
+        };
+        let sysroot = args.iter().find_map(|arg| arg.strip_prefix("--sysroot="));
+        // lld has no built-in dirs, and says so by failing.
+        let verbose = self.run_in(&linker, &["--verbose"], path_value, Some(cwd));
+        let text = verbose
+            .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+            .unwrap_or_default();
+        for found in text.split("SEARCH_DIR(\"").skip(1) {
+            let Some((dir, _)) = found.split_once('"') else {
+                continue;
+            };
+            let plain = dir.strip_prefix('=').unwrap_or(dir);
+            if let Some(sysroot) = sysroot {
+                dirs.push(Path::new(sysroot).join(plain.trim_start_matches('/')));
+            }
+            dirs.push(PathBuf::from(plain));
+        }
+        let dirs = Arc::new(dirs);
+        lock(&self.library_dirs).insert(key, Arc::clone(&dirs));
+        Ok(dirs)
+    }
+
     fn run<S: AsRef<OsStr>>(
         &self,
         tool: &Path,
         args: &[S],
         path_value: &OsStr,
+    ) -> Result<std::process::Output, ToolchainError> {
+        self.run_in(tool, args, path_value, None)
+    }
+
+    fn run_in<S: AsRef<OsStr>>(
+        &self,
+        tool: &Path,
+        args: &[S],
+        path_value: &OsStr,
+        cwd: Option<&Path>,
     ) -> Result<std::process::Output, ToolchainError> {
         self.probes_run.fetch_add(1, Ordering::Relaxed);
         let shown = || {
@@ -545,7 +637,11 @@ impl Toolchains {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let output = Command::new(tool)
+        let mut command = Command::new(tool);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let output = command
             .args(args)
             .env("LC_ALL", "C")
             .env("PATH", path_value)
