@@ -120,7 +120,6 @@ fn assert_same(cases: &[&[&str]]) {
 #[test]
 fn listing_tools_match_ninja() {
     assert_same(&[
-        &["-t", "list"],
         &["-t", "bogus"],
         &["-t", "targets"],
         &["-t", "targets", "depth", "0"],
@@ -232,4 +231,82 @@ fn walk(root: &Path, dir: &Path) -> Vec<String> {
         );
     }
     found
+}
+
+/// Ninja's list, less `browse`, which needs ninja's own Python server.
+#[test]
+fn tool_list_is_ninjas_without_browse() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("dir");
+    write_build_dir(&dir);
+    let expected: String = run(&real_ninja(), &dir, &["-t", "list"])
+        .lines()
+        .filter(|line| !line.contains("browse"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let ours = zccache_as_ninja(temp.path());
+    let actual = run(&ours, &dir, &["-t", "list"]) + "\n";
+    assert_eq!(actual, expected);
+    let browse = run(&ours, &dir, &["-t", "browse"]);
+    assert!(browse.ends_with("--code Some(1)"), "{browse}");
+}
+
+/// Steps whose recorded dependencies (deps log or depfile) name a
+/// generated file the manifest does not order before them.
+const MISSINGDEPS_MANIFEST: &str = r#"rule gen
+  command = echo gen > gen.h && echo gen > other.h
+rule gen1
+  command = echo gen > $out
+rule cc
+  command = printf '%s: %s %s\n' $out $in "$headers" > $out.d && cp $in $out
+  depfile = $out.d
+  deps = gcc
+rule ccd
+  command = printf '%s: %s gen.h\n' $out $in > $out.d && cp $in $out
+  depfile = $out.d
+rule link
+  command = cat $in > $out
+build gen.h other.h: gen
+build unused.h: gen1
+build a.o: cc a.c
+  headers = gen.h other.h
+build b.o: cc b.c || gen.h
+  headers = gen.h
+build c.o: cc c.c
+  headers = gen.h build.ninja
+build d.o: ccd d.c
+build app: link a.o b.o c.o d.o
+build all: phony app
+"#;
+
+#[test]
+fn missingdeps_matches_ninja() {
+    let ninja = real_ninja();
+    let temp = tempfile::tempdir().expect("temp dir");
+    let ours = zccache_as_ninja(temp.path());
+    let cases: &[&[&str]] = &[
+        &["-t", "missingdeps"],
+        &["-t", "missingdeps", "b.o"],
+        &["-t", "missingdeps", "d.o", "a.o"],
+        &["-t", "missingdeps", "nonexist"],
+    ];
+    for (index, args) in cases.iter().enumerate() {
+        let mut results = Vec::new();
+        for program in [&ninja, &ours] {
+            let dir = temp.path().join(format!("case{index}-{}", results.len()));
+            fs::create_dir_all(&dir).expect("create build dir");
+            fs::write(dir.join("build.ninja"), MISSINGDEPS_MANIFEST).expect("write manifest");
+            for source in ["a.c", "b.c", "c.c", "d.c"] {
+                fs::write(dir.join(source), "").expect("write source");
+            }
+            // Both dirs built by ninja: the same deps log and depfiles.
+            let built = Command::new(&ninja)
+                .current_dir(&dir)
+                .output()
+                .expect("run ninja");
+            assert!(built.status.success(), "{built:?}");
+            results.push(run(program, &dir, args));
+        }
+        assert_eq!(results[1], results[0], "ninja {}", args.join(" "));
+    }
 }

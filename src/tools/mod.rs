@@ -11,6 +11,7 @@ mod deps;
 mod graphviz;
 mod inputs;
 mod logs;
+mod missingdeps;
 mod options;
 mod query;
 mod rules;
@@ -107,11 +108,6 @@ struct Tool {
 /// In ninja's `-t list` order.
 const TOOLS: &[Tool] = &[
     Tool {
-        name: "browse",
-        help: Some("browse dependency graph in a web browser"),
-        run: unsupported,
-    },
-    Tool {
         name: "clean",
         help: Some("clean built files"),
         run: clean::run_clean,
@@ -134,7 +130,7 @@ const TOOLS: &[Tool] = &[
     Tool {
         name: "missingdeps",
         help: Some("check deps log dependencies on generated files"),
-        run: unsupported,
+        run: missingdeps::run,
     },
     Tool {
         name: "graph",
@@ -180,6 +176,13 @@ const TOOLS: &[Tool] = &[
         name: "list",
         help: None,
         run: list,
+    },
+    // Ninja serves the graph to a browser through a Python script of its
+    // own; zccache has none, so, unlisted, it says so.
+    Tool {
+        name: "browse",
+        help: None,
+        run: unsupported,
     },
 ];
 
@@ -236,10 +239,13 @@ fn list(ctx: &mut ToolContext, _args: &[String]) -> io::Result<i32> {
     Ok(0)
 }
 
-/// Tools ninja has that need a browser or a Python server (`browse`) or
-/// that zccache has not implemented (`missingdeps`).
+/// Tools ninja has that need its Python server (`browse`).
 fn unsupported(ctx: &mut ToolContext, _args: &[String]) -> io::Result<i32> {
-    let message = format!("tool '{}' is not supported by zccache", ctx.tool);
+    let message = format!(
+        "tool '{}' is not supported by zccache (it needs ninja's Python server); \
+         `-t graph` prints the graph for graphviz",
+        ctx.tool
+    );
     ctx.error(&message);
     Ok(1)
 }
