@@ -1,6 +1,8 @@
 //! Differential: a seeded random sequence of edits to a real CMake project
-//! (tests/fixtures/diff-project), each followed by a plain ninja build with
-//! no cache and by two cached builds of the same source at the same path
+//! (tests/fixtures/diff-project, a C project with include dirs of every
+//! kind, and examples/cmake-project, C and C++ with a shared library and a
+//! generated header), each followed by a plain ninja build with no cache
+//! and by two cached builds of the same source at the same path
 //! (`zccache build`, and ninja with zccache as the compiler launcher), with
 //! every object, archive, shared library and executable compared byte for
 //! byte. The cache is shared by every build of the run, so a reverted edit,
@@ -11,7 +13,8 @@
 //! is renamed into place for its build), so paths the tools embed (debug
 //! info, rpaths) are the same in all three and nothing is normalized.
 //!
-//! `ZCCACHE_DIFF_STEPS` (default 40) and `ZCCACHE_DIFF_SEED` (default a
+//! `ZCCACHE_DIFF_STEPS` (default 40 for the first project, a third of
+//! that for the second, whose C++ builds take longer) and `ZCCACHE_DIFF_SEED` (default a
 //! fixed seed) set the run; `scripts/differential.sh --steps N --seed S`
 //! runs a longer one by hand. `ZCCACHE_DIFF_UNCACHED=1` runs every zccache
 //! with the cache off, which checks the harness's own expectations (any
@@ -34,9 +37,62 @@ struct Variants {
     versions: Vec<String>,
 }
 
-/// Headers that, when present, shadow one found later in the search order
-/// (or are probed by `__has_include`); each names the include it shadows.
-const SHADOWS: &[(&str, &str)] = &[
+/// What the harness needs to know of a project: where it is, what it may
+/// edit, where a header may appear, and which files are its products.
+struct Project {
+    fixture: &'static str,
+    /// Alternative endings of files; each edit picks one.
+    edits: &'static [(&'static str, &'static [&'static str])],
+    /// Files that no depfile lists (read by `.incbin`).
+    untracked_files: &'static [&'static str],
+    /// Headers that, when present, shadow one found later in the search
+    /// order (or are probed by `__has_include`).
+    shadows: &'static [(&'static str, &'static str)],
+    cxx: bool,
+    products: fn(&str) -> bool,
+}
+
+const DIFF_PROJECT: Project = Project {
+    fixture: "tests/fixtures/diff-project",
+    edits: &[
+        (
+            "src/core/a.c",
+            &["int a_extra(void) { return 7; }", "/* a comment */"],
+        ),
+        ("src/core/b.c", &["int b_extra = 3;", "int   b_extra = 3;"]),
+        (
+            "src/util/u.c",
+            &["int u_extra(void) { return util_value() + 1; }"],
+        ),
+        ("app/main.c", &["int main_extra = 1;"]),
+        ("include/proj/cfg.h", &["#define CFG_EXTRA 1"]),
+        (
+            "src/core/local.h",
+            &["#undef LOCAL_VALUE\n#define LOCAL_VALUE 101"],
+        ),
+        (
+            "sysinc/sys_like.h",
+            &["#undef SYS_VALUE\n#define SYS_VALUE 22"],
+        ),
+        (
+            "after/after.h",
+            &["#undef AFTER_VALUE\n#define AFTER_VALUE 303"],
+        ),
+        (
+            "envinc/envonly.h",
+            &["#undef ENV_VALUE\n#define ENV_VALUE 4001"],
+        ),
+        ("data/blob.bin", &["B"]),
+    ],
+    untracked_files: &["data/blob.bin"],
+    shadows: DIFF_PROJECT_SHADOWS,
+    cxx: false,
+    products: |path| {
+        path.ends_with(".o") || path.ends_with(".a") || path.ends_with(".so") || path == "app"
+    },
+};
+
+const DIFF_PROJECT_SHADOWS: &[(&str, &str)] = &[
     // `-I src -I src/include`: found in the second, shadowed by the first.
     (
         "proj/api.h",
@@ -59,9 +115,60 @@ const SHADOWS: &[(&str, &str)] = &[
     ("include/opt.h", "#define OPT_VALUE 6\n"),
 ];
 
-/// Flag sets a reconfiguration picks from (`EXTRA_FLAGS` of the fixture).
+const EXAMPLE_PROJECT: Project = Project {
+    fixture: "examples/cmake-project",
+    edits: &[
+        (
+            "src/geom/vec.c",
+            &["int vec_extra(void) { return 7; }", "/* a comment */"],
+        ),
+        ("src/text/format.cpp", &["int format_extra() { return 2; }"]),
+        (
+            "app/main.cpp",
+            &["int main_extra = 1;", "int  main_extra = 1;"],
+        ),
+        (
+            "include/common/config.h",
+            &["#undef ZCDEMO_MAX_NAME\n#define ZCDEMO_MAX_NAME 80"],
+        ),
+        (
+            "include/geom/vec.h",
+            &["double vec2_cross(vec2 a, vec2 b);"],
+        ),
+        ("data/greetings.txt", &["zc=harness"]),
+    ],
+    untracked_files: &[],
+    shadows: &[
+        // `#include "common/config.h"` from include/geom/shapes.h and from
+        // src/text/greeter.cpp: the includer's dir comes first.
+        (
+            "include/geom/common/config.h",
+            "#define ZCDEMO_MAX_NAME 65\n",
+        ),
+        ("src/text/common/config.h", "#define ZCDEMO_MAX_NAME 66\n"),
+        // `#include "geom/vec.h"` from src/geom/vec.c, fields swapped.
+        (
+            "src/geom/geom/vec.h",
+            "#ifdef __cplusplus\nextern \"C\" {\n#endif\ntypedef struct vec2 { double y; double x; } vec2;\n\
+             vec2 vec2_add(vec2 a, vec2 b);\nvec2 vec2_scale(vec2 v, double factor);\n\
+             double vec2_dot(vec2 a, vec2 b);\n#ifdef __cplusplus\n}\n#endif\n",
+        ),
+    ],
+    cxx: true,
+    products: |path| {
+        path.ends_with(".o")
+            || path.ends_with(".a")
+            || path.ends_with(".so")
+            || path.starts_with("generated/")
+            || path == "zcdemo"
+            || path == "zcdemo_tests"
+    },
+};
+
+/// Flag sets a reconfiguration picks from (`CMAKE_<LANG>_FLAGS`).
 const FLAG_SETS: &[&str] = &["", "-DEXTRA=1", "-g", "-g -O0", "-gz -g", "-O1 -Wall"];
-const COMPILERS: &[&str] = &["gcc", "clang"];
+/// C and C++ compilers a reconfiguration picks from.
+const COMPILERS: &[(&str, &str)] = &[("gcc", "g++"), ("clang", "clang++")];
 const BUILD_TYPES: &[&str] = &["Release", "Debug"];
 /// Environments a step may switch to; each reaches `<envonly.h>`.
 const ENVIRONMENTS: &[&[(&str, &str)]] =
@@ -105,6 +212,7 @@ impl Location {
 }
 
 struct Harness {
+    project: &'static Project,
     _temp: tempfile::TempDir,
     source: PathBuf,
     cache: PathBuf,
@@ -126,11 +234,11 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(seed: u64) -> Self {
+    fn new(project: &'static Project, seed: u64) -> Self {
         let temp = temp_dir();
         let root = temp.path().to_path_buf();
         let source = root.join("src");
-        copy_dir_recursive(&repo_root().join("tests/fixtures/diff-project"), &source);
+        copy_dir_recursive(&repo_root().join(project.fixture), &source);
         let mut locations = vec![
             real_location(root.join("b")),
             real_location(root.join("a-much-longer-directory-name-for-a-build/tree")),
@@ -149,6 +257,7 @@ impl Harness {
             });
         }
         Harness {
+            project,
             cache: root.join("cache"),
             _temp: temp,
             source,
@@ -215,11 +324,11 @@ impl Harness {
 
     /// Wipes the current location's trees and configures all three.
     fn configure(&mut self) {
-        let compiler = COMPILERS[self.rng.usize(..COMPILERS.len())];
+        let (compiler, cxx_compiler) = COMPILERS[self.rng.usize(..COMPILERS.len())];
         let build_type = BUILD_TYPES[self.rng.usize(..BUILD_TYPES.len())];
         let flags = FLAG_SETS[self.rng.usize(..FLAG_SETS.len())];
         self.note(format!(
-            "configure location {} with {compiler}, {build_type}, EXTRA_FLAGS={flags:?}",
+            "configure location {} with {compiler}, {build_type}, flags {flags:?}",
             self.current
         ));
         let location = &self.locations[self.current];
@@ -246,10 +355,20 @@ impl Harness {
                 run_path,
                 format!("-DCMAKE_C_COMPILER={compiler}"),
                 format!("-DCMAKE_BUILD_TYPE={build_type}"),
-                format!("-DEXTRA_FLAGS={flags}"),
+                format!("-DCMAKE_C_FLAGS={flags}"),
             ];
+            if self.project.cxx {
+                args.push(format!("-DCMAKE_CXX_COMPILER={cxx_compiler}"));
+                args.push(format!("-DCMAKE_CXX_FLAGS={flags}"));
+            }
             if variant == Variant::Launch {
                 args.push(format!("-DCMAKE_C_COMPILER_LAUNCHER={}", zccache.display()));
+                if self.project.cxx {
+                    args.push(format!(
+                        "-DCMAKE_CXX_COMPILER_LAUNCHER={}",
+                        zccache.display()
+                    ));
+                }
             }
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             self.with_tree(variant, |harness| {
@@ -285,7 +404,11 @@ impl Harness {
                 }
                 let output = harness.run(&program, &executor);
                 let location = &harness.locations[harness.current];
-                (output, build_products(&location.real_path))
+                let products = snapshot_tree(&location.real_path)
+                    .into_iter()
+                    .filter(|(path, _)| (harness.project.products)(path))
+                    .collect::<BTreeMap<_, _>>();
+                (output, products)
             });
             if !output.0.success() {
                 self.fail(&format!(
@@ -323,7 +446,7 @@ impl Harness {
                 let version = self.rng.usize(..files[which].versions.len());
                 if version != state[which] {
                     state[which] = version;
-                    if files[which].path.ends_with(".bin") {
+                    if self.project.untracked_files.contains(&files[which].path) {
                         self.untracked += 1;
                     }
                     fs::write(
@@ -335,7 +458,8 @@ impl Harness {
                 self.note(format!("{number}: {} version {version}", files[which].path));
             }
             8..=12 => {
-                let (path, content) = SHADOWS[self.rng.usize(..SHADOWS.len())];
+                let shadows = self.project.shadows;
+                let (path, content) = shadows[self.rng.usize(..shadows.len())];
                 let full = self.source.join(path);
                 if full.exists() {
                     fs::remove_file(&full).expect("remove shadow");
@@ -377,55 +501,18 @@ fn real_location(path: PathBuf) -> Location {
     }
 }
 
-/// The files the harness edits, each with its alternative contents.
-fn edited_files(source: &Path) -> Vec<Variants> {
-    let original = |path: &str| {
-        fs::read_to_string(source.join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
-    };
-    let with_line = |path: &'static str, lines: &[&str]| {
-        let base = original(path);
-        let mut versions = vec![base.clone()];
-        versions.extend(lines.iter().map(|line| format!("{base}{line}\n")));
-        Variants { path, versions }
-    };
-    vec![
-        with_line(
-            "src/core/a.c",
-            &["int a_extra(void) { return 7; }", "/* a comment */"],
-        ),
-        with_line("src/core/b.c", &["int b_extra = 3;", "int   b_extra = 3;"]),
-        with_line(
-            "src/util/u.c",
-            &["int u_extra(void) { return util_value() + 1; }"],
-        ),
-        with_line("app/main.c", &["int main_extra = 1;"]),
-        with_line("include/proj/cfg.h", &["#define CFG_EXTRA 1"]),
-        with_line(
-            "src/core/local.h",
-            &["#undef LOCAL_VALUE\n#define LOCAL_VALUE 101"],
-        ),
-        with_line(
-            "sysinc/sys_like.h",
-            &["#undef SYS_VALUE\n#define SYS_VALUE 22"],
-        ),
-        with_line(
-            "after/after.h",
-            &["#undef AFTER_VALUE\n#define AFTER_VALUE 303"],
-        ),
-        with_line(
-            "envinc/envonly.h",
-            &["#undef ENV_VALUE\n#define ENV_VALUE 4001"],
-        ),
-        with_line("data/blob.bin", &["B"]),
-    ]
-}
-
-/// Objects, archives, shared libraries and the executable of a build tree.
-fn build_products(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    snapshot_tree(dir)
-        .into_iter()
-        .filter(|(path, _)| {
-            path.ends_with(".o") || path.ends_with(".a") || path.ends_with(".so") || path == "app"
+/// The files the harness edits, each with its alternative contents (the
+/// first is the fixture's own).
+fn edited_files(project: &Project, source: &Path) -> Vec<Variants> {
+    project
+        .edits
+        .iter()
+        .map(|(path, endings)| {
+            let base = fs::read_to_string(source.join(path))
+                .unwrap_or_else(|e| panic!("read {path}: {e}"));
+            let mut versions = vec![base.clone()];
+            versions.extend(endings.iter().map(|line| format!("{base}{line}\n")));
+            Variants { path, versions }
         })
         .collect()
 }
@@ -457,12 +544,12 @@ fn setting(name: &str) -> Option<u64> {
     Some(parsed.unwrap_or_else(|e| panic!("{name}={value}: {e}")))
 }
 
-#[test]
-fn random_edits_never_make_a_cached_build_differ_from_a_plain_one() {
-    let steps = setting("ZCCACHE_DIFF_STEPS").map_or(DEFAULT_STEPS, |n| n as usize);
+/// Runs the harness on `project` and checks that it restored something.
+fn run_harness(project: &'static Project, default_steps: usize) {
+    let steps = setting("ZCCACHE_DIFF_STEPS").map_or(default_steps, |n| n as usize);
     let seed = setting("ZCCACHE_DIFF_SEED").unwrap_or(DEFAULT_SEED);
-    let mut harness = Harness::new(seed);
-    let files = edited_files(&harness.source);
+    let mut harness = Harness::new(project, seed);
+    let files = edited_files(project, &harness.source);
     let mut state = vec![0; files.len()];
     harness.configure();
     harness.build_and_compare(false);
@@ -485,8 +572,9 @@ fn random_edits_never_make_a_cached_build_differ_from_a_plain_one() {
         serde_json::from_str(&stats.stdout).expect("stats --json is JSON");
     let hits = counters["compile_hits"].as_u64().unwrap_or(0);
     eprintln!(
-        "differential harness: seed {seed:#x}, {steps} steps, {} comparisons, {hits} compile hits",
-        harness.compared
+        "differential harness: {}, seed {seed:#x}, {steps} steps, {} comparisons, \
+         {hits} compile hits",
+        project.fixture, harness.compared
     );
     // A run that never restored anything compared nothing of the cache.
     assert!(
@@ -494,4 +582,14 @@ fn random_edits_never_make_a_cached_build_differ_from_a_plain_one() {
         "no compile hit in the whole run: {}",
         stats.stdout
     );
+}
+
+#[test]
+fn random_edits_never_make_a_cached_build_differ_from_a_plain_one() {
+    run_harness(&DIFF_PROJECT, DEFAULT_STEPS);
+}
+
+#[test]
+fn random_edits_of_the_example_project_never_make_a_cached_build_differ() {
+    run_harness(&EXAMPLE_PROJECT, DEFAULT_STEPS / 3);
 }
