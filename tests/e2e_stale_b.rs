@@ -280,3 +280,87 @@ fn a_build_dir_reached_through_a_symlink_keeps_its_own_debug_dir() {
         );
     }
 }
+
+#[test]
+fn time_macros_built_by_token_pasting_are_never_restored() {
+    // Case 9: no file spells __TIME__, so a text scan cannot see it.
+    for compiler in ["gcc", "clang"] {
+        let command = format!("{compiler} -Wall -c $in -o $out");
+        let source = "#define PASTE(a, b) a##b\n\
+                      const char *stamp = PASTE(__TI, ME__);\n\
+                      int f(void) { int unused; return 0; }\n";
+        let case = Case::new(&[
+            ("build.ninja", &manifest(&command, &[("a.o", "a.c")])),
+            ("a.c", source),
+        ]);
+        let first = case.build();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        case.remove(&["a.o"]);
+        let output = case.build();
+        case.assert_real(&case.dir, "a.o", &expand(&command, "a.c", "a.o"), &output);
+        assert_eq!(
+            case.stat("compile_hits"),
+            0,
+            "{compiler}\n{}",
+            output.describe()
+        );
+        assert_eq!(case.stat("uncacheable.date_time_macros"), 2, "{compiler}");
+        // The check never shows: the user sees the compile's own warning only.
+        for build in [&first, &output] {
+            let text = build.combined();
+            assert!(text.contains("unused"), "{}", build.describe());
+            assert!(!text.contains("date-time"), "{}", build.describe());
+        }
+    }
+}
+
+#[test]
+fn the_preprocessed_text_fallback_never_hides_a_column_or_source_change_under_debug_info() {
+    // Case 5: two sources whose preprocessed text is equal can still make
+    // different -g objects: gcc records columns, clang each file's MD5.
+    // With ZCCACHE_PATH_REMAP the objects hold no build dir, so the text
+    // key may serve them.
+    for (compiler, sources) in [
+        (
+            "gcc",
+            [
+                "int f(void) { return 2; }\n",
+                "int   f(void) { return 1; }\n",
+                "int f(void) { return 1; }\n",
+            ],
+        ),
+        (
+            "clang",
+            [
+                "int f(void) { return 2; } /* a */\n",
+                "int f(void) { return 1; } /* a */\n",
+                "int f(void) { return 1; } /* bb */\n",
+            ],
+        ),
+    ] {
+        let command = format!("{compiler} -g -c $in -o $out");
+        let mut case = Case::new(&[
+            ("build.ninja", &manifest(&command, &[("a.o", "a.c")])),
+            ("a.c", sources[0]),
+        ]);
+        case.env.push(("ZCCACHE_PATH_REMAP".into(), "1".into()));
+        let plain = format!(
+            "{} -ffile-prefix-map={}=.",
+            expand(&command, "a.c", "a.o"),
+            case.dir.display()
+        );
+        let mut output = case.build();
+        for source in &sources[1..] {
+            rewrite(&case.dir.join("a.c"), source);
+            case.remove(&["a.o"]);
+            output = case.build();
+            case.assert_real(&case.dir, "a.o", &plain, &output);
+        }
+        assert_eq!(
+            case.stat("preprocessed_hits"),
+            0,
+            "{compiler}\n{}",
+            output.describe()
+        );
+    }
+}

@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::cache::Cache;
-use crate::cache::command::{Classification, CompileArgs, Detail, Invocation, ToolKind, classify};
+use crate::cache::command::{
+    Classification, CompileArgs, Detail, Invocation, Language, ToolKind, classify,
+};
 use crate::cache::files::CommentDialect;
 use crate::cache::records::{
     FileIdentity, KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
@@ -28,6 +30,7 @@ use crate::cache::records::{
 };
 use crate::cache::shadows::HeaderSearch;
 use crate::cache::store::{Digest, Namespace, StoreError};
+use crate::cache::time_macros;
 use crate::cache::toolchain::{Family, ToolIdentity};
 use crate::hash::Hash;
 
@@ -333,6 +336,9 @@ struct Plan {
     cpp_key: Option<Digest>,
     /// The content of files options name for the compiler to read.
     read_files: Digest,
+    /// Whether the compile expands a date or time macro, when a
+    /// preprocessor run has told already.
+    time_macros: Option<time_macros::Seen>,
 }
 
 impl Cache {
@@ -546,8 +552,9 @@ impl Cache {
         if plan.kind == ToolKind::Compile
             && plan.cpp_key.is_none()
             && (seen_before || siblings == Siblings::InGraph)
-            && let Some(cpp_key) = self.preprocessed_key(invocation, &plan)
+            && let Some((cpp_key, seen)) = self.preprocessed_key(invocation, &plan)
         {
+            plan.time_macros = Some(seen);
             // A sibling compiling the same text right now will store it:
             // wait for it rather than compile twice.
             compiling = self.in_flight.claim(cpp_key, self.wait_limit);
@@ -791,6 +798,7 @@ impl Cache {
             remap_args,
             cpp_key: None,
             read_files,
+            time_macros: None,
         })
     }
 
@@ -931,6 +939,7 @@ impl Cache {
             remap_args: Vec::new(),
             cpp_key: None,
             read_files: [0; 32],
+            time_macros: None,
         })
     }
 
@@ -1191,6 +1200,23 @@ impl Cache {
         if let Some(text) = &captured.dependencies {
             dependencies = self.read_dependencies(invocation, plan, text, started_ns)?;
         }
+        // Only a paste can hide a time macro from the files' scan (and
+        // arguments can name one: `-DSTAMP=__TIME__`).
+        if let Detail::Compile(args) = &invocation.detail
+            && !matches!(
+                args.language,
+                Language::Asm | Language::PreprocessedC | Language::PreprocessedCxx
+            )
+            && (plan.time_macros.is_some()
+                || may_hide_time_macro(&dependencies, &invocation.expanded_args))
+        {
+            match self.time_macros(invocation, plan).map_err(Some)? {
+                time_macros::Seen::Nothing => {}
+                time_macros::Seen::DateTime if self.epoch_pins_time_macros(&plan.tool) => {}
+                time_macros::Seen::DateTime => return Err(Some("date_time_macros")),
+                time_macros::Seen::Timestamp => return Err(Some("timestamp_macro")),
+            }
+        }
         let mut outputs = Vec::with_capacity(plan.outputs.len());
         for (content, mode) in captured.outputs {
             // Compressed sections may hold the roots unseen (`-gz`).
@@ -1283,7 +1309,13 @@ impl Cache {
                 },
             )?;
         }
-        if let (Some(cpp_key), None) = (plan.cpp_key, &roots) {
+        // Diagnostics quote lines and columns, which the text key keeps
+        // only when it holds the exact sources (under debug info).
+        let exact_text_key = matches!(&invocation.detail, Detail::Compile(args) if args.debug);
+        let diagnostics = !(ran.stdout.is_empty() && ran.stderr.is_empty());
+        if let (Some(cpp_key), None) = (plan.cpp_key, &roots)
+            && (exact_text_key || !diagnostics)
+        {
             self.put(Namespace::Result, &cpp_key, &bytes)?;
         }
         if let Some((seen_key, seen)) = &plan.last_seen
@@ -1309,6 +1341,8 @@ impl Cache {
         let mut entry_files = Vec::new();
         let mut identities = Vec::new();
         let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
+        let mut time_pieces = plan.source_facts.map_or(0, |f| f.time_pieces);
+        let mut pastes = plan.source_facts.is_some_and(|f| f.pastes);
         let mut seen = HashSet::new();
         // Every file read, as a full normal path, with its facts: the
         // compile's source first.
@@ -1340,6 +1374,8 @@ impl Cache {
                     return Err(Some(ASSEMBLER_READS));
                 }
                 date_time |= facts.date_time;
+                time_pieces |= facts.time_pieces;
+                pastes |= facts.pastes;
             }
             entry_files.push((self.roots.normalize(dep), facts.hash));
             read.push((join_text(&plan.cwd, dep), facts));
@@ -1353,6 +1389,8 @@ impl Cache {
             files: entry_files,
             identities,
             absent: Vec::new(),
+            time_pieces,
+            pastes,
         };
         dependencies.absent = match &invocation.detail {
             Detail::Compile(args) => {
@@ -1409,17 +1447,10 @@ impl Cache {
         self.put(Namespace::Manifest, &plan.key, &bytes)
     }
 
-    /// The key of a compile by its preprocessed text: arguments that only
-    /// steer the preprocessor are left out, as their effect is in the text.
-    /// `None` when the preprocessor cannot be run.
-    fn preprocessed_key(&self, invocation: &Invocation, plan: &Plan) -> Option<Digest> {
-        let Detail::Compile(args) = &invocation.detail else {
-            return None;
-        };
-        if args.macro_debug {
-            return None;
-        }
-        let mut cpp_args: Vec<&str> = Vec::new();
+    /// The compile's arguments for a preprocessor run that writes nothing
+    /// but its output: no `-c`, output or dependency options (also taken
+    /// out of `-Wp,` lists, whose other items stay).
+    fn preprocessor_args(invocation: &Invocation) -> Option<Vec<String>> {
         let expanded = &invocation.expanded_args;
         let keyed = &invocation.key_args;
         if expanded.len() != keyed.len() {
@@ -1428,6 +1459,7 @@ impl Cache {
         let is_placeholder = |k: &str| {
             k.contains("<output>") || k.contains("<depfile>") || k.contains("<deptarget>")
         };
+        let mut cpp_args = Vec::with_capacity(expanded.len());
         let mut skip_next = false;
         for (index, arg) in expanded.iter().enumerate() {
             if std::mem::take(&mut skip_next) {
@@ -1438,28 +1470,102 @@ impl Cache {
                 skip_next = true;
                 continue;
             }
+            if let Some(items) = arg.strip_prefix("-Wp,") {
+                let mut kept = Vec::new();
+                let mut items = items.split(',');
+                while let Some(item) = items.next() {
+                    match item {
+                        "-MD" | "-MMD" | "-MF" | "-MT" | "-MQ" => {
+                            items.next();
+                        }
+                        "-M" | "-MM" | "-MP" | "-MG" => {}
+                        _ => kept.push(item),
+                    }
+                }
+                if !kept.is_empty() {
+                    cpp_args.push(format!("-Wp,{}", kept.join(",")));
+                }
+                continue;
+            }
+            // `-w` would silence the date-time check, and a warning made an
+            // error (one in a system header, reported for the check) would
+            // stop it; neither changes the text.
             if is_placeholder(&keyed[index])
-                || matches!(arg.as_str(), "-c" | "-MD" | "-MMD" | "-MP")
+                || matches!(
+                    arg.as_str(),
+                    "-c" | "-MD" | "-MMD" | "-MP" | "-w" | "-pedantic-errors"
+                )
+                || arg.starts_with("-Werror")
             {
                 continue;
             }
-            cpp_args.push(arg);
+            cpp_args.push(arg.clone());
         }
-        let output = std::process::Command::new(&plan.tool.invoked)
+        Some(cpp_args)
+    }
+
+    /// Runs the compile's preprocessor with `extra` arguments, in its dir.
+    fn preprocess(
+        invocation: &Invocation,
+        plan: &Plan,
+        extra: &[&str],
+    ) -> Option<std::process::Output> {
+        let cpp_args = Self::preprocessor_args(invocation)?;
+        std::process::Command::new(&plan.tool.invoked)
             .args(&cpp_args)
             .args(&plan.remap_args)
             .arg("-E")
+            .args(extra)
             .current_dir(&plan.cwd)
             .stdin(std::process::Stdio::null())
             .output()
-            .ok()?;
+            .ok()
+    }
+
+    /// Whether the compile expands a date or time macro, however spelled
+    /// (see [`crate::cache::time_macros`]): from the preprocessor run of
+    /// the text key when there was one, else from a run of its own. `Err`
+    /// when that run fails: never cached then.
+    fn time_macros(
+        &self,
+        invocation: &Invocation,
+        plan: &Plan,
+    ) -> Result<time_macros::Seen, &'static str> {
+        if let Some(seen) = plan.time_macros {
+            return Ok(seen);
+        }
+        let mut extra = time_macros::CHECK_ARGS.to_vec();
+        extra.extend(["-o", "/dev/null"]);
+        match Self::preprocess(invocation, plan, &extra) {
+            Some(output) if output.status.success() => Ok(time_macros::seen(&output.stderr)),
+            _ => Err("time_macro_check_failed"),
+        }
+    }
+
+    /// The key of a compile by its preprocessed text: arguments that only
+    /// steer the preprocessor are left out, as their effect is in the text.
+    /// With debug info, which holds columns (and, with clang, each source's
+    /// MD5), the exact content of every file the text came from is keyed
+    /// too: the text alone does not keep spacing or comments. `None` when
+    /// the preprocessor cannot be run. Also says whether the text expands
+    /// a date or time macro.
+    fn preprocessed_key(
+        &self,
+        invocation: &Invocation,
+        plan: &Plan,
+    ) -> Option<(Digest, time_macros::Seen)> {
+        let Detail::Compile(args) = &invocation.detail else {
+            return None;
+        };
+        if args.macro_debug {
+            return None;
+        }
+        let output = Self::preprocess(invocation, plan, time_macros::CHECK_ARGS)?;
         if !output.status.success() {
             return None;
         }
-        let text = self
-            .roots
-            .normalize_bytes(&output.stdout)
-            .unwrap_or(output.stdout);
+        let seen = time_macros::seen(&output.stderr);
+        let keyed = &invocation.key_args;
         let mut key = KeyHasher::new("preprocessed");
         key.field(&plan.tool.digest)
             .text(args.language.as_x_arg())
@@ -1472,11 +1578,23 @@ impl Cache {
         for arg in &plan.remap_args {
             key.text(&self.roots.normalize(arg));
         }
+        if args.debug {
+            key.text("exact sources");
+            for file in line_marker_files(&output.stdout)? {
+                let path = plan.cwd.join(&file);
+                let facts = self.files.facts(&path).ok()??;
+                key.text(&self.roots.normalize(&file)).field(&facts.hash);
+            }
+        }
+        let text = self
+            .roots
+            .normalize_bytes(&output.stdout)
+            .unwrap_or(output.stdout);
         key.field(blake3::hash(&text).as_bytes())
             .field(&output.stderr)
             .field(&Self::env_digest(COMPILE_ENV))
             .field(&plan.read_files);
-        Some(key.finish())
+        Some((key.finish(), seen))
     }
 
     /// Restores a compile found by its preprocessed text, and remembers it
@@ -1578,10 +1696,11 @@ impl Cache {
         let (own_key, other_key) = std::thread::scope(|scope| {
             let other_key = scope.spawn(|| self.preprocessed_key(other, &other_plan));
             let own_key = self.preprocessed_key(invocation, plan);
-            (own_key, other_key.join().ok().flatten())
+            (own_key, other_key.join().ok().flatten().map(|(key, _)| key))
         });
-        let own_key = own_key?;
+        let (own_key, seen) = own_key?;
         plan.cpp_key = Some(own_key);
+        plan.time_macros = Some(seen);
         if other_key != Some(own_key) {
             return None;
         }
@@ -1596,6 +1715,13 @@ impl Cache {
         let Lookup::Hit(record) = self.lookup(&other_plan) else {
             return None;
         };
+        // Diagnostics may name what only the arguments hold (a macro
+        // defined by -D): served by the text key only when it is exact.
+        let exact = matches!(&invocation.detail, Detail::Compile(args) if args.debug);
+        let quiet = record.stdout.is_empty() && record.stderr.is_empty();
+        if !(exact || quiet) {
+            return None;
+        }
         // Filed under the text's key, which this compile's manifest entry
         // then points at, like any result found by its preprocessed text.
         self.put(Namespace::Result, &own_key, &encode(&record)?)
@@ -1867,6 +1993,10 @@ struct Dependencies {
     files: Vec<(String, Hash)>,
     identities: Vec<Option<FileIdentity>>,
     absent: Vec<(String, String)>,
+    /// The pieces of time macro names the files read hold, and whether
+    /// one pastes (see [`time_macros::tokens`]).
+    time_pieces: u128,
+    pastes: bool,
 }
 
 enum Lookup {
@@ -1882,7 +2012,6 @@ fn comment_dialect(
     args: &CompileArgs,
     tool: &ToolIdentity,
 ) -> Option<CommentDialect> {
-    use crate::cache::command::Language;
     let c_family = matches!(
         args.language,
         Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx
@@ -1924,6 +2053,70 @@ fn comment_dialect(
     } else {
         CommentDialect::BlockAndLine
     })
+}
+
+/// Whether a time macro may be expanded that the files' scan did not
+/// see: the arguments name one (`-DSTAMP=__TIME__`), or the files and
+/// arguments hold a paste and pieces it could join into one.
+fn may_hide_time_macro(files: &Dependencies, args: &[String]) -> bool {
+    let in_args = time_macros::tokens(args.join("\n").as_bytes());
+    let pastes = files.pastes || in_args.pastes;
+    in_args.date_time
+        || in_args.timestamp
+        || (pastes && time_macros::may_build_a_name(files.time_pieces | in_args.pieces))
+}
+
+/// The files named by the line markers of preprocessed text (`# 1 "a.h" 1`),
+/// each once, in order, without the compiler's own (`<built-in>`,
+/// `<command-line>`). `None` when a name cannot be read back.
+fn line_marker_files(text: &[u8]) -> Option<Vec<String>> {
+    let mut files: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for line in text.split(|&b| b == b'\n') {
+        let Some(rest) = line.strip_prefix(b"# ") else {
+            continue;
+        };
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let Some(quoted) = rest[digits..].strip_prefix(b" \"") else {
+            continue;
+        };
+        if digits == 0 {
+            continue;
+        }
+        let mut name = Vec::new();
+        let mut bytes = quoted.iter().copied();
+        loop {
+            match bytes.next()? {
+                b'"' => break,
+                b'\\' => {
+                    let first = bytes.next()?;
+                    if (b'0'..=b'7').contains(&first) {
+                        // Other bytes are written as three octal digits.
+                        let mut value = u32::from(first - b'0');
+                        for _ in 0..2 {
+                            let digit = bytes.next()?;
+                            if !(b'0'..=b'7').contains(&digit) {
+                                return None;
+                            }
+                            value = value * 8 + u32::from(digit - b'0');
+                        }
+                        name.push(u8::try_from(value).ok()?);
+                    } else {
+                        name.push(first);
+                    }
+                }
+                other => name.push(other),
+            }
+        }
+        if name.starts_with(b"<") {
+            continue;
+        }
+        let name = String::from_utf8(name).ok()?;
+        if seen.insert(name.clone()) {
+            files.push(name);
+        }
+    }
+    Some(files)
 }
 
 fn wall_clock_ns() -> i64 {
@@ -2312,6 +2505,18 @@ mod tests {
             cache.probe(&invocation, &other),
             Probe::Miss { .. }
         ));
+    }
+
+    #[test]
+    fn line_markers_name_each_source_once() {
+        let text = b"# 0 \"a.c\"\n# 0 \"<built-in>\"\n# 1 \"<command-line>\"\n\
+                     # 1 \"inc/x y.h\" 1\nint x;\n# 2 \"a.c\" 2\n\
+                     # 1 \"q\\\"\\\\\\303\\251.h\" 1\n#pragma once\n";
+        assert_eq!(
+            line_marker_files(text).unwrap(),
+            ["a.c", "inc/x y.h", "q\"\\\u{e9}.h"]
+        );
+        assert_eq!(line_marker_files(b"# 1 \"a.c\\").as_deref(), None);
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct FileFacts {
     pub quote_include: bool,
     /// Mentions `__has_include`: names it probes are inputs even when absent.
     pub has_include: bool,
+    /// The pieces of time macro names it holds as identifiers, and whether
+    /// it pastes tokens (see [`crate::cache::time_macros`]).
+    pub time_pieces: u128,
+    pub pastes: bool,
 }
 
 /// Which comments a compile's source has (see
@@ -81,7 +85,7 @@ pub struct FileHasher {
 }
 
 /// The on-disk memo: a version, then the two maps.
-const MEMO_VERSION: u32 = 3;
+const MEMO_VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Memo {
@@ -280,6 +284,8 @@ impl FileHasher {
                 assembler_reads: false,
                 quote_include: false,
                 has_include: false,
+                time_pieces: 0,
+                pastes: false,
             }
         } else {
             scan(&fs::read(path)?)
@@ -383,13 +389,17 @@ pub fn is_racy(stat: &FileStat) -> bool {
 pub fn scan(content: &[u8]) -> FileFacts {
     let mentions = |needle: &[u8]| memmem::find(content, needle).is_some();
     let has_underscores = mentions(b"__");
+    let tokens = crate::cache::time_macros::tokens(content);
     FileFacts {
         hash: *blake3::hash(content).as_bytes(),
-        date_time: has_underscores && (mentions(b"__DATE__") || mentions(b"__TIME__")),
-        timestamp: has_underscores && mentions(b"__TIMESTAMP__"),
+        date_time: tokens.date_time
+            || (has_underscores && (mentions(b"__DATE__") || mentions(b"__TIME__"))),
+        timestamp: tokens.timestamp || (has_underscores && mentions(b"__TIMESTAMP__")),
         assembler_reads: assembler_reads(content),
         quote_include: has_quote_include(content),
         has_include: has_underscores && mentions(b"__has_include"),
+        time_pieces: tokens.pieces,
+        pastes: tokens.pastes,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod siblings;
 pub mod source_text;
 pub mod stats;
 pub mod store;
+mod time_macros;
 pub mod toolchain;
 
 use std::ffi::OsString;
