@@ -100,14 +100,25 @@ pub fn main(flavor: Flavor, args: BuildArgs) -> i32 {
             return 1;
         }
     };
-    match ninja::warning_flags::parse(&args.warnings) {
-        ninja::warning_flags::Parsed::Flags(flags) => ninja::warning_flags::set(flags),
+    for flag in args
+        .warnings
+        .iter()
+        .filter(|f| f.starts_with("depfilemulti="))
+    {
+        if matches!(flag.as_str(), "depfilemulti=err" | "depfilemulti=warn") {
+            eprintln!("{program}: warning: deprecated warning 'depfilemulti'");
+        }
+    }
+    let parsed = ninja::warning_flags::parse(&args.warnings);
+    match &parsed {
+        ninja::warning_flags::Parsed::Flags(flags) => ninja::warning_flags::set(*flags),
         ninja::warning_flags::Parsed::List => {
             print!("{}", ninja::warning_flags::LIST);
             return 1;
         }
-        ninja::warning_flags::Parsed::Unknown(flag) => {
-            eprintln!("{program}: error: unknown warning flag '{flag}'");
+        ninja::warning_flags::Parsed::Unknown { .. } => {
+            let message = parsed.unknown_message().unwrap_or_default();
+            eprintln!("{program}: error: {message}");
             return 1;
         }
     }

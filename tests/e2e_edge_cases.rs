@@ -401,6 +401,56 @@ fn switching_manifests_in_one_build_dir_keeps_every_record() {
     }
 }
 
+/// `FORCE_COLOR` colours the output like `CLICOLOR_FORCE` does in ninja;
+/// `NO_COLOR` turns `CLICOLOR_FORCE` off (ninja after 1.13.2).
+#[test]
+fn colour_variables_colour_failures_as_ninja_does() {
+    let twin = Twin::new(&[(
+        "build.ninja",
+        "rule fail\n  command = printf '\\033[1mbold\\033[0m\\n'; exit 1\nbuild out: fail\n",
+    )]);
+    let run = |program: &str, dir: &Path, vars: &[(&str, &str)]| {
+        let mut command = Command::new(program);
+        if program != "ninja" {
+            command.arg("build");
+        }
+        command
+            .current_dir(dir)
+            .env("ZCCACHE_DIR", shared_cache_dir());
+        for var in ["NINJA_STATUS", "CLICOLOR_FORCE", "NO_COLOR", "FORCE_COLOR"] {
+            command.env_remove(var);
+        }
+        command.envs(vars.iter().copied());
+        let output = command.output().expect("run the build");
+        String::from_utf8_lossy(&output.stdout).replace("ninja: ", "zccache: ")
+    };
+    let zccache = zccache_bin();
+    let zccache = zccache.to_str().expect("utf-8 path");
+    let coloured = run("ninja", &twin.ninja_dir, &[("CLICOLOR_FORCE", "1")]);
+    assert!(coloured.contains("\x1b[31mFAILED"), "{coloured}");
+    let plain = run("ninja", &twin.ninja_dir, &[]);
+    assert_eq!(
+        run(zccache, &twin.zccache_dir, &[("FORCE_COLOR", "1")]),
+        coloured
+    );
+    assert_eq!(
+        run(
+            zccache,
+            &twin.zccache_dir,
+            &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]
+        ),
+        plain
+    );
+    assert_eq!(
+        run(
+            zccache,
+            &twin.zccache_dir,
+            &[("NO_COLOR", "1"), ("FORCE_COLOR", "1")]
+        ),
+        coloured
+    );
+}
+
 const GCC_PROJECT: &[(&str, &str)] = &[
     (
         "build.ninja",

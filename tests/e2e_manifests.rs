@@ -636,6 +636,7 @@ fn warning_flags_behave_as_in_ninja() {
         &["-w", "list"],
         &["-w", "bogus"],
         &["-w", "dupbuild=bogus", "-w", "list"],
+        &["-w", "phonycyle=err"],
         &["-w", "dupbuild=err"],
         &["-w", "dupbuild=warn", "-w", "phonycycle=err", "c"],
         &["-w", "dupbuild=warn", "-w", "phonycycle=warn"],

@@ -35,8 +35,35 @@ pub enum Parsed {
     Flags(WarningFlags),
     /// `-w list`: print [`LIST`] and exit 1, as ninja does.
     List,
-    /// The first flag ninja does not know.
-    Unknown(String),
+    /// The first flag ninja does not know, with a known one spelt alike.
+    Unknown {
+        flag: String,
+        suggestion: Option<&'static str>,
+    },
+}
+
+/// The flags that set something, for spelling suggestions.
+const KNOWN: &[&str] = &[
+    "dupbuild=err",
+    "dupbuild=warn",
+    "phonycycle=err",
+    "phonycycle=warn",
+];
+
+/// How far a misspelt flag may be from a known one to be suggested.
+const MAX_SUGGESTION_DISTANCE: usize = 3;
+
+impl Parsed {
+    /// Ninja's message for an unknown flag; `None` for the others.
+    pub fn unknown_message(&self) -> Option<String> {
+        let Parsed::Unknown { flag, suggestion } = self else {
+            return None;
+        };
+        Some(match suggestion {
+            Some(known) => format!("unknown warning flag '{flag}', did you mean '{known}'?"),
+            None => format!("unknown warning flag '{flag}'"),
+        })
+    }
 }
 
 /// Reads `-w` values in order, as ninja does: the first `list` or unknown
@@ -50,7 +77,23 @@ pub fn parse(values: &[String]) -> Parsed {
             "dupbuild=warn" => flags.dupbuild_err = false,
             "phonycycle=err" => flags.phonycycle_err = true,
             "phonycycle=warn" => flags.phonycycle_err = false,
-            other => return Parsed::Unknown(other.to_string()),
+            // Deprecated in ninja, which warns and goes on; nothing to do.
+            "depfilemulti=err" | "depfilemulti=warn" => {}
+            other => {
+                let mut best: Option<(usize, &'static str)> = None;
+                for known in KNOWN {
+                    let distance =
+                        crate::graph::edit_distance(other, known, MAX_SUGGESTION_DISTANCE);
+                    if distance <= MAX_SUGGESTION_DISTANCE && best.is_none_or(|(d, _)| distance < d)
+                    {
+                        best = Some((distance, known));
+                    }
+                }
+                return Parsed::Unknown {
+                    flag: other.to_string(),
+                    suggestion: best.map(|(_, known)| known),
+                };
+            }
         }
     }
     Parsed::Flags(flags)
@@ -94,9 +137,16 @@ mod tests {
     #[test]
     fn list_and_unknown_flags_end_the_parse() {
         assert_eq!(parse(&strings(&["list", "bogus"])), Parsed::List);
+        let unknown = parse(&strings(&["dupbuild=bogus", "list"]));
         assert_eq!(
-            parse(&strings(&["dupbuild=bogus", "list"])),
-            Parsed::Unknown("dupbuild=bogus".into())
+            unknown.unknown_message().as_deref(),
+            Some("unknown warning flag 'dupbuild=bogus'")
+        );
+        assert_eq!(
+            parse(&strings(&["dupbuild=wanr"]))
+                .unknown_message()
+                .as_deref(),
+            Some("unknown warning flag 'dupbuild=wanr', did you mean 'dupbuild=warn'?")
         );
     }
 }

@@ -6,8 +6,9 @@
 //!   middle to the terminal width, shown when a step starts and again when it
 //!   finishes; a step's output goes on a fresh line below it.
 //! * Otherwise: one line per finished step, no escape codes, and ANSI escape
-//!   sequences are stripped from step output unless `CLICOLOR_FORCE` is set
-//!   (and not `0`). `-v` also disables the in-place line but keeps colours on
+//!   sequences are stripped from step output unless `CLICOLOR_FORCE` or
+//!   `FORCE_COLOR` is set (and not `0`); `NO_COLOR` turns colours off, also
+//!   on a terminal, but not against `FORCE_COLOR` (ninja after 1.13.2). `-v` also disables the in-place line but keeps colours on
 //!   a tty.
 //! * `-v` shows the command instead of the description; so does an empty
 //!   description.
@@ -249,15 +250,15 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Inspects stdout, `TERM` and `CLICOLOR_FORCE` like ninja.
+    /// Inspects stdout, `TERM` and the colour variables like ninja.
     pub fn detect() -> Terminal {
         let tty = io::stdout().is_terminal();
         let term = std::env::var("TERM").ok();
         let smart = tty && term.is_some_and(|term| term != "dumb");
-        let forced = std::env::var("CLICOLOR_FORCE").is_ok_and(|value| value != "0");
+        let set = |name: &str| std::env::var_os(name).is_some_and(|value| value != "0");
         Terminal {
             smart,
-            color: smart || forced,
+            color: color_wanted(smart, set),
             width: if smart { stdout_width() } else { None },
         }
     }
@@ -270,6 +271,15 @@ impl Terminal {
             width: None,
         }
     }
+}
+
+/// Whether colours are on, as ninja decides since `NO_COLOR` and
+/// `FORCE_COLOR` (after 1.13.2): on a smart terminal unless `NO_COLOR`;
+/// elsewhere with `FORCE_COLOR`, or `CLICOLOR_FORCE` without `NO_COLOR`.
+/// `set` says whether a variable is set to something other than `0`.
+fn color_wanted(smart: bool, set: impl Fn(&str) -> bool) -> bool {
+    let no_color = set("NO_COLOR");
+    (smart && !no_color) || set("FORCE_COLOR") || (!no_color && set("CLICOLOR_FORCE"))
 }
 
 fn stdout_width() -> Option<usize> {
@@ -566,6 +576,19 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::rc::Rc;
+
+    #[test]
+    fn colour_variables_decide_as_in_ninja() {
+        let wanted = |smart: bool, vars: &[&str]| color_wanted(smart, |name| vars.contains(&name));
+        assert!(wanted(true, &[]));
+        assert!(!wanted(false, &[]));
+        assert!(!wanted(true, &["NO_COLOR"]));
+        assert!(wanted(false, &["CLICOLOR_FORCE"]));
+        assert!(wanted(false, &["FORCE_COLOR"]));
+        // NO_COLOR wins over CLICOLOR_FORCE, FORCE_COLOR over NO_COLOR.
+        assert!(!wanted(false, &["NO_COLOR", "CLICOLOR_FORCE"]));
+        assert!(wanted(true, &["NO_COLOR", "FORCE_COLOR"]));
+    }
 
     #[derive(Clone, Default)]
     struct Shared(Rc<RefCell<Vec<u8>>>);
