@@ -219,6 +219,12 @@ fn kill_all(pids: &[i32]) {
         // SAFETY: pids of helpers this test started.
         unsafe { libc::kill(*pid, libc::SIGKILL) };
     }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // SAFETY: signal 0 only asks whether the process exists.
+    while pids.iter().any(|pid| unsafe { libc::kill(*pid, 0) } == 0) {
+        assert!(Instant::now() < deadline, "helpers {pids:?} did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -252,12 +258,12 @@ fn a_relative_cache_dir_is_the_same_dir_for_the_call_and_its_helper() {
     assert!(sandbox.work.join(&name).join("stats.json").exists());
 }
 
-/// Whether this test runs as root (needed to make files of another user).
-fn is_root(test: &str) -> bool {
+/// Whether this test runs as root (needed to act as a second user).
+fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("SKIPPED {test}: needs root to act as a second user");
+        skipped("needs root to act as a second user");
     }
     root
 }
@@ -320,11 +326,254 @@ fn a_new_cache_dir_is_closed_to_other_users() {
 
 #[test]
 fn a_cache_dir_of_another_user_is_refused_unless_shared() {
-    if !is_root("a_cache_dir_of_another_user_is_refused_unless_shared") {
+    if !is_root() {
         return;
     }
     let sandbox = Sandbox::new();
     fs::create_dir_all(&sandbox.cache).unwrap();
     std::os::unix::fs::chown(&sandbox.cache, Some(65534), Some(65534)).unwrap();
     assert_refused(&sandbox, &[]);
+}
+
+/// A launcher call in `sandbox`'s work dir with the helper on, its sockets
+/// in `runtime`: how long it took, and its output.
+fn timed_helper_call(sandbox: &Sandbox, runtime: &Path) -> (Duration, std::process::Output) {
+    let env = [
+        ("ZCCACHE_DAEMON", "1"),
+        ("XDG_RUNTIME_DIR", runtime.to_str().unwrap()),
+    ];
+    let _ = fs::remove_file(sandbox.work.join("a.o"));
+    let started = Instant::now();
+    let output = sandbox.compile(&env);
+    (started.elapsed(), output)
+}
+
+#[test]
+fn a_stopped_helper_costs_a_call_well_under_a_second_and_is_then_left_alone() {
+    let sandbox = Sandbox::new();
+    let runtime = runtime_dir(sandbox.outside.parent().unwrap());
+    let object = sandbox.reference();
+    timed_helper_call(&sandbox, &runtime);
+    let helpers = wait_for_helper(&runtime);
+    for pid in &helpers {
+        // SAFETY: a helper this test started.
+        unsafe { libc::kill(*pid, libc::SIGSTOP) };
+    }
+    let (first, _) = timed_helper_call(&sandbox, &runtime);
+    let (second, _) = timed_helper_call(&sandbox, &runtime);
+    kill_all(&helpers);
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+    assert!(first < Duration::from_secs(3), "first call took {first:?}");
+    // Left alone: no wait at all.
+    assert!(
+        second < Duration::from_millis(250),
+        "second call took {second:?}"
+    );
+}
+
+#[test]
+fn a_dir_at_the_socket_name_starts_no_helper() {
+    let sandbox = Sandbox::new();
+    let runtime = runtime_dir(sandbox.outside.parent().unwrap());
+    timed_helper_call(&sandbox, &runtime);
+    let helpers = wait_for_helper(&runtime);
+    kill_all(&helpers);
+    // SAFETY: getuid has no preconditions.
+    let dir = runtime.join(format!("zccache-{}", unsafe { libc::getuid() }));
+    let socket = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "sock"))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    fs::remove_file(&socket).unwrap();
+    fs::create_dir(&socket).unwrap();
+    for _ in 0..3 {
+        timed_helper_call(&sandbox, &runtime);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Helpers started hold their lock for life; none may be alive.
+    let alive = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "lock"))
+        .filter_map(|lock| {
+            fs::read_to_string(lock.path())
+                .ok()?
+                .trim()
+                .parse::<i32>()
+                .ok()
+        })
+        // SAFETY: signal 0 only asks whether the process exists.
+        .filter(|pid| unsafe { libc::kill(*pid, 0) } == 0)
+        .count();
+    let started = fs::read_dir(&dir).unwrap().count();
+    assert_eq!(alive, 0);
+    // The dir, and the lock of the helper killed above: no new lock files.
+    assert!(started <= 2, "helpers were started: {started} entries");
+}
+
+/// A bincode frame of the protocol before the helper's answers were
+/// checked: `Reply::Hit { stdout, stderr }` (variant 0) or
+/// `Reply::Run { extra_args }` (variant 1). Today's client reads neither as
+/// an answer it accepts.
+fn old_frame(variant: u32, fields: &[&[&[u8]]]) -> Vec<u8> {
+    let mut body = variant.to_le_bytes().to_vec();
+    for field in fields {
+        // A field is a byte string or a list of strings: both length-prefixed.
+        if field.len() == 1 {
+            body.extend((field[0].len() as u64).to_le_bytes());
+            body.extend(field[0]);
+        } else {
+            body.extend((field.len() as u64 - 1).to_le_bytes());
+            for item in &field[1..] {
+                body.extend((item.len() as u64).to_le_bytes());
+                body.extend(*item);
+            }
+        }
+    }
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend(body);
+    frame
+}
+
+/// Replaces the helper of `sandbox` by a fake one that answers every
+/// connection with `reply`, run by `as_user` (a uid) or by this user; gives
+/// the fake's process, to kill.
+fn fake_helper(
+    sandbox: &Sandbox,
+    runtime: &Path,
+    reply: &[u8],
+    as_user: Option<u32>,
+) -> std::process::Child {
+    timed_helper_call(sandbox, runtime);
+    let helpers = wait_for_helper(runtime);
+    kill_all(&helpers);
+    // SAFETY: getuid has no preconditions.
+    let dir = runtime.join(format!("zccache-{}", unsafe { libc::getuid() }));
+    let socket = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "sock"))
+        .unwrap();
+    // Somewhere the other user can make a socket.
+    let spot = tempfile::Builder::new()
+        .prefix("zccache-fake-")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(
+        spot.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let fake = spot.path().join("fake.sock");
+    let reply_file = spot.path().join("reply");
+    fs::write(&reply_file, reply).unwrap();
+    fs::set_permissions(
+        &reply_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let server = "use IO::Socket::UNIX; \
+        my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $ARGV[0], Listen => 16) or die $!; \
+        open my $f, '<', $ARGV[1] or die; binmode $f; local $/; my $r = <$f>; \
+        while (my $c = $s->accept) { my $b; sysread($c, $b, 65536); print $c $r; close $c }";
+    let mut command = match as_user {
+        Some(uid) => {
+            let mut command = Command::new("setpriv");
+            command.args([
+                format!("--reuid={uid}"),
+                format!("--regid={uid}"),
+                "--clear-groups".to_string(),
+                "perl".to_string(),
+            ]);
+            command
+        }
+        None => Command::new("perl"),
+    };
+    let child = command
+        .args(["-e", server])
+        .arg(&fake)
+        .arg(&reply_file)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fake.exists() {
+        assert!(Instant::now() < deadline, "the fake helper did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fs::remove_file(&socket).unwrap();
+    fs::rename(&fake, &socket).unwrap();
+    std::mem::forget(spot);
+    child
+}
+
+#[test]
+fn a_helper_of_another_user_is_never_asked() {
+    if !is_root() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let runtime = runtime_dir(sandbox.outside.parent().unwrap());
+    let object = sandbox.reference();
+    let hit = old_frame(0, &[&[b"PWNED\n"], &[b""]]);
+    let mut fake = fake_helper(&sandbox, &runtime, &hit, Some(65534));
+    let (_, output) = timed_helper_call(&sandbox, &runtime);
+    let _ = fake.kill();
+    let _ = fake.wait();
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("PWNED"));
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+}
+
+#[test]
+fn a_helper_answering_tool_arguments_is_not_served() {
+    let sandbox = Sandbox::new();
+    let runtime = runtime_dir(sandbox.outside.parent().unwrap());
+    let object = sandbox.reference();
+    // gcc -B DIR runs DIR/as.
+    let evil = sandbox.outside.join("evil");
+    fs::create_dir_all(&evil).unwrap();
+    let ran = sandbox.outside.join("ran");
+    fs::write(
+        evil.join("as"),
+        format!("#!/bin/sh\ntouch {}\nexec as \"$@\"\n", ran.display()),
+    )
+    .unwrap();
+    fs::set_permissions(
+        evil.join("as"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let evil_dir = format!("{}/", evil.display());
+    let run = old_frame(1, &[&[b"", b"-B", evil_dir.as_bytes()]]);
+    let mut fake = fake_helper(&sandbox, &runtime, &run, None);
+    let (_, output) = timed_helper_call(&sandbox, &runtime);
+    let _ = fake.kill();
+    let _ = fake.wait();
+    assert!(output.status.success());
+    assert!(!ran.exists(), "the compiler ran the helper's -B dir");
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+}
+
+#[test]
+fn a_warning_of_the_helper_reaches_the_call() {
+    let sandbox = Sandbox::new();
+    let runtime = runtime_dir(sandbox.outside.parent().unwrap());
+    let object = sandbox.reference();
+    timed_helper_call(&sandbox, &runtime);
+    let helpers = wait_for_helper(&runtime);
+    for blob in sandbox.files_under("v1/blobs") {
+        fs::write(blob, b"damaged").unwrap();
+    }
+    let (_, output) = timed_helper_call(&sandbox, &runtime);
+    kill_all(&helpers);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("zccache: warning: cache").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
 }

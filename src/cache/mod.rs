@@ -63,6 +63,9 @@ pub struct Cache {
     umask: u32,
     stats: Mutex<Stats>,
     warned: AtomicBool,
+    /// Set in the launcher's helper, whose stderr nobody sees: warnings
+    /// wait here for the next reply to a call (see [`Cache::take_warnings`]).
+    relayed: Option<Mutex<Vec<String>>>,
     /// After a write fails (read-only or full disk), later steps only read.
     read_only: AtomicBool,
     /// Where the build dir keeps the memo of its files' hashes, once known.
@@ -186,6 +189,7 @@ impl Cache {
             umask: crate::umask::current(),
             stats: Mutex::new(Stats::default()),
             warned: AtomicBool::new(false),
+            relayed: revalidate_everything.then(|| Mutex::new(Vec::new())),
             read_only: AtomicBool::new(false),
             files_memo: std::sync::OnceLock::new(),
             private_dir: std::sync::OnceLock::new(),
@@ -212,11 +216,30 @@ impl Cache {
     pub(crate) fn warn(&self, what: &str, err: &dyn std::fmt::Display) {
         self.count("errors", 1);
         self.count(&format!("error.{what}"), 1);
-        if !self.warned.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "zccache: warning: cache {what}: {err}; steps the cache cannot serve run for real"
-            );
+        let line = format!(
+            "zccache: warning: cache {what}: {err}; steps the cache cannot serve run for real"
+        );
+        if let Some(relayed) = &self.relayed {
+            let mut relayed = relayed.lock().unwrap_or_else(|p| p.into_inner());
+            if relayed.len() < 8 && !relayed.contains(&line) {
+                relayed.push(line);
+            }
+            return;
         }
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The warnings a process serving calls (the launcher's helper) has
+    /// not passed on yet, for the call it answers now to print: one line
+    /// each, as the call would have printed working alone. A warning of a
+    /// store done after its call returned goes to the next call.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.relayed
+            .as_ref()
+            .map(|relayed| std::mem::take(&mut *relayed.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default()
     }
 
     /// Reads the hashes of the project's files an earlier zccache process

@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -15,13 +15,20 @@ use super::protocol::{Reply, Request, read_frame, write_frame};
 
 /// Sending a request never waits long: the helper reads it at once.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A healthy helper acknowledges a request as soon as a worker reads it; a
+/// stopped or stuck one costs a call no more than this.
+const ACCEPT_TIMEOUT: Duration = Duration::from_millis(300);
+/// After a helper failed to acknowledge, calls leave it alone this long
+/// (and start no other in its place).
+const STUCK_PAUSE: Duration = Duration::from_secs(10);
 /// A reply waits for the restore (large link outputs take a while) or for
 /// a sibling compile (the helper gives up on one after
 /// [`crate::cache::HELPER_WAIT`]), but a helper that is stuck must not
 /// hold up the build for long.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the helper did with a call.
+/// What the helper did with a call. Warnings the cache had for the call
+/// are printed here already (stderr), as a call working alone would.
 pub enum Outcome {
     /// Outputs restored: print these and exit 0.
     Hit { stdout: Vec<u8>, stderr: Vec<u8> },
@@ -60,27 +67,38 @@ impl ToolRun {
 }
 
 /// The helper this process would talk to: its fingerprint, the private
-/// socket dir and the socket in it. `None` when either cannot be had.
-fn helper_socket() -> Option<(super::Fingerprint, PathBuf, PathBuf)> {
+/// socket dir and the socket's name in it. `None` when either cannot be had.
+fn helper_socket() -> Option<(super::Fingerprint, super::SocketDir, String)> {
     let fingerprint = super::fingerprint()?;
     let dir = super::socket_dir()?;
-    let socket = super::socket_path(&dir, &fingerprint);
-    Some((fingerprint, dir, socket))
+    let name = super::socket_name(&fingerprint);
+    Some((fingerprint, dir, name))
 }
 
 /// Asks the helper for `argv` (resolved program first) run in `cwd`;
 /// starts a helper when none is listening.
 pub fn lookup(argv: &[String], cwd: &Path) -> Outcome {
-    let Some((fingerprint, dir, socket)) = helper_socket() else {
+    let Some((fingerprint, dir, name)) = helper_socket() else {
         return Outcome::Alone;
     };
+    let socket = dir.at(&name);
+    let stuck = dir.at(format!("{name}.stuck"));
+    if paused(&stuck) {
+        return Outcome::Alone;
+    }
     let mut stream = match connect(&socket) {
         Ok(stream) => stream,
         Err(err) => {
+            // Nothing listening at a socket (or a file, or nothing there)
+            // means no helper: one is started, and takes the name over. A
+            // dir there it could not take: starting one would only see it
+            // exit, on every call.
+            let absent = !std::fs::symlink_metadata(&socket).is_ok_and(|meta| meta.is_dir());
             if matches!(
                 err.kind(),
                 io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-            ) && live_helpers(&dir) < super::MAX_HELPERS
+            ) && absent
+                && live_helpers(&dir) < super::MAX_HELPERS
             {
                 spawn_helper();
             }
@@ -95,21 +113,137 @@ pub fn lookup(argv: &[String], cwd: &Path) -> Outcome {
     if write_frame(&mut stream, &request).is_err() {
         return Outcome::Alone;
     }
+    let _ = stream.set_read_timeout(Some(ACCEPT_TIMEOUT));
     match read_frame::<Reply>(&mut stream) {
-        Ok(Reply::Hit { stdout, stderr }) => Outcome::Hit { stdout, stderr },
-        Ok(Reply::Uncacheable) => Outcome::Uncacheable,
-        Ok(Reply::Run { extra_args }) => Outcome::Run(ToolRun { stream, extra_args }),
-        _ => Outcome::Alone,
+        Ok(Reply::Accepted) => {}
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            pause(&stuck);
+            return Outcome::Alone;
+        }
+        _ => return Outcome::Alone,
+    }
+    if stream.set_read_timeout(Some(READ_TIMEOUT)).is_err() {
+        return Outcome::Alone;
+    }
+    let (outcome, warnings) = match read_frame::<Reply>(&mut stream) {
+        Ok(Reply::Hit {
+            stdout,
+            stderr,
+            warnings,
+        }) => (Outcome::Hit { stdout, stderr }, warnings),
+        Ok(Reply::Uncacheable { warnings }) => (Outcome::Uncacheable, warnings),
+        Ok(Reply::Run {
+            extra_args,
+            warnings,
+        }) if accepted_args(&extra_args, &dir.path, cwd) => {
+            (Outcome::Run(ToolRun { stream, extra_args }), warnings)
+        }
+        _ => return Outcome::Alone,
+    };
+    for warning in warnings.iter().take(8) {
+        print_warning(warning);
+    }
+    outcome
+}
+
+/// Prints a warning line the helper relayed, only if it is one of the
+/// cache's own: one line of printable text.
+fn print_warning(line: &str) {
+    if line.starts_with("zccache: warning: ")
+        && line.len() < 4096
+        && line.chars().all(|c| !c.is_control())
+    {
+        eprintln!("{line}");
+    }
+}
+
+/// Whether `extra` is what a helper adds to a tool's arguments, and
+/// nothing else: a private depfile in the helper's own dir (`dir`), as the
+/// compiler's `-MD -MF FILE` or the linker's `--dependency-file=FILE`, and
+/// the prefix maps of the build in `cwd` (`path_remap`). A helper that
+/// answers anything else is not served.
+fn accepted_args(extra: &[String], dir: &Path, cwd: &Path) -> bool {
+    let private = |path: &str| {
+        let path = Path::new(path);
+        path.parent() == Some(dir)
+            && path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(|name| name.strip_prefix("deps-"))
+                .and_then(|name| name.strip_suffix(".d"))
+                .and_then(|name| name.split_once('-'))
+                .is_some_and(|(pid, serial)| {
+                    [pid, serial]
+                        .iter()
+                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+    };
+    let mut maps = None;
+    let mut rest = extra;
+    while let Some(first) = rest.first() {
+        if first == "-MD"
+            && rest.get(1).is_some_and(|arg| arg == "-MF")
+            && rest.get(2).is_some_and(|path| private(path))
+        {
+            rest = &rest[3..];
+            continue;
+        }
+        let file = first
+            .strip_prefix("-Wl,--dependency-file=")
+            .or_else(|| first.strip_prefix("--dependency-file="));
+        let ok = match file {
+            Some(path) => private(path),
+            None if first.starts_with("-ffile-prefix-map=") => {
+                maps.get_or_insert_with(|| prefix_maps(cwd)).contains(first)
+            }
+            None => false,
+        };
+        if !ok {
+            return false;
+        }
+        rest = &rest[1..];
+    }
+    true
+}
+
+/// The prefix maps the cache adds for a build in `cwd` (`path_remap`).
+fn prefix_maps(cwd: &Path) -> Vec<String> {
+    let roots = crate::cache::roots::Roots::detect(&crate::launcher::build_root(cwd));
+    let mut maps = vec![format!("-ffile-prefix-map={}=.", roots.build())];
+    if let (Some(source), Some(relative)) = (roots.source(), roots.source_from_build()) {
+        maps.push(format!("-ffile-prefix-map={source}={relative}"));
+    }
+    maps
+}
+
+/// Whether calls leave the helper alone for now (see [`STUCK_PAUSE`]).
+fn paused(marker: &Path) -> bool {
+    std::fs::symlink_metadata(marker)
+        .ok()
+        .and_then(|meta| meta.modified().ok())
+        .and_then(|when| when.elapsed().ok())
+        .is_some_and(|age| age < STUCK_PAUSE)
+}
+
+/// Makes calls leave the helper alone for a while.
+fn pause(marker: &Path) {
+    if let Ok(file) = crate::cache::nofollow::open_or_create(marker, 0o600) {
+        let _ = file.set_modified(std::time::SystemTime::now());
     }
 }
 
 /// Hands a call's statistics to the helper without waiting for it;
 /// false when there is none to take them (the caller then writes them).
 pub fn count(cwd: &Path, stats: &crate::cache::stats::Stats, bytes_stored: u64) -> bool {
-    let Some((fingerprint, _, socket)) = helper_socket() else {
+    let Some((fingerprint, dir, name)) = helper_socket() else {
         return false;
     };
-    let Ok(mut stream) = connect(&socket) else {
+    let Ok(mut stream) = connect(&dir.at(name)) else {
         return false;
     };
     let request = Request::Count {
@@ -128,7 +262,7 @@ pub fn flush_all() {
     let Some(dir) = super::socket_dir() else {
         return;
     };
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    let Ok(entries) = std::fs::read_dir(dir.here()) else {
         return;
     };
     for entry in entries.flatten() {
@@ -146,15 +280,15 @@ pub fn flush_all() {
 
 /// Helpers running in `dir`: each holds the lock file beside its socket
 /// for its whole life.
-fn live_helpers(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+fn live_helpers(dir: &super::SocketDir) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.here()) else {
         return 0;
     };
     entries
         .flatten()
         .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "lock"))
         .filter(|entry| {
-            let Ok(file) = std::fs::File::open(entry.path()) else {
+            let Ok(file) = crate::cache::nofollow::open_regular(&entry.path()) else {
                 return false;
             };
             let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
@@ -207,6 +341,14 @@ fn connect(path: &Path) -> io::Result<UnixStream> {
         return Err(io::Error::last_os_error());
     }
     let stream = UnixStream::from(owned);
+    // Only a helper of this user's: the dir is closed to others, and this
+    // holds even if it were not.
+    if !super::peer_is_me(&stream) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "the socket belongs to another user",
+        ));
+    }
     stream.set_nonblocking(false)?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     stream.set_read_timeout(Some(READ_TIMEOUT))?;
@@ -244,4 +386,40 @@ fn spawn_helper() {
     }
     // The helper outlives this call; init reaps it.
     let _ = command.spawn();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_private_depfile_and_the_build_prefix_maps_are_accepted() {
+        let dir = Path::new("/run/user/0/zccache-0");
+        let cwd = Path::new("/nonexistent/build");
+        let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let depfile = "/run/user/0/zccache-0/deps-12-3.d";
+        assert!(accepted_args(&[], dir, cwd));
+        assert!(accepted_args(&args(&["-MD", "-MF", depfile]), dir, cwd));
+        assert!(accepted_args(
+            &args(&["-Wl,--dependency-file=/run/user/0/zccache-0/deps-1-1.d"]),
+            dir,
+            cwd
+        ));
+        assert!(accepted_args(
+            &args(&["-ffile-prefix-map=/nonexistent/build=."]),
+            dir,
+            cwd
+        ));
+        for bad in [
+            &["-B/evil/"][..],
+            &["-MD", "-MF", "/tmp/deps-1-1.d"],
+            &["-MD", "-MF", "/run/user/0/zccache-0/x.d"],
+            &["-MD", "-MF", "/run/user/0/zccache-0/sub/deps-1-1.d"],
+            &["-MD", "-MF", depfile, "-include", "/etc/passwd"],
+            &["-ffile-prefix-map=/=/evil"],
+            &["--dependency-file=/etc/shadow"],
+        ] {
+            assert!(!accepted_args(&args(bad), dir, cwd), "{bad:?}");
+        }
+    }
 }

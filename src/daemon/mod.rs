@@ -34,7 +34,13 @@
 //!
 //! The socket lives in a private directory (`$XDG_RUNTIME_DIR/zccache-UID`,
 //! else `/tmp/zccache-UID`, mode 0700, owned by the user: anything else is
-//! refused); `ZCCACHE_DAEMON=0` turns the helper off, and it exits after
+//! refused), checked on an open descriptor and reached only through it;
+//! both ends check that the other is this user (`SO_PEERCRED`), and a
+//! client adds to the tool's arguments only what the protocol defines (a
+//! private depfile in that dir, the build's prefix maps). A helper that
+//! does not acknowledge a request at once (stopped, stuck) is left alone
+//! for a while. Warnings the cache has while serving a call are sent back
+//! to it. `ZCCACHE_DAEMON=0` turns the helper off, and it exits after
 //! `ZCCACHE_DAEMON_IDLE_SECS` (default 600) seconds without a request.
 
 pub mod client;
@@ -169,40 +175,108 @@ fn uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The user's private socket directory, held open: checked once through
+/// its descriptor and then only reached through it, so nobody who can
+/// rename things in its parent (an `XDG_RUNTIME_DIR` another account owns)
+/// can swap it between the check and the use.
+pub struct SocketDir {
+    /// The dir's real path, for names handed to other processes (private
+    /// depfiles the client's compiler writes).
+    pub path: PathBuf,
+    fd: std::os::fd::OwnedFd,
+}
+
+impl SocketDir {
+    /// `name` in the dir, reached through the open descriptor.
+    pub fn at(&self, name: impl AsRef<Path>) -> PathBuf {
+        use std::os::fd::AsRawFd as _;
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd())).join(name)
+    }
+
+    /// The dir itself, through the descriptor.
+    pub fn here(&self) -> PathBuf {
+        self.at("")
+    }
+}
+
 /// The user's private socket directory, created if missing. `None` when it
 /// is not a directory owned by this user and closed to everyone else.
-pub fn socket_dir() -> Option<PathBuf> {
+pub fn socket_dir() -> Option<SocketDir> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|dir| dir.is_absolute())
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let dir = base.join(format!("zccache-{}", uid()));
-    if private_dir(&dir) {
-        return Some(dir);
+    if let Some(open) = open_private_dir(&dir) {
+        return Some(open);
     }
     if std::fs::symlink_metadata(&dir).is_err() {
         use std::os::unix::fs::DirBuilderExt as _;
         // Racing another client is fine: whoever made it, it is checked below.
         let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
     }
-    private_dir(&dir).then_some(dir)
+    open_private_dir(&dir)
 }
 
-/// A real directory (not a symlink), owned by this user, with no access
-/// for group or others.
-fn private_dir(dir: &Path) -> bool {
-    std::fs::symlink_metadata(dir).is_ok_and(|meta| {
-        meta.file_type().is_dir() && meta.uid() == uid() && meta.mode() & 0o077 == 0
+/// Opens `dir` if it is a real directory (not a symlink), owned by this
+/// user, with no access for group or others, as checked on the open
+/// descriptor itself.
+fn open_private_dir(dir: &Path) -> Option<SocketDir> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    let private = meta.file_type().is_dir() && meta.uid() == uid() && meta.mode() & 0o077 == 0;
+    // Reached through /proc/self/fd: without /proc, no helper.
+    (private && Path::new("/proc/self/fd").is_dir()).then(|| SocketDir {
+        path: dir.to_path_buf(),
+        fd: file.into(),
     })
 }
 
-/// The socket of the helper serving `fingerprint`.
-pub fn socket_path(dir: &Path, fingerprint: &Fingerprint) -> PathBuf {
+#[cfg(test)]
+fn private_dir(dir: &Path) -> bool {
+    open_private_dir(dir).is_some()
+}
+
+/// The uid of the process at the other end of a connected socket.
+pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd as _;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which is
+    // that large, on a descriptor `stream` owns.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::addr_of_mut!(cred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+}
+
+/// Whether the peer of `stream` is this user.
+pub fn peer_is_me(stream: &std::os::unix::net::UnixStream) -> bool {
+    peer_uid(stream) == Some(uid())
+}
+
+/// The name of the socket of the helper serving `fingerprint`.
+pub fn socket_name(fingerprint: &Fingerprint) -> String {
     let name: String = fingerprint[..12]
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    dir.join(format!("{name}.sock"))
+    format!("{name}.sock")
 }
 
 #[cfg(test)]
@@ -228,10 +302,9 @@ mod tests {
 
     #[test]
     fn socket_names_differ_by_fingerprint_and_fit_a_socket_address() {
-        let dir = Path::new("/run/user/1000/zccache-1000");
-        let a = socket_path(dir, &[1; 32]);
-        let b = socket_path(dir, &[2; 32]);
+        let a = socket_name(&[1; 32]);
+        let b = socket_name(&[2; 32]);
         assert_ne!(a, b);
-        assert!(a.as_os_str().len() < 100);
+        assert!(format!("/proc/self/fd/1000000/{a}").len() < 100);
     }
 }

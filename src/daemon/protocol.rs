@@ -42,23 +42,34 @@ pub enum Request {
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Reply {
-    /// The outputs are in place; print these as the tool would have and exit 0.
+    /// Sent as soon as a worker has read a [`Request::Lookup`] it will
+    /// serve, before the answer: a client that does not get it at once
+    /// knows the helper is stuck (stopped, overloaded) and works alone.
+    Accepted,
+    /// The outputs are in place; print these as the tool would have and
+    /// exit 0. `warnings`: what the cache would have printed, each a line.
     Hit {
         stdout: Vec<u8>,
         stderr: Vec<u8>,
+        warnings: Vec<String>,
     },
     /// A miss, counted: run the tool with these arguments added to its own,
     /// then send [`Request::Ran`] on this connection; the helper reads the
     /// outputs and depfiles, answers [`Reply::Stored`], then stores the
-    /// result. Closing the connection instead stores nothing.
+    /// result. Closing the connection instead stores nothing. The client
+    /// accepts only the shapes [`super::client`] checks: a private
+    /// depfile in the helper's own dir and the prefix maps of the build.
     Run {
         extra_args: Vec<String>,
+        warnings: Vec<String>,
     },
     /// What the run made is read; the result is being stored (or, for a
     /// reason the helper counts, will not be).
     Stored,
     /// Not cacheable, counted: run the tool as it is.
-    Uncacheable,
+    Uncacheable {
+        warnings: Vec<String>,
+    },
     /// The helper cannot serve this call (the cache failed): work alone.
     Miss,
     /// Another fingerprint: this helper cannot serve the client.

@@ -44,7 +44,7 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 struct Helper {
     fingerprint: Fingerprint,
     /// The private socket dir, which also holds private depfiles.
-    dir: PathBuf,
+    dir: super::SocketDir,
     /// One open cache per build root, reused while its settings and roots
     /// stay what they were (checked on each request).
     caches: Mutex<HashMap<PathBuf, Arc<Cache>>>,
@@ -80,17 +80,13 @@ pub fn main() -> i32 {
 fn serve() -> io::Result<()> {
     let fingerprint = super::fingerprint().ok_or_else(|| io::Error::other("no fingerprint"))?;
     let dir = super::socket_dir().ok_or_else(|| io::Error::other("no private socket dir"))?;
-    let socket = super::socket_path(&dir, &fingerprint);
+    let socket = dir.at(super::socket_name(&fingerprint));
     // Held for the helper's life (released by the kernel even on kill -9):
     // whoever holds it owns the socket name, so a second helper started by
     // a concurrent client leaves at once, and a socket file found without
     // the lock held is stale.
     let lock_path = socket.with_extension("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)?;
+    let lock = crate::cache::nofollow::open_or_create(&lock_path, 0o600)?;
     // SAFETY: flock on an fd this function owns.
     if unsafe {
         libc::flock(
@@ -108,13 +104,14 @@ fn serve() -> io::Result<()> {
         let _ = lock.set_len(0);
         let _ = writeln!(lock, "{}", std::process::id());
     }
-    remove_orphaned_depfiles(&dir);
+    remove_orphaned_depfiles(&dir.here());
+    // A stale socket or a file goes; a dir stays, and binding fails.
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)?;
     let socket_inode = std::fs::symlink_metadata(&socket)?.ino();
     let helper = Arc::new(Helper {
         fingerprint,
-        dir: dir.clone(),
+        dir,
         caches: Mutex::new(HashMap::new()),
         unflushed: Mutex::new(Vec::new()),
         flushing: Mutex::new(()),
@@ -228,6 +225,11 @@ impl Pool {
                     std::thread::sleep(Duration::from_millis(10));
                     continue;
                 };
+                // Only this user's own calls (the dir is closed to others;
+                // this holds even if it were not).
+                if !super::peer_is_me(&stream) {
+                    continue;
+                }
                 let seq = helper.accepted.fetch_add(1, Ordering::SeqCst);
                 lock_ignoring_poison(&helper.in_flight).insert(seq);
                 *lock_ignoring_poison(&helper.last_request) = Instant::now();
@@ -338,6 +340,9 @@ impl Helper {
                     let _ = write_frame(&mut stream, &Reply::Refused);
                     return;
                 }
+                if write_frame(&mut stream, &Reply::Accepted).is_err() {
+                    return;
+                }
                 let cwd = PathBuf::from(std::ffi::OsString::from_vec(cwd));
                 self.lookup(&mut stream, seq, &cwd, &argv, pool);
             }
@@ -370,17 +375,27 @@ impl Helper {
         let pending = match cache.begin(&invocation, &command, Siblings::AskCache) {
             Begun::Restored { stdout, stderr } => {
                 cache.count("helper_hits", 1);
-                let _ = write_frame(stream, &Reply::Hit { stdout, stderr });
+                let warnings = cache.take_warnings();
+                let _ = write_frame(
+                    stream,
+                    &Reply::Hit {
+                        stdout,
+                        stderr,
+                        warnings,
+                    },
+                );
                 return;
             }
             Begun::Uncacheable { .. } => {
-                let _ = write_frame(stream, &Reply::Uncacheable);
+                let warnings = cache.take_warnings();
+                let _ = write_frame(stream, &Reply::Uncacheable { warnings });
                 return;
             }
             Begun::Run(pending) => pending,
         };
         let run = Reply::Run {
             extra_args: pending.extra_args().to_vec(),
+            warnings: cache.take_warnings(),
         };
         if write_frame(stream, &run).is_err() {
             return;
@@ -433,7 +448,7 @@ impl Helper {
             return Some(Arc::clone(cache));
         }
         let cache = Cache::open_revalidating(root)?;
-        cache.keep_private_files_in(self.dir.clone());
+        cache.keep_private_files_in(self.dir.path.clone());
         if let Some(old) = caches.insert(root.to_path_buf(), Arc::clone(&cache)) {
             lock_ignoring_poison(&self.unflushed).push(old);
         }
