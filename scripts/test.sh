@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-install_missing_tools ninja:ninja-build cmake:cmake clang:clang make:make \
+install_missing_tools ninja:ninja-build cmake:cmake meson:meson clang:clang make:make \
   gcc:gcc g++:g++
 
 # Tests that cannot run here (the tmpfs ones need root) say so in this file

@@ -130,7 +130,7 @@ impl Builder<'_, '_, '_> {
         }
         let mut newest_input = 0i64;
         for &input in manifest_inputs.iter().chain(&discovered_ids) {
-            if self.upstream_ran(input) || self.always_dirty(input) {
+            if self.upstream_changed_for_ninja(input) || self.always_dirty(input) {
                 return false;
             }
             // Files named only by ninja's deps log are not observed yet.
@@ -216,6 +216,34 @@ impl Builder<'_, '_, '_> {
                 return true;
             }
             let p = &self.graph.steps[producer.index()];
+            if p.is_phony() {
+                stack.extend_from_slice(p.dirtying_ins());
+            }
+        }
+        false
+    }
+
+    /// Whether ninja would rebuild a reader of `file` because the step
+    /// producing it (seeing through phony steps) ran in this build. A
+    /// `restat` step that ran counts only if it rewrote its output, which
+    /// the mtime checks that follow see (ninja's restat cleans the readers
+    /// of outputs left untouched, such as Meson's vcs_tag header); a dry
+    /// run cannot know, so there it counts.
+    fn upstream_changed_for_ninja(&self, file: FileId) -> bool {
+        let mut stack = vec![file];
+        let mut seen = 0;
+        while let Some(file) = stack.pop() {
+            seen += 1;
+            if seen > 10_000 {
+                return true;
+            }
+            let Some(producer) = self.graph.files[file.index()].producer else {
+                continue;
+            };
+            let p = &self.graph.steps[producer.index()];
+            if self.ran[producer.index()] && (!p.restat || self.opts.dry_run) {
+                return true;
+            }
             if p.is_phony() {
                 stack.extend_from_slice(p.dirtying_ins());
             }
