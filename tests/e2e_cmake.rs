@@ -343,3 +343,39 @@ fn which(program: &str) -> PathBuf {
         })
         .unwrap_or_else(|| panic!("{program} not found on PATH"))
 }
+
+/// CMake's Ninja Multi-Config generator: Debug and Release built
+/// alternately in one build dir keep each other's records, so a touched
+/// source (same content) rebuilds nothing in either configuration, and
+/// ninja agrees that both are up to date.
+#[test]
+fn ninja_multi_config_builds_keep_both_configurations_records() {
+    let temp = temp_dir();
+    let source = copy_example_project(temp.path());
+    let build = temp.path().join("b");
+    run_in(
+        temp.path(),
+        "cmake",
+        &[
+            "-G",
+            "Ninja Multi-Config",
+            "-S",
+            path_str(&source),
+            "-B",
+            path_str(&build),
+        ],
+    )
+    .assert_success();
+    let manifest = |config: &str| format!("build-{config}.ninja");
+    for config in ["Debug", "Release"] {
+        zccache_build(&build, &["-f", &manifest(config)]).assert_success();
+    }
+    touch(&source.join("src/geom/vec.c"));
+    for config in ["Debug", "Release", "Debug"] {
+        zccache_build(&build, &["-f", &manifest(config)]).assert_no_work();
+    }
+    for config in ["Debug", "Release"] {
+        let by_ninja = ninja(&build, &["-n", "-f", &manifest(config)]);
+        assert!(by_ninja.reports_no_work(), "{}", by_ninja.describe());
+    }
+}
