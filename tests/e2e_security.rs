@@ -577,3 +577,24 @@ fn a_warning_of_the_helper_reaches_the_call() {
     );
     assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
 }
+
+#[test]
+fn a_cache_dir_swapped_for_a_symlink_gets_no_file_written_through_it() {
+    let sandbox = Sandbox::new();
+    sandbox.compile(&[]);
+    // Every fan-out dir of the records points outside the cache.
+    for namespace in fs::read_dir(sandbox.cache.join("v1/records"))
+        .unwrap()
+        .flatten()
+    {
+        for fan_out in fs::read_dir(namespace.path()).unwrap().flatten() {
+            fs::remove_dir_all(fan_out.path()).unwrap();
+            std::os::unix::fs::symlink(&sandbox.outside, fan_out.path()).unwrap();
+        }
+    }
+    let object = sandbox.reference();
+    fs::remove_file(sandbox.work.join("a.o")).unwrap();
+    sandbox.compile(&[]);
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+    sandbox.assert_outside_empty();
+}

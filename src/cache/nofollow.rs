@@ -96,6 +96,59 @@ pub fn touch(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Opens the directory `dir`, which is below `root`, through no symlink
+/// below `root` (each component opened with `O_NOFOLLOW`), and gives the
+/// path that reaches it through the open descriptor: whoever can write
+/// the cache cannot swap a dir on the way for a symlink to make this
+/// process create files elsewhere. The root itself is the user's choice
+/// and may be a symlink. `None` when `dir` is not below `root`.
+pub fn dir_beneath(root: &Path, dir: &Path) -> Option<io::Result<OpenDir>> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let rest = dir.strip_prefix(root).ok()?;
+    let open = || -> io::Result<OpenDir> {
+        let mut current: File = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(root)?;
+        for part in rest.components() {
+            let std::path::Component::Normal(name) = part else {
+                return Err(io::Error::from(io::ErrorKind::InvalidInput));
+            };
+            let name = std::ffi::CString::new(name.as_bytes())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            // SAFETY: a NUL-terminated name relative to a dir fd we own;
+            // the result is owned right away.
+            let fd = unsafe {
+                libc::openat(
+                    std::os::fd::AsRawFd::as_raw_fd(&current),
+                    name.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(refuse_symlink(io::Error::last_os_error()));
+            }
+            // SAFETY: a fresh descriptor nobody else owns.
+            current = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        }
+        Ok(OpenDir(current))
+    };
+    Some(open())
+}
+
+/// A directory held open (see [`dir_beneath`]).
+pub struct OpenDir(File);
+
+impl OpenDir {
+    /// The dir, reached through its descriptor.
+    pub fn path(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&self.0)
+        ))
+    }
+}
+
 /// Whether `path` is a regular file (not followed if a symlink).
 pub fn is_regular(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_file())
@@ -126,6 +179,22 @@ mod tests {
         assert!(open_or_create(&planted, 0o600).is_err());
         assert!(!target.exists(), "created through a symlink");
         assert!(open_or_create(&dir.path().join("new"), 0o600).is_ok());
+    }
+
+    #[test]
+    fn a_dir_beneath_the_root_is_reached_through_no_symlink() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("a/b")).unwrap();
+        let dir = dir_beneath(root.path(), &root.path().join("a/b"))
+            .unwrap()
+            .unwrap();
+        fs::write(dir.path().join("f"), b"x").unwrap();
+        assert!(root.path().join("a/b/f").is_file());
+        std::os::unix::fs::symlink(elsewhere.path(), root.path().join("a/l")).unwrap();
+        let through = dir_beneath(root.path(), &root.path().join("a/l"));
+        assert!(through.unwrap().is_err(), "opened through a symlink");
+        assert!(dir_beneath(root.path(), elsewhere.path()).is_none());
     }
 
     #[test]

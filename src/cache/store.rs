@@ -480,22 +480,42 @@ impl Store {
         dest: &Path,
         fill: &mut dyn FnMut(&mut File) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
-        let dir = dest.parent().unwrap_or(&self.v1);
+        let real_dir = dest.parent().unwrap_or(&self.v1);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let retry = attempt < 3;
+            // Created and renamed through the dir's descriptor, reached
+            // through no symlink in the cache.
+            let opened = match nofollow::dir_beneath(&self.root, real_dir) {
+                Some(Ok(opened)) => Some(opened),
+                Some(Err(e)) if e.kind() == io::ErrorKind::NotFound && retry => {
+                    self.make_dirs(real_dir)
+                        .map_err(io_err(format!("cannot create {}", real_dir.display())))?;
+                    continue;
+                }
+                Some(Err(e)) => {
+                    return Err(io_err(format!("cannot open {}", real_dir.display()))(e));
+                }
+                None => None,
+            };
+            let held = opened.as_ref().map(nofollow::OpenDir::path);
+            let dir = held.as_deref().unwrap_or(real_dir);
+            let target = match (&held, dest.file_name()) {
+                (Some(held), Some(name)) => held.join(name),
+                _ => dest.to_path_buf(),
+            };
             let mut tmp = match tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(dir) {
                 Ok(tmp) => tmp,
                 Err(e) if e.kind() == io::ErrorKind::NotFound && retry => {
-                    self.make_dirs(dir)
-                        .map_err(io_err(format!("cannot create {}", dir.display())))?;
+                    self.make_dirs(real_dir)
+                        .map_err(io_err(format!("cannot create {}", real_dir.display())))?;
                     continue;
                 }
                 Err(e) => {
                     return Err(io_err(format!(
                         "cannot create a temp file in {}",
-                        dir.display()
+                        real_dir.display()
                     ))(e));
                 }
             };
@@ -509,7 +529,7 @@ impl Store {
                 .metadata()
                 .map_err(io_err(format!("cannot stat {}", tmp.path().display())))?
                 .len();
-            match persist_replacing(tmp, dest) {
+            match persist_replacing(tmp, &target) {
                 Ok(()) => {
                     self.bytes_written.fetch_add(len, Ordering::Relaxed);
                     self.bytes_unflushed.fetch_add(len, Ordering::Relaxed);
