@@ -303,6 +303,26 @@ fn a_system_header_included_with_quotes_is_shadowed_beside_the_source() {
     });
 }
 
+/// Case 2: under `-MMD` the build's depfile names no system header, yet an
+/// edit of one (here a `--sysroot`'s) must be a miss.
+#[test]
+fn a_system_header_edited_under_mmd_misses() {
+    in_both_modes(|lab| {
+        let proj = lab.root.join("proj");
+        let sysroot = lab.root.join("sysroot");
+        write(&sysroot.join("usr/include/zz.h"), "#define ZZ 1\n");
+        write(
+            &proj.join("a.c"),
+            "#include <zz.h>\nint f(void) { return ZZ; }\n",
+        );
+        let sysroot_arg = format!("--sysroot={}", sysroot.display());
+        let args = ["-c", "a.c", &sysroot_arg, "-MMD", "-MF", "z.d"];
+        lab.cached(&proj, &args, "compile");
+        write(&sysroot.join("usr/include/zz.h"), "#define ZZ 2\n");
+        lab.assert_misses("zz.h edited", &proj, &args, "compile", "zz.h changed");
+    });
+}
+
 /// Case 3: `__has_include` of a header that does not exist, then does.
 #[test]
 fn a_header_probed_by_has_include_appearing_misses() {

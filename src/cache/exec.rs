@@ -1198,6 +1198,18 @@ impl Cache {
         let mut dependencies = Dependencies::default();
         let mut ties_to_roots = !self.roots.plain();
         if let Some(text) = &captured.dependencies {
+            let full;
+            let text = match &invocation.detail {
+                // The build's -MMD depfile names no system header: those
+                // are inputs too, so a preprocessor run lists them all.
+                Detail::Compile(args) if args.user_deps_only => {
+                    full = self
+                        .all_dependencies(invocation, plan)
+                        .ok_or(Some("no_dependency_file"))?;
+                    &full
+                }
+                _ => text,
+            };
             dependencies = self.read_dependencies(invocation, plan, text, started_ns)?;
         }
         // Only a paste can hide a time macro from the files' scan (and
@@ -1597,6 +1609,16 @@ impl Cache {
         Some((key.finish(), seen))
     }
 
+    /// Every file a compile reads, as a depfile's text, from a run of its
+    /// preprocessor with `-M` (which, unlike `-MMD`, names system headers).
+    fn all_dependencies(&self, invocation: &Invocation, plan: &Plan) -> Option<String> {
+        let output = Self::preprocess(invocation, plan, &["-M"])?;
+        if !output.status.success() {
+            return None;
+        }
+        String::from_utf8(output.stdout).ok()
+    }
+
     /// Restores a compile found by its preprocessed text, and remembers it
     /// under its direct key so the next lookup needs no preprocessor.
     fn restore_preprocessed(
@@ -1617,8 +1639,14 @@ impl Cache {
                 return None;
             }
         }
-        if let Some((depfile, _)) = &plan.depfile
-            && let Ok(text) = fs::read_to_string(depfile)
+        let user_deps_only =
+            matches!(&invocation.detail, Detail::Compile(args) if args.user_deps_only);
+        let text = match &plan.depfile {
+            Some(_) if user_deps_only => self.all_dependencies(invocation, plan),
+            Some((depfile, _)) => fs::read_to_string(depfile).ok(),
+            None => None,
+        };
+        if let Some(text) = text
             && let Ok(dependencies) = self.read_dependencies(invocation, plan, &text, i64::MAX)
         {
             let entry = ManifestEntry {

@@ -172,6 +172,8 @@ pub(super) struct DriverArgs {
     pub(super) preprocess: bool,
     pub(super) deps_only: bool,
     pub(super) deps_too: bool,
+    /// The last of -MD/-MMD was -MMD: the depfile leaves out system headers.
+    pub(super) user_deps_only: bool,
     pub(super) output: Option<String>,
     pub(super) mf: Option<String>,
     pub(super) wp_depfile: Option<String>,
@@ -364,7 +366,10 @@ impl DriverArgs {
             "-S" => self.asm_only = true,
             "-E" => self.preprocess = true,
             "-M" | "-MM" => self.deps_only = true,
-            "-MD" | "-MMD" => self.deps_too = true,
+            "-MD" | "-MMD" => {
+                self.deps_too = true;
+                self.user_deps_only = arg == "-MMD";
+            }
             "-nostdinc" | "-nostdinc++" => self.nostdinc = true,
             "-shared" => self.shared = true,
             "-v" | "--verbose" => {
@@ -574,6 +579,9 @@ pub(super) fn analyze(cxx_driver: bool, args: &[String], cwd: &Path) -> Result<P
             pp[i] = true;
             let mut items: Vec<String> = items.split(',').map(str::to_string).collect();
             for j in 1..items.len() {
+                if matches!(items[j - 1].as_str(), "-MD" | "-MMD") {
+                    d.user_deps_only = items[j - 1] == "-MMD";
+                }
                 if matches!(items[j - 1].as_str(), "-MD" | "-MMD" | "-MF") {
                     d.wp_depfile = Some(std::mem::replace(&mut items[j], "<depfile>".into()));
                 }
@@ -724,6 +732,7 @@ fn decide(
             dep_target: d.dep_target,
             include_dirs,
             nostdinc: d.nostdinc,
+            user_deps_only: d.user_deps_only,
             debug: d.debug,
             macro_debug: d.macro_debug,
             prefix_maps: d.prefix_maps,

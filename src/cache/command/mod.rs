@@ -108,6 +108,8 @@ pub struct CompileArgs {
     pub include_dirs: Vec<IncludeDir>,
     /// -nostdinc / -nostdinc++.
     pub nostdinc: bool,
+    /// -MMD (last of -MD/-MMD): the depfile names no system header.
+    pub user_deps_only: bool,
     /// Any -g/-ggdb/-gdwarf* not cancelled by a later -g0: debug info embeds paths.
     pub debug: bool,
     /// Debug info that records macro definitions (`-g3`, `-fdebug-macro`):
