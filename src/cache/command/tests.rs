@@ -1052,3 +1052,21 @@ fn options_that_load_code_or_search_module_caches_are_refused() {
         );
     }
 }
+
+#[test]
+fn every_spelling_of_debug_info_is_debug() {
+    for flag in [
+        "-g",
+        "-ggdb",
+        "-gdwarf-5",
+        "-gline-tables-only",
+        "-gmlt",
+        "-gctf",
+        "-g1",
+    ] {
+        let (_, c) = compile(&format!("clang {flag} -c a.c"));
+        assert!(c.debug, "{flag}");
+    }
+    let (_, c) = compile("clang -g -g0 -c a.c");
+    assert!(!c.debug);
+}
