@@ -1,9 +1,10 @@
 //! End-to-end: ways a compile's result depends on something its key did
-//! not hold (issue 14, cases 5 to 11). Each test builds a small manifest
-//! with `zccache build` against a private cache, changes what the compile
-//! depends on, builds again, and compares the object byte for byte with
-//! what the real compiler makes now; the change must be a miss (or not
-//! cached, with its reason counted), never a stale restore.
+//! not hold (issue 14, cases 5 to 11, and clang's recorded command line).
+//! Each test builds a small manifest with `zccache build` against a
+//! private cache, changes what the compile depends on, builds again, and
+//! compares the object byte for byte with what the real compiler makes
+//! now; the change must be a miss (or not cached, with its reason
+//! counted), never a stale restore.
 
 mod common;
 
@@ -382,4 +383,47 @@ fn the_preprocessed_text_fallback_never_hides_a_column_or_source_change_under_de
             output.describe()
         );
     }
+}
+
+#[test]
+fn a_recorded_command_line_is_never_restored_from_another_command() {
+    // clang's -frecord-command-line writes the whole argv into the object:
+    // `-o a.o`, and any depfile options the cache would add. Two outputs
+    // of one source then differ, and neither may hold the cache's options.
+    let command = "clang -frecord-command-line -c $in -o $out";
+    let build = manifest(command, &[("a.o", "s.c"), ("b.o", "s.c")]);
+    let case = Case::new(&[
+        ("build.ninja", &build),
+        ("s.c", "int f(void) { return 1; }\n"),
+    ]);
+    let output = case.build();
+    for object in ["a.o", "b.o"] {
+        case.assert_real(&case.dir, object, &expand(command, "s.c", object), &output);
+    }
+    assert_eq!(
+        case.stat("uncacheable.records_command_line"),
+        2,
+        "{}",
+        output.describe()
+    );
+    assert_eq!(case.stat("compile_hits"), 0);
+}
+
+#[test]
+fn gcc_recording_its_switches_stays_cached() {
+    // gcc records only options that name no file, so its objects stay
+    // interchangeable across outputs and the cache's depfile options.
+    let command = "gcc -g -grecord-gcc-switches -frecord-gcc-switches -c $in -o $out";
+    let build = manifest(command, &[("a.o", "s.c"), ("b.o", "s.c")]);
+    let case = Case::new(&[
+        ("build.ninja", &build),
+        ("s.c", "int f(void) { return 1; }\n"),
+    ]);
+    case.build();
+    case.remove(&["a.o", "b.o"]);
+    let output = case.build();
+    for object in ["a.o", "b.o"] {
+        case.assert_real(&case.dir, object, &expand(command, "s.c", object), &output);
+    }
+    assert_eq!(case.stat("compile_hits"), 2, "{}", output.describe());
 }

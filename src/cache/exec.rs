@@ -725,6 +725,9 @@ impl Cache {
         {
             return Err("dependency_env");
         }
+        if args.records_command_line && tool.family != Family::Gcc {
+            return Err("records_command_line");
+        }
         if crate::cache::shadows::unmodelled_include_option(&invocation.expanded_args).is_some() {
             return Err("unmodelled_include_option");
         }

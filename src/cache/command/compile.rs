@@ -186,6 +186,9 @@ pub(super) struct DriverArgs {
     pub(super) nostdinc: bool,
     pub(super) debug: bool,
     pub(super) macro_debug: bool,
+    /// The last of clang's `-[fg][no-]record-{command-line,gcc-switches}`
+    /// turns recording on.
+    pub(super) records_command_line: bool,
     pub(super) prefix_maps: Vec<PrefixMap>,
     pub(super) sysroot: Option<String>,
     pub(super) target: Option<String>,
@@ -383,6 +386,14 @@ impl DriverArgs {
                 self.query.get_or_insert_with(|| arg.to_string());
             }
             "-pg" => self.refuse("profiling", arg),
+            "-frecord-command-line"
+            | "-grecord-command-line"
+            | "-frecord-gcc-switches"
+            | "-grecord-gcc-switches" => self.records_command_line = true,
+            "-fno-record-command-line"
+            | "-gno-record-command-line"
+            | "-fno-record-gcc-switches"
+            | "-gno-record-gcc-switches" => self.records_command_line = false,
             "-g0" => {
                 self.debug = false;
                 self.macro_debug = false;
@@ -738,6 +749,7 @@ fn decide(
             user_deps_only: d.user_deps_only,
             debug: d.debug,
             macro_debug: d.macro_debug,
+            records_command_line: d.records_command_line,
             prefix_maps: d.prefix_maps,
             sysroot: d.sysroot,
             target: d.target,

@@ -115,6 +115,11 @@ pub struct CompileArgs {
     /// Debug info that records macro definitions (`-g3`, `-fdebug-macro`):
     /// the `-D`s then reach the object, not only the preprocessed text.
     pub macro_debug: bool,
+    /// A command-line recording option is in force. clang then writes
+    /// its whole argv into the object (gcc leaves out the options that
+    /// name files), so the object differs with `-o`, and with the
+    /// private depfile options the cache would add.
+    pub records_command_line: bool,
     pub prefix_maps: Vec<PrefixMap>,
     pub sysroot: Option<String>,
     /// --target= / -target for clang.

@@ -603,6 +603,26 @@ fn debug_prefix_maps_sysroot_target() {
 }
 
 #[test]
+fn the_last_command_line_recording_option_wins() {
+    for (cmd, records) in [
+        ("clang -c a.c", false),
+        ("clang -frecord-command-line -c a.c", true),
+        ("clang -g -grecord-command-line -c a.c", true),
+        ("clang -frecord-gcc-switches -c a.c", true),
+        (
+            "clang -frecord-command-line -fno-record-command-line -c a.c",
+            false,
+        ),
+        (
+            "gcc -g -grecord-gcc-switches -gno-record-gcc-switches -c a.c",
+            false,
+        ),
+    ] {
+        assert_eq!(compile(cmd).1.records_command_line, records, "{cmd}");
+    }
+}
+
+#[test]
 fn every_compile_reason() {
     for (cmd, reason) in [
         ("gcc -E a.c", "preprocess_only"),
