@@ -48,3 +48,24 @@ build_release_binary() {
     mv -f target/release/zccache.new target/release/zccache
   fi
 }
+
+# Real ninja 1.13, which the tests compare zccache's 1.13 behaviour with (the
+# exit codes of failed steps), beside Debian's ninja 1.11.1 that the rest of
+# the suite compares with: PyPI's `ninja` wheel, installed into a dir of its
+# own (not on PATH) under target/tools. Prints the binary's path.
+NINJA_1_13_VERSION=1.13.2
+install_ninja_1_13() {
+  local dir="$PWD/target/tools/ninja-$NINJA_1_13_VERSION"
+  local bin="$dir/bin/ninja"
+  if ! "$bin" --version 2>/dev/null | grep -q "^$NINJA_1_13_VERSION"; then
+    install_missing_tools python3:python3 pip3:python3-pip >&2
+    echo "installing ninja $NINJA_1_13_VERSION from PyPI into $dir" >&2
+    rm -rf "$dir"
+    # --target installs outside any environment, so Debian's
+    # externally-managed Python allows it.
+    python3 -m pip install --quiet --disable-pip-version-check --target "$dir" \
+      "ninja==$NINJA_1_13_VERSION" >&2
+    "$bin" --version >/dev/null
+  fi
+  echo "$bin"
+}

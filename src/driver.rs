@@ -415,14 +415,14 @@ impl Session {
             };
             if !outcome.succeeded() {
                 self.memory.save(&self.graph)?;
-                if outcome.interrupted {
-                    status.info("build stopped: interrupted by user.");
-                    return Ok(ManifestUpdate::Stopped(
-                        crate::run::process::EXIT_INTERRUPTED,
-                    ));
-                }
+                // ninja (1.11 to 1.13) exits 1 here, interrupted or not.
+                let why = if outcome.interrupted {
+                    "interrupted by user"
+                } else {
+                    "subcommand failed"
+                };
                 status.error(&format!(
-                    "rebuilding '{}': subcommand failed",
+                    "rebuilding '{}': {why}",
                     self.manifest_file.display()
                 ));
                 return Ok(ManifestUpdate::Stopped(1));
@@ -566,7 +566,8 @@ pub fn exit_code_of(
             "subcommand failed"
         };
         status.info(&format!("build stopped: {reason}."));
-        return crate::run::process::EXIT_STEP_FAILED;
+        // ninja 1.13 exits with the code of the step that failed last.
+        return outcome.failure_code;
     }
     if outcome.ran == 0 {
         status.info("no work to do.");

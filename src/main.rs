@@ -19,10 +19,6 @@ use zccache::driver::{self, BuildArgs, Flavor};
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
-/// The ninja version answered in ninja mode: new enough that CMake enables
-/// every feature it has for ninja.
-const NINJA_COMPAT_VERSION: &str = "1.12.1";
-
 #[derive(Parser)]
 #[command(
     name = "zccache",
@@ -76,7 +72,7 @@ enum Command {
                       remote changes inotify does not see).\n\n\
                       Ctrl-C, SIGTERM or SIGHUP while waiting stops watch with the state saved \
                       and exit status 0; during a round they interrupt it as they would a build \
-                      (state saved, exit status 2).",
+                      (state saved, exit status 130).",
         after_help = "Examples:\n  \
             zccache watch -C build/            rebuild the default targets on every change\n  \
             zccache watch -C build/ app tests  keep only these targets up to date"
@@ -313,7 +309,7 @@ fn main() -> ExitCode {
     if invoked_as_ninja() {
         let cli = NinjaCli::parse_from(front);
         if cli.version {
-            println!("{NINJA_COMPAT_VERSION}");
+            println!("{}", zccache::ninja::parser::NINJA_VERSION);
             return ExitCode::SUCCESS;
         }
         let build_args = to_build_args(cli.flags, tool_args);

@@ -1124,7 +1124,7 @@ fn a_failed_compile_is_not_cached() {
             output.describe()
         );
         assert!(
-            output.combined().contains("FAILED: bad.o"),
+            output.combined().contains("FAILED: [code=1] bad.o"),
             "{}",
             output.describe()
         );

@@ -2,7 +2,8 @@
 //! bookkeeping, switching between the two executors in one build dir,
 //! content-based dirty checking, failures, interruption, the jobserver,
 //! pools, response files, dyndep, very large graphs, unusual paths, tools
-//! and exit codes.
+//! and exit codes. Exit codes and interruption, which ninja 1.13 changed,
+//! are compared with real ninja 1.13 ([`ninja_1_13`]).
 //!
 //! Where ninja and zccache may legitimately differ (zccache skips steps whose
 //! inputs only got a new timestamp), the test checks zccache alone and then
@@ -293,6 +294,26 @@ fn after_zccache_builds_and_ninja_rebuilds_zccache_finds_no_work() {
     zccache_build(dir, &[]).assert_no_work();
 }
 
+/// zccache follows ninja 1.13's exit codes but keeps writing the v6
+/// `.ninja_log` (MurmurHash command hashes) that ninja 1.11 and 1.12 read
+/// with every record: 1.13's v7 would make 1.11 rerun every step (its
+/// hashes differ), as 1.13 starts over on a v6 log.
+#[test]
+fn ninja_log_stays_v6_which_ninja_1_11_reads_whole() {
+    let temp = temp_dir();
+    let dir = temp.path();
+    write_files(
+        dir,
+        &[("build.ninja", FAN_MANIFEST), ("a", "a\n"), ("b", "b\n")],
+    );
+    zccache_build(dir, &[]).assert_success();
+    let log = fs::read_to_string(dir.join(".ninja_log")).expect("read .ninja_log");
+    assert!(log.starts_with("# ninja log v6\n"), "{log}");
+    let by_ninja = ninja(dir, &["-d", "explain"]);
+    by_ninja.assert_no_work();
+    assert!(warnings(&by_ninja).is_empty(), "{}", by_ninja.describe());
+}
+
 #[test]
 fn without_its_state_zccache_adopts_ninjas_view() {
     let temp = temp_dir();
@@ -402,16 +423,18 @@ fn switching_manifests_in_one_build_dir_keeps_every_record() {
 }
 
 /// `FORCE_COLOR` colours the output like `CLICOLOR_FORCE` does in ninja;
-/// `NO_COLOR` turns `CLICOLOR_FORCE` off (ninja after 1.13.2).
+/// `NO_COLOR` turns `CLICOLOR_FORCE` off (ninja after 1.13.2). Compared
+/// with ninja 1.13, whose FAILED line zccache prints.
 #[test]
 fn colour_variables_colour_failures_as_ninja_does() {
     let twin = Twin::new(&[(
         "build.ninja",
         "rule fail\n  command = printf '\\033[1mbold\\033[0m\\n'; exit 1\nbuild out: fail\n",
     )]);
-    let run = |program: &str, dir: &Path, vars: &[(&str, &str)]| {
+    let real_ninja = ninja_1_13();
+    let run = |program: &Path, dir: &Path, vars: &[(&str, &str)]| {
         let mut command = Command::new(program);
-        if program != "ninja" {
+        if program != real_ninja {
             command.arg("build");
         }
         command
@@ -425,10 +448,10 @@ fn colour_variables_colour_failures_as_ninja_does() {
         String::from_utf8_lossy(&output.stdout).replace("ninja: ", "zccache: ")
     };
     let zccache = zccache_bin();
-    let zccache = zccache.to_str().expect("utf-8 path");
-    let coloured = run("ninja", &twin.ninja_dir, &[("CLICOLOR_FORCE", "1")]);
+    let zccache = zccache.as_path();
+    let coloured = run(&real_ninja, &twin.ninja_dir, &[("CLICOLOR_FORCE", "1")]);
     assert!(coloured.contains("\x1b[31mFAILED"), "{coloured}");
-    let plain = run("ninja", &twin.ninja_dir, &[]);
+    let plain = run(&real_ninja, &twin.ninja_dir, &[]);
     assert_eq!(
         run(zccache, &twin.zccache_dir, &[("FORCE_COLOR", "1")]),
         coloured
@@ -702,7 +725,7 @@ fn interrupt_group(child: &std::process::Child) {
 
 /// Runs the manifest with a quick and a slow step under `program`, presses
 /// Ctrl-C once the quick step is done and the slow one is sleeping, and
-/// checks ninja's interruption contract.
+/// checks ninja 1.13's interruption contract.
 fn ctrl_c_stops_the_build(program: &Path, leading_args: &[&str]) {
     let temp = temp_dir();
     let dir = temp.path();
@@ -736,7 +759,8 @@ fn ctrl_c_stops_the_build(program: &Path, leading_args: &[&str]) {
     assert!(finished, "the executor ignored Ctrl-C");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    // 130 as in ninja 1.13 (1.11 exited 2).
+    assert_eq!(output.status.code(), Some(130), "{stdout}{stderr}");
     assert!(
         format!("{stdout}{stderr}").contains("build stopped: interrupted by user."),
         "{stdout}{stderr}"
@@ -761,12 +785,12 @@ fn ctrl_c_stops_the_build(program: &Path, leading_args: &[&str]) {
 }
 
 #[test]
-fn ctrl_c_under_ninja_exits_2_and_keeps_finished_steps() {
-    ctrl_c_stops_the_build(Path::new("ninja"), &[]);
+fn ctrl_c_under_ninja_1_13_exits_130_and_keeps_finished_steps() {
+    ctrl_c_stops_the_build(&ninja_1_13(), &[]);
 }
 
 #[test]
-fn ctrl_c_under_zccache_exits_2_and_keeps_finished_steps() {
+fn ctrl_c_under_zccache_exits_130_and_keeps_finished_steps() {
     if reference_mode() {
         return; // the ninja test above is the reference
     }
@@ -1274,39 +1298,132 @@ fn assert_same_failure(runs: &Runs) {
     );
 }
 
+/// `ninja --version` names the newest release whose behaviour zccache
+/// matches: the one these tests compare the changed behaviour with.
 #[test]
-fn step_killed_by_sigkill_fails_the_build_with_exit_1() {
-    let twin = one_step_twin("kill -KILL $$$$");
-    let runs = run_same(&twin, &[]);
-    assert_eq!(runs.ninja.code, Some(1));
+fn version_is_that_of_the_ninja_1_13_compared_with() {
+    if reference_mode() {
+        return; // ninja answers with its own version
+    }
+    let temp = temp_dir();
+    let link = temp.path().join("ninja");
+    std::os::unix::fs::symlink(zccache_bin(), &link).expect("symlink zccache");
+    let ours = run_in(temp.path(), &link, &["--version"]);
+    ours.assert_success();
+    let real = run_in(temp.path(), ninja_1_13(), &["--version"]);
+    assert_eq!(ours.stdout, "1.13.2\n");
+    // PyPI's build appends its own suffix: 1.13.2.git.kitware...
+    assert!(
+        real.stdout.starts_with(ours.stdout.trim_end()),
+        "{}",
+        real.describe()
+    );
+}
+
+/// ninja 1.13 exits with a failed step's own code and prints it in the
+/// FAILED line (1.11 exited 1 and printed no code).
+#[test]
+fn failed_step_exit_code_is_propagated_as_in_ninja_1_13() {
+    let twin = one_step_twin("exit 3");
+    let runs = twin.run_with_ninja_1_13(&[]);
+    assert_eq!(runs.ninja.code, Some(3), "{}", runs.context());
+    assert!(
+        runs.ninja.stdout.contains("FAILED: [code=3] out \n"),
+        "{}",
+        runs.context()
+    );
     assert_same_failure(&runs);
+}
+
+#[test]
+fn step_killed_by_sigkill_exits_128_plus_the_signal_as_in_ninja_1_13() {
+    let twin = one_step_twin("kill -KILL $$$$");
+    let runs = twin.run_with_ninja_1_13(&[]);
+    assert_eq!(runs.ninja.code, Some(137), "{}", runs.context());
+    assert_same_failure(&runs);
+}
+
+/// With `-k 0` the build exits with the code of the step that failed last.
+#[test]
+fn last_failed_step_gives_the_exit_code_as_in_ninja_1_13() {
+    let twin = Twin::new(&[(
+        "build.ninja",
+        "rule run\n  command = $cmd\n  description = RUN $out\n\
+         build a: run\n  cmd = exit 3\n\
+         build b: run\n  cmd = exit 4\n\
+         build c: run\n  cmd = touch c\n",
+    )]);
+    let runs = twin.run_with_ninja_1_13(&["-j1", "-k", "0", "a", "b", "c"]);
+    assert_eq!(runs.ninja.code, Some(4), "{}", runs.context());
+    assert_same_failure(&runs);
+}
+
+/// A step that exits 0 but leaves a depfile that does not parse fails with
+/// code 1.
+#[test]
+fn step_failing_through_its_depfile_exits_1_as_in_ninja_1_13() {
+    let twin = Twin::new(&[(
+        "build.ninja",
+        "rule dep\n  command = echo nocolon > $out.d\n  depfile = $out.d\n  deps = gcc\n\
+         build d: dep\n",
+    )]);
+    let runs = twin.run_with_ninja_1_13(&[]);
+    assert_eq!(runs.ninja.code, Some(1), "{}", runs.context());
+    assert_eq!(runs.zccache.code, Some(1), "{}", runs.context());
+    for output in [&runs.ninja, &runs.zccache] {
+        assert!(
+            output.stdout.contains("FAILED: [code=1] d \n"),
+            "{}",
+            runs.context()
+        );
+    }
 }
 
 #[test]
 fn step_killed_by_sigint_stops_the_build_as_interrupted() {
     // ninja treats a child that died of SIGINT as a Ctrl-C of the build.
     let twin = one_step_twin("kill -INT $$$$");
-    let runs = twin.run(&[]);
-    assert_eq!(runs.ninja.code, Some(2), "{}", runs.context());
-    assert_eq!(runs.zccache.code, Some(2), "{}", runs.context());
-    assert!(
-        runs.zccache
-            .combined()
-            .contains("build stopped: interrupted by user."),
-        "{}",
-        runs.context()
-    );
-}
-
-#[test]
-fn step_killed_by_sigint_prints_only_the_interruption() {
-    let twin = one_step_twin("kill -INT $$$$");
-    let runs = twin.run(&[]);
+    let runs = twin.run_with_ninja_1_13(&[]);
+    assert_eq!(runs.ninja.code, Some(130), "{}", runs.context());
     assert_eq!(
         normalized_lines(&runs.ninja.combined()),
         vec!["build stopped: interrupted by user."]
     );
     assert_same_failure(&runs);
+}
+
+/// ninja 1.13 marks an interruption with the code 130, so a step that
+/// exits 130 stops the build as if the user had pressed Ctrl-C.
+#[test]
+fn step_exiting_130_stops_the_build_as_interrupted_in_ninja_1_13() {
+    let twin = one_step_twin("exit 130");
+    let runs = twin.run_with_ninja_1_13(&[]);
+    assert_eq!(runs.ninja.code, Some(130), "{}", runs.context());
+    assert_eq!(
+        normalized_lines(&runs.ninja.combined()),
+        vec!["build stopped: interrupted by user."]
+    );
+    assert_same_failure(&runs);
+}
+
+/// An interrupted rebuild of the manifest is an error exiting 1 in every
+/// ninja version, not an interrupted build.
+#[test]
+fn interrupted_manifest_rebuild_exits_1() {
+    let twin = Twin::new(&[
+        (
+            "build.ninja",
+            "rule gen\n  command = kill -INT $$$$\n  generator = 1\n\
+             build build.ninja: gen gen.in\n",
+        ),
+        ("gen.in", ""),
+    ]);
+    twin.each(|dir| set_mtime_ago(&dir.join("build.ninja"), 100));
+    let runs = twin.run_with_ninja_1_13(&[]);
+    assert_eq!(runs.ninja.code, Some(1), "{}", runs.context());
+    assert_same_failure(&runs);
+    let old = twin.run(&[]);
+    assert_eq!(old.ninja.code, Some(1), "ninja 1.11: {}", old.context());
 }
 
 #[test]

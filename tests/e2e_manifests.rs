@@ -23,6 +23,15 @@ impl Twin {
         self.assert_same_trees();
         runs
     }
+
+    /// [`Twin::run_same`] against ninja 1.13, whose exit codes and FAILED
+    /// lines zccache follows.
+    fn run_same_as_1_13(&self, args: &[&str]) -> Runs {
+        let runs = self.run_with_ninja_1_13(args);
+        runs.assert_same_output(self);
+        self.assert_same_trees();
+        runs
+    }
 }
 
 impl Runs {
@@ -398,17 +407,18 @@ const FAILING_MANIFEST: &str = "rule run\n  command = $cmd\n\
      build after: run bad1\n  cmd = touch after\n";
 
 #[test]
-fn failing_step_reports_failed_and_exits_1() {
+fn failing_step_reports_failed_and_exits_with_its_code() {
     let twin = Twin::new(&[("build.ninja", FAILING_MANIFEST)]);
-    let runs = twin.run_same(&["-j1", "bad1"]);
+    let runs = twin.run_same_as_1_13(&["-j1", "bad1"]);
     runs.ninja.assert_failure();
-    assert_eq!(runs.ninja.code, Some(1));
-    // ninja 1.11 prints a trailing space after the output list.
+    // ninja 1.13 exits with the step's code (1.11 exited 1).
+    assert_eq!(runs.ninja.code, Some(3));
+    // ninja prints a trailing space after the output list.
     assert!(
         runs.zccache
             .stdout
             .lines()
-            .any(|line| line.trim_end() == "FAILED: bad1"),
+            .any(|line| line.trim_end() == "FAILED: [code=3] bad1"),
         "{}",
         runs.zccache.describe()
     );
@@ -418,9 +428,9 @@ fn failing_step_reports_failed_and_exits_1() {
 #[test]
 fn keep_going_zero_runs_everything_possible() {
     let twin = Twin::new(&[("build.ninja", FAILING_MANIFEST)]);
-    let runs = twin.run_same(&["-k", "0", "-j1"]);
-    assert_eq!(runs.ninja.code, Some(1));
-    for failed in ["FAILED: bad1", "FAILED: bad2"] {
+    let runs = twin.run_same_as_1_13(&["-k", "0", "-j1"]);
+    runs.ninja.assert_failure();
+    for failed in ["FAILED: [code=3] bad1", "FAILED: [code=4] bad2"] {
         assert!(
             runs.zccache.stdout.contains(failed),
             "{}",

@@ -327,7 +327,7 @@ fn sigint_during_a_round_interrupts_it_like_a_build() {
     watch.wait_until("the slow step started", |_| started.exists());
 
     let status = watch.interrupt();
-    assert_eq!(status.code(), Some(2), "{}", watch.output());
+    assert_eq!(status.code(), Some(130), "{}", watch.output());
     assert!(
         watch.output().contains("interrupted by user"),
         "{}",

@@ -18,8 +18,11 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// The ninja version whose syntax we accept, for `ninja_required_version`.
-pub const NINJA_VERSION: &str = "1.12.1";
+/// The newest ninja version whose behaviour zccache matches: answered to
+/// `ninja --version` (CMake and Meson pick features by it) and compared
+/// with `ninja_required_version`. README lists what of 1.12 and 1.13 is
+/// matched.
+pub const NINJA_VERSION: &str = "1.13.2";
 
 /// Includes nest at most this deep. Ninja itself overflows its stack on a
 /// self-including manifest; we report an error instead.

@@ -269,26 +269,26 @@ fn self_include_is_an_error_not_a_crash() {
 
 #[test]
 fn builddir_and_required_version() {
-    let m = ok("ninja_required_version = 1.12\nbuilddir = out\n");
+    let m = ok("ninja_required_version = 1.13\nbuilddir = out\n");
     assert_eq!(m.builddir.as_deref(), Some("out"));
     assert!(m.warnings.is_empty());
     assert_eq!(
-        error("ninja_required_version = 1.13\n"),
-        "ninja version (1.12.1) incompatible with build file ninja_required_version version (1.13)."
+        error("ninja_required_version = 1.14\n"),
+        "ninja version (1.13.2) incompatible with build file ninja_required_version version (1.14)."
     );
     assert_eq!(
         error("ninja_required_version = 2\n"),
-        "ninja version (1.12.1) incompatible with build file ninja_required_version version (2)."
+        "ninja version (1.13.2) incompatible with build file ninja_required_version version (2)."
     );
     let m = ok("ninja_required_version = 0.5\n");
     assert_eq!(
         m.warnings,
         vec![
-            "ninja executable version (1.12.1) greater than build file ninja_required_version (0.5); versions may be incompatible."
+            "ninja executable version (1.13.2) greater than build file ninja_required_version (0.5); versions may be incompatible."
         ]
     );
     // Ninja ignores the patch level.
-    ok("ninja_required_version = 1.12.9\n");
+    ok("ninja_required_version = 1.13.9\n");
 }
 
 #[test]

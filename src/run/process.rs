@@ -25,20 +25,20 @@ use std::time::{Duration, Instant};
 
 use crate::run::jobs::JobLimit;
 
-/// Exit code of the whole build when a step failed.
+/// Exit code of the whole build when a step failed without a code of its
+/// own: it exited 0 but its depfile could not be read, or it never started.
 ///
-/// Verified against ninja 1.11.1: a step exiting with code 3 makes ninja exit
-/// 1 ("build stopped: subcommand failed."), and so does a step killed by
-/// SIGKILL or SIGSEGV. The step's own code is never propagated.
+/// Verified against ninja 1.13.2 (where a step's own code is propagated, see
+/// [`ExitStatus::code`]); ninja 1.11 and 1.12 exited 1 for every failure.
 pub const EXIT_STEP_FAILED: i32 = 1;
 
 /// Exit code of the whole build when it was interrupted.
 ///
-/// Verified against ninja 1.11.1: after Ctrl-C, and also when a step dies from
-/// SIGINT, SIGTERM or SIGHUP (which ninja takes to mean the user interrupted
-/// it), ninja prints "build stopped: interrupted by user." without a FAILED
-/// block and exits 2.
-pub const EXIT_INTERRUPTED: i32 = 2;
+/// Verified against ninja 1.13.2: after Ctrl-C, and also when a step dies from
+/// SIGINT, SIGTERM or SIGHUP or exits 130 (which ninja takes to mean the user
+/// interrupted it), ninja prints "build stopped: interrupted by user."
+/// without a FAILED block and exits 130 (1.11 and 1.12 exited 2).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// The exit code a shell reports for a child that ended with `status`:
 /// its own code, or 128 + N when signal N killed it.
@@ -65,21 +65,29 @@ impl ExitStatus {
     }
 
     /// Whether ninja would treat this as the user interrupting the build
-    /// rather than the step failing (see [`EXIT_INTERRUPTED`]).
+    /// rather than the step failing (see [`EXIT_INTERRUPTED`]). ninja 1.13
+    /// keeps a step's exit code in the same value it marks an interruption
+    /// with (130), so a step exiting 130 counts as one too.
     pub fn is_interruption(&self) -> bool {
-        matches!(self, ExitStatus::Signaled(sig)
-            if *sig == libc::SIGINT || *sig == libc::SIGTERM || *sig == libc::SIGHUP)
+        match self {
+            ExitStatus::Signaled(sig) => {
+                *sig == libc::SIGINT || *sig == libc::SIGTERM || *sig == libc::SIGHUP
+            }
+            ExitStatus::Exited(code) => *code == EXIT_INTERRUPTED,
+            ExitStatus::SpawnFailed(_) => false,
+        }
     }
 
-    /// Exit code zccache should end with if this were the build's worst step
-    /// result: 0, [`EXIT_STEP_FAILED`] or [`EXIT_INTERRUPTED`].
-    pub fn build_exit_code(&self) -> i32 {
-        if self.success() {
-            0
-        } else if self.is_interruption() {
-            EXIT_INTERRUPTED
-        } else {
-            EXIT_STEP_FAILED
+    /// The code ninja 1.13 reports for this step (`FAILED: [code=N]`) and
+    /// exits with when it is the build's last failure: the step's own exit
+    /// code, 128 + N for signal N, [`EXIT_STEP_FAILED`] when it never ran.
+    /// (ninja adds 128 to the raw wait status, which also holds the
+    /// core-dump bit; zccache reports the shell's 128 + N either way.)
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => *code,
+            ExitStatus::Signaled(sig) => 128 + sig,
+            ExitStatus::SpawnFailed(_) => EXIT_STEP_FAILED,
         }
     }
 
@@ -695,10 +703,12 @@ mod tests {
         assert_eq!(run_one("exit 3").status, ExitStatus::Exited(3));
         let killed = run_one("kill -KILL $$").status;
         assert_eq!(killed, ExitStatus::Signaled(libc::SIGKILL));
-        assert_eq!(killed.build_exit_code(), EXIT_STEP_FAILED);
+        assert!(!killed.is_interruption());
+        assert_eq!(killed.code(), 128 + libc::SIGKILL);
         let terminated = run_one("kill -TERM $$").status;
         assert!(terminated.is_interruption());
-        assert_eq!(terminated.build_exit_code(), EXIT_INTERRUPTED);
+        let exited_130 = run_one("exit 130").status;
+        assert!(exited_130.is_interruption());
     }
 
     #[test]

@@ -339,9 +339,11 @@ fn round(
     let start = Instant::now();
     match session.update_manifest(status) {
         Ok(ManifestUpdate::Current { .. }) => {}
-        Ok(ManifestUpdate::Stopped(code)) => {
-            if code == EXIT_INTERRUPTED {
-                return RoundEnd::Exit(code);
+        Ok(ManifestUpdate::Stopped(_)) => {
+            // A build exits 1 when its manifest's rebuild was interrupted,
+            // as ninja does; watch ends as it does on Ctrl-C elsewhere.
+            if process::interrupted() {
+                return RoundEnd::Exit(EXIT_INTERRUPTED);
             }
             say(&format!(
                 "[watch] FAILED: regenerating {}, {:.2} s ({trigger})",

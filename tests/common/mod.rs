@@ -287,6 +287,34 @@ pub fn ninja(dir: &Path, args: &[&str]) -> Output {
     run_in(dir, "ninja", args)
 }
 
+/// Real ninja 1.13, the version whose changed behaviour zccache follows
+/// (a failed step's exit code, `FAILED: [code=N]`, 130 when interrupted),
+/// while everything else is compared with Debian's ninja 1.11.1 on PATH.
+/// scripts/test.sh installs it from PyPI and names it in
+/// `ZCCACHE_NINJA_1_13`; without that, the place it installs it to.
+/// Missing, the test fails.
+pub fn ninja_1_13() -> PathBuf {
+    let path = std::env::var_os("ZCCACHE_NINJA_1_13")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/tools/ninja-1.13.2/bin/ninja"));
+    let version = Command::new(&path)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run ninja 1.13 at {}: {e} (scripts/test.sh installs it)",
+                path.display()
+            )
+        });
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with("1.13."),
+        "{} is ninja {version}, not 1.13",
+        path.display()
+    );
+    path
+}
+
 /// `cmake -G Ninja -S source -B build -DCMAKE_BUILD_TYPE=Release extra...`,
 /// asserting success. Release has no `-g`, so objects carry no debug paths.
 pub fn cmake_configure(source: &Path, build: &Path, extra: &[&str]) -> Output {

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{
-    Output, assert_same_files, ninja, snapshot_tree, temp_dir, write_files, zccache_build,
+    Output, assert_same_files, ninja, ninja_1_13, run_in, snapshot_tree, temp_dir, write_files,
+    zccache_build,
 };
 
 pub struct Twin {
@@ -43,6 +44,15 @@ impl Twin {
     pub fn run(&self, args: &[&str]) -> Runs {
         Runs {
             ninja: ninja(&self.ninja_dir, args),
+            zccache: zccache_build(&self.zccache_dir, args),
+        }
+    }
+
+    /// Like [`Twin::run`] with real ninja 1.13 in place of ninja 1.11, for
+    /// what 1.13 changed (exit codes, `FAILED: [code=N]`).
+    pub fn run_with_ninja_1_13(&self, args: &[&str]) -> Runs {
+        Runs {
+            ninja: run_in(&self.ninja_dir, ninja_1_13(), args),
             zccache: zccache_build(&self.zccache_dir, args),
         }
     }

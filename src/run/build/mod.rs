@@ -81,6 +81,9 @@ pub struct BuildOutcome {
     pub failed: usize,
     /// The steps that failed, in the order they finished.
     pub failed_steps: Vec<StepId>,
+    /// The code of the step that failed last, which ninja 1.13 exits with
+    /// (see [`crate::run::process::ExitStatus::code`]); 0 when none failed.
+    pub failure_code: i32,
     pub interrupted: bool,
     /// Outputs of the steps that ran, so the driver can tell whether the
     /// manifest itself was rebuilt.
@@ -660,7 +663,7 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
         if self.opts.dry_run {
             self.ctx
                 .status
-                .step_finished(&description, &command, &[], true, b"", console);
+                .step_finished(&description, &command, &[], None, b"", console);
             self.finish_dry_run(step);
             return;
         }
@@ -852,10 +855,17 @@ impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
             let _ = fs::remove_file(rspfile);
         }
         let console = self.graph.steps[step.index()].uses_console();
+        // A step that exited 0 fails only through its depfile: ninja then
+        // reports code 1.
+        let failure = (!success).then(|| match finished.status {
+            ExitStatus::Exited(0) => crate::run::process::EXIT_STEP_FAILED,
+            ref status => status.code(),
+        });
         self.ctx
             .status
-            .step_finished(&description, &command, &outputs, success, &output, console);
-        if !success {
+            .step_finished(&description, &command, &outputs, failure, &output, console);
+        if let Some(code) = failure {
+            self.outcome.failure_code = code;
             self.outcome.failed += 1;
             self.outcome.failed_steps.push(step);
             // The step's dependents never become ready; leaving them waiting
