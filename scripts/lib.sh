@@ -69,3 +69,36 @@ install_ninja_1_13() {
   fi
   echo "$bin"
 }
+
+# ninja's misc/output_test.py from Debian 12's ninja-build source package:
+# its upstream tarball, fetched from Debian's pool once into target/tools and
+# verified against the SHA-256 in the package's .dsc (apt-get source
+# ninja-build). Prints the script's path.
+NINJA_SOURCE_TARBALL=ninja-build_1.11.1.orig.tar.gz
+NINJA_SOURCE_SHA256=31747ae633213f1eda3842686f83c2aa1412e0f5691d1c14dbbcc67fe7400cea
+fetch_ninja_output_test() {
+  local dir="$PWD/target/tools/ninja-1.11.1-source"
+  local script="$dir/ninja-1.11.1/misc/output_test.py"
+  if [ ! -f "$script" ]; then
+    install_missing_tools python3:python3 >&2
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    echo "downloading $NINJA_SOURCE_TARBALL from deb.debian.org" >&2
+    # Python, not curl: a clean Debian has no curl.
+    python3 - "$dir" "$NINJA_SOURCE_TARBALL" "$NINJA_SOURCE_SHA256" <<'PY'
+import hashlib, io, sys, tarfile, urllib.request
+dest, name, sha256 = sys.argv[1:]
+url = "https://deb.debian.org/debian/pool/main/n/ninja-build/" + name
+data = urllib.request.urlopen(url, timeout=60).read()
+got = hashlib.sha256(data).hexdigest()
+if got != sha256:
+    sys.exit(f"{url}: SHA-256 {got}, expected {sha256}")
+with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+    member = tar.getmember("ninja-1.11.1/misc/output_test.py")
+    # The "data" filter (Python 3.11.4+) refuses links and absolute paths.
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    tar.extractall(dest, members=[member], **safe)
+PY
+  fi
+  echo "$script"
+}

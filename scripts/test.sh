@@ -19,6 +19,8 @@ trap 'rm -f "$skips"' EXIT
 # --no-fail-fast: one failing test binary must not hide the others.
 status=0
 ZCCACHE_TEST_SKIPS="$skips" cargo test --release --no-fail-fast "$@" || status=$?
+# ninja's own output tests, on the binary cargo just built (a few seconds).
+bash scripts/ninja_output_test.sh target/release/zccache || status=$?
 if [ -s "$skips" ]; then
   echo "skipped: $(wc -l <"$skips") test(s), which passed without checking anything:"
   cat "$skips"
