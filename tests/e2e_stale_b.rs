@@ -427,3 +427,35 @@ fn gcc_recording_its_switches_stays_cached() {
     }
     assert_eq!(case.stat("compile_hits"), 2, "{}", output.describe());
 }
+
+#[test]
+fn an_assembler_found_through_b_is_part_of_the_key() {
+    // `-B DIR/` makes gcc run `DIR/as` when there is one: creating it,
+    // then editing it, changes the object (each one marks it with another
+    // symbol) and must miss.
+    let case = Case::new(&[("s.c", "int f(void) { return 1; }\n")]);
+    let tools = case.dir.join("tools");
+    fs::create_dir_all(&tools).expect("create tools");
+    let command = format!("gcc -B {}/ -c $in -o $out", tools.display());
+    let build = manifest(&command, &[("s.o", "s.c")]);
+    fs::write(case.dir.join("build.ninja"), build).expect("write build.ninja");
+    case.build();
+    let as_path = case.dir.join("tools/as");
+    for marker in ["first_as", "second_as"] {
+        let script = format!("#!/bin/sh\nexec as --defsym {marker}=1 \"$@\"\n");
+        rewrite(&as_path, &script);
+        let mut mode = fs::metadata(&as_path).expect("stat as").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+        fs::set_permissions(&as_path, mode).expect("chmod as");
+        case.remove(&["s.o"]);
+        let output = case.build();
+        case.assert_real(&case.dir, "s.o", &expand(&command, "s.c", "s.o"), &output);
+        let object = object_bytes(&case.dir, "s.o");
+        assert!(
+            object.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "s.o was not assembled by tools/as ({marker})\n{}",
+            output.describe()
+        );
+    }
+    assert_eq!(case.stat("compile_hits"), 0);
+}

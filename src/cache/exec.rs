@@ -660,12 +660,17 @@ impl Cache {
         invocation: &Invocation,
         overlay: &Overlay<'_>,
     ) -> Result<Plan, &'static str> {
+        let choosing = crate::cache::toolchain::program_choosing_args(
+            &invocation.expanded_args,
+            &invocation.cwd,
+        );
         let tool = self
             .toolchains
-            .identify(
+            .identify_with(
                 &invocation.program,
                 &invocation.cwd,
                 self.path_env.as_deref(),
+                &choosing,
             )
             .map_err(|err| {
                 self.warn("toolchain", &err);

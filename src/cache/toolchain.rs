@@ -138,6 +138,8 @@ struct MemoKey {
     /// Only when the resolution depends on it.
     cwd: Option<PathBuf>,
     path_env: Option<OsString>,
+    /// See [`program_choosing_args`].
+    choosing: Vec<String>,
 }
 
 #[derive(Hash, PartialEq, Eq)]
@@ -208,6 +210,19 @@ impl Toolchains {
         cwd: &Path,
         path_env: Option<&OsStr>,
     ) -> Result<Arc<ToolIdentity>, ToolchainError> {
+        self.identify_with(program, cwd, path_env, &[])
+    }
+
+    /// [`Toolchains::identify`] for a step whose options change which
+    /// programs the driver runs (`choosing`, from [`program_choosing_args`]):
+    /// the programs are found as that step's driver finds them.
+    pub fn identify_with(
+        &self,
+        program: &str,
+        cwd: &Path,
+        path_env: Option<&OsStr>,
+        choosing: &[String],
+    ) -> Result<Arc<ToolIdentity>, ToolchainError> {
         let depends_on_cwd = if program.contains('/') {
             !program.starts_with('/')
         } else {
@@ -217,6 +232,7 @@ impl Toolchains {
             program: program.to_owned(),
             cwd: depends_on_cwd.then(|| cwd.to_path_buf()),
             path_env: path_env.map(OsStr::to_os_string),
+            choosing: choosing.to_vec(),
         };
         if let Some(found) = lock(&self.tools).get(&key) {
             return Ok(Arc::clone(found));
@@ -225,7 +241,7 @@ impl Toolchains {
         let invoked = resolve_program(program, cwd, path_value)?;
         let resolved = fs::canonicalize(&invoked)
             .map_err(io_error(format!("resolving {}", invoked.display())))?;
-        let identity = Arc::new(self.identify_resolved(invoked, resolved, path_value)?);
+        let identity = Arc::new(self.identify_resolved(invoked, resolved, path_value, choosing)?);
         lock(&self.tools).insert(key, Arc::clone(&identity));
         Ok(identity)
     }
@@ -235,12 +251,16 @@ impl Toolchains {
         invoked: PathBuf,
         resolved: PathBuf,
         path_value: &OsStr,
+        choosing: &[String],
     ) -> Result<ToolIdentity, ToolchainError> {
         let disk_key = {
             let mut h = KeyHasher::new(b"identity");
             h.path(&invoked)
                 .path(&resolved)
                 .bytes(path_value.as_bytes());
+            for arg in choosing {
+                h.bytes(arg.as_bytes());
+            }
             h.steering_env();
             h.finish()
         };
@@ -255,7 +275,7 @@ impl Toolchains {
         let entry = match self.read_entry::<IdentityEntry>(&disk_key) {
             Some(entry) if entry.is_current(&invoked, &resolved, path_value) => entry,
             _ => {
-                let entry = self.probe_identity(invoked, resolved, path_value)?;
+                let entry = self.probe_identity(invoked, resolved, path_value, choosing)?;
                 if !entry.files.iter().any(|(_, stat)| stat.is_racy_now()) {
                     self.write_entry(&disk_key, &entry);
                 }
@@ -277,8 +297,12 @@ impl Toolchains {
         invoked: PathBuf,
         resolved: PathBuf,
         path_value: &OsStr,
+        choosing: &[String],
     ) -> Result<IdentityEntry, ToolchainError> {
-        let version_text = self.probe(&invoked, &["--version"], path_value)?;
+        let version_text = self
+            .probe_each(&invoked, choosing, &["--version"], path_value)?
+            .pop()
+            .unwrap_or_default();
         let version = version_text.lines().next().unwrap_or("").trim().to_owned();
         let name = invoked
             .file_name()
@@ -297,31 +321,52 @@ impl Toolchains {
 
         match family {
             Family::Gcc => {
+                let programs = driver_programs(GCC_PROGRAMS, choosing);
                 let mut args: Vec<String> = vec!["-dumpversion".into(), "-dumpmachine".into()];
-                args.extend(GCC_PROGRAMS.iter().map(|p| format!("-print-prog-name={p}")));
+                args.extend(programs.iter().map(|p| format!("-print-prog-name={p}")));
                 args.push("-print-search-dirs".into());
-                let answers = self.probe_each(&invoked, &args, path_value)?;
+                let answers = self.probe_each(&invoked, choosing, &args, path_value)?;
                 let (facts, rest) = answers.split_at(2);
-                let (programs, search_dirs) = rest.split_at(GCC_PROGRAMS.len());
+                let (found_programs, search_dirs) = rest.split_at(programs.len());
                 for (arg, answer) in args.iter().zip(facts) {
                     digest.bytes(arg.as_bytes()).bytes(answer.trim().as_bytes());
                 }
                 let program_dirs = parse_program_dirs(search_dirs.first().map_or("", |s| s));
-                for (name, answer) in GCC_PROGRAMS.iter().zip(programs) {
+                for (name, answer) in programs.iter().zip(found_programs) {
                     let found = self.locate(answer.trim(), &program_dirs, path_value, &mut lookups);
                     add_component(&mut digest, &mut files, name, found.as_deref())?;
                 }
+                let subdirs = [
+                    format!("{}/{}", facts[1].trim(), facts[0].trim()),
+                    facts[1].trim().to_owned(),
+                ];
+                prefix_lookups(choosing, &programs, &subdirs, path_value, &mut lookups);
             }
             Family::Clang => {
                 // The driver mode (clang++, clang-cpp) and the target of a
                 // prefixed name come from argv[0].
                 digest.bytes(b"name").bytes(name.as_bytes());
                 digest.bytes(b"version").bytes(version_text.as_bytes());
-                let args = ["-print-prog-name=ld", "-print-prog-name=as"];
-                let answers = self.probe_each(&invoked, &args, path_value)?;
+                let programs = driver_programs(&["ld", "as"], choosing);
+                let args: Vec<String> = programs
+                    .iter()
+                    .map(|p| format!("-print-prog-name={p}"))
+                    .collect();
+                let answers = self.probe_each(&invoked, choosing, &args, path_value)?;
                 for (arg, answer) in args.iter().zip(&answers) {
                     let found = self.locate(answer.trim(), &[], path_value, &mut lookups);
                     add_component(&mut digest, &mut files, arg, found.as_deref())?;
+                }
+                if choosing.iter().any(|arg| arg == "-B") {
+                    // clang tries `<triple>-<name>` before `<name>` in each prefix.
+                    let machine =
+                        self.probe_each(&invoked, choosing, &["-dumpmachine"], path_value)?;
+                    let triple = machine.first().map_or("", |m| m.trim());
+                    let names: Vec<String> = programs
+                        .iter()
+                        .flat_map(|p| [format!("{triple}-{p}"), p.clone()])
+                        .collect();
+                    prefix_lookups(choosing, &names, &[], path_value, &mut lookups);
                 }
                 for lib in self.llvm_libraries(&resolved) {
                     add_component(&mut digest, &mut files, "library", Some(&lib))?;
@@ -499,18 +544,25 @@ impl Toolchains {
         })
     }
 
-    /// Runs each probe (one argument each) in parallel: the gcc driver
-    /// answers only the first `-print-*` option of a command line.
+    /// Runs each probe (`prefix` and one argument each) in parallel: the
+    /// gcc driver answers only the first `-print-*` option of a command line.
     fn probe_each<S: AsRef<str> + Sync>(
         &self,
         tool: &Path,
+        prefix: &[String],
         args: &[S],
         path_value: &OsStr,
     ) -> Result<Vec<String>, ToolchainError> {
         std::thread::scope(|scope| {
             let handles: Vec<_> = args
                 .iter()
-                .map(|arg| scope.spawn(move || self.probe(tool, &[arg.as_ref()], path_value)))
+                .map(|arg| {
+                    scope.spawn(move || {
+                        let mut all: Vec<&str> = prefix.iter().map(String::as_str).collect();
+                        all.push(arg.as_ref());
+                        self.probe(tool, &all, path_value)
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
@@ -903,6 +955,113 @@ fn add_component(
         }
     }
     Ok(())
+}
+
+/// A step's options that change which programs its compiler driver runs
+/// (`-B`/`--prefix`, `--gcc-toolchain`, `-target`/`--target=`, `-fuse-ld=`,
+/// `--ld-path=`), normalized (`-B DIR`, `--target=T`, ...) with relative
+/// paths made absolute against `cwd`, in order. Empty for most steps.
+pub fn program_choosing_args(args: &[String], cwd: &Path) -> Vec<String> {
+    let absolute = |value: &str| {
+        if value.starts_with('/') {
+            value.to_owned()
+        } else {
+            format!("{}/{value}", cwd.display())
+        }
+    };
+    let mut kept = Vec::new();
+    let mut args = args.iter().map(String::as_str);
+    while let Some(arg) = args.next() {
+        if matches!(arg, "-B" | "--prefix") {
+            let value = args.next().unwrap_or("");
+            kept.extend(["-B".to_owned(), absolute(value)]);
+        } else if let Some(value) = arg.strip_prefix("--prefix=").or(arg.strip_prefix("-B")) {
+            kept.extend(["-B".to_owned(), absolute(value)]);
+        } else if arg == "--gcc-toolchain" {
+            let value = args.next().unwrap_or("");
+            kept.push(format!("--gcc-toolchain={}", absolute(value)));
+        } else if let Some(value) = arg.strip_prefix("--gcc-toolchain=") {
+            kept.push(format!("--gcc-toolchain={}", absolute(value)));
+        } else if arg == "-target" {
+            kept.push(format!("--target={}", args.next().unwrap_or("")));
+        } else if arg.starts_with("--target=") {
+            kept.push(arg.to_owned());
+        } else if let Some(value) = arg.strip_prefix("-fuse-ld=") {
+            let value = if value.contains('/') {
+                absolute(value)
+            } else {
+                value.to_owned()
+            };
+            kept.push(format!("-fuse-ld={value}"));
+        } else if let Some(value) = arg.strip_prefix("--ld-path=") {
+            kept.push(format!("--ld-path={}", absolute(value)));
+        }
+    }
+    kept
+}
+
+/// `base`, and the linker a `-fuse-ld=`/`--ld-path=` in `choosing` picks
+/// (`ld.NAME`, or the path given).
+fn driver_programs(base: &[&str], choosing: &[String]) -> Vec<String> {
+    let mut programs: Vec<String> = base.iter().map(|p| (*p).to_owned()).collect();
+    for arg in choosing {
+        if let Some(value) = arg.strip_prefix("-fuse-ld=") {
+            programs.push(if value.contains('/') {
+                value.to_owned()
+            } else {
+                format!("ld.{value}")
+            });
+        } else if let Some(value) = arg.strip_prefix("--ld-path=") {
+            programs.push(value.to_owned());
+        }
+    }
+    programs
+}
+
+/// Records, for each `-B` prefix in `choosing`, where the driver would
+/// look for each of `names` (in the prefix, and in each of `subdirs` of
+/// it), so that a program created there later, ahead of the one found,
+/// makes the identity stale.
+fn prefix_lookups(
+    choosing: &[String],
+    names: &[String],
+    subdirs: &[String],
+    path_value: &OsStr,
+    lookups: &mut Vec<Lookup>,
+) {
+    let prefixes = choosing
+        .windows(2)
+        .filter(|pair| pair[0] == "-B")
+        .map(|pair| pair[1].as_str());
+    for prefix in prefixes {
+        for name in names.iter().filter(|name| !name.contains('/')) {
+            let mut places: Vec<PathBuf> = Vec::new();
+            if prefix.ends_with('/') || Path::new(prefix).is_dir() {
+                places.push(Path::new(prefix).join(name));
+                places.extend(
+                    subdirs
+                        .iter()
+                        .map(|sub| Path::new(prefix).join(sub).join(name)),
+                );
+            } else {
+                // Not a dir: the driver glues the name onto the prefix.
+                places.push(PathBuf::from(format!("{prefix}{name}")));
+            }
+            for place in places {
+                let (Some(dir), Some(file)) = (place.parent(), place.file_name()) else {
+                    continue;
+                };
+                let file = file.to_string_lossy().into_owned();
+                let dirs = vec![dir.to_path_buf()];
+                let found = search_dirs(&file, &dirs, path_value);
+                lookups.push(Lookup {
+                    name: file,
+                    dirs,
+                    found,
+                });
+            }
+        }
+    }
 }
 
 /// Stats, then hashes: if the file changes in between, the recorded stat
@@ -1592,6 +1751,54 @@ mod tests {
             ]
         );
         assert!(include_affecting_args(&["-B".to_owned(), "rel".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn program_choosing_args_are_normalized_and_absolute() {
+        let args: Vec<String> = [
+            "-O2",
+            "-B",
+            "tools/",
+            "--prefix=/p/",
+            "-Bx-",
+            "-target",
+            "arm-none-eabi",
+            "--gcc-toolchain",
+            "gcc",
+            "-fuse-ld=lld",
+            "-fuse-ld=bin/ld",
+            "--ld-path=/l",
+            "-I",
+            "inc",
+            "-c",
+            "a.c",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            program_choosing_args(&args, Path::new("/w")),
+            [
+                "-B",
+                "/w/tools/",
+                "-B",
+                "/p/",
+                "-B",
+                "/w/x-",
+                "--target=arm-none-eabi",
+                "--gcc-toolchain=/w/gcc",
+                "-fuse-ld=lld",
+                "-fuse-ld=/w/bin/ld",
+                "--ld-path=/l",
+            ]
+        );
+        assert!(program_choosing_args(&["-O2".to_owned()], Path::new("/w")).is_empty());
+        assert_eq!(
+            driver_programs(
+                &["as"],
+                &["-fuse-ld=lld".to_owned(), "--ld-path=/l".to_owned()]
+            ),
+            ["as", "ld.lld", "/l"]
+        );
     }
 
     #[test]
