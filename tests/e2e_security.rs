@@ -4,7 +4,7 @@
 //! zccache call create files outside the cache; see SECURITY.md.
 //!
 //! Tests that need a second user run as root and make one with `setpriv`;
-//! without root they print that they skipped.
+//! without root they say that they skipped (`common::skipped`).
 
 mod common;
 
@@ -260,8 +260,7 @@ fn a_relative_cache_dir_is_the_same_dir_for_the_call_and_its_helper() {
 
 /// Whether this test runs as root (needed to act as a second user).
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = running_as_root();
     if !root {
         skipped("needs root to act as a second user");
     }

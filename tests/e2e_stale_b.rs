@@ -197,7 +197,7 @@ fn clang_ignoring_source_date_epoch_never_has_its_time_macros_restored() {
         .output()
         .expect("run clang");
     if String::from_utf8_lossy(&honours.stdout).contains("00:00:00") {
-        println!("SKIPPED: this clang honours SOURCE_DATE_EPOCH");
+        skipped("this clang honours SOURCE_DATE_EPOCH");
         return;
     }
     case.build();
