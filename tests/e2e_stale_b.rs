@@ -459,3 +459,24 @@ fn an_assembler_found_through_b_is_part_of_the_key() {
     }
     assert_eq!(case.stat("compile_hits"), 0);
 }
+
+#[test]
+fn a_compile_writing_a_report_file_is_never_restored_without_it() {
+    // -fsave-optimization-record writes s.opt.yaml beside the object; a
+    // hit restores the object only, so such a compile is not cached.
+    let command = "clang -O2 -fsave-optimization-record -c $in -o $out";
+    let build = manifest(command, &[("s.o", "s.c")]);
+    let case = Case::new(&[
+        ("build.ninja", &build),
+        ("s.c", "int f(int x) { return x * 3; }\n"),
+    ]);
+    case.build();
+    case.remove(&["s.o", "s.opt.yaml"]);
+    let output = case.build();
+    assert!(
+        case.dir.join("s.opt.yaml").is_file(),
+        "s.opt.yaml is missing after the second build\n{}",
+        output.describe()
+    );
+    assert_eq!(case.stat("uncacheable.report_file"), 2);
+}

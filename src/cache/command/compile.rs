@@ -208,6 +208,31 @@ pub(super) struct DriverArgs {
     xclang_file_next: bool,
 }
 
+/// Options that make the compiler write a report file beside the object
+/// (optimization records, statistics, diagnostics in a file), which a hit
+/// would not restore.
+fn writes_report_file(arg: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "-fsave-optimization-record",
+        "-foptimization-record-file=",
+        "-save-stats",
+        "-fproc-stat-report",
+        "-fdiagnostics-add-output=",
+        "-fdiagnostics-set-output=",
+    ];
+    if PREFIXES.iter().any(|p| arg.starts_with(p)) {
+        return true;
+    }
+    if let Some(format) = arg.strip_prefix("-fdiagnostics-format=") {
+        return format.ends_with("-file");
+    }
+    // -fopt-info[-KIND]=FILE, unless the "file" is a standard stream.
+    arg.starts_with("-fopt-info")
+        && arg
+            .split_once('=')
+            .is_some_and(|(_, file)| !matches!(file, "stderr" | "stdout"))
+}
+
 /// Debug info with macro definitions (`-g3`, `-ggdb3`, clang's
 /// `-fdebug-macro`) records the command line's `-D`s in the object, so two
 /// compiles differing only in those are not interchangeable even when their
@@ -423,6 +448,7 @@ impl DriverArgs {
             {
                 self.refuse("stack_usage", arg)
             }
+            _ if writes_report_file(arg) => self.refuse("report_file", arg),
             _ => {
                 if let Some(items) = arg.strip_prefix("-Wa,") {
                     if items

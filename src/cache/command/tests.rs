@@ -603,6 +603,28 @@ fn debug_prefix_maps_sysroot_target() {
 }
 
 #[test]
+fn report_files_are_refused() {
+    for cmd in [
+        "clang -fsave-optimization-record -c a.c",
+        "clang -fsave-optimization-record=bitstream -c a.c",
+        "clang -foptimization-record-file=r.yaml -c a.c",
+        "clang -save-stats=obj -c a.c",
+        "gcc -fdiagnostics-format=sarif-file -c a.c",
+        "gcc -fdiagnostics-add-output=sarif -c a.c",
+        "gcc -fopt-info-vec-missed=vec.txt -c a.c",
+    ] {
+        assert_eq!(refused(cmd).1, "report_file", "{cmd}");
+    }
+    for cmd in [
+        "gcc -fdiagnostics-format=json -c a.c",
+        "gcc -fopt-info-vec -c a.c",
+        "gcc -fopt-info=stderr -c a.c",
+    ] {
+        compile(cmd);
+    }
+}
+
+#[test]
 fn the_last_command_line_recording_option_wins() {
     for (cmd, records) in [
         ("clang -c a.c", false),
