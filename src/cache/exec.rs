@@ -209,11 +209,24 @@ impl<S> Finished<'_, S> {
 /// A run's outputs (content and mode, in the plan's order) and dependency
 /// texts, as read right after it.
 struct Captured {
-    outputs: Vec<(Vec<u8>, u32)>,
+    outputs: Vec<(CapturedOutput, u32)>,
     /// The depfile listing what the tool read (the build's or zccache's).
     dependencies: Option<String>,
     /// The depfile the build asked for, to restore on a hit.
     depfile: Option<Vec<u8>>,
+}
+
+/// One output as read right after the run.
+enum CapturedOutput {
+    /// Small enough to hold (see [`crate::cache::store::IN_MEMORY_LIMIT`]).
+    Read(Vec<u8>),
+    /// Too big to hold: already hashed and written in a temp file of the
+    /// cache, and whether it names a root or has sections that may hide
+    /// one (see [`Cache::store_result`]).
+    Staged {
+        blob: crate::cache::store::StagedBlob,
+        ties_to_roots: bool,
+    },
 }
 
 /// What is known of other compiles of the same source whose arguments
@@ -1153,12 +1166,20 @@ impl Cache {
     /// rewrite an output in place): read before the step is reported done.
     fn capture_files(&self, plan: &Plan) -> Result<Captured, Option<&'static str>> {
         let mut outputs = Vec::with_capacity(plan.outputs.len());
+        let mut budget = crate::cache::store::IN_MEMORY_LIMIT;
         for path in &plan.outputs {
-            let content = fs::read(path).map_err(|_| Some("output_missing"))?;
-            let mode = fs::metadata(path)
-                .map(|m| m.permissions().mode())
-                .unwrap_or(0o644);
-            outputs.push((content, mode));
+            let mut file = fs::File::open(path).map_err(|_| Some("output_missing"))?;
+            let meta = file.metadata().map_err(|_| Some("output_missing"))?;
+            let output = if meta.len() <= budget {
+                budget -= meta.len();
+                let mut content = Vec::with_capacity(meta.len() as usize);
+                std::io::Read::read_to_end(&mut file, &mut content)
+                    .map_err(|_| Some("output_missing"))?;
+                CapturedOutput::Read(content)
+            } else {
+                self.stage_output(&file, path)?
+            };
+            outputs.push((output, meta.permissions().mode()));
         }
         let dependencies = if plan.two_level {
             let deps_path = match (&plan.private_deps, &plan.depfile) {
@@ -1179,6 +1200,32 @@ impl Cache {
             dependencies,
             depfile,
         })
+    }
+
+    /// Writes an output too big to hold to a temp file of the cache, in
+    /// one pass that also looks for the roots in it.
+    fn stage_output(
+        &self,
+        file: &fs::File,
+        path: &Path,
+    ) -> Result<CapturedOutput, Option<&'static str>> {
+        let mut seen = self.roots.seen_in_pieces();
+        match self
+            .store
+            .stage_blob(file, path, &mut |piece| seen.feed(piece))
+        {
+            Ok(blob) => Ok(CapturedOutput::Staged {
+                blob,
+                // Compressed sections may hold the roots unseen (`-gz`).
+                ties_to_roots: seen.found()
+                    || crate::cache::elf::file_has_compressed_sections(file),
+            }),
+            Err(StoreError::Changed { .. }) => Err(Some("output_changed")),
+            Err(err) => {
+                self.write_failed(&err);
+                Err(None)
+            }
+        }
     }
 
     /// Stores a successful run from what [`Cache::capture_files`] read.
@@ -1238,19 +1285,30 @@ impl Cache {
             }
         }
         let mut outputs = Vec::with_capacity(plan.outputs.len());
-        for (content, mode) in captured.outputs {
-            // Compressed sections may hold the roots unseen (`-gz`).
-            ties_to_roots |= self.roots.appear_in(&content)
-                || crate::cache::elf::has_compressed_sections(&content);
-            let blob = self.store.put_blob(&content).map_err(|err| {
+        for (output, mode) in captured.outputs {
+            let write_failed = |err| {
                 self.write_failed(&err);
                 None
-            })?;
-            outputs.push(StoredOutput {
-                blob,
-                size: content.len() as u64,
-                mode,
-            });
+            };
+            let (blob, size) = match output {
+                CapturedOutput::Read(content) => {
+                    // Compressed sections may hold the roots unseen (`-gz`).
+                    ties_to_roots |= self.roots.appear_in(&content)
+                        || crate::cache::elf::has_compressed_sections(&content);
+                    let blob = self.store.put_blob(&content).map_err(write_failed)?;
+                    (blob, content.len() as u64)
+                }
+                CapturedOutput::Staged {
+                    blob,
+                    ties_to_roots: ties,
+                } => {
+                    ties_to_roots |= ties;
+                    let (digest, size) = (*blob.digest(), blob.size());
+                    self.store.commit_staged(blob).map_err(write_failed)?;
+                    (digest, size)
+                }
+            };
+            outputs.push(StoredOutput { blob, size, mode });
         }
         let depfile = match (&plan.depfile, captured.depfile) {
             (Some((_, target)), Some(text)) => match self.roots.normalize_bytes(&text) {

@@ -132,11 +132,64 @@ impl Roots {
             .any(|(root, _)| root.len() > 1 && memmem::find(content, root.as_bytes()).is_some())
     }
 
+    /// [`Roots::appear_in`] for content read piece by piece.
+    pub fn seen_in_pieces(&self) -> RootsSeen<'_> {
+        let roots: Vec<&[u8]> = self
+            .ordered()
+            .into_iter()
+            .map(|(root, _)| root.as_bytes())
+            .filter(|root| root.len() > 1)
+            .collect();
+        let keep = roots.iter().map(|root| root.len() - 1).max().unwrap_or(0);
+        RootsSeen {
+            roots,
+            keep,
+            tail: Vec::new(),
+            found: false,
+        }
+    }
+
     /// The source root as seen from the build dir, for prefix maps: ".."
     /// for `src/build`, "../src" for siblings.
     pub fn source_from_build(&self) -> Option<String> {
         let source = self.source.as_deref()?;
         Some(relative_path(&self.build, source))
+    }
+}
+
+/// Whether a root occurs in content shown piece by piece, across the
+/// pieces' bounds too (see [`Roots::seen_in_pieces`]).
+pub struct RootsSeen<'r> {
+    roots: Vec<&'r [u8]>,
+    /// The longest root but one byte: what of the content so far a root
+    /// may start in and end in the next piece.
+    keep: usize,
+    tail: Vec<u8>,
+    found: bool,
+}
+
+impl RootsSeen<'_> {
+    pub fn feed(&mut self, piece: &[u8]) {
+        if self.found || self.roots.is_empty() {
+            return;
+        }
+        let head = &piece[..piece.len().min(self.keep)];
+        self.tail.extend_from_slice(head);
+        let hit = |text: &[u8]| self.roots.iter().any(|r| memmem::find(text, r).is_some());
+        self.found = hit(&self.tail) || hit(piece);
+        if piece.len() >= self.keep {
+            self.tail.clear();
+            self.tail
+                .extend_from_slice(&piece[piece.len() - self.keep..]);
+        } else {
+            let excess = self.tail.len().saturating_sub(self.keep);
+            self.tail.drain(..excess);
+        }
+    }
+
+    /// Whether a root occurred in what was shown.
+    pub fn found(&self) -> bool {
+        self.found
     }
 }
 
@@ -240,6 +293,27 @@ mod tests {
     fn finds_roots_in_binary_content() {
         assert!(roots().appear_in(b"\0\0/p/src/a.c\0"));
         assert!(!roots().appear_in(b"\0\0/p/sr\0"));
+    }
+
+    #[test]
+    fn finds_roots_across_the_pieces_content_is_read_in() {
+        let roots = roots();
+        for content in [
+            &b"\0\0/p/src/a.c\0"[..],
+            b"/p/src",
+            b"xx/p/sr\0c/p/sr",
+            b"\0\0/p/sr\0",
+        ] {
+            for piece in 1..=content.len() {
+                let mut seen = roots.seen_in_pieces();
+                content.chunks(piece).for_each(|chunk| seen.feed(chunk));
+                assert_eq!(
+                    seen.found(),
+                    roots.appear_in(content),
+                    "{content:?} in pieces of {piece}"
+                );
+            }
+        }
     }
 
     #[test]

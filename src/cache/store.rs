@@ -38,6 +38,12 @@
 //! created on the first write that needs it, so opening the store costs no
 //! system call at all.
 //!
+//! Memory stays bounded whatever a blob's size: outputs past
+//! [`IN_MEMORY_LIMIT`] are staged (hashed, compressed and written to a temp
+//! file in one pass over the output, see [`Store::stage_blob`]) and
+//! restored by decompressing into a temp file beside the output while
+//! hashing, renamed over the output only once the digest matches.
+//!
 //! The file mtime is the last-use time: reads and re-puts refresh it, and gc
 //! evicts least recently used first.
 //!
@@ -135,6 +141,14 @@ const RECORD_HEADER_LEN: usize = 48;
 const TOUCH_GRANULARITY: Duration = Duration::from_secs(60);
 const GC_LOCK: &str = "gc.lock";
 const COPY_BUF: usize = 128 * 1024;
+/// Outputs up to this size (together, per step) are read whole and
+/// compressed in memory, and blobs up to it restored from memory: a small
+/// object costs no second pass or temp file. Anything bigger is streamed.
+pub const IN_MEMORY_LIMIT: u64 = 8 << 20;
+/// The largest zstd window a streamed restore accepts (16 MiB): level 1
+/// frames use 512 KiB, and a crafted frame asking for more is damage, not
+/// a reason to allocate its window.
+const WINDOW_LOG_MAX: u32 = 24;
 
 pub struct Store {
     root: PathBuf,
@@ -186,6 +200,52 @@ fn copy_hashing(
         total += n as u64;
     }
     Ok((*hasher.finalize().as_bytes(), total))
+}
+
+/// A writer that shows what passes through to `scan` first.
+struct Scanning<'a, W: Write> {
+    inner: W,
+    scan: &'a mut dyn FnMut(&[u8]),
+}
+
+impl<W: Write> Write for Scanning<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        (self.scan)(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A temp file made through its dir's descriptor; the dir is held open
+/// for as long as the file's name goes through it.
+struct TempBeneath {
+    // Dropped (unlinked by name) before the dir is closed.
+    file: tempfile::NamedTempFile,
+    dir: Option<nofollow::OpenDir>,
+}
+
+/// A blob written to a temp file in the cache in the form the store
+/// keeps, not yet under its name: [`Store::commit_staged`] puts it there,
+/// dropping it deletes it.
+pub struct StagedBlob {
+    temp: TempBeneath,
+    digest: Digest,
+    size: u64,
+}
+
+impl StagedBlob {
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The uncompressed size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 /// Copy-on-write clone of a whole file; false where the fs cannot.
@@ -303,29 +363,30 @@ fn compress(content: &[u8]) -> io::Result<Vec<u8>> {
     frame
 }
 
-/// Decompresses a whole zstd frame with a decompression context reused by
-/// the thread: making one per blob cost more than restoring a small
-/// object.
-fn decompress(frame: &[u8]) -> io::Result<Vec<u8>> {
+/// The content size a frame's header states, if it states one of at most
+/// [`IN_MEMORY_LIMIT`]: such a frame is decompressed in memory.
+fn small_frame_content(frame: &[u8]) -> Option<usize> {
+    match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(size)) if size <= IN_MEMORY_LIMIT => usize::try_from(size).ok(),
+        _ => None,
+    }
+}
+
+/// Decompresses a zstd frame of at most `capacity` bytes with a
+/// decompression context reused by the thread: making one per blob cost
+/// more than restoring a small object.
+fn decompress(frame: &[u8], capacity: usize) -> io::Result<Vec<u8>> {
     thread_local! {
         static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
-    let capacity = match zstd::zstd_safe::get_frame_content_size(frame) {
-        Ok(Some(size)) => usize::try_from(size)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?,
-        // Frames written by streaming have no size: decode by streaming.
-        _ => return zstd::decode_all(frame),
-    };
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(zstd::bulk::Decompressor::new()?);
-        }
-        match slot.as_mut() {
-            Some(decompressor) => decompressor.decompress(frame, capacity),
-            None => zstd::decode_all(frame),
-        }
+        let decompressor = match slot.as_mut() {
+            Some(decompressor) => decompressor,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(frame, capacity)
     })
 }
 
@@ -473,6 +534,46 @@ impl Store {
             .find(|(path, _)| nofollow::is_regular(path))
     }
 
+    /// A temp file in `real_dir` (below the root), created through the
+    /// dir's descriptor, reached through no symlink in the cache; missing
+    /// dirs (a fresh cache, a concurrent clear) are made.
+    fn temp_beneath(&self, real_dir: &Path) -> Result<TempBeneath, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let retry = attempt < 3;
+            let make_dirs = || {
+                self.make_dirs(real_dir)
+                    .map_err(io_err(format!("cannot create {}", real_dir.display())))
+            };
+            let dir = match nofollow::dir_beneath(&self.root, real_dir) {
+                Some(Ok(opened)) => Some(opened),
+                Some(Err(e)) if e.kind() == io::ErrorKind::NotFound && retry => {
+                    make_dirs()?;
+                    continue;
+                }
+                Some(Err(e)) => {
+                    return Err(io_err(format!("cannot open {}", real_dir.display()))(e));
+                }
+                None => None,
+            };
+            let held = dir.as_ref().map(nofollow::OpenDir::path);
+            let made = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .tempfile_in(held.as_deref().unwrap_or(real_dir));
+            match made {
+                Ok(file) => return Ok(TempBeneath { file, dir }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && retry => make_dirs()?,
+                Err(e) => {
+                    return Err(io_err(format!(
+                        "cannot create a temp file in {}",
+                        real_dir.display()
+                    ))(e));
+                }
+            }
+        }
+    }
+
     /// Writes a file at `dest` via a temp file in its dir and a rename.
     /// `fill` may be called again if the dir vanished (concurrent clear).
     fn write_atomic(
@@ -485,54 +586,17 @@ impl Store {
         loop {
             attempt += 1;
             let retry = attempt < 3;
-            // Created and renamed through the dir's descriptor, reached
-            // through no symlink in the cache.
-            let opened = match nofollow::dir_beneath(&self.root, real_dir) {
-                Some(Ok(opened)) => Some(opened),
-                Some(Err(e)) if e.kind() == io::ErrorKind::NotFound && retry => {
-                    self.make_dirs(real_dir)
-                        .map_err(io_err(format!("cannot create {}", real_dir.display())))?;
-                    continue;
-                }
-                Some(Err(e)) => {
-                    return Err(io_err(format!("cannot open {}", real_dir.display()))(e));
-                }
-                None => None,
-            };
-            let held = opened.as_ref().map(nofollow::OpenDir::path);
-            let dir = held.as_deref().unwrap_or(real_dir);
-            let target = match (&held, dest.file_name()) {
-                (Some(held), Some(name)) => held.join(name),
+            let TempBeneath { mut file, dir } = self.temp_beneath(real_dir)?;
+            // Renamed through the same descriptor.
+            let target = match (&dir, dest.file_name()) {
+                (Some(dir), Some(name)) => dir.path().join(name),
                 _ => dest.to_path_buf(),
             };
-            let mut tmp = match tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(dir) {
-                Ok(tmp) => tmp,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && retry => {
-                    self.make_dirs(real_dir)
-                        .map_err(io_err(format!("cannot create {}", real_dir.display())))?;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(io_err(format!(
-                        "cannot create a temp file in {}",
-                        real_dir.display()
-                    ))(e));
-                }
-            };
-            fill(tmp.as_file_mut())?;
-            self.share(tmp.as_file()).map_err(io_err(format!(
-                "cannot set the mode of {}",
-                tmp.path().display()
-            )))?;
-            let len = tmp
-                .as_file()
-                .metadata()
-                .map_err(io_err(format!("cannot stat {}", tmp.path().display())))?
-                .len();
-            match persist_replacing(tmp, &target) {
+            fill(file.as_file_mut())?;
+            let len = self.finish_temp(file.as_file())?;
+            match persist_replacing(file, &target) {
                 Ok(()) => {
-                    self.bytes_written.fetch_add(len, Ordering::Relaxed);
-                    self.bytes_unflushed.fetch_add(len, Ordering::Relaxed);
+                    self.note_written(len);
                     return Ok(len);
                 }
                 Err(e) if e.error.kind() == io::ErrorKind::NotFound && retry => continue,
@@ -543,6 +607,21 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Gives a written temp file of the cache its mode; its size.
+    fn finish_temp(&self, file: &File) -> Result<u64, StoreError> {
+        self.share(file)
+            .map_err(io_err("cannot set the mode of a temp file in the cache"))?;
+        Ok(file
+            .metadata()
+            .map_err(io_err("cannot stat a temp file in the cache"))?
+            .len())
+    }
+
+    fn note_written(&self, len: u64) {
+        self.bytes_written.fetch_add(len, Ordering::Relaxed);
+        self.bytes_unflushed.fetch_add(len, Ordering::Relaxed);
     }
 
     /// Deletes a damaged file and describes it; deleting is best effort
@@ -643,49 +722,6 @@ impl Store {
         if self.compression { zst } else { raw }
     }
 
-    /// Stores a file's content; returns its digest and uncompressed size.
-    /// The file is read twice (hash, then copy) so nothing is written when
-    /// the blob already exists; if it changed in between, nothing is stored.
-    pub fn put_blob_from_file(&self, path: &Path) -> Result<(Digest, u64), StoreError> {
-        let open = || File::open(path).map_err(io_err(format!("cannot open {}", path.display())));
-        let read_err = |e| io_err(format!("cannot read {}", path.display()))(e);
-        let (digest, size) = match copy_hashing(&mut open()?, None) {
-            Ok(done) => done,
-            Err(CopyFail::Read(e) | CopyFail::Write(e)) => return Err(read_err(e)),
-        };
-        if self.reuse_existing(&digest) {
-            return Ok((digest, size));
-        }
-        let dest = self.blob_dest(&digest);
-        let compression = self.compression;
-        self.write_atomic(&dest, &mut |file| {
-            let mut source = open()?;
-            let write_err = io_err(format!("cannot write blob {}", dest.display()));
-            let copied = if compression {
-                let mut encoder = zstd::Encoder::new(&mut *file, ZSTD_LEVEL)
-                    .map_err(io_err("cannot start zstd"))?;
-                let copied = copy_hashing(&mut source, Some(&mut encoder));
-                if copied.is_ok() {
-                    encoder.finish().map_err(write_err)?;
-                }
-                copied
-            } else {
-                copy_hashing(&mut source, Some(file))
-            };
-            match copied {
-                Ok((again, _)) if again == digest => Ok(()),
-                Ok(_) => Err(StoreError::Changed {
-                    path: path.to_path_buf(),
-                }),
-                Err(CopyFail::Read(e)) => Err(read_err(e)),
-                Err(CopyFail::Write(e)) => {
-                    Err(io_err(format!("cannot write blob {}", dest.display()))(e))
-                }
-            }
-        })?;
-        Ok((digest, size))
-    }
-
     pub fn put_blob(&self, content: &[u8]) -> Result<Digest, StoreError> {
         let digest = *blake3::hash(content).as_bytes();
         if self.reuse_existing(&digest) {
@@ -704,6 +740,110 @@ impl Store {
                 .map_err(io_err(format!("cannot write blob {}", dest.display())))
         })?;
         Ok(digest)
+    }
+
+    /// Reads `source` (from where it stands) once, hashing it, showing
+    /// each piece to `scan`, and writing it in the stored form to a temp
+    /// file in the cache; memory stays bounded whatever its size. Err
+    /// `Changed` if the file's size changed meanwhile.
+    pub fn stage_blob(
+        &self,
+        source: &File,
+        path: &Path,
+        scan: &mut dyn FnMut(&[u8]),
+    ) -> Result<StagedBlob, StoreError> {
+        let read_err = |e| io_err(format!("cannot read {}", path.display()))(e);
+        let expected = source.metadata().map_err(read_err)?.len();
+        let mut temp = self.temp_beneath(&self.v1.join("blobs"))?;
+        let write_err = io_err("cannot write a blob to a temp file in the cache");
+        let mut reader = source;
+        let copied = if self.compression {
+            let mut encoder = zstd::Encoder::new(temp.file.as_file_mut(), ZSTD_LEVEL)
+                .map_err(io_err("cannot start zstd"))?;
+            // The frame then says its size, which tells a restore whether
+            // to decompress in memory.
+            encoder
+                .set_pledged_src_size(Some(expected))
+                .map_err(io_err("cannot start zstd"))?;
+            let mut scanning = Scanning {
+                inner: &mut encoder,
+                scan,
+            };
+            let copied = copy_hashing(&mut reader, Some(&mut scanning));
+            if matches!(copied, Ok((_, size)) if size == expected) {
+                encoder.finish().map_err(write_err)?;
+            }
+            copied
+        } else {
+            let mut scanning = Scanning {
+                inner: temp.file.as_file_mut(),
+                scan,
+            };
+            copy_hashing(&mut reader, Some(&mut scanning))
+        };
+        let (digest, size) = match copied {
+            Ok(done) => done,
+            Err(CopyFail::Read(e)) => return Err(read_err(e)),
+            Err(CopyFail::Write(e)) => {
+                return Err(io_err("cannot write a blob to a temp file in the cache")(e));
+            }
+        };
+        if size != expected {
+            return Err(StoreError::Changed {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(StagedBlob { temp, digest, size })
+    }
+
+    /// Puts a staged blob under its name (or drops it, when that blob is
+    /// stored already).
+    pub fn commit_staged(&self, staged: StagedBlob) -> Result<(), StoreError> {
+        if self.reuse_existing(&staged.digest) {
+            return Ok(());
+        }
+        let dest = self.blob_dest(&staged.digest);
+        let real_dir = dest.parent().unwrap_or(&self.v1);
+        let StagedBlob {
+            temp: TempBeneath { mut file, dir },
+            ..
+        } = staged;
+        let len = self.finish_temp(file.as_file())?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let opened = match nofollow::dir_beneath(&self.root, real_dir) {
+                Some(Ok(opened)) => Some(opened),
+                Some(Err(e)) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => {
+                    self.make_dirs(real_dir)
+                        .map_err(io_err(format!("cannot create {}", real_dir.display())))?;
+                    continue;
+                }
+                Some(Err(e)) => {
+                    return Err(io_err(format!("cannot open {}", real_dir.display()))(e));
+                }
+                None => None,
+            };
+            let target = match (&opened, dest.file_name()) {
+                (Some(opened), Some(name)) => opened.path().join(name),
+                _ => dest.clone(),
+            };
+            match file.persist(&target) {
+                Ok(_) => {
+                    drop(dir);
+                    self.note_written(len);
+                    return Ok(());
+                }
+                Err(e) if e.error.kind() == io::ErrorKind::NotFound && attempt < 3 => {
+                    file = e.file;
+                }
+                Err(e) => {
+                    return Err(io_err(format!("cannot rename into {}", dest.display()))(
+                        e.error,
+                    ));
+                }
+            }
+        }
     }
 
     pub fn has_blob(&self, digest: &Digest) -> bool {
@@ -793,41 +933,79 @@ impl Store {
             blob.seek(io::SeekFrom::Start(0)).map_err(blob_read_err)?;
         }
 
-        if compressed {
-            // Verified in memory before anything is written, so a new
-            // output can be created in place, as the tool itself would
-            // (a rename per file costs a directory update); an existing
-            // one is still replaced through a temp file and a rename.
+        let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
+        let (tmp, size) = if compressed {
+            let small = blob_meta
+                .as_ref()
+                .is_some_and(|meta| meta.len() <= IN_MEMORY_LIMIT);
             let mut stored = Vec::new();
-            blob.read_to_end(&mut stored).map_err(blob_read_err)?;
-            let content = match decompress(&stored) {
-                Ok(content) => content,
-                Err(e) => return Err(self.corrupt(&blob_path, format!("bad zstd data: {e}"))),
+            if small {
+                blob.read_to_end(&mut stored).map_err(blob_read_err)?;
+                if let Some(capacity) = small_frame_content(&stored) {
+                    // Verified in memory before anything is written, so a
+                    // new output can be created in place, as the tool
+                    // itself would (a rename per file costs a directory
+                    // update); an existing one is still replaced through a
+                    // temp file and a rename.
+                    let content = match decompress(&stored, capacity) {
+                        Ok(content) => content,
+                        Err(e) => {
+                            return Err(self.corrupt(&blob_path, format!("bad zstd data: {e}")));
+                        }
+                    };
+                    if *blake3::hash(&content).as_bytes() != *digest {
+                        return Err(self.corrupt(&blob_path, "content does not match its digest"));
+                    }
+                    self.deliver(&content, dest, dest_dir, mode)?;
+                    note_use(&blob_path, blob_meta.as_ref());
+                    return Ok(content.len() as u64);
+                }
+            }
+            // Too big to hold: decompressed into a temp file beside the
+            // output while hashing, and renamed over it only once the
+            // digest matches; a mismatch deletes the temp file.
+            let frames: Box<dyn io::BufRead + '_> = if small {
+                Box::new(io::Cursor::new(stored))
+            } else {
+                Box::new(io::BufReader::with_capacity(COPY_BUF, &mut blob))
             };
-            if *blake3::hash(&content).as_bytes() != *digest {
+            let mut decoder = zstd::Decoder::with_buffer(frames)
+                .and_then(|mut decoder| decoder.window_log_max(WINDOW_LOG_MAX).map(|()| decoder))
+                .map_err(io_err("cannot start zstd"))?;
+            let mut tmp = temp_file_in(dest_dir)?;
+            let (actual, size) = match copy_hashing(&mut decoder, Some(tmp.as_file_mut())) {
+                Ok(done) => done,
+                // Undecodable, or unreadable: either way the blob is no use.
+                Err(CopyFail::Read(e)) => {
+                    drop(decoder);
+                    return Err(self.corrupt(&blob_path, format!("bad zstd data: {e}")));
+                }
+                Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
+            };
+            drop(decoder);
+            if actual != *digest {
                 return Err(self.corrupt(&blob_path, "content does not match its digest"));
             }
-            self.deliver(&content, dest, dest_dir, mode)?;
-            note_use(&blob_path, blob_meta.as_ref());
-            return Ok(content.len() as u64);
-        }
-        let mut tmp = temp_file_in(dest_dir)?;
-        let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
-        let (actual, size) = if reflink(&blob, tmp.as_file()) {
-            match copy_hashing(&mut blob, None) {
-                Ok(done) => done,
-                Err(CopyFail::Read(e) | CopyFail::Write(e)) => return Err(blob_read_err(e)),
-            }
+            (tmp, size)
         } else {
-            match copy_hashing(&mut blob, Some(tmp.as_file_mut())) {
-                Ok(done) => done,
-                Err(CopyFail::Read(e)) => return Err(blob_read_err(e)),
-                Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
+            let mut tmp = temp_file_in(dest_dir)?;
+            let (actual, size) = if reflink(&blob, tmp.as_file()) {
+                match copy_hashing(&mut blob, None) {
+                    Ok(done) => done,
+                    Err(CopyFail::Read(e) | CopyFail::Write(e)) => return Err(blob_read_err(e)),
+                }
+            } else {
+                match copy_hashing(&mut blob, Some(tmp.as_file_mut())) {
+                    Ok(done) => done,
+                    Err(CopyFail::Read(e)) => return Err(blob_read_err(e)),
+                    Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
+                }
+            };
+            if actual != *digest {
+                return Err(self.corrupt(&blob_path, "content does not match its digest"));
             }
+            (tmp, size)
         };
-        if actual != *digest {
-            return Err(self.corrupt(&blob_path, "content does not match its digest"));
-        }
         set_mode(tmp.as_file(), mode).map_err(io_err(format!(
             "cannot set the mode of {}",
             tmp.path().display()
@@ -1291,30 +1469,59 @@ mod tests {
     }
 
     #[test]
-    fn put_blob_from_file_skips_existing_but_refreshes_it() {
+    fn staged_blobs_are_stored_in_one_pass_and_existing_ones_not_rewritten() {
         for compression in [false, true] {
-            put_blob_from_file_case(compression);
+            staged_case(compression);
         }
     }
 
-    fn put_blob_from_file_case(compression: bool) {
+    /// Temp files anywhere under `dir`.
+    fn temps_under(dir: &Path) -> Vec<PathBuf> {
+        let mut temps = Vec::new();
+        walk(dir, &mut |path, _| {
+            if is_tmp(&path) {
+                temps.push(path);
+            }
+        })
+        .unwrap();
+        temps
+    }
+
+    fn stage(s: &Store, path: &Path) -> (StagedBlob, Vec<u8>) {
+        let mut scanned = Vec::new();
+        let file = File::open(path).unwrap();
+        let staged = s
+            .stage_blob(&file, path, &mut |piece| scanned.extend_from_slice(piece))
+            .unwrap();
+        (staged, scanned)
+    }
+
+    fn staged_case(compression: bool) {
         let tmp = tempfile::tempdir().unwrap();
-        let s = store(&tmp.path().join("cache"), compression);
+        let root = tmp.path().join("cache");
+        let s = store(&root, compression);
         let src = tmp.path().join("a.o");
-        fs::write(&src, vec![3u8; 300_000]).unwrap();
-        let (digest, size) = s.put_blob_from_file(&src).unwrap();
-        assert_eq!(size, 300_000);
-        assert_eq!(digest, *blake3::hash(&[3u8; 300_000]).as_bytes());
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&src, &content).unwrap();
+        let (staged, scanned) = stage(&s, &src);
+        assert_eq!(scanned, content, "every piece is shown to the scan");
+        assert_eq!(staged.size(), 300_000);
+        let digest = *staged.digest();
+        assert_eq!(digest, *blake3::hash(&content).as_bytes());
+        assert_eq!(s.bytes_written(), 0, "nothing is stored before the commit");
+        s.commit_staged(staged).unwrap();
         let written = s.bytes_written();
         assert!(written > 0);
         let (path, compressed) = s.find_blob(&digest).unwrap();
         assert_eq!(compressed, compression);
-        if !compression {
-            assert_eq!(written, 300_000);
-        }
-        set_age(&path, 10_000);
+        assert_eq!(s.read_blob(&digest).unwrap(), content);
+        let dest = tmp.path().join("restored.o");
+        s.restore_blob(&digest, &dest, 0o644, false).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), content);
 
-        assert_eq!(s.put_blob_from_file(&src).unwrap(), (digest, size));
+        set_age(&path, 10_000);
+        let (again, _) = stage(&s, &src);
+        s.commit_staged(again).unwrap();
         assert_eq!(
             s.bytes_written(),
             written,
@@ -1322,12 +1529,90 @@ mod tests {
         );
         let mtime = FileTime::from_last_modification_time(&fs::metadata(&path).unwrap());
         assert!(FileTime::now().unix_seconds() - mtime.unix_seconds() < 100);
-        assert_eq!(s.read_blob(&digest).unwrap(), vec![3u8; 300_000]);
 
-        let err = s
-            .put_blob_from_file(&tmp.path().join("missing.o"))
-            .unwrap_err();
-        assert!(err.to_string().contains("missing.o"), "{err}");
+        // A staged blob never committed leaves nothing behind.
+        fs::write(&src, b"other").unwrap();
+        let (dropped, _) = stage(&s, &src);
+        let other = *dropped.digest();
+        drop(dropped);
+        assert!(!s.has_blob(&other));
+        assert_eq!(temps_under(&root), Vec::<PathBuf>::new());
+    }
+
+    /// `len` bytes no compressor shrinks.
+    fn incompressible(len: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn big_blobs_are_restored_in_a_stream_and_a_damaged_one_leaves_the_output_alone() {
+        let big = IN_MEMORY_LIMIT as usize + 4096;
+        // Compressed to a small file, to a big one, and not compressed.
+        for (compression, content) in [
+            (true, vec![7u8; big]),
+            (true, incompressible(big)),
+            (false, incompressible(big)),
+        ] {
+            let tmp = tempfile::tempdir().unwrap();
+            let s = store(&tmp.path().join("cache"), compression);
+            let src = tmp.path().join("big.o");
+            fs::write(&src, &content).unwrap();
+            let (staged, _) = stage(&s, &src);
+            let digest = *staged.digest();
+            s.commit_staged(staged).unwrap();
+            let dest = tmp.path().join("out.o");
+            fs::write(&dest, b"old").unwrap();
+            assert_eq!(
+                s.restore_blob(&digest, &dest, 0o644, false).unwrap(),
+                big as u64
+            );
+            assert!(fs::read(&dest).unwrap() == content);
+
+            let path = s.find_blob(&digest).unwrap().0;
+            let len = fs::metadata(&path).unwrap().len() as usize;
+            flip_byte(&path, len - 2);
+            fs::write(&dest, b"old").unwrap();
+            let err = s.restore_blob(&digest, &dest, 0o644, false).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+            assert!(!path.exists(), "a damaged blob is deleted");
+            assert_eq!(fs::read(&dest).unwrap(), b"old");
+            assert_eq!(temps_under(tmp.path()), Vec::<PathBuf>::new());
+        }
+    }
+
+    #[test]
+    fn a_frame_without_its_size_is_streamed_and_one_asking_a_huge_window_is_damage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(&tmp.path().join("cache"), true);
+        let content = b"int x;\n".repeat(1000);
+        let digest = *blake3::hash(&content).as_bytes();
+        let frame = |window_log: u32| {
+            let mut encoder = zstd::Encoder::new(Vec::new(), ZSTD_LEVEL).unwrap();
+            encoder.include_contentsize(false).unwrap();
+            encoder.window_log(window_log).unwrap();
+            encoder.write_all(&content).unwrap();
+            encoder.finish().unwrap()
+        };
+        let (_, path) = s.blob_paths(&digest);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let dest = tmp.path().join("out.o");
+        fs::write(&path, frame(20)).unwrap();
+        s.restore_blob(&digest, &dest, 0o644, false).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), content);
+
+        fs::write(&path, frame(WINDOW_LOG_MAX + 2)).unwrap();
+        fs::write(&dest, b"old").unwrap();
+        let err = s.restore_blob(&digest, &dest, 0o644, false).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! compiler variables, PATH, the ZCCACHE_* settings, the cache dir) is the
 //! client's by construction; a client with another environment talks to
 //! another helper. The helper keeps one cache per build dir open across
-//! requests, but revalidates as a new process would: settings and build
+//! requests (the most recently used [`server::OPEN_CACHES`] of them), but
+//! revalidates as a new process would: settings and build
 //! roots read again, tool identities checked against their files again,
 //! every remembered file and directory checked by stat. What it saves: the
 //! client opening the cache, the re-reading and re-hashing of files whose
@@ -45,6 +46,7 @@
 
 pub mod client;
 pub mod protocol;
+pub mod recent;
 pub mod server;
 
 use std::ffi::OsString;

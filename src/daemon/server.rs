@@ -3,7 +3,7 @@
 //! the tool and stores what the run made, and writes statistics after
 //! replying.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io;
 use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::Fingerprint;
 use super::protocol::{Reply, Request, read_frame, write_frame};
+use super::recent::Recent;
 use crate::cache::command::{Classification, classify_argv};
 use crate::cache::{Begun, Cache, Siblings};
 
@@ -41,14 +42,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// awaited (a client that dies closes the connection long before).
 const TOOL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
+/// Build dirs whose caches the helper keeps open: each holds what it
+/// learnt of the build's files; one dropped is opened again when needed,
+/// at the cost of hashing its files again.
+pub const OPEN_CACHES: usize = 64;
+
 struct Helper {
     fingerprint: Fingerprint,
     /// The private socket dir, which also holds private depfiles.
     dir: super::SocketDir,
     /// One open cache per build root, reused while its settings and roots
-    /// stay what they were (checked on each request).
-    caches: Mutex<HashMap<PathBuf, Arc<Cache>>>,
-    /// Caches replaced since statistics were last written.
+    /// stay what they were (checked on each request); the most recently
+    /// used [`OPEN_CACHES`] only.
+    caches: Mutex<Recent<Arc<Cache>>>,
+    /// Caches replaced or dropped since statistics were last written.
     unflushed: Mutex<Vec<Arc<Cache>>>,
     /// One statistics writer at a time, so `Flush` returns after every
     /// earlier update is on disk.
@@ -112,7 +119,7 @@ fn serve() -> io::Result<()> {
     let helper = Arc::new(Helper {
         fingerprint,
         dir,
-        caches: Mutex::new(HashMap::new()),
+        caches: Mutex::new(Recent::new(OPEN_CACHES)),
         unflushed: Mutex::new(Vec::new()),
         flushing: Mutex::new(()),
         in_flight: Mutex::new(BTreeSet::new()),
@@ -449,9 +456,8 @@ impl Helper {
         }
         let cache = Cache::open_revalidating(root)?;
         cache.keep_private_files_in(self.dir.path.clone());
-        if let Some(old) = caches.insert(root.to_path_buf(), Arc::clone(&cache)) {
-            lock_ignoring_poison(&self.unflushed).push(old);
-        }
+        let dropped = caches.insert(root.to_path_buf(), Arc::clone(&cache));
+        lock_ignoring_poison(&self.unflushed).extend(dropped);
         Some(cache)
     }
 
