@@ -597,3 +597,103 @@ fn a_cache_dir_swapped_for_a_symlink_gets_no_file_written_through_it() {
     assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
     sandbox.assert_outside_empty();
 }
+
+/// Rewrites every result record of the sandbox's cache as whoever can
+/// write the cache could: `edit`ed, under a header that verifies.
+fn rewrite_results(sandbox: &Sandbox, edit: &dyn Fn(&mut zccache::cache::records::ResultRecord)) {
+    use zccache::cache::records::{ResultRecord, decode, encode};
+    let mut rewritten = 0;
+    for path in sandbox.files_under("v1/records/results") {
+        let bytes = fs::read(&path).unwrap();
+        let Some(mut record) = decode::<ResultRecord>(&bytes[48..]) else {
+            continue;
+        };
+        edit(&mut record);
+        let payload = encode(&record).unwrap();
+        let mut file = b"ZCRC".to_vec();
+        file.extend_from_slice(&1u32.to_le_bytes());
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        file.extend_from_slice(blake3::hash(&payload).as_bytes());
+        file.extend_from_slice(&payload);
+        fs::write(&path, file).unwrap();
+        rewritten += 1;
+    }
+    assert!(rewritten > 0, "no result record to rewrite");
+}
+
+#[test]
+fn a_record_is_replayed_byte_exact_only_when_it_fits_the_step() {
+    let sandbox = Sandbox::new();
+    let object = sandbox.reference();
+    sandbox.compile(&[]);
+    let records: Vec<(PathBuf, Vec<u8>)> = sandbox
+        .files_under("v1/records")
+        .into_iter()
+        .map(|path| {
+            let bytes = fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    let put_back = || {
+        for (path, bytes) in &records {
+            fs::write(path, bytes).unwrap();
+        }
+    };
+    let recompile = || {
+        fs::remove_file(sandbox.work.join("a.o")).unwrap();
+        let output = sandbox.compile(&[]);
+        assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+        output
+    };
+    // Terminal escapes and shell syntax: written out as they are, which
+    // is what replay promises, and nothing more is made of them.
+    let stderr = b"\x1b]0;title\x07\x1b[2J\x1b[31mwarning\x1b[0m $(touch pwned) `touch pwned`\n";
+    let stdout = b"\x1b[1mout\x1b[0m\r\x08\n";
+    let crafted = |record: &mut zccache::cache::records::ResultRecord| {
+        record.stderr = stderr.to_vec();
+        record.stdout = stdout.to_vec();
+    };
+    rewrite_results(&sandbox, &crafted);
+    let replayed = recompile();
+    assert_eq!(replayed.stderr, stderr.to_vec());
+    assert_eq!(replayed.stdout, stdout.to_vec());
+    assert!(!sandbox.work.join("pwned").exists());
+
+    // A record that cannot be the result of this step (more or fewer
+    // outputs, a failed run) is a miss: gcc runs, its own (empty) output
+    // is printed, not the record's.
+    type Edit = fn(&mut zccache::cache::records::ResultRecord);
+    let disagreeing: [(&str, Edit); 3] = [
+        ("an output too many", |record| {
+            record.outputs.push(record.outputs[0].clone())
+        }),
+        ("no output", |record| record.outputs.clear()),
+        ("a failed run", |record| record.exit_code = 1),
+    ];
+    for (what, edit) in disagreeing {
+        put_back();
+        rewrite_results(&sandbox, &|record| {
+            crafted(record);
+            edit(record);
+        });
+        let ran = recompile();
+        assert!(
+            ran.stderr.is_empty() && ran.stdout.is_empty(),
+            "a record with {what} was replayed: {ran:?}"
+        );
+    }
+
+    // A blob that is not what the record names: a miss, one warning.
+    put_back();
+    for blob in sandbox.files_under("v1/blobs") {
+        let other = zstd::encode_all(&b"not the object"[..], 1).unwrap();
+        fs::write(&blob, other).unwrap();
+    }
+    let ran = recompile();
+    let warnings = String::from_utf8_lossy(&ran.stderr).to_string();
+    assert_eq!(warnings.lines().count(), 1, "{warnings}");
+    assert!(
+        warnings.starts_with("zccache: warning:") && warnings.contains("does not match"),
+        "{warnings}"
+    );
+}

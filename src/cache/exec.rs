@@ -1012,7 +1012,7 @@ impl Cache {
             plan.key
         };
         match self.get_record::<ResultRecord>(Namespace::Result, &result_key) {
-            Ok(Some(record)) if record.outputs.len() == plan.outputs.len() => Lookup::Hit(record),
+            Ok(Some(record)) if record.fits(plan.outputs.len()) => Lookup::Hit(record),
             Ok(_) => Lookup::Miss("no entry".into()),
             Err(err) => {
                 self.note_store_error("read", &err);
@@ -1694,7 +1694,7 @@ impl Cache {
         cpp_key: &Digest,
     ) -> Option<ResultRecord> {
         let record = match self.get_record::<ResultRecord>(Namespace::Result, cpp_key) {
-            Ok(Some(record)) if record.outputs.len() == plan.outputs.len() => record,
+            Ok(Some(record)) if record.fits(plan.outputs.len()) => record,
             _ => return None,
         };
         match self.restore(plan, &record) {

@@ -80,6 +80,16 @@ pub struct ResultRecord {
     pub duration_ms: u64,
 }
 
+impl ResultRecord {
+    /// Whether this record can be the result of a step with `outputs`
+    /// outputs: the cache stores only successful runs, one blob per output
+    /// in the step's order. Any other record was not written by it, and is
+    /// a miss rather than something to make sense of.
+    pub fn fits(&self, outputs: usize) -> bool {
+        self.outputs.len() == outputs && self.exit_code == 0
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StoredOutput {
     pub blob: Digest,
