@@ -335,6 +335,39 @@ fn time_macros_built_by_token_pasting_are_never_restored() {
 }
 
 #[test]
+fn time_macros_spelled_across_any_line_splice_are_never_restored() {
+    // Case 9's kin: a line splice the compilers accept (a backslash, blanks,
+    // then a newline, a "\r\n" or a lone "\r"; a `??/` trigraph under
+    // -trigraphs) splits `__TIME__` for a scan that knows only "\\\n".
+    let command = "gcc -trigraphs -c $in -o $out";
+    let sources = [
+        ("blank.c", "const char *t = __TI\\ \nME__;\n"),
+        ("cr.c", "const char *t = __TI\\\rME__;\n"),
+        ("tri.c", "const char *t = __TI??/\nME__;\n"),
+    ];
+    let objects = [("blank.o", "blank.c"), ("cr.o", "cr.c"), ("tri.o", "tri.c")];
+    let mut files = vec![("build.ninja".to_string(), manifest(command, &objects))];
+    files.extend(sources.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let case = Case::new(&files);
+    case.build();
+    let first: Vec<Vec<u8>> = objects
+        .iter()
+        .map(|(object, _)| object_bytes(&case.dir, object))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    case.remove(&["blank.o", "cr.o", "tri.o"]);
+    let output = case.build();
+    for ((object, _), before) in objects.iter().zip(&first) {
+        assert_recompiled(before, &case.dir, object, &output);
+    }
+    assert_eq!(case.stat("compile_hits"), 0, "{}", output.describe());
+}
+
+#[test]
 fn the_preprocessed_text_fallback_never_hides_a_column_or_source_change_under_debug_info() {
     // Case 5: two sources whose preprocessed text is equal can still make
     // different -g objects: gcc records columns, clang each file's MD5.

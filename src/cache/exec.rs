@@ -1274,8 +1274,7 @@ impl Cache {
                 args.language,
                 Language::Asm | Language::PreprocessedC | Language::PreprocessedCxx
             )
-            && (plan.time_macros.is_some()
-                || may_hide_time_macro(&dependencies, &invocation.expanded_args))
+            && (plan.time_macros.is_some() || may_hide_time_macro(&dependencies, invocation, args))
         {
             match self.time_macros(invocation, plan).map_err(Some)? {
                 time_macros::Seen::Nothing => {}
@@ -1420,6 +1419,7 @@ impl Cache {
         let mut identities = Vec::new();
         let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
         let mut time_pieces = plan.source_facts.map_or(0, |f| f.time_pieces);
+        let mut time_code_pieces = plan.source_facts.map_or(0, |f| f.time_code_pieces);
         let mut pastes = plan.source_facts.is_some_and(|f| f.pastes);
         let mut seen = HashSet::new();
         // Every file read, as a full normal path, with its facts: the
@@ -1453,6 +1453,7 @@ impl Cache {
                 }
                 date_time |= facts.date_time;
                 time_pieces |= facts.time_pieces;
+                time_code_pieces |= facts.time_code_pieces;
                 pastes |= facts.pastes;
             }
             entry_files.push((self.roots.normalize(dep), facts.hash));
@@ -1468,6 +1469,7 @@ impl Cache {
             identities,
             absent: Vec::new(),
             time_pieces,
+            time_code_pieces,
             pastes,
         };
         dependencies.absent = match &invocation.detail {
@@ -2087,9 +2089,11 @@ struct Dependencies {
     files: Vec<(String, Hash)>,
     identities: Vec<Option<FileIdentity>>,
     absent: Vec<(String, String)>,
-    /// The pieces of time macro names the files read hold, and whether
-    /// one pastes (see [`time_macros::tokens`]).
+    /// The pieces of time macro names the files read hold (anywhere, and
+    /// outside comments), and whether one pastes (see
+    /// [`time_macros::tokens`]).
     time_pieces: u128,
+    time_code_pieces: u128,
     pastes: bool,
 }
 
@@ -2111,19 +2115,7 @@ fn comment_dialect(
         Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx
     );
     let plain_c = matches!(args.language, Language::C | Language::ObjC);
-    // Options reach the preprocessor directly or through -Wp,A,B and
-    // -Xpreprocessor A.
-    let mut options: Vec<&str> = Vec::new();
-    let mut expanded = invocation.expanded_args.iter();
-    while let Some(arg) = expanded.next() {
-        if let Some(list) = arg.strip_prefix("-Wp,") {
-            options.extend(list.split(','));
-        } else if arg == "-Xpreprocessor" {
-            options.extend(expanded.next().map(String::as_str));
-        } else {
-            options.push(arg);
-        }
-    }
+    let options = preprocessor_options(invocation);
     let sees_comments = options.iter().any(|&option| {
         matches!(
             option,
@@ -2151,13 +2143,35 @@ fn comment_dialect(
 
 /// Whether a time macro may be expanded that the files' scan did not
 /// see: the arguments name one (`-DSTAMP=__TIME__`), or the files and
-/// arguments hold a paste and pieces it could join into one.
-fn may_hide_time_macro(files: &Dependencies, args: &[String]) -> bool {
-    let in_args = time_macros::tokens(args.join("\n").as_bytes());
+/// arguments hold a paste and pieces it could join into one (outside the
+/// files' comments where the compile reads them as comments).
+fn may_hide_time_macro(files: &Dependencies, invocation: &Invocation, args: &CompileArgs) -> bool {
+    let in_args = time_macros::tokens(invocation.expanded_args.join("\n").as_bytes());
+    let reading = time_macros::Reading::of(args.language, &preprocessor_options(invocation));
+    let Some(file_pieces) = reading.pieces(files.time_pieces, files.time_code_pieces) else {
+        return true;
+    };
     let pastes = files.pastes || in_args.pastes;
     in_args.date_time
         || in_args.timestamp
-        || (pastes && time_macros::may_build_a_name(files.time_pieces | in_args.pieces))
+        || (pastes && time_macros::may_build_a_name(file_pieces | in_args.pieces))
+}
+
+/// The options a compile's preprocessor sees: its arguments, with
+/// `-Wp,A,B` and `-Xpreprocessor A` opened.
+fn preprocessor_options(invocation: &Invocation) -> Vec<&str> {
+    let mut options: Vec<&str> = Vec::new();
+    let mut expanded = invocation.expanded_args.iter();
+    while let Some(arg) = expanded.next() {
+        if let Some(list) = arg.strip_prefix("-Wp,") {
+            options.extend(list.split(','));
+        } else if arg == "-Xpreprocessor" {
+            options.extend(expanded.next().map(String::as_str));
+        } else {
+            options.push(arg);
+        }
+    }
+    options
 }
 
 /// The files named by the line markers of preprocessed text (`# 1 "a.h" 1`),

@@ -42,9 +42,11 @@ pub struct FileFacts {
     pub quote_include: bool,
     /// Mentions `__has_include`: names it probes are inputs even when absent.
     pub has_include: bool,
-    /// The pieces of time macro names it holds as identifiers, and whether
-    /// it pastes tokens (see [`crate::cache::time_macros`]).
+    /// The pieces of time macro names it holds as identifiers, anywhere
+    /// and outside comments, and whether it pastes tokens (see
+    /// [`crate::cache::time_macros`]).
     pub time_pieces: u128,
+    pub time_code_pieces: u128,
     pub pastes: bool,
 }
 
@@ -85,7 +87,7 @@ pub struct FileHasher {
 }
 
 /// The on-disk memo: a version, then the two maps.
-const MEMO_VERSION: u32 = 4;
+const MEMO_VERSION: u32 = 5;
 
 #[derive(Serialize, Deserialize)]
 struct Memo {
@@ -285,6 +287,7 @@ impl FileHasher {
                 quote_include: false,
                 has_include: false,
                 time_pieces: 0,
+                time_code_pieces: 0,
                 pastes: false,
             }
         } else {
@@ -399,6 +402,7 @@ pub fn scan(content: &[u8]) -> FileFacts {
         quote_include: has_quote_include(content),
         has_include: has_underscores && mentions(b"__has_include"),
         time_pieces: tokens.pieces,
+        time_code_pieces: tokens.code_pieces,
         pastes: tokens.pastes,
     }
 }

@@ -63,6 +63,16 @@ pub fn comment_blind_hash_c90(content: &[u8]) -> Option<[u8; 32]> {
     hash_normalized(content, false)
 }
 
+/// Where the comments of a C-family text are (delimiters included), as
+/// gcc and clang read it outside strict C90 and `-traditional-cpp`, or
+/// `None` when the lexer refuses the text (see [`comment_blind_hash`]).
+/// The same lexer decides what a comment-blind hash may ignore, so a span
+/// here is a comment to the compiler, never code.
+pub fn comment_spans(content: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let lexed = lex_text(content, true)?;
+    Some(lexed.comments.iter().map(|c| c.start..c.end).collect())
+}
+
 fn hash_normalized(content: &[u8], line_comments: bool) -> Option<[u8; 32]> {
     let (body, tail) = normalize_with(content, line_comments)?;
     let mut hasher = blake3::Hasher::new();
@@ -203,29 +213,54 @@ fn splice_len(text: &[u8], i: usize) -> Option<usize> {
 /// Lexes the text and returns its comments, with which must stay
 /// verbatim; `None` for anything the lexer refuses.
 fn lex(text: &[u8], line_comments: bool) -> Option<Vec<Comment>> {
+    let Lexed {
+        mut comments,
+        directive_lines,
+        code_text,
+    } = lex_text(text, line_comments)?;
+    // `.incbin` in inline assembly may read this very file into the output.
+    if contains(&code_text, b"incbin") {
+        return None;
+    }
+
+    for comment in &mut comments {
+        let body = &text[comment.start..comment.end];
+        comment.verbatim = comment.verbatim
+            || (comment.first_line..=comment.last_line).any(|l| directive_lines[l])
+            || read_by_tools(body);
+    }
+    Some(comments)
+}
+
+/// What [`lex_text`] found.
+struct Lexed {
+    comments: Vec<Comment>,
+    /// Per physical line: whether it is (part of) a preprocessor directive.
+    directive_lines: Vec<bool>,
+    /// The code and string text, to look for words that read files.
+    code_text: Vec<u8>,
+}
+
+/// Lexes the text: its comments (`verbatim` only where a splice continues
+/// one), or `None` for anything the lexer refuses.
+fn lex_text(text: &[u8], line_comments: bool) -> Option<Lexed> {
     std::str::from_utf8(text).ok()?;
     if text.contains(&0) {
         return None;
     }
     // A carriage return only as part of "\r\n": compilers differ on a lone
     // one.
-    if text
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\r' && text.get(i + 1) != Some(&b'\n'))
-    {
+    if memchr::memchr_iter(b'\r', text).any(|i| text.get(i + 1) != Some(&b'\n')) {
         return None;
     }
     // Trigraphs (-trigraphs, -std=c89/c++98 and friends).
-    if text
-        .windows(3)
-        .any(|w| w[0] == b'?' && w[1] == b'?' && b"=/'()!<>-".contains(&w[2]))
+    if memchr::memmem::find_iter(text, b"??")
+        .any(|i| text.get(i + 2).is_some_and(|c| b"=/'()!<>-".contains(c)))
     {
         return None;
     }
 
     let mut comments: Vec<Comment> = Vec::new();
-    // Per physical line: whether it is (part of) a preprocessor directive.
     let mut directive_lines: Vec<bool> = vec![false];
     // Whether the directive of the current line names a file (#include,
     // #import, __has_include): then `<` opens a header name, where `//`
@@ -240,7 +275,6 @@ fn lex(text: &[u8], line_comments: bool) -> Option<Vec<Comment>> {
     let mut comment_start = 0usize;
     let mut comment_line = 0usize;
     let mut comment_verbatim = false;
-    // The code and string text, to look for words that read files.
     let mut code_text: Vec<u8> = Vec::with_capacity(text.len());
 
     let mut i = if text.starts_with("\u{feff}".as_bytes()) {
@@ -485,19 +519,11 @@ fn lex(text: &[u8], line_comments: bool) -> Option<Vec<Comment>> {
         }),
         State::Str | State::Char | State::BlockComment => return None,
     }
-
-    // `.incbin` in inline assembly may read this very file into the output.
-    if contains(&code_text, b"incbin") {
-        return None;
-    }
-
-    for comment in &mut comments {
-        let body = &text[comment.start..comment.end];
-        comment.verbatim = comment.verbatim
-            || (comment.first_line..=comment.last_line).any(|l| directive_lines[l])
-            || read_by_tools(body);
-    }
-    Some(comments)
+    Some(Lexed {
+        comments,
+        directive_lines,
+        code_text,
+    })
 }
 
 /// Whether a comment (delimiters included) may be read by a compiler or a
