@@ -559,7 +559,7 @@ fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
 const SLOW_COMPILE: [&str; 6] = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
 
 /// Starts [`SLOW_COMPILE`] through the launcher once a helper serves it;
-/// returns the helper's pid and the call, 300 ms into its compile.
+/// returns the helper's pid and the call, once gcc compiles for it.
 fn start_slow_compile(env: &Env) -> (i32, std::process::Child) {
     env.compile();
     let pids = env.wait_for_helpers(1);
@@ -573,8 +573,40 @@ fn start_slow_compile(env: &Env) -> (i32, std::process::Child) {
         .collect();
     fs::write(env.work.join("big.c"), source).unwrap();
     let call = env.command(zccache_bin(), &SLOW_COMPILE).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Not a fixed wait: on a loaded machine the call may not have reached
+    // the helper yet, and a call killed before it counted its miss would
+    // fail the counts below.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cc1_compiles(&env.work, "big.c") {
+        assert!(Instant::now() < deadline, "gcc never started on big.c");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     (pids[0], call)
+}
+
+/// Whether gcc's compiler proper (`cc1`) is running on `source` in `dir`
+/// (named relative to `dir`, its working directory, or by its full path).
+fn cc1_compiles(dir: &std::path::Path, source: &str) -> bool {
+    let dir = dir.canonicalize().unwrap();
+    let full = dir.join(source);
+    let Ok(processes) = fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|process| {
+        let Ok(cmdline) = fs::read(process.path().join("cmdline")) else {
+            return false;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|&byte| byte == 0).collect();
+        // Compiling, not preprocessing (`cc1 -E`) for the cache's key.
+        let compiling = args
+            .first()
+            .is_some_and(|program| program.ends_with(b"cc1"))
+            && !args.contains(&&b"-E"[..]);
+        let in_dir = || fs::read_link(process.path().join("cwd")).is_ok_and(|cwd| cwd == dir);
+        compiling
+            && (args.contains(&full.as_os_str().as_encoded_bytes())
+                || (args.contains(&source.as_bytes()) && in_dir()))
+    })
 }
 
 /// big.o is the object gcc itself makes of big.c.
