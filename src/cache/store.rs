@@ -781,19 +781,22 @@ impl Store {
             };
             copy_hashing(&mut reader, Some(&mut scanning))
         };
-        let (digest, size) = match copied {
-            Ok(done) => done,
-            Err(CopyFail::Read(e)) => return Err(read_err(e)),
-            Err(CopyFail::Write(e)) => {
-                return Err(io_err("cannot write a blob to a temp file in the cache")(e));
-            }
-        };
-        if size != expected {
-            return Err(StoreError::Changed {
+        // A file that grew past the size zstd was promised fails the
+        // write: that is a change too, not a cache failure.
+        let changed = || source.metadata().map(|meta| meta.len()).ok() != Some(expected);
+        match copied {
+            Ok((digest, size)) if size == expected => Ok(StagedBlob { temp, digest, size }),
+            Err(CopyFail::Write(_)) if changed() => Err(StoreError::Changed {
                 path: path.to_path_buf(),
-            });
+            }),
+            Ok(_) => Err(StoreError::Changed {
+                path: path.to_path_buf(),
+            }),
+            Err(CopyFail::Read(e)) => Err(read_err(e)),
+            Err(CopyFail::Write(e)) => {
+                Err(io_err("cannot write a blob to a temp file in the cache")(e))
+            }
         }
-        Ok(StagedBlob { temp, digest, size })
     }
 
     /// Puts a staged blob under its name (or drops it, when that blob is
