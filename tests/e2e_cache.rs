@@ -598,6 +598,62 @@ fn debug_objects_hit_in_another_dir_with_path_remap_and_equal_an_uncached_build(
 }
 
 #[test]
+fn an_object_embedding_only_the_source_root_hits_in_another_build_dir() {
+    // CMake names sources by absolute path, so __FILE__ is a path in the
+    // source tree, the same for every build dir of it: such an object is
+    // tied to the source root only (ccache hits it too), while one that
+    // embeds its build dir is not shared.
+    let temp = temp_dir();
+    let cache = Cache::new(temp.path().join("cache"));
+    let source = temp.path().join("src");
+    write_files(
+        &source,
+        &[
+            (
+                "CMakeLists.txt",
+                "cmake_minimum_required(VERSION 3.13)\nproject(where C)\n\
+                 add_library(where STATIC where.c built.c)\n\
+                 target_include_directories(where PRIVATE ${CMAKE_CURRENT_BINARY_DIR})\n\
+                 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/here.h \"const char *built_in = __FILE__;\\n\")\n",
+            ),
+            ("where.c", "const char *compiled_from = __FILE__;\n"),
+            ("built.c", "#include \"here.h\"\n"),
+        ],
+    );
+    let first = temp.path().join("b1");
+    let second = temp.path().join("second-build");
+    let plain = temp.path().join("plain-ninja");
+    for dir in [&first, &second, &plain] {
+        cmake_configure(&source, dir, &[]);
+    }
+    let (output, delta) = cache.build_counted(&first, &[]);
+    output.assert_success();
+    assert_counts("first", &delta, &[("compile_misses", 2)], &output);
+
+    let (output, delta) = cache.build_counted(&second, &[]);
+    output.assert_success();
+    assert_counts(
+        "second build dir",
+        &delta,
+        &[("compile_hits", 1), ("compile_misses", 1)],
+        &output,
+    );
+    ninja(&plain, &["-C", path_str(&plain)]).assert_success();
+    let object = "CMakeFiles/where.dir/where.c.o";
+    assert!(
+        read(&second.join(object)) == read(&plain.join(object)),
+        "{object} differs from plain ninja's\n{}",
+        output.describe()
+    );
+    let built = read(&second.join("CMakeFiles/where.dir/built.c.o"));
+    assert!(
+        contains(&built, path_str(&second).as_bytes())
+            && !contains(&built, path_str(&first).as_bytes()),
+        "built.c.o does not name its own build dir"
+    );
+}
+
+#[test]
 fn debug_build_dirs_inside_the_source_tree_hit_each_other_with_path_remap() {
     // The usual layout: the build dir is under the source root, so the
     // build dir's mapping must win over the source root's for its files.

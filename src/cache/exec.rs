@@ -28,6 +28,7 @@ use crate::cache::records::{
     FileIdentity, KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
     StoredDepfile, StoredOutput, decode, encode,
 };
+use crate::cache::roots::Ties;
 use crate::cache::shadows::HeaderSearch;
 use crate::cache::store::{Digest, Namespace, StoreError};
 use crate::cache::time_macros;
@@ -225,7 +226,7 @@ enum CapturedOutput {
     /// one (see [`Cache::store_result`]).
     Staged {
         blob: crate::cache::store::StagedBlob,
-        ties_to_roots: bool,
+        ties: Ties,
     },
 }
 
@@ -1066,8 +1067,8 @@ impl Cache {
         overlay: &Overlay<'_>,
         pending: &mut Vec<PathBuf>,
     ) -> Result<(), String> {
-        if let Some((build, source)) = &entry.roots
-            && (build != self.roots.build() || source.as_deref() != self.roots.source())
+        if let Some(tied) = &entry.roots
+            && !self.roots.serve(tied)
         {
             return Err("built in another directory".into());
         }
@@ -1217,8 +1218,11 @@ impl Cache {
             Ok(blob) => Ok(CapturedOutput::Staged {
                 blob,
                 // Compressed sections may hold the roots unseen (`-gz`).
-                ties_to_roots: seen.found()
-                    || crate::cache::elf::file_has_compressed_sections(file),
+                ties: if crate::cache::elf::file_has_compressed_sections(file) {
+                    Ties::BOTH
+                } else {
+                    seen.found()
+                },
             }),
             Err(StoreError::Changed { .. }) => Err(Some("output_changed")),
             Err(err) => {
@@ -1251,7 +1255,12 @@ impl Cache {
             return Err(Some("input_changed_during_step"));
         }
         let mut dependencies = Dependencies::default();
-        let mut ties_to_roots = !self.roots.plain();
+        // Roots the stored text cannot name by placeholder tie the entry.
+        let mut ties = if self.roots.plain() {
+            Ties::default()
+        } else {
+            Ties::BOTH
+        };
         if let Some(text) = &captured.dependencies {
             let full;
             let text = match &invocation.detail {
@@ -1292,16 +1301,16 @@ impl Cache {
             let (blob, size) = match output {
                 CapturedOutput::Read(content) => {
                     // Compressed sections may hold the roots unseen (`-gz`).
-                    ties_to_roots |= self.roots.appear_in(&content)
-                        || crate::cache::elf::has_compressed_sections(&content);
+                    ties = ties.union(if crate::cache::elf::has_compressed_sections(&content) {
+                        Ties::BOTH
+                    } else {
+                        self.roots.appearing_in(&content)
+                    });
                     let blob = self.store.put_blob(&content).map_err(write_failed)?;
                     (blob, content.len() as u64)
                 }
-                CapturedOutput::Staged {
-                    blob,
-                    ties_to_roots: ties,
-                } => {
-                    ties_to_roots |= ties;
+                CapturedOutput::Staged { blob, ties: seen } => {
+                    ties = ties.union(seen);
                     let (digest, size) = (*blob.digest(), blob.size());
                     self.store.commit_staged(blob).map_err(write_failed)?;
                     (digest, size)
@@ -1316,7 +1325,7 @@ impl Cache {
                     target: self.roots.normalize(target),
                 }),
                 None => {
-                    ties_to_roots = true;
+                    ties = Ties::BOTH;
                     Some(StoredDepfile {
                         text,
                         target: target.clone(),
@@ -1337,7 +1346,7 @@ impl Cache {
         ) {
             (Some(out), Some(err)) => (out, err, true),
             _ => {
-                ties_to_roots = true;
+                ties = Ties::BOTH;
                 (ran.stdout.clone(), ran.stderr.clone(), false)
             }
         };
@@ -1350,12 +1359,7 @@ impl Cache {
             exit_code: 0,
             duration_ms: elapsed.as_millis() as u64,
         };
-        let roots = ties_to_roots.then(|| {
-            (
-                self.roots.build().to_string(),
-                self.roots.source().map(str::to_string),
-            )
-        });
+        let roots = self.roots.tied(ties);
         let result_key = if plan.two_level {
             let mut key = KeyHasher::new("result");
             key.field(&plan.key);
@@ -1366,7 +1370,10 @@ impl Cache {
                 key.text(dir).text(name);
             }
             if let Some((build, source)) = &roots {
-                key.text(build).text(source.as_deref().unwrap_or(""));
+                for root in [build, source] {
+                    key.field(&[u8::from(root.is_some())])
+                        .text(root.as_deref().unwrap_or(""));
+                }
             }
             key.finish()
         } else {

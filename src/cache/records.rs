@@ -16,7 +16,7 @@ use crate::hash::Hash;
 
 /// Bumped whenever a key's ingredients or a record's layout change, so old
 /// entries simply stop matching.
-pub const KEY_VERSION: &[u8] = b"zccache-key-v2\0";
+pub const KEY_VERSION: &[u8] = b"zccache-key-v3\0";
 
 /// Older sets beyond this are dropped: a source whose headers change often
 /// would otherwise grow its manifest without end.
@@ -40,11 +40,16 @@ pub struct ManifestEntry {
     /// existed (a header in an earlier include dir).
     /// As (dir, name) pairs, so a lookup checks each dir once.
     pub absent: Vec<(String, String)>,
-    /// Set when an output embeds the build dir or source root: the entry
-    /// then serves only a build with these same roots.
-    pub roots: Option<(String, Option<String>)>,
+    /// Set when an output embeds the build dir or the source root: the
+    /// entry then serves only builds with the same root where one is
+    /// given, (build dir, source root).
+    pub roots: Option<TiedRoots>,
     pub result: Digest,
 }
+
+/// The build dir and source root an entry's outputs embed (`None`: that
+/// root does not appear in them).
+pub type TiedRoots = (Option<String>, Option<String>);
 
 /// What a file's content hash is remembered by, as in the build state.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

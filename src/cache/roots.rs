@@ -3,18 +3,42 @@
 //!
 //! Keys and stored text (diagnostics, depfiles) name them by placeholders,
 //! so two build dirs of one source tree, or two checkouts, share entries.
-//! Binary outputs are never rewritten: an output that embeds either path is
-//! stored as tied to these exact directories (see [`Roots::appear_in`]).
+//! Binary outputs are never rewritten: an output that embeds a root's path
+//! is stored as tied to that root (see [`Roots::appearing_in`]), so it
+//! serves only builds with the same one.
 
 use std::path::{Path, PathBuf};
 
 use memchr::memmem;
+
+use crate::cache::records::TiedRoots;
 
 /// Marks a placeholder; text that already holds this byte is never
 /// normalized, so restoring it cannot invent a path.
 const MARK: u8 = 0x01;
 const BUILD_PLACEHOLDER: &str = "\u{1}B\u{1}";
 const SOURCE_PLACEHOLDER: &str = "\u{1}S\u{1}";
+
+/// Which roots a stored result depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ties {
+    pub build: bool,
+    pub source: bool,
+}
+
+impl Ties {
+    pub const BOTH: Ties = Ties {
+        build: true,
+        source: true,
+    };
+
+    pub fn union(self, other: Ties) -> Ties {
+        Ties {
+            build: self.build || other.build,
+            source: self.source || other.source,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roots {
@@ -124,28 +148,51 @@ impl Roots {
         String::from_utf8(self.restore_bytes(text.as_bytes())).unwrap_or_else(|_| text.to_string())
     }
 
-    /// Whether either root's path occurs in `content` (an object file, an
-    /// executable): such an output belongs to this build dir only.
-    pub fn appear_in(&self, content: &[u8]) -> bool {
-        self.ordered()
-            .iter()
-            .any(|(root, _)| root.len() > 1 && memmem::find(content, root.as_bytes()).is_some())
+    /// Which roots' paths occur in `content` (an object file, an
+    /// executable): such an output belongs to builds with those roots only.
+    pub fn appearing_in(&self, content: &[u8]) -> Ties {
+        let appears =
+            |root: &str| root.len() > 1 && memmem::find(content, root.as_bytes()).is_some();
+        Ties {
+            build: appears(&self.build),
+            source: self.source.as_deref().is_some_and(appears),
+        }
     }
 
-    /// [`Roots::appear_in`] for content read piece by piece.
+    /// The roots `ties` names, as an entry records them; `None` for none.
+    pub fn tied(&self, ties: Ties) -> Option<TiedRoots> {
+        let build = ties.build.then(|| self.build.clone());
+        let source = self.source.clone().filter(|_| ties.source);
+        (build.is_some() || source.is_some()).then_some((build, source))
+    }
+
+    /// Whether a build with these roots may use an entry tied to `tied`.
+    pub fn serve(&self, tied: &TiedRoots) -> bool {
+        let (build, source) = tied;
+        build.as_deref().is_none_or(|build| build == self.build)
+            && source
+                .as_deref()
+                .is_none_or(|source| Some(source) == self.source())
+    }
+
+    /// [`Roots::appearing_in`] for content read piece by piece.
     pub fn seen_in_pieces(&self) -> RootsSeen<'_> {
-        let roots: Vec<&[u8]> = self
-            .ordered()
+        let roots: Vec<(&[u8], bool)> = [Some(self.build.as_str()), self.source.as_deref()]
             .into_iter()
-            .map(|(root, _)| root.as_bytes())
-            .filter(|root| root.len() > 1)
+            .zip([true, false])
+            .filter_map(|(root, is_build)| Some((root?.as_bytes(), is_build)))
+            .filter(|(root, _)| root.len() > 1)
             .collect();
-        let keep = roots.iter().map(|root| root.len() - 1).max().unwrap_or(0);
+        let keep = roots
+            .iter()
+            .map(|(root, _)| root.len() - 1)
+            .max()
+            .unwrap_or(0);
         RootsSeen {
             roots,
             keep,
             tail: Vec::new(),
-            found: false,
+            found: Ties::default(),
         }
     }
 
@@ -157,26 +204,35 @@ impl Roots {
     }
 }
 
-/// Whether a root occurs in content shown piece by piece, across the
-/// pieces' bounds too (see [`Roots::seen_in_pieces`]).
+/// Which roots occur in content shown piece by piece, across the pieces'
+/// bounds too (see [`Roots::seen_in_pieces`]).
 pub struct RootsSeen<'r> {
-    roots: Vec<&'r [u8]>,
+    /// Each root, and whether it is the build dir (else the source root).
+    roots: Vec<(&'r [u8], bool)>,
     /// The longest root but one byte: what of the content so far a root
     /// may start in and end in the next piece.
     keep: usize,
     tail: Vec<u8>,
-    found: bool,
+    found: Ties,
 }
 
 impl RootsSeen<'_> {
     pub fn feed(&mut self, piece: &[u8]) {
-        if self.found || self.roots.is_empty() {
+        if self.roots.is_empty() || self.found == Ties::BOTH {
             return;
         }
         let head = &piece[..piece.len().min(self.keep)];
         self.tail.extend_from_slice(head);
-        let hit = |text: &[u8]| self.roots.iter().any(|r| memmem::find(text, r).is_some());
-        self.found = hit(&self.tail) || hit(piece);
+        for (root, is_build) in &self.roots {
+            let found = if *is_build {
+                &mut self.found.build
+            } else {
+                &mut self.found.source
+            };
+            *found = *found
+                || memmem::find(&self.tail, root).is_some()
+                || memmem::find(piece, root).is_some();
+        }
         if piece.len() >= self.keep {
             self.tail.clear();
             self.tail
@@ -187,8 +243,8 @@ impl RootsSeen<'_> {
         }
     }
 
-    /// Whether a root occurred in what was shown.
-    pub fn found(&self) -> bool {
+    /// Which roots occurred in what was shown.
+    pub fn found(&self) -> Ties {
         self.found
     }
 }
@@ -291,8 +347,31 @@ mod tests {
 
     #[test]
     fn finds_roots_in_binary_content() {
-        assert!(roots().appear_in(b"\0\0/p/src/a.c\0"));
-        assert!(!roots().appear_in(b"\0\0/p/sr\0"));
+        let roots = roots();
+        let source_only = Ties {
+            build: false,
+            source: true,
+        };
+        assert_eq!(roots.appearing_in(b"\0\0/p/src/a.c\0"), source_only);
+        assert_eq!(roots.appearing_in(b"/p/src/build/a.o"), Ties::BOTH);
+        assert_eq!(roots.appearing_in(b"\0\0/p/sr\0"), Ties::default());
+    }
+
+    #[test]
+    fn an_entry_tied_to_one_root_serves_any_other_build_dir() {
+        let tied = roots().tied(Ties {
+            build: false,
+            source: true,
+        });
+        assert_eq!(tied, Some((None, Some("/p/src".to_owned()))));
+        let tied = tied.unwrap();
+        let other_build = Roots::new(Path::new("/p/src/build2"), Some(Path::new("/p/src")));
+        assert!(other_build.serve(&tied));
+        let other_source = Roots::new(Path::new("/p/src/build"), Some(Path::new("/q/src")));
+        assert!(!other_source.serve(&tied));
+        let no_source = Roots::new(Path::new("/p/src/build"), None);
+        assert!(!no_source.serve(&tied));
+        assert_eq!(roots().tied(Ties::default()), None);
     }
 
     #[test]
@@ -309,7 +388,7 @@ mod tests {
                 content.chunks(piece).for_each(|chunk| seen.feed(chunk));
                 assert_eq!(
                     seen.found(),
-                    roots.appear_in(content),
+                    roots.appearing_in(content),
                     "{content:?} in pieces of {piece}"
                 );
             }
