@@ -334,6 +334,36 @@ fn a_cache_dir_of_another_user_is_refused_unless_shared() {
     assert_refused(&sandbox, &[]);
 }
 
+#[test]
+fn stats_gc_and_clear_refuse_a_cache_dir_others_can_write() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sandbox = Sandbox::new();
+    sandbox.compile(&[]);
+    fs::set_permissions(&sandbox.cache, fs::Permissions::from_mode(0o777)).unwrap();
+    let before = sandbox.files_under("");
+    for admin in [&["stats"][..], &["gc"], &["clear"]] {
+        let output = sandbox.command(admin, &[]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains("writable by other users"),
+            "zccache {admin:?}: {output:?}"
+        );
+    }
+    assert_eq!(
+        sandbox.files_under(""),
+        before,
+        "a refused cache was changed"
+    );
+    // Shared on purpose, group-writable only: cleared.
+    fs::set_permissions(&sandbox.cache, fs::Permissions::from_mode(0o2770)).unwrap();
+    let output = sandbox
+        .command(&["clear"], &[("ZCCACHE_SHARED", "1")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(sandbox.files_under("v1").is_empty());
+}
+
 /// A launcher call in `sandbox`'s work dir with the helper on, its sockets
 /// in `runtime`: how long it took, and its output.
 fn timed_helper_call(sandbox: &Sandbox, runtime: &Path) -> (Duration, std::process::Output) {

@@ -27,6 +27,10 @@ enum CliError {
     Store(#[from] StoreError),
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
+    /// A cache another user steers is neither reported on nor cleaned:
+    /// its paths may lead anywhere.
+    #[error("{0}")]
+    NotTrusted(String),
 }
 
 /// Runs `cmd` with the real environment, stdout and stderr; returns the exit code.
@@ -48,6 +52,11 @@ pub fn run_with(
 ) -> i32 {
     let result = Settings::load_with(env)
         .map_err(CliError::from)
+        .and_then(|settings| {
+            super::owner::verify_existing(&settings.dir, settings.shared)
+                .map_err(CliError::NotTrusted)?;
+            Ok(settings)
+        })
         .and_then(|settings| match cmd {
             Admin::Stats { json, zero } => show_stats(&settings, json, zero, out),
             Admin::Gc => gc(&settings, out),

@@ -33,6 +33,16 @@ pub fn prepare(dir: &Path, shared: bool) -> Result<(), String> {
     check(dir, &meta, shared)
 }
 
+/// Checks an existing cache dir as [`prepare`] does, creating nothing: a
+/// missing dir holds nothing to trust or to remove.
+pub fn verify_existing(dir: &Path, shared: bool) -> Result<(), String> {
+    match fs::metadata(dir) {
+        Ok(meta) => check(dir, &meta, shared),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(format!("cannot stat {}: {err}", dir.display())),
+    }
+}
+
 fn create(dir: &Path, shared: bool) -> io::Result<()> {
     if let Some(parent) = dir.parent() {
         fs::create_dir_all(parent)?;
