@@ -26,7 +26,7 @@ use crate::cache::command::{
 use crate::cache::files::CommentDialect;
 use crate::cache::records::{
     FileIdentity, KeyHasher, LastSeen, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
-    StoredDepfile, StoredOutput, decode, encode,
+    StoredDepfile, StoredOutput, decode, encode, group_absent,
 };
 use crate::cache::roots::Ties;
 use crate::cache::shadows::HeaderSearch;
@@ -1103,24 +1103,16 @@ impl Cache {
                 _ => return Err(format!("{} is gone", path.display())),
             }
         }
-        // Sorted by dir: one listing (one stat at most) per dir.
-        let mut current: Option<(&str, PathBuf, Option<Names>)> = None;
-        for (dir, name) in &entry.absent {
-            if current
-                .as_ref()
-                .is_none_or(|(seen, _, _)| *seen != dir.as_str())
-            {
-                let path = cwd.join(self.roots.restore(dir));
-                let listing = self.listings.listing(&path);
-                current = Some((dir.as_str(), path, listing));
-            }
-            let Some((_, path, listing)) = &current else {
-                continue;
-            };
-            let first = name.split('/').next().unwrap_or(name);
-            let may_exist = listing.as_ref().is_none_or(|names| names.contains(first));
-            if may_exist && path.join(name).exists() {
-                return Err(format!("{} appeared", path.join(name).display()));
+        // One listing (one stat at most) per dir.
+        for (dir, names) in &entry.absent {
+            let path = cwd.join(self.roots.restore(dir));
+            let listing: Option<Names> = self.listings.listing(&path);
+            for name in names {
+                let first = name.split('/').next().unwrap_or(name);
+                let may_exist = listing.as_ref().is_none_or(|names| names.contains(first));
+                if may_exist && path.join(name).exists() {
+                    return Err(format!("{} appeared", path.join(name).display()));
+                }
             }
         }
         Ok(())
@@ -1387,7 +1379,7 @@ impl Cache {
                 ManifestEntry {
                     files: dependencies.files,
                     identities: dependencies.identities,
-                    absent: dependencies.absent,
+                    absent: group_absent(dependencies.absent),
                     roots: roots.clone(),
                     result: result_key,
                 },
@@ -1727,7 +1719,7 @@ impl Cache {
             let entry = ManifestEntry {
                 files: dependencies.files,
                 identities: dependencies.identities,
-                absent: dependencies.absent,
+                absent: group_absent(dependencies.absent),
                 roots: None,
                 result: *cpp_key,
             };

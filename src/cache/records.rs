@@ -16,7 +16,7 @@ use crate::hash::Hash;
 
 /// Bumped whenever a key's ingredients or a record's layout change, so old
 /// entries simply stop matching.
-pub const KEY_VERSION: &[u8] = b"zccache-key-v3\0";
+pub const KEY_VERSION: &[u8] = b"zccache-key-v4\0";
 
 /// Older sets beyond this are dropped: a source whose headers change often
 /// would otherwise grow its manifest without end.
@@ -37,9 +37,11 @@ pub struct ManifestEntry {
     /// which is most of a launcher hit's work otherwise.
     pub identities: Vec<Option<FileIdentity>>,
     /// Files that did not exist and would have been read instead had they
-    /// existed (a header in an earlier include dir).
-    /// As (dir, name) pairs, so a lookup checks each dir once.
-    pub absent: Vec<(String, String)>,
+    /// existed (a header in an earlier include dir): each dir once, with
+    /// the names that must stay absent in it (see [`group_absent`]), so a
+    /// lookup lists each dir once and a C++ compile's thousands of places
+    /// do not each repeat their dir.
+    pub absent: Vec<(String, Vec<String>)>,
     /// Set when an output embeds the build dir or the source root: the
     /// entry then serves only builds with the same root where one is
     /// given, (build dir, source root).
@@ -50,6 +52,18 @@ pub struct ManifestEntry {
 /// The build dir and source root an entry's outputs embed (`None`: that
 /// root does not appear in them).
 pub type TiedRoots = (Option<String>, Option<String>);
+
+/// `places` (dir, name), sorted, grouped by dir.
+pub fn group_absent(places: Vec<(String, String)>) -> Vec<(String, Vec<String>)> {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (dir, name) in places {
+        match grouped.last_mut() {
+            Some((last, names)) if *last == dir => names.push(name),
+            _ => grouped.push((dir, vec![name])),
+        }
+    }
+    grouped
+}
 
 /// What a file's content hash is remembered by, as in the build state.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -175,11 +189,22 @@ mod tests {
             entries: vec![ManifestEntry {
                 files: vec![("\u{1}S\u{1}/a.h".into(), [7; 32])],
                 identities: vec![None],
-                absent: vec![("/usr/include".into(), "a.h".into())],
+                absent: group_absent(vec![
+                    ("/usr/include".into(), "a.h".into()),
+                    ("/usr/include".into(), "b.h".into()),
+                    ("/usr/local/include".into(), "a.h".into()),
+                ]),
                 roots: None,
                 result: [9; 32],
             }],
         };
+        assert_eq!(
+            manifest.entries[0].absent,
+            [
+                ("/usr/include".into(), vec!["a.h".into(), "b.h".into()]),
+                ("/usr/local/include".into(), vec!["a.h".into()]),
+            ]
+        );
         let bytes = encode(&manifest).unwrap();
         assert_eq!(decode::<Manifest>(&bytes), Some(manifest));
         assert_eq!(decode::<Manifest>(&bytes[..bytes.len() / 2]), None);
