@@ -648,6 +648,24 @@ fn a_cache_dir_swapped_for_a_symlink_gets_no_file_written_through_it() {
     sandbox.assert_outside_empty();
 }
 
+#[test]
+fn nothing_is_made_through_a_symlink_planted_in_the_cache() {
+    let sandbox = Sandbox::new();
+    sandbox.compile(&[]);
+    // The records tree and the tools' memo dir lead outside: storing must
+    // make nothing there.
+    for dir in ["v1/records", "v1/toolchains"] {
+        let dir = sandbox.cache.join(dir);
+        fs::remove_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(&sandbox.outside, &dir).unwrap();
+    }
+    let object = sandbox.reference();
+    fs::remove_file(sandbox.work.join("a.o")).unwrap();
+    sandbox.compile(&[]);
+    assert_eq!(fs::read(sandbox.work.join("a.o")).unwrap(), object);
+    sandbox.assert_outside_empty();
+}
+
 /// Rewrites every result record of the sandbox's cache as whoever can
 /// write the cache could: `edit`ed, under a header that verifies.
 fn rewrite_results(sandbox: &Sandbox, edit: &dyn Fn(&mut zccache::cache::records::ResultRecord)) {

@@ -169,7 +169,7 @@ impl Cache {
             // as any dir.
             let _ = store.make_dirs(&toolchains_dir);
         }
-        let toolchains = Toolchains::new(Some(toolchains_dir));
+        let toolchains = Toolchains::beneath(store.root().to_path_buf(), toolchains_dir);
         Ok(Arc::new(Cache {
             files: FileHasher::new(&volatile),
             listings: exec::DirListings::new(&volatile),

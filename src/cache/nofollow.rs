@@ -103,6 +103,22 @@ pub fn touch(path: &Path) -> io::Result<()> {
 /// process create files elsewhere. The root itself is the user's choice
 /// and may be a symlink. `None` when `dir` is not below `root`.
 pub fn dir_beneath(root: &Path, dir: &Path) -> Option<io::Result<OpenDir>> {
+    walk_beneath(root, dir, None)
+}
+
+/// [`dir_beneath`], making each missing dir on the way with `mode`
+/// (narrowed by the umask unless `exact`), so no dir is made through a
+/// symlink either.
+pub fn make_dir_beneath(
+    root: &Path,
+    dir: &Path,
+    mode: u32,
+    exact: bool,
+) -> Option<io::Result<OpenDir>> {
+    walk_beneath(root, dir, Some((mode, exact)))
+}
+
+fn walk_beneath(root: &Path, dir: &Path, make: Option<(u32, bool)>) -> Option<io::Result<OpenDir>> {
     use std::os::unix::ffi::OsStrExt as _;
     let rest = dir.strip_prefix(root).ok()?;
     let open = || -> io::Result<OpenDir> {
@@ -116,20 +132,44 @@ pub fn dir_beneath(root: &Path, dir: &Path) -> Option<io::Result<OpenDir>> {
             };
             let name = std::ffi::CString::new(name.as_bytes())
                 .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-            // SAFETY: a NUL-terminated name relative to a dir fd we own;
-            // the result is owned right away.
-            let fd = unsafe {
-                libc::openat(
-                    std::os::fd::AsRawFd::as_raw_fd(&current),
-                    name.as_ptr(),
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                )
+            let parent = std::os::fd::AsRawFd::as_raw_fd(&current);
+            let open_child = || {
+                // SAFETY: a NUL-terminated name relative to a dir fd we
+                // own; the result is owned right away.
+                unsafe {
+                    libc::openat(
+                        parent,
+                        name.as_ptr(),
+                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    )
+                }
             };
+            let mut fd = open_child();
+            let mut made = false;
+            if let Some((mode, _)) = make
+                && fd < 0
+                && io::Error::last_os_error().kind() == io::ErrorKind::NotFound
+            {
+                // SAFETY: as above; mkdirat makes a dir in the held parent
+                // and follows nothing.
+                if unsafe { libc::mkdirat(parent, name.as_ptr(), mode as libc::mode_t) } == 0 {
+                    made = true;
+                } else if io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
+                    return Err(io::Error::last_os_error());
+                }
+                fd = open_child();
+            }
             if fd < 0 {
                 return Err(refuse_symlink(io::Error::last_os_error()));
             }
             // SAFETY: a fresh descriptor nobody else owns.
             current = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+            if let Some((mode, true)) = make
+                && made
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                current.set_permissions(fs::Permissions::from_mode(mode))?;
+            }
         }
         Ok(OpenDir(current))
     };

@@ -454,6 +454,19 @@ impl Store {
     /// Makes `dir` and its missing parents; in a shared cache each dir
     /// made is group-writable with setgid, whatever the umask.
     pub(crate) fn make_dirs(&self, dir: &Path) -> io::Result<()> {
+        // Below the root, through no symlink another writer of the cache
+        // planted: nothing is made outside it.
+        if dir != self.root.as_path() && dir.starts_with(&self.root) {
+            self.make_dirs(&self.root)?;
+            let (mode, exact) = if self.shared {
+                (super::owner::SHARED_DIR_MODE, true)
+            } else {
+                (0o777, false)
+            };
+            if let Some(made) = nofollow::make_dir_beneath(&self.root, dir, mode, exact) {
+                return made.map(drop);
+            }
+        }
         if !self.shared {
             return fs::create_dir_all(dir);
         }

@@ -156,6 +156,9 @@ type LibraryKey = (Digest, Vec<String>, PathBuf);
 
 pub struct Toolchains {
     disk_dir: Option<PathBuf>,
+    /// The cache dir `disk_dir` is below, when it is: entries are then
+    /// reached through no symlink below it (see [`super::nofollow`]).
+    disk_root: Option<PathBuf>,
     tools: Mutex<HashMap<MemoKey, Arc<ToolIdentity>>>,
     includes: Mutex<HashMap<IncludeKey, Arc<IncludeSearch>>>,
     /// Identities checked in this process, by disk key; kept by
@@ -182,6 +185,7 @@ impl Toolchains {
     pub fn new(disk_dir: Option<PathBuf>) -> Toolchains {
         Toolchains {
             disk_dir,
+            disk_root: None,
             tools: Mutex::new(HashMap::new()),
             includes: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
@@ -716,16 +720,49 @@ impl Toolchains {
         Ok(output)
     }
 
+    /// Keeps the disk entries in `dir`, below the cache dir `root`.
+    pub fn beneath(root: PathBuf, dir: PathBuf) -> Toolchains {
+        Toolchains {
+            disk_root: Some(root),
+            ..Toolchains::new(Some(dir))
+        }
+    }
+
+    fn entry_name(key: &Digest) -> String {
+        format!("{}.json", blake3::Hash::from(*key).to_hex())
+    }
+
+    /// Where entries are read and written: the disk dir, through its
+    /// descriptor when below the cache dir (made there when `make`).
+    fn entry_dir(
+        &self,
+        make: bool,
+    ) -> Option<io::Result<(PathBuf, Option<super::nofollow::OpenDir>)>> {
+        let dir = self.disk_dir.as_ref()?;
+        let Some(root) = &self.disk_root else {
+            if make && let Err(err) = fs::create_dir_all(dir) {
+                return Some(Err(err));
+            }
+            return Some(Ok((dir.clone(), None)));
+        };
+        let opened = if make {
+            super::nofollow::make_dir_beneath(root, dir, 0o777, false)
+        } else {
+            super::nofollow::dir_beneath(root, dir)
+        }?;
+        Some(opened.map(|held| (held.path(), Some(held))))
+    }
+
     fn entry_path(&self, key: &Digest) -> Option<PathBuf> {
         let dir = self.disk_dir.as_ref()?;
-        Some(dir.join(format!("{}.json", blake3::Hash::from(*key).to_hex())))
+        Some(dir.join(Self::entry_name(key)))
     }
 
     /// A disk entry, or None when absent, unreadable, damaged or from
     /// another format (it will be rewritten).
     fn read_entry<T: for<'de> Deserialize<'de> + Versioned>(&self, key: &Digest) -> Option<T> {
-        let path = self.entry_path(key)?;
-        let mut file = super::nofollow::open_regular(&path).ok()?;
+        let (dir, _held) = self.entry_dir(false)?.ok()?;
+        let mut file = super::nofollow::open_regular(&dir.join(Self::entry_name(key))).ok()?;
         let mut text = Vec::new();
         file.read_to_end(&mut text).ok()?;
         let entry: T = serde_json::from_slice(&text).ok()?;
@@ -736,13 +773,16 @@ impl Toolchains {
     /// concurrent reader sees the old entry or the new one. Failing to
     /// write only costs a probe next time, so it is logged, not returned.
     fn write_entry<T: Serialize>(&self, key: &Digest, entry: &T) {
-        let (Some(dir), Some(path)) = (self.disk_dir.as_ref(), self.entry_path(key)) else {
+        let Some(path) = self.entry_path(key) else {
             return;
         };
         let result = (|| -> Result<(), Box<dyn std::error::Error>> {
             let text = serde_json::to_vec(entry)?;
-            fs::create_dir_all(dir)?;
-            let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+            let Some(opened) = self.entry_dir(true) else {
+                return Ok(());
+            };
+            let (dir, _held) = opened?;
+            let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
             io::Write::write_all(&mut tmp, &text)?;
             // Readable by the group of a shared cache (temp files are 0600);
             // a private cache dir is closed to others anyway.
@@ -750,7 +790,7 @@ impl Toolchains {
                 .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
                     super::owner::SHARED_FILE_MODE,
                 ))?;
-            tmp.persist(&path)?;
+            tmp.persist(dir.join(Self::entry_name(key)))?;
             Ok(())
         })();
         if let Err(err) = result {
