@@ -1830,10 +1830,15 @@ impl Cache {
         key: &Digest,
         bytes: &[u8],
     ) -> Result<(), Option<&'static str>> {
-        self.store.put_record(namespace, key, bytes).map_err(|err| {
-            self.write_failed(&err);
-            None
-        })
+        self.store
+            .put_record(namespace, key, bytes)
+            .map_err(|err| match err {
+                StoreError::RecordTooLarge { .. } => Some("record_too_large"),
+                err => {
+                    self.write_failed(&err);
+                    None
+                }
+            })
     }
 
     fn write_failed(&self, err: &StoreError) {

@@ -105,7 +105,14 @@ pub enum StoreError {
     NotFound { digest: String },
     #[error("{path} changed while it was being stored")]
     Changed { path: PathBuf },
+    #[error("a record of {size} bytes is over the {MAX_RECORD_PAYLOAD} a record may hold")]
+    RecordTooLarge { size: usize },
 }
+
+/// The most a record's payload may hold. Records are read whole, so one
+/// planted in the cache must not make a lookup read gigabytes; no real
+/// record (diagnostics, depfile text, a manifest's file lists) comes near.
+pub const MAX_RECORD_PAYLOAD: usize = 64 << 20;
 
 /// Files and bytes under `v1/` (apparent sizes, temp files included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -659,8 +666,14 @@ impl Store {
             Err(e) => return Err(io_err(format!("cannot open {}", path.display()))(e)),
         };
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
+        let limit = (RECORD_HEADER_LEN + MAX_RECORD_PAYLOAD) as u64;
+        (&mut file)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
             .map_err(io_err(format!("cannot read {}", path.display())))?;
+        if bytes.len() as u64 > limit {
+            return Err(self.corrupt(&path, "larger than a record may be"));
+        }
         if bytes.len() < RECORD_HEADER_LEN {
             return Err(self.corrupt(&path, "truncated header"));
         }
@@ -702,6 +715,11 @@ impl Store {
         key: &Digest,
         payload: &[u8],
     ) -> Result<(), StoreError> {
+        if payload.len() > MAX_RECORD_PAYLOAD {
+            return Err(StoreError::RecordTooLarge {
+                size: payload.len(),
+            });
+        }
         let path = self.record_path(ns, key);
         let mut bytes = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
         bytes.extend_from_slice(RECORD_MAGIC);
@@ -1439,6 +1457,27 @@ mod tests {
         flip_byte(&path, 100);
         let err = s.get_record(Namespace::Result, &key).unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_oversized_record_is_neither_read_whole_nor_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path(), true);
+        let key = [7u8; 32];
+        let path = s.record_path(Namespace::Result, &key);
+        s.put_record(Namespace::Result, &key, b"small").unwrap();
+        // Grown sparse far past the limit, as a planted file could be.
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(16 << 30).unwrap();
+        let err = s.get_record(Namespace::Result, &key).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        assert!(!path.exists());
+        let huge = vec![0u8; MAX_RECORD_PAYLOAD + 1];
+        assert!(matches!(
+            s.put_record(Namespace::Result, &key, &huge),
+            Err(StoreError::RecordTooLarge { .. })
+        ));
         assert!(!path.exists());
     }
 
