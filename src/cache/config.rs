@@ -113,7 +113,27 @@ impl Settings {
     }
 
     fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |path: &Path| -> std::io::Result<String> {
+            use std::io::Read as _;
+            // The cache's own file may have been planted by whoever else
+            // can write the cache: no symlink, FIFO or giant file is read.
+            // The user's own file is theirs (a dotfile link is fine).
+            if !path.starts_with(&self.dir) {
+                return std::fs::read_to_string(path);
+            }
+            let mut text = String::new();
+            super::nofollow::open_regular(path)?
+                .take(MAX_SETTINGS_FILE + 1)
+                .read_to_string(&mut text)?;
+            if text.len() as u64 > MAX_SETTINGS_FILE {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "larger than a settings file may be",
+                ));
+            }
+            Ok(text)
+        };
+        let text = read(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -209,6 +229,9 @@ fn cache_dir(var: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigErro
 }
 
 /// The settings file to read, if any exists.
+/// The most a settings file in the cache dir may hold.
+const MAX_SETTINGS_FILE: u64 = 64 << 10;
+
 fn settings_file(cache_dir: &Path, var: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let in_cache = cache_dir.join(SETTINGS_FILE_NAME);
     if in_cache.is_file() {
@@ -360,6 +383,24 @@ mod tests {
         .unwrap();
         assert_eq!(s.max_size, 2 * 1024 * 1024 * 1024);
         assert!(s.compression && !s.hardlink && s.disable && s.path_remap);
+    }
+
+    #[test]
+    fn the_caches_settings_file_is_read_through_no_symlink_and_capped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        let elsewhere = tmp.path().join("secret.toml");
+        std::fs::write(&elsewhere, "max_size = 99\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, cache.join(SETTINGS_FILE_NAME)).unwrap();
+        let dir = cache.to_str().unwrap();
+        let err = load(&[("ZCCACHE_DIR", dir)]).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+        std::fs::remove_file(cache.join(SETTINGS_FILE_NAME)).unwrap();
+        let huge = format!("# {}\nmax_size = 99\n", "x".repeat(1 << 20));
+        std::fs::write(cache.join(SETTINGS_FILE_NAME), huge).unwrap();
+        let err = load(&[("ZCCACHE_DIR", dir)]).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[test]
