@@ -364,6 +364,22 @@ fn stats_gc_and_clear_refuse_a_cache_dir_others_can_write() {
     assert!(sandbox.files_under("v1").is_empty());
 }
 
+/// Starts a helper for `sandbox` with its sockets in `runtime`, kills it,
+/// and gives the socket path it left behind.
+fn dead_helper_socket(sandbox: &Sandbox, runtime: &Path) -> PathBuf {
+    timed_helper_call(sandbox, runtime);
+    let helpers = wait_for_helper(runtime);
+    kill_all(&helpers);
+    // SAFETY: getuid has no preconditions.
+    let dir = runtime.join(format!("zccache-{}", unsafe { libc::getuid() }));
+    fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "sock"))
+        .unwrap()
+}
+
 /// A launcher call in `sandbox`'s work dir with the helper on, its sockets
 /// in `runtime`: how long it took, and its output.
 fn timed_helper_call(sandbox: &Sandbox, runtime: &Path) -> (Duration, std::process::Output) {
@@ -424,17 +440,8 @@ fn a_stopped_helper_is_given_up_on_and_then_left_alone() {
 fn a_dir_at_the_socket_name_starts_no_helper() {
     let sandbox = Sandbox::new();
     let runtime = runtime_dir(sandbox.outside.parent().unwrap());
-    timed_helper_call(&sandbox, &runtime);
-    let helpers = wait_for_helper(&runtime);
-    kill_all(&helpers);
-    // SAFETY: getuid has no preconditions.
-    let dir = runtime.join(format!("zccache-{}", unsafe { libc::getuid() }));
-    let socket = fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|e| e == "sock"))
-        .unwrap();
+    let socket = dead_helper_socket(&sandbox, &runtime);
+    let dir = socket.parent().unwrap().to_path_buf();
     std::thread::sleep(Duration::from_millis(100));
     fs::remove_file(&socket).unwrap();
     fs::create_dir(&socket).unwrap();
@@ -496,17 +503,7 @@ fn fake_helper(
     reply: &[u8],
     as_user: Option<u32>,
 ) -> std::process::Child {
-    timed_helper_call(sandbox, runtime);
-    let helpers = wait_for_helper(runtime);
-    kill_all(&helpers);
-    // SAFETY: getuid has no preconditions.
-    let dir = runtime.join(format!("zccache-{}", unsafe { libc::getuid() }));
-    let socket = fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|e| e == "sock"))
-        .unwrap();
+    let socket = dead_helper_socket(sandbox, runtime);
     // Somewhere the other user can make a socket.
     let spot = tempfile::Builder::new()
         .prefix("zccache-fake-")
