@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::graph::{FileId, Graph};
 use crate::ninja;
-use crate::run::build::{self, BuildContext, BuildOptions, BuildOutcome};
+use crate::run::builder::{self, BuildContext, BuildOptions, BuildOutcome};
 use crate::run::status::{StatusOptions, StatusPrinter};
 use crate::state::ninja_files::{DEPS_FILE_NAME, LOG_FILE_NAME, LazyNinjaFiles};
 use crate::state::{BuildState, file_stamp};
@@ -405,7 +405,7 @@ impl Session {
             let mut ctx = self
                 .memory
                 .build_context(status, &self.jobs_limit, &self.cache);
-            let outcome = match build::build(&mut self.graph, &[target], &mut ctx, &self.opts) {
+            let outcome = match builder::build(&mut self.graph, &[target], &mut ctx, &self.opts) {
                 Ok(outcome) => outcome,
                 Err(err) => {
                     // Keep what finished before the error.
@@ -474,7 +474,7 @@ impl Session {
         let mut ctx = self
             .memory
             .build_context(status, &self.jobs_limit, &self.cache);
-        let result = build::build(&mut self.graph, targets, &mut ctx, &self.opts);
+        let result = builder::build(&mut self.graph, targets, &mut ctx, &self.opts);
         status.finish();
         self.cache.finish();
         let save_start = std::time::Instant::now();

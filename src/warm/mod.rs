@@ -114,7 +114,7 @@ fn forecast_manifest(args: &WarmArgs) -> anyhow::Result<Report> {
     let no_cache = crate::cache::CacheSlot::default();
     let forecast = {
         let mut ctx = memory.build_context(&mut status, &jobs, &no_cache);
-        crate::run::build::forecast(&mut graph, &targets, &mut ctx)?
+        crate::run::builder::forecast(&mut graph, &targets, &mut ctx)?
     };
     // Only the hashes are saved: ninja's files and the step records are as
     // the last build left them.

@@ -17,7 +17,7 @@ use crate::cache::command::{Detail, Invocation, ToolKind};
 use crate::cache::exec::{Expected, Probe, lexical_normalize, miss_slug};
 use crate::graph::{Graph, StepId};
 use crate::hash::Observed;
-use crate::run::build::Forecast;
+use crate::run::builder::Forecast;
 use crate::warm::report::{Outcome, StepForecast};
 
 /// Classifies every non-phony wanted step of `forecast`, in build order.
