@@ -10,18 +10,37 @@
 //! long-lived helper; [`watch`] keeps a build dir up to date as files change
 //! (`zccache watch`).
 
-pub mod cache;
-pub mod compdb;
-pub mod daemon;
-pub mod driver;
-pub mod graph;
-pub mod hash;
-pub mod launcher;
-pub mod make;
-pub mod ninja;
-pub mod run;
-pub mod state;
-pub mod tools;
+mod cache;
+mod compdb;
+mod daemon;
+mod driver;
+mod graph;
+mod hash;
+mod launcher;
+mod make;
+mod ninja;
+mod run;
+mod state;
+mod tools;
 pub mod umask;
-pub mod warm;
-pub mod watch;
+mod warm;
+mod watch;
+
+// The surface main.rs and the tests use; every other item is private to the
+// crate, so the compiler reports what nothing uses.
+pub use cache::cli::{Admin, run as admin};
+pub use cache::config::anchor_cache_dir;
+pub use cache::records;
+pub use cache::toolchain::STEERING_ENV;
+pub use driver::{BuildArgs, Flavor, main as build};
+pub use ninja::parser::NINJA_VERSION;
+pub use warm::{WarmArgs, main as warm};
+pub use watch::{WatchArgs, main as watch};
+
+/// The launcher's entry points (`zccache gcc ...`) and its helper's.
+pub mod launch {
+    pub use crate::daemon::SERVE_ARG;
+    pub use crate::daemon::client::flush_all as flush_helpers;
+    pub use crate::daemon::server::main as serve;
+    pub use crate::launcher::{request, run};
+}

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use zccache::cache::{self, cli::Admin};
-use zccache::driver::{self, BuildArgs, Flavor};
+use zccache::{Admin, BuildArgs, Flavor, launch};
 
 /// The static musl build is the fast one for launcher calls: it reaches
 /// `main` about 0.25 ms sooner than a static glibc one (no CPU and cache
@@ -296,28 +295,28 @@ fn invoked_as_ninja() -> bool {
 fn main() -> ExitCode {
     zccache::umask::init();
     let args: Vec<OsString> = std::env::args_os().collect();
-    if args.len() == 2 && args[1] == zccache::daemon::SERVE_ARG {
-        return exit_code(zccache::daemon::server::main());
+    if args.len() == 2 && args[1] == launch::SERVE_ARG {
+        return exit_code(launch::serve());
     }
-    cache::config::anchor_cache_dir();
+    zccache::anchor_cache_dir();
     if !invoked_as_ninja()
-        && let Some(launch) = zccache::launcher::request(&args)
+        && let Some(launch) = launch::request(&args)
     {
-        return exit_code(zccache::launcher::run(launch));
+        return exit_code(launch::run(launch));
     }
     let (front, tool_args) = split_tool_args(args);
     if invoked_as_ninja() {
         let cli = NinjaCli::parse_from(front);
         if cli.version {
-            println!("{}", zccache::ninja::parser::NINJA_VERSION);
+            println!("{}", zccache::NINJA_VERSION);
             return ExitCode::SUCCESS;
         }
         let build_args = to_build_args(cli.flags, tool_args);
-        return exit_code(driver::main(Flavor::Ninja, build_args));
+        return exit_code(zccache::build(Flavor::Ninja, build_args));
     }
     let code = match Cli::parse_from(front).command {
-        Command::Build(flags) => driver::main(Flavor::Zccache, to_build_args(flags, tool_args)),
-        Command::Watch(flags) => zccache::watch::main(zccache::watch::WatchArgs {
+        Command::Build(flags) => zccache::build(Flavor::Zccache, to_build_args(flags, tool_args)),
+        Command::Watch(flags) => zccache::watch(zccache::WatchArgs {
             dir: flags.manifest.dir,
             file: flags.manifest.file,
             jobs: flags.manifest.jobs,
@@ -327,17 +326,17 @@ fn main() -> ExitCode {
         }),
         Command::Stats { json, zero } => {
             // Hits served by a helper are counted once it writes them.
-            zccache::daemon::client::flush_all();
-            cache::cli::run(Admin::Stats { json, zero })
+            launch::flush_helpers();
+            zccache::admin(Admin::Stats { json, zero })
         }
-        Command::Gc => cache::cli::run(Admin::Gc),
-        Command::Clear => cache::cli::run(Admin::Clear),
+        Command::Gc => zccache::admin(Admin::Gc),
+        Command::Clear => zccache::admin(Admin::Clear),
         Command::Warm {
             dir,
             file,
             json,
             targets,
-        } => zccache::warm::main(&zccache::warm::WarmArgs {
+        } => zccache::warm(&zccache::WarmArgs {
             dir,
             file,
             json,

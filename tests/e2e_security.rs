@@ -665,8 +665,8 @@ fn nothing_is_made_through_a_symlink_planted_in_the_cache() {
 
 /// Rewrites every result record of the sandbox's cache as whoever can
 /// write the cache could: `edit`ed, under a header that verifies.
-fn rewrite_results(sandbox: &Sandbox, edit: &dyn Fn(&mut zccache::cache::records::ResultRecord)) {
-    use zccache::cache::records::{ResultRecord, decode, encode};
+fn rewrite_results(sandbox: &Sandbox, edit: &dyn Fn(&mut zccache::records::ResultRecord)) {
+    use zccache::records::{ResultRecord, decode, encode};
     let mut rewritten = 0;
     for path in sandbox.files_under("v1/records/results") {
         let bytes = fs::read(&path).unwrap();
@@ -714,7 +714,7 @@ fn a_record_is_replayed_byte_exact_only_when_it_fits_the_step() {
     // is what replay promises, and nothing more is made of them.
     let stderr = b"\x1b]0;title\x07\x1b[2J\x1b[31mwarning\x1b[0m $(touch pwned) `touch pwned`\n";
     let stdout = b"\x1b[1mout\x1b[0m\r\x08\n";
-    let crafted = |record: &mut zccache::cache::records::ResultRecord| {
+    let crafted = |record: &mut zccache::records::ResultRecord| {
         record.stderr = stderr.to_vec();
         record.stdout = stdout.to_vec();
     };
@@ -727,7 +727,7 @@ fn a_record_is_replayed_byte_exact_only_when_it_fits_the_step() {
     // A record that cannot be the result of this step (more or fewer
     // outputs, a failed run) is a miss: gcc runs, its own (empty) output
     // is printed, not the record's.
-    type Edit = fn(&mut zccache::cache::records::ResultRecord);
+    type Edit = fn(&mut zccache::records::ResultRecord);
     let disagreeing: [(&str, Edit); 3] = [
         ("an output too many", |record| {
             record.outputs.push(record.outputs[0].clone())

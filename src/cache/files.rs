@@ -354,16 +354,6 @@ impl FileHasher {
         Ok(Some((facts, blind)))
     }
 
-    /// Forgets everything, e.g. between rounds of a long-lived process.
-    pub fn clear(&self) {
-        self.lock().clear();
-        self.remembered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.blind.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (FileStat, FileFacts)>> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use exec::{Begun, Executed, Finished, Pending, Ran, Siblings};
+pub use exec::{Begun, Executed, Ran, Siblings};
 
 use config::Settings;
 use files::FileHasher;
@@ -140,6 +140,7 @@ impl Cache {
 
     /// Opens the cache `settings` describe for a build in `build_dir`
     /// (absolute), whatever the environment says.
+    #[cfg(test)]
     pub fn with_settings(
         settings: Settings,
         build_dir: &Path,

@@ -49,6 +49,7 @@ pub enum Family {
 pub struct ToolIdentity {
     /// Absolute path of the binary with every symlink resolved (e.g.
     /// `/usr/bin/cc` → `/usr/bin/gcc-12`): the file whose content is hashed.
+    #[cfg(test)]
     pub resolved: PathBuf,
     /// Absolute path where the PATH search found the program, symlinks
     /// kept. Probes run this path, not `resolved`, because gcc finds its
@@ -60,6 +61,7 @@ pub struct ToolIdentity {
     /// digests ⇒ same tool.
     pub digest: Digest,
     /// First line of `--version`, for messages.
+    #[cfg(test)]
     pub version: String,
 }
 
@@ -848,10 +850,12 @@ impl Versioned for IdentityEntry {
 impl IdentityEntry {
     fn identity(&self) -> ToolIdentity {
         ToolIdentity {
+            #[cfg(test)]
             resolved: self.resolved.clone(),
             invoked: self.invoked.clone(),
             family: self.family,
             digest: self.digest,
+            #[cfg(test)]
             version: self.version.clone(),
         }
     }

@@ -27,6 +27,7 @@ pub struct Entry {
 impl Entry {
     /// The source file as a path usable from anywhere: `file` resolved
     /// against `directory` (unchanged when already absolute).
+    #[cfg(test)]
     pub fn source_path(&self) -> PathBuf {
         self.directory.join(&self.file)
     }

@@ -44,12 +44,9 @@ impl<V> Recent<V> {
         dropped
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_path.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_path.is_empty()
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {

@@ -15,7 +15,9 @@ pub use paths::PathTable;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::ninja::{Build, DepsKind, Loc, Manifest};
+use crate::ninja::DepsKind;
+#[cfg(test)]
+use crate::ninja::{Build, Loc, Manifest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId(pub u32);
@@ -65,6 +67,7 @@ pub struct File {
 
 #[derive(Debug, Clone)]
 pub struct Step {
+    #[cfg(test)]
     pub loc: Option<Loc>,
     pub rule: String,
     /// Explicit inputs, then implicit, then order-only.
@@ -96,15 +99,6 @@ impl Step {
     /// Inputs whose content matters: explicit and implicit, not order-only.
     pub fn dirtying_ins(&self) -> &[FileId] {
         &self.ins[..self.explicit_ins + self.implicit_ins]
-    }
-    pub fn explicit_ins(&self) -> &[FileId] {
-        &self.ins[..self.explicit_ins]
-    }
-    pub fn order_only_ins(&self) -> &[FileId] {
-        &self.ins[self.explicit_ins + self.implicit_ins..]
-    }
-    pub fn explicit_outs(&self) -> &[FileId] {
-        &self.outs[..self.explicit_outs]
     }
     /// The command as ninja hashes it into `.ninja_log`: with the rspfile
     /// content appended when there is an rspfile.
@@ -151,6 +145,7 @@ pub struct Graph {
 }
 
 impl Graph {
+    #[cfg(test)]
     pub fn from_manifest(manifest: Manifest) -> Graph {
         let mut graph = Graph {
             files: Vec::new(),
@@ -223,6 +218,7 @@ impl Graph {
         self.paths.get(id.0)
     }
 
+    #[cfg(test)]
     fn add_build(&mut self, build: Build) {
         let ins: Vec<FileId> = build.ins.iter().map(|p| self.file_id(p)).collect();
         let outs: Vec<FileId> = build.outs.iter().map(|p| self.file_id(p)).collect();

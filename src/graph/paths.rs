@@ -41,12 +41,9 @@ impl PathTable {
         self.index.reserve(paths, |&id| hash(slice(text, ends, id)));
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
     }
 
     /// The path with index `id`.

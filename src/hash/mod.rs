@@ -134,9 +134,6 @@ impl Observed {
             Observed::Present { hash, .. } => *hash,
         }
     }
-    pub fn exists(&self) -> bool {
-        matches!(self, Observed::Present { .. })
-    }
     pub fn mtime_ns(&self) -> Option<i64> {
         match self {
             Observed::Missing => None,
@@ -164,10 +161,12 @@ impl HashCache {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.iter().filter(|e| e.is_some()).count()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

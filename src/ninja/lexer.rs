@@ -84,6 +84,7 @@ pub struct Lexer<'a> {
     /// Start of the last token (or eval-string piece): where errors point.
     last_token: usize,
     /// Cache for `line_of`, which the parser calls once per statement.
+    #[cfg(test)]
     line_cache: (usize, usize),
 }
 
@@ -96,6 +97,7 @@ impl<'a> Lexer<'a> {
             input,
             pos: 0,
             last_token: 0,
+            #[cfg(test)]
             line_cache: (0, 1),
         }
     }
@@ -110,16 +112,14 @@ impl<'a> Lexer<'a> {
         self.input.get(start..end).unwrap_or("")
     }
 
-    pub fn filename(&self) -> &'a str {
-        self.filename
-    }
-
     /// Byte offset where the last token started.
+    #[cfg(test)]
     pub fn last_token_start(&self) -> usize {
         self.last_token
     }
 
     /// 1-based line number of byte offset `pos`.
+    #[cfg(test)]
     pub fn line_of(&mut self, pos: usize) -> usize {
         let (cached_pos, cached_line) = self.line_cache;
         let (from, base) = if pos >= cached_pos {

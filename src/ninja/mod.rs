@@ -16,11 +16,15 @@ pub mod warning_flags;
 #[cfg(test)]
 mod fuzz_tests;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(test)]
+use std::path::PathBuf;
+#[cfg(test)]
 use std::sync::Arc;
 
 /// Where a statement came from, for error messages (`FILE:LINE: message`).
 /// The file name is shared by every statement of the file.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loc {
     pub file: Arc<Path>,
@@ -42,6 +46,7 @@ pub enum DepsKind {
 /// One `build` statement with every binding the executor needs already
 /// expanded, as ninja would expand them when it runs the edge.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg(test)]
 pub struct Build {
     pub loc: Option<Loc>,
     /// Rule name; `phony` for phony edges.
@@ -72,6 +77,7 @@ pub struct Build {
     pub pool: String,
 }
 
+#[cfg(test)]
 impl Build {
     pub fn is_phony(&self) -> bool {
         self.rule == "phony"
@@ -101,6 +107,7 @@ pub struct Pool {
 
 /// A whole manifest, evaluated.
 #[derive(Debug, Clone, Default)]
+#[cfg(test)]
 pub struct Manifest {
     pub builds: Vec<Build>,
     /// Canonical paths named by `default` statements, in order; empty when
@@ -127,13 +134,6 @@ pub struct Manifest {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ManifestError(pub String);
-
-/// Reads and evaluates the manifest at `path` (with its includes and
-/// subninjas; relative paths inside are relative to the current directory,
-/// as in ninja).
-pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    parser::load(path)
-}
 
 /// Like [`load`], building the step graph directly as the manifest is read
 /// (no intermediate [`Manifest`]).

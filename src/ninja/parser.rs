@@ -11,7 +11,9 @@ use super::eval::{
 };
 use super::lexer::{EvalMode, Lexer, Token};
 use super::warning_flags::WarningFlags;
-use super::{Build, DepsKind, Loc, Manifest, ManifestError, Pool};
+#[cfg(test)]
+use super::{Build, Loc, Manifest};
+use super::{DepsKind, ManifestError, Pool};
 use crate::graph::{FileId, Graph, Step, StepId};
 use std::io;
 use std::path::Path;
@@ -28,11 +30,6 @@ pub const NINJA_VERSION: &str = "1.13.2";
 /// self-including manifest; we report an error instead.
 const MAX_INCLUDE_DEPTH: usize = 64;
 
-/// Reads the manifest at `path` from the file system.
-pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    load_with(path, &mut |p: &Path| std::fs::read(p))
-}
-
 /// Reads the manifest at `path` from the file system straight into a
 /// build graph.
 pub fn load_graph(path: &Path) -> Result<Graph, ManifestError> {
@@ -41,6 +38,7 @@ pub fn load_graph(path: &Path) -> Result<Graph, ManifestError> {
 
 /// Reads the manifest at `path`, getting every file's bytes from `read`,
 /// so tests and fuzzers need no file system.
+#[cfg(test)]
 pub fn load_with(
     path: &Path,
     read: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
@@ -86,6 +84,7 @@ fn load_graph_with(
 
 /// The graph as plain build statements, for tests and tools that want
 /// paths spelled out.
+#[cfg(test)]
 fn manifest_from_graph(graph: Graph, pools: Vec<Pool>) -> Manifest {
     let path = |file: &FileId| graph.path(*file).to_string();
     let builds = graph
@@ -414,8 +413,8 @@ impl Parser<'_> {
     }
 
     fn parse_build(&mut self, lexer: &mut Lexer, scope: ScopeId) -> ParseResult {
-        let start = lexer.last_token_start();
-        let line = lexer.line_of(start);
+        #[cfg(test)]
+        let line = lexer.line_of(lexer.last_token_start());
 
         let explicit_outs = self.read_paths(lexer, 0)?;
         if explicit_outs == 0 {
@@ -597,6 +596,7 @@ impl Parser<'_> {
         };
 
         graph.push_step(Step {
+            #[cfg(test)]
             loc: Some(Loc {
                 file: Arc::clone(&self.current_file),
                 line,

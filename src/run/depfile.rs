@@ -42,6 +42,7 @@ pub struct Depfile {
 impl Depfile {
     /// Whether the depfile describes `output`. Ninja treats a depfile that
     /// does not mention the step's first output as stale.
+    #[cfg(test)]
     pub fn mentions(&self, output: &str) -> bool {
         self.outputs.iter().any(|mentioned| mentioned == output)
     }

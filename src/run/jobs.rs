@@ -125,15 +125,14 @@ pub fn load_average() -> Option<f64> {
 /// The budget the scheduler works within.
 #[derive(Debug)]
 pub enum JobLimit {
-    /// We count running steps ourselves and share nothing: `-j0` (no limit,
-    /// `parallelism == usize::MAX`) or no jobserver pipe could be created.
-    Local { parallelism: usize },
+    /// We count running steps ourselves and share nothing: `-j0` (no limit)
+    /// or no jobserver pipe could be created.
+    Local,
     /// We serve a jobserver with `parallelism - 1` tokens (the implicit token
     /// is the first step), so `make`/`cargo` steps share the `-j` budget.
     JobserverServer {
         /// The pipe's two ends, kept open for the children to share.
-        pipe: (OwnedFd, OwnedFd),
-        parallelism: usize,
+        _pipe: (OwnedFd, OwnedFd),
         /// `MAKEFLAGS` for children: `-j --jobserver-auth=R,W`.
         makeflags: String,
     },
@@ -194,44 +193,24 @@ impl JobLimit {
     /// Our own budget of `parallelism` concurrent steps (0 = unlimited).
     pub fn serve(parallelism: usize) -> JobLimit {
         if parallelism == 0 {
-            return JobLimit::Local {
-                parallelism: usize::MAX,
-            };
+            return JobLimit::Local;
         }
         match inheritable_jobserver(parallelism - 1) {
             Ok((pipe, makeflags)) => JobLimit::JobserverServer {
-                pipe,
-                parallelism,
+                _pipe: pipe,
                 makeflags,
             },
             Err(err) => {
                 tracing::warn!("cannot create jobserver: {err}");
-                JobLimit::Local { parallelism }
+                JobLimit::Local
             }
-        }
-    }
-
-    /// Whether steps beyond the first need a token (see the module docs);
-    /// if not, limit running steps to [`JobLimit::parallelism`].
-    pub fn uses_tokens(&self) -> bool {
-        !matches!(self, JobLimit::Local { .. })
-    }
-
-    /// The intended number of concurrent steps, when we know it. Also the
-    /// window for ninja's `%c` current-rate placeholder.
-    pub fn parallelism(&self) -> Option<usize> {
-        match self {
-            JobLimit::Local { parallelism } | JobLimit::JobserverServer { parallelism, .. } => {
-                Some(*parallelism)
-            }
-            JobLimit::JobserverClient(_) => None,
         }
     }
 
     /// Lets a step's process join the jobserver.
     pub fn configure_child(&self, command: &mut Command) {
         match self {
-            JobLimit::Local { .. } => {}
+            JobLimit::Local => {}
             // Our MAKEFLAGS must reach `make` children: they would otherwise
             // run with -j1 or their own unrelated -j.
             // Our pipe is inheritable and MAKEFLAGS is in our own
@@ -253,7 +232,7 @@ impl JobLimit {
     /// [`ProcessPool::event_sender`]: crate::run::process::ProcessPool::event_sender
     pub fn token_pump(&self, events: Sender<Event>) -> io::Result<Option<TokenPump>> {
         let client = match self {
-            JobLimit::Local { .. } => return Ok(None),
+            JobLimit::Local => return Ok(None),
             // Our own steps are bounded by `-j` directly; the tokens are
             // for make or cargo children.
             JobLimit::JobserverServer { .. } => return Ok(None),
@@ -363,14 +342,15 @@ mod tests {
 
     #[test]
     fn unlimited_is_local() {
-        assert!(!JobLimit::serve(0).uses_tokens());
+        assert!(matches!(JobLimit::serve(0), JobLimit::Local));
     }
 
     #[test]
     fn served_pipe_holds_one_token_less_than_the_budget() {
         let limit = JobLimit::serve(3);
         let JobLimit::JobserverServer {
-            pipe, makeflags, ..
+            _pipe: pipe,
+            makeflags,
         } = &limit
         else {
             panic!("expected our own jobserver, got {limit:?}");

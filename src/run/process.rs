@@ -346,17 +346,6 @@ impl ProcessPool {
         Some(event)
     }
 
-    /// Like [`ProcessPool::wait_any`] but gives up after `timeout`, and waits
-    /// even when no step runs (for pending jobserver tokens, or to re-check
-    /// the load average for `-l`). `None` means nothing arrived in time.
-    pub fn wait_any_timeout(&mut self, timeout: Duration) -> Option<Event> {
-        let event = self.receiver.recv_timeout(timeout).ok()?;
-        if matches!(event, Event::Finished(_)) {
-            self.running -= 1;
-        }
-        Some(event)
-    }
-
     /// Stops every running step: SIGINT to each child's process group (what
     /// the terminal would have sent them had they not been in their own
     /// groups), SIGKILL to those still alive after a grace period, then reaps

@@ -265,6 +265,7 @@ impl Terminal {
     }
 
     /// A pipe or file: no rewriting, no colours.
+    #[cfg(test)]
     pub fn plain() -> Terminal {
         Terminal {
             smart: false,

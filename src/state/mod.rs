@@ -67,6 +67,7 @@ impl StepRecord {
     }
 }
 
+#[cfg(test)]
 pub fn command_hash(command_for_hash: &str) -> Hash {
     *blake3::hash(command_for_hash.as_bytes()).as_bytes()
 }

@@ -86,10 +86,6 @@ impl NinjaFiles {
         &self.log_path
     }
 
-    pub fn deps_path(&self) -> &Path {
-        &self.deps_path
-    }
-
     pub fn log_entry(&self, output: &str) -> Option<&LogEntry> {
         self.log.get(output)
     }

@@ -187,10 +187,12 @@ impl NinjaLog {
         self.entries.get(output).map(|recorded| &recorded.entry)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -125,6 +125,7 @@ mod tests {
     #[test]
     fn inlines_only_an_at_rspfile() {
         let make = |command: &str| Step {
+            #[cfg(test)]
             loc: None,
             rule: "link".into(),
             ins: Vec::new(),

@@ -110,7 +110,7 @@ fn forecast_manifest(args: &WarmArgs) -> anyhow::Result<Report> {
             .collect::<anyhow::Result<_>>()?
     };
     // Warm never runs a step, so it needs neither jobs nor the cache here.
-    let jobs = crate::run::jobs::JobLimit::Local { parallelism: 1 };
+    let jobs = crate::run::jobs::JobLimit::Local;
     let no_cache = crate::cache::CacheSlot::default();
     let forecast = {
         let mut ctx = memory.build_context(&mut status, &jobs, &no_cache);

@@ -233,10 +233,7 @@ pub fn isolated_command(
             command.env_remove(&name);
         }
     }
-    for name in ISOLATED_ENV
-        .iter()
-        .chain(zccache::cache::toolchain::STEERING_ENV)
-    {
+    for name in ISOLATED_ENV.iter().chain(zccache::STEERING_ENV) {
         command.env_remove(name);
     }
     command.env("ZCCACHE_DIR", cache);
