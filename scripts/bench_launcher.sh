@@ -75,6 +75,9 @@ mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result
 
 echo "== hits ($runs runs each)"
 export ZCCACHE_DIR="$work/zccache"
+# hyperfine gives every run an environment of another size through this
+# variable; named here, it starts no helper per run.
+export ZCCACHE_UNSET_ENV=HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET
 export CCACHE_DIR="$work/ccache" CCACHE_DIRECT=1 CCACHE_NOCOMPRESS=1
 unset CCACHE_DISABLE CCACHE_NODIRECT ZCCACHE_DISABLE || true
 "$sccache" --start-server >/dev/null

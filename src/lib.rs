@@ -23,6 +23,7 @@ mod run;
 mod state;
 mod tools;
 pub mod umask;
+mod unset_env;
 mod warm;
 mod watch;
 
@@ -34,6 +35,7 @@ pub use cache::records;
 pub use cache::toolchain::STEERING_ENV;
 pub use driver::{BuildArgs, Flavor, main as build};
 pub use ninja::parser::NINJA_VERSION;
+pub use unset_env::apply as apply_unset_env;
 pub use warm::{WarmArgs, main as warm};
 pub use watch::{WatchArgs, main as watch};
 

@@ -293,6 +293,7 @@ fn invoked_as_ninja() -> bool {
 }
 
 fn main() -> ExitCode {
+    zccache::apply_unset_env();
     zccache::umask::init();
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() == 2 && args[1] == launch::SERVE_ARG {

@@ -191,6 +191,33 @@ fn hits_served_by_the_helper_are_byte_identical_and_counted() {
 }
 
 #[test]
+fn variables_named_in_zccache_unset_env_reach_no_tool_and_start_no_helper() {
+    let env = Env::new().with("ZCCACHE_UNSET_ENV", "PER_CALL, DEPENDENCIES_OUTPUT");
+    let (object, warning) = reference(&env);
+    env.compile();
+    env.wait_for_helpers(1);
+    for i in 0..4 {
+        fs::remove_file(env.work.join("a.o")).unwrap();
+        let out = env
+            .command(zccache_bin(), &["gcc", "-Wall", "-c", "a.c", "-o", "a.o"])
+            .env("PER_CALL", i.to_string())
+            // gcc would write a depfile where this names one.
+            .env("DEPENDENCIES_OUTPUT", "deps.d")
+            .output()
+            .unwrap();
+        assert_eq!((out.status.code(), out.stderr), (Some(0), warning.clone()));
+        assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
+    }
+    assert!(
+        !env.work.join("deps.d").exists(),
+        "gcc saw DEPENDENCIES_OUTPUT"
+    );
+    let stats = env.stats();
+    assert_eq!(stats.get("helper_hits"), Some(&4), "{stats:?}");
+    assert_eq!(env.helper_pids().len(), 1);
+}
+
+#[test]
 fn many_concurrent_calls_are_all_served_correctly() {
     let env = Env::new();
     let (object, _) = reference(&env);

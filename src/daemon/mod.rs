@@ -9,7 +9,8 @@
 //!
 //! One helper serves one *fingerprint*: this zccache binary, the user, the
 //! umask and every environment variable (less a few that only describe the
-//! calling make, see [`IGNORED_ENV`]). A helper is started by a client
+//! calling make, see [`IGNORED_ENV`]; a variable the user wants ignored is
+//! removed from the environment first, see [`crate::unset_env`]). A helper is started by a client
 //! with the client's own environment and serves only clients whose
 //! fingerprint equals its own, so the environment the cache reads (the
 //! compiler variables, PATH, the ZCCACHE_* settings, the cache dir) is the
@@ -78,8 +79,6 @@ pub const IGNORED_ENV: &[&str] = &[
     "OLDPWD",
     "SHLVL",
     "_",
-    // hyperfine gives every run an environment of a different size.
-    "HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET",
 ];
 
 /// No more helpers than this per user: a build whose environment changes
