@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::cache::command::{Classification, Tool, classify_argv, recognize};
+use crate::cache::roots::build_dir_around;
 use crate::cache::{Cache, Executed, Ran, Siblings};
 
 /// The first arguments that name a subcommand. Anything else that does not
@@ -353,7 +354,7 @@ fn prepare(program: &Path, args: &[OsString]) -> Prepare {
             Outcome::Alone => {}
         }
     }
-    match Cache::open(&build_root(&cwd)) {
+    match Cache::open(&build_dir_around(&cwd)) {
         Some(cache) => {
             cache.remember_outside_files();
             Prepare::Cacheable(Box::new((cache, invocation, argv)))
@@ -410,15 +411,6 @@ fn print_tool_text(stdout: &[u8], stderr: &[u8]) {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(stderr);
     let _ = std::io::stderr().flush();
-}
-
-/// The nearest ancestor of `cwd` holding CMakeCache.txt (the build dir the
-/// cache normalizes paths against), else `cwd`.
-pub fn build_root(cwd: &Path) -> PathBuf {
-    cwd.ancestors()
-        .find(|dir| dir.join("CMakeCache.txt").is_file())
-        .unwrap_or(cwd)
-        .to_path_buf()
 }
 
 /// Runs one command line (as the cache hands it back, possibly with extra
@@ -599,15 +591,5 @@ mod tests {
         std::fs::write(dir.path().join("tool"), "x").unwrap();
         let path = dir.path().as_os_str().to_os_string();
         assert_eq!(search_path(OsStr::new("tool"), Some(&path), None), None);
-    }
-
-    #[test]
-    fn build_root_is_the_cmake_build_dir() {
-        let dir = tempfile::tempdir().unwrap();
-        let sub = dir.path().join("x/y");
-        std::fs::create_dir_all(&sub).unwrap();
-        assert_eq!(build_root(&sub), sub);
-        std::fs::write(dir.path().join("x/CMakeCache.txt"), "").unwrap();
-        assert_eq!(build_root(&sub), dir.path().join("x"));
     }
 }

@@ -2,7 +2,7 @@
 //! before anything else, so neither the cache nor any tool it runs sees them.
 //!
 //! A launcher call's helper serves only calls with the same environment
-//! (see [`crate::daemon`]), so a variable that a harness or a CI runner sets
+//! (src/daemon/), so a variable that a harness or a CI runner sets
 //! to a new value for every call would start a helper per call. Ignoring
 //! such a variable only when picking a helper would let a helper started
 //! with one value answer for a call with another; removing it makes what

@@ -46,6 +46,16 @@ pub struct Roots {
     source: Option<String>,
 }
 
+/// The build dir a launcher call in `cwd` belongs to (the dir the cache
+/// normalizes paths against): the nearest ancestor of `cwd` holding
+/// CMakeCache.txt, else `cwd`.
+pub fn build_dir_around(cwd: &Path) -> PathBuf {
+    cwd.ancestors()
+        .find(|dir| dir.join("CMakeCache.txt").is_file())
+        .unwrap_or(cwd)
+        .to_path_buf()
+}
+
 impl Roots {
     pub fn new(build: &Path, source: Option<&Path>) -> Roots {
         let clean = |p: &Path| {
@@ -413,5 +423,15 @@ mod tests {
         let roots = Roots::detect(dir.path());
         assert_eq!(roots.source(), Some("/some/src"));
         assert!(roots.plain());
+    }
+
+    #[test]
+    fn a_launcher_calls_build_dir_is_the_cmake_build_dir_around_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("x/y");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert_eq!(build_dir_around(&sub), sub);
+        std::fs::write(dir.path().join("x/CMakeCache.txt"), "").unwrap();
+        assert_eq!(build_dir_around(&sub), dir.path().join("x"));
     }
 }

@@ -213,7 +213,7 @@ fn accepted_args(extra: &[String], dir: &Path, cwd: &Path) -> bool {
 
 /// The prefix maps the cache adds for a build in `cwd` (`path_remap`).
 fn prefix_maps(cwd: &Path) -> Vec<String> {
-    let roots = crate::cache::roots::Roots::detect(&crate::launcher::build_root(cwd));
+    let roots = crate::cache::roots::Roots::detect(&crate::cache::roots::build_dir_around(cwd));
     let mut maps = vec![format!("-ffile-prefix-map={}=.", roots.build())];
     if let (Some(source), Some(relative)) = (roots.source(), roots.source_from_build()) {
         maps.push(format!("-ffile-prefix-map={source}={relative}"));

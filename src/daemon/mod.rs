@@ -10,7 +10,7 @@
 //! One helper serves one *fingerprint*: this zccache binary, the user, the
 //! umask and every environment variable (less a few that only describe the
 //! calling make, see [`IGNORED_ENV`]; a variable the user wants ignored is
-//! removed from the environment first, see [`crate::unset_env`]). A helper is started by a client
+//! removed from the environment first, see src/unset_env.rs). A helper is started by a client
 //! with the client's own environment and serves only clients whose
 //! fingerprint equals its own, so the environment the cache reads (the
 //! compiler variables, PATH, the ZCCACHE_* settings, the cache dir) is the

@@ -332,7 +332,8 @@ impl Helper {
                 let cwd = PathBuf::from(std::ffi::OsString::from_vec(cwd));
                 if fingerprint == self.fingerprint
                     && cwd.is_absolute()
-                    && let Some(cache) = self.cache_for(&crate::launcher::build_root(&cwd))
+                    && let Some(cache) =
+                        self.cache_for(&crate::cache::roots::build_dir_around(&cwd))
                 {
                     let counts = crate::cache::stats::Stats { counters };
                     cache.add_counts(&counts, bytes_stored);
@@ -371,7 +372,7 @@ impl Helper {
                 _ => None,
             })
             .and_then(|invocation| {
-                let cache = self.cache_for(&crate::launcher::build_root(cwd))?;
+                let cache = self.cache_for(&crate::cache::roots::build_dir_around(cwd))?;
                 let command = shlex::try_join(argv.iter().map(String::as_str)).ok()?;
                 Some((cache, invocation, command))
             });
