@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The differential harness (tests/e2e_differential.rs) for as long as you
+# The differential harness (tests/e2e/differential.rs) for as long as you
 # like: seeded random edits of tests/fixtures/diff-project, each followed by
 # a plain ninja build, a `zccache build` and a ninja build with zccache as
 # the compiler launcher of the same source at the same path, every product
@@ -28,4 +28,4 @@ done
 install_missing_tools ninja:ninja-build cmake:cmake clang:clang gcc:gcc
 echo "differential harness: $steps steps, seed $seed" >&2
 ZCCACHE_DIFF_STEPS="$steps" ZCCACHE_DIFF_SEED="$seed" \
-  cargo test --release --test e2e_differential -- --nocapture
+  cargo test --release --test e2e differential:: -- --nocapture

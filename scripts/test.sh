@@ -8,12 +8,12 @@ source scripts/lib.sh
 
 install_missing_tools ninja:ninja-build cmake:cmake meson:meson clang:clang make:make \
   gcc:gcc g++:g++
-# The tests find it through this variable (tests/common `ninja_1_13`).
+# The tests find it through this variable (tests/e2e/harness `ninja_1_13`).
 ZCCACHE_NINJA_1_13=$(install_ninja_1_13)
 export ZCCACHE_NINJA_1_13
 
 # Tests that cannot run here (the tmpfs ones need root) say so in this file
-# (tests/common `skipped`); the summary counts them.
+# (tests/e2e/harness `skipped`); the summary counts them.
 skips=$(mktemp)
 trap 'rm -f "$skips"' EXIT
 # --no-fail-fast: one failing test binary must not hide the others.

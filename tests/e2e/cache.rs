@@ -9,9 +9,7 @@
 //! (no inherited `ZCCACHE_*` settings or compiler-steering variables such
 //! as `CPATH`), so the counts depend only on what the test did.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};

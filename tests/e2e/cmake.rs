@@ -11,9 +11,7 @@
 //! Files that cmake itself writes with absolute paths (CMakeCache.txt,
 //! build.ninja, ...) are compared by name only, never by content.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
 
 /// A copied example project with two configured build dirs.

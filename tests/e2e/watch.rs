@@ -6,14 +6,12 @@
 //! Every wait polls with a deadline; the watch process is killed when a
 //! test ends, even when an assertion fails.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cmake_configure, copy_example_project, isolated_command, zccache_bin};
+use crate::harness::{cmake_configure, copy_example_project, isolated_command, zccache_bin};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 

@@ -3,9 +3,7 @@
 //! make and ninja, each test with its own cache dir and a cleaned
 //! environment.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;

@@ -4,11 +4,9 @@
 //! zccache call create files outside the cache; see SECURITY.md.
 //!
 //! Tests that need a second user run as root and make one with `setpriv`;
-//! without root they say that they skipped (`common::skipped`).
+//! without root they say that they skipped (`harness::skipped`).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

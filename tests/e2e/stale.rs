@@ -5,9 +5,7 @@
 //! and compares them byte for byte. A change that gcc would see must be a
 //! miss, with its reason in `-d explain` and the statistics.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

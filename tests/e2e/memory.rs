@@ -5,9 +5,7 @@
 //! stores and restores may not exceed that of a small compile's store by
 //! more than `ALLOWANCE`.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

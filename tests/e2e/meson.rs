@@ -9,9 +9,7 @@
 //! The build dirs have names of the same length and the project is built
 //! in release mode (no `-g`), so the executables do not embed their dir.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -12,11 +12,9 @@
 //! `-g`) with an `$ORIGIN` RPATH, so its products do not embed the build dir.
 //!
 //! The tmpfs tests need root (`mount`), as CI has; without it they say
-//! that they were skipped (see `common::skipped`).
+//! that they were skipped (see `harness::skipped`).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

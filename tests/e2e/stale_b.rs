@@ -6,9 +6,7 @@
 //! now; the change must be a miss (or not cached, with its reason
 //! counted), never a stale restore.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -20,9 +20,7 @@
 //! with the cache off, which checks the harness's own expectations (any
 //! difference then is the harness's fault, not the cache's).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

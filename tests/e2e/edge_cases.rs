@@ -13,10 +13,8 @@
 //! Tests that expose a zccache bug stay here, correct against ninja, marked
 //! `#[ignore = "bug: ..."]`.
 
-mod common;
-
-use common::twin::{Runs, Twin};
-use common::*;
+use crate::harness::twin::{Runs, Twin};
+use crate::harness::*;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -5,9 +5,7 @@
 //! Each test has its own cache and its own XDG_RUNTIME_DIR, so its helpers
 //! and sockets are its own; helpers it started are killed by pid at the end.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;

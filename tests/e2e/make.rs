@@ -6,9 +6,7 @@
 //! Compiles go through launcher mode (`zccache COMPILER ARGS`); the command
 //! line make gets is also checked on its own through `make -n`.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::path::{Path, PathBuf};
 
 /// Copies tests/fixtures/make-project into `parent` and returns the copy.

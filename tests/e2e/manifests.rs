@@ -4,13 +4,11 @@
 //!
 //! Commands are plain shell tools (cp, cat, printf, touch, sh -c), never
 //! compiler mocks. Step lines are compared sorted (see
-//! [`common::step_descriptions`]) so a different but valid schedule is not a
+//! [`crate::harness::step_descriptions`]) so a different but valid schedule is not a
 //! failure; ordering that matters is checked through the files written.
 
-mod common;
-
-use common::twin::{Runs, Twin};
-use common::*;
+use crate::harness::twin::{Runs, Twin};
+use crate::harness::*;
 use std::fs;
 use std::path::Path;
 

@@ -6,9 +6,7 @@
 //! records the macros themselves (-g3), both really compile. Every object
 //! is compared with what gcc makes without zccache.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::fs;
 use std::path::Path;
 use std::process::Stdio;

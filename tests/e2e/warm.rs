@@ -4,9 +4,7 @@
 //! cache per test; counts come from `warm --json` and from `zccache stats
 //! --json` deltas over the build that follows.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
