@@ -7,10 +7,12 @@
 //! plain slices, while petgraph holds the topology for whole-graph questions
 //! (cycles, reachability, `-t graph`).
 
+mod densemap;
 mod paths;
 
 use std::collections::HashMap;
 
+pub(crate) use densemap::{DenseId, DenseMap};
 pub use paths::PathTable;
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -34,6 +36,24 @@ impl FileId {
 impl StepId {
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+}
+
+impl DenseId for FileId {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+    fn from_index(index: usize) -> Self {
+        FileId(index as u32)
+    }
+}
+
+impl DenseId for StepId {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+    fn from_index(index: usize) -> Self {
+        StepId(index as u32)
     }
 }
 

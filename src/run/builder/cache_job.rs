@@ -22,10 +22,10 @@ impl Builder<'_, '_, '_> {
     ) -> std::collections::HashSet<StepId> {
         let mut by_group: HashMap<crate::cache::store::Digest, Vec<StepId>> = HashMap::new();
         for &step in &self.order {
-            if !self.counted[step.index()] {
+            if !self.steps[step].counted {
                 continue;
             }
-            let s = &self.graph.steps[step.index()];
+            let s = &self.graph.step(step);
             if s.is_phony() || s.generator {
                 continue;
             }
@@ -48,7 +48,7 @@ impl Builder<'_, '_, '_> {
         command: &str,
         console: bool,
     ) -> Option<crate::run::process::Job> {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         if console || s.generator || self.opts.dry_run {
             return None;
         }

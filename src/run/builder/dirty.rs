@@ -73,7 +73,7 @@ impl Builder<'_, '_, '_> {
     /// output that is not a file, none (ninja's 0).
     pub(super) fn ninja_mtime(&self, file: FileId) -> i64 {
         self.observed
-            .get(file.index())
+            .get(file)
             .copied()
             .flatten()
             .and_then(|o| o.mtime_ns())
@@ -84,7 +84,7 @@ impl Builder<'_, '_, '_> {
     /// (ninja's mtime rules), records it as built with the current content
     /// and returns true.
     pub(super) fn adopt_from_ninja(&mut self, step: StepId) -> bool {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         let first = s.outs[0];
         let first_path = self.graph.path(first).to_string();
         let hash = ninja_log::hash_command(&s.command_for_hash());
@@ -135,15 +135,17 @@ impl Builder<'_, '_, '_> {
             }
             // Files named only by ninja's deps log are not observed yet.
             self.current_hash(input);
-            let producer_is_phony = self.graph.files[input.index()]
+            let producer_is_phony = self
+                .graph
+                .file(input)
                 .producer
-                .is_some_and(|p| self.graph.steps[p.index()].is_phony());
+                .is_some_and(|p| self.graph.step(p).is_phony());
             if !producer_is_phony && !self.exists(input) {
                 return false;
             }
             newest_input = newest_input.max(self.ninja_mtime(input));
         }
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         if entry_mtime != i64::MAX && entry_mtime < newest_input {
             return false;
         }
@@ -172,7 +174,7 @@ impl Builder<'_, '_, '_> {
             })
             .collect();
         let record = StepRecord {
-            command_hash: step_command_hash(&self.graph.steps[step.index()]),
+            command_hash: step_command_hash(self.graph.step(step)),
             inputs,
             discovered: discovered_ids.len(),
             outputs,
@@ -180,7 +182,7 @@ impl Builder<'_, '_, '_> {
             inputs_mtime_ns: self.newest_input_mtime(manifest_inputs.iter().chain(&discovered_ids)),
         };
         self.ctx.state.insert(first, record);
-        self.discovered[step.index()] = discovered_ids;
+        self.steps[step].discovered = discovered_ids;
         true
     }
 
@@ -191,12 +193,8 @@ impl Builder<'_, '_, '_> {
 
     /// The newest mtime among a step's inputs, discovered ones included.
     pub(super) fn newest_step_input_mtime(&self, step: StepId) -> i64 {
-        let s = &self.graph.steps[step.index()];
-        self.newest_input_mtime(
-            s.dirtying_ins()
-                .iter()
-                .chain(&self.discovered[step.index()]),
-        )
+        let s = &self.graph.step(step);
+        self.newest_input_mtime(s.dirtying_ins().iter().chain(&self.steps[step].discovered))
     }
 
     /// Whether the step producing `file` (seeing through phony steps) ran
@@ -209,13 +207,13 @@ impl Builder<'_, '_, '_> {
             if seen > 10_000 {
                 return true;
             }
-            let Some(producer) = self.graph.files[file.index()].producer else {
+            let Some(producer) = self.graph.producer(file) else {
                 continue;
             };
-            if self.ran[producer.index()] {
+            if self.steps[producer].ran {
                 return true;
             }
-            let p = &self.graph.steps[producer.index()];
+            let p = &self.graph.step(producer);
             if p.is_phony() {
                 stack.extend_from_slice(p.dirtying_ins());
             }
@@ -237,11 +235,11 @@ impl Builder<'_, '_, '_> {
             if seen > 10_000 {
                 return true;
             }
-            let Some(producer) = self.graph.files[file.index()].producer else {
+            let Some(producer) = self.graph.producer(file) else {
                 continue;
             };
-            let p = &self.graph.steps[producer.index()];
-            if self.ran[producer.index()] && (!p.restat || self.opts.dry_run) {
+            let p = &self.graph.step(producer);
+            if self.steps[producer].ran && (!p.restat || self.opts.dry_run) {
                 return true;
             }
             if p.is_phony() {
@@ -262,10 +260,10 @@ impl Builder<'_, '_, '_> {
             if seen > 10_000 {
                 return true;
             }
-            let Some(producer) = self.graph.files[file.index()].producer else {
+            let Some(producer) = self.graph.producer(file) else {
                 continue;
             };
-            let p = &self.graph.steps[producer.index()];
+            let p = &self.graph.step(producer);
             if !p.is_phony() {
                 continue;
             }
@@ -283,7 +281,7 @@ impl Builder<'_, '_, '_> {
 
     /// Decides whether a step whose inputs are all up to date must run.
     pub(super) fn dirty_reason(&mut self, step: StepId) -> Option<DirtyReason> {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         for &out in &s.outs {
             if !self.exists(out) {
                 return Some(DirtyReason::OutputMissing(self.graph.path(out).to_string()));
@@ -299,7 +297,7 @@ impl Builder<'_, '_, '_> {
         if self.ninja_mtime(first) != record.output_mtime_ns {
             return Some(DirtyReason::OutputRewritten(key));
         }
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         if !s.generator && record.command_hash != step_command_hash(s) {
             return Some(DirtyReason::CommandChanged(key));
         }
@@ -347,7 +345,7 @@ impl Builder<'_, '_, '_> {
             }
         }
         if !added.is_empty() {
-            let s = &self.graph.steps[step.index()];
+            let s = &self.graph.step(step);
             let oldest_output = s
                 .outs
                 .iter()

@@ -27,7 +27,7 @@ impl Builder<'_, '_, '_> {
 
     /// A dyndep file a step just rewrote must be read again.
     pub(super) fn forget_rebuilt_dyndeps(&mut self, step: StepId) {
-        let outs = &self.graph.steps[step.index()].outs;
+        let outs = &self.graph.step(step).outs;
         self.dyndeps_loaded.retain(|file| !outs.contains(file));
     }
 
@@ -35,29 +35,29 @@ impl Builder<'_, '_, '_> {
     /// implicit inputs and outputs it declares to every step that names it.
     /// Returns true when the step now waits for inputs still to be built.
     pub(super) fn apply_dyndep(&mut self, step: StepId) -> anyhow::Result<bool> {
-        let Some(dyndep) = self.graph.steps[step.index()].dyndep else {
+        let Some(dyndep) = self.graph.step(step).dyndep else {
             return Ok(false);
         };
         if !self.dyndeps_loaded.contains(&dyndep) {
             self.dyndeps_loaded.push(dyndep);
             self.load_dyndep(dyndep)?;
         }
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         let producers: Vec<StepId> = s
             .ins
             .iter()
-            .filter_map(|&f| self.graph.files[f.index()].producer)
-            .filter(|&p| p != step && self.progress[p.index()] != StepProgress::Done)
+            .filter_map(|&f| self.graph.producer(f))
+            .filter(|&p| p != step && self.steps[p].progress != StepProgress::Done)
             .collect();
         for &producer in &producers {
-            if self.progress[producer.index()] == StepProgress::NotWanted {
+            if self.steps[producer].progress == StepProgress::NotWanted {
                 self.plan_more(producer)?;
             }
         }
         if self.wait_for(step, producers) == 0 {
             return Ok(false);
         }
-        self.progress[step.index()] = StepProgress::Waiting;
+        self.steps[step].progress = StepProgress::Waiting;
         Ok(true)
     }
 
@@ -77,7 +77,7 @@ impl Builder<'_, '_, '_> {
             else {
                 continue;
             };
-            if self.graph.steps[target.index()].dyndep != Some(dyndep) {
+            if self.graph.step(target).dyndep != Some(dyndep) {
                 anyhow::bail!(
                     "dyndep file '{path}' mentions output '{}' whose build statement does not have a dyndep binding for the file",
                     entry.out
@@ -97,7 +97,7 @@ impl Builder<'_, '_, '_> {
                 entry.restat,
             );
             self.grow_to_graph();
-            let s = &self.graph.steps[target.index()];
+            let s = &self.graph.step(target);
             let new_files: Vec<FileId> = s.ins.iter().chain(&s.outs).copied().collect();
             for file in new_files {
                 self.ensure_observed(file);
@@ -111,34 +111,34 @@ impl Builder<'_, '_, '_> {
     /// Brings a step that was not wanted (an input only a dyndep file
     /// names) and what it needs into the build.
     pub(super) fn plan_more(&mut self, step: StepId) -> anyhow::Result<()> {
-        let target = self.graph.steps[step.index()].outs[0];
-        let discovered = &self.discovered;
+        let target = self.graph.step(step).outs[0];
+        let steps = &self.steps;
         let order = self
             .graph
-            .plan_order(&[target], &|s: StepId| discovered[s.index()].as_slice())?;
+            .plan_order(&[target], &|s: StepId| steps[s].discovered.as_slice())?;
         let new: Vec<StepId> = order
             .into_iter()
-            .filter(|s| self.progress[s.index()] == StepProgress::NotWanted)
+            .filter(|s| self.steps[*s].progress == StepProgress::NotWanted)
             .collect();
         for &s in &new {
-            self.progress[s.index()] = StepProgress::Waiting;
+            self.steps[s].progress = StepProgress::Waiting;
         }
         for &s in &new {
-            let st = &self.graph.steps[s.index()];
+            let st = &self.graph.step(s);
             let files: Vec<FileId> = st.ins.iter().chain(&st.outs).copied().collect();
             for file in files {
                 self.ensure_observed(file);
             }
-            let st = &self.graph.steps[s.index()];
+            let st = &self.graph.step(s);
             let producers: Vec<StepId> = st
                 .ins
                 .iter()
-                .chain(self.discovered[s.index()].iter())
-                .filter_map(|&f| self.graph.files[f.index()].producer)
+                .chain(self.steps[s].discovered.iter())
+                .filter_map(|&f| self.graph.producer(f))
                 .filter(|&p| {
                     p != s
                         && !matches!(
-                            self.progress[p.index()],
+                            self.steps[p].progress,
                             StepProgress::NotWanted | StepProgress::Done
                         )
                 })
@@ -146,8 +146,8 @@ impl Builder<'_, '_, '_> {
             if self.wait_for(s, producers) == 0 {
                 self.ready.push_back(s);
             }
-            if !self.graph.steps[s.index()].is_phony() {
-                self.counted[s.index()] = true;
+            if !self.graph.step(s).is_phony() {
+                self.steps[s].counted = true;
                 self.total += 1;
             }
         }
@@ -157,9 +157,6 @@ impl Builder<'_, '_, '_> {
 
     /// Extends the per-file and per-step tables after the graph grew.
     pub(super) fn grow_to_graph(&mut self) {
-        let files = self.graph.files.len();
-        if self.observed.len() < files {
-            self.observed.resize(files, None);
-        }
+        self.observed.grow(self.graph.files.len(), None);
     }
 }

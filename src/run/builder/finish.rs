@@ -12,7 +12,7 @@ use crate::run::process::{ExitStatus, Finished};
 impl Builder<'_, '_, '_> {
     pub(super) fn step_finished(&mut self, finished: Finished) -> anyhow::Result<()> {
         let step = StepId(finished.token as u32);
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         let pool_name = s.pool.clone();
         if let Some(used) = self.pool_use.get_mut(&pool_name) {
             *used = used.saturating_sub(1);
@@ -22,7 +22,7 @@ impl Builder<'_, '_, '_> {
             // the build (the terminal signals the whole group): ninja then
             // prints no FAILED block, only that the build stopped.
             self.outcome.interrupted = true;
-            self.progress[step.index()] = StepProgress::Done;
+            self.steps[step].progress = StepProgress::Done;
             self.remove_interrupted_outputs(step);
             return Ok(());
         }
@@ -63,13 +63,13 @@ impl Builder<'_, '_, '_> {
             output.extend_from_slice(err.as_bytes());
             output.push(b'\n');
         }
-        if let Some(rspfile) = &self.graph.steps[step.index()].rspfile
+        if let Some(rspfile) = &self.graph.step(step).rspfile
             && success
             && !self.opts.keep_rsp
         {
             let _ = fs::remove_file(rspfile);
         }
-        let console = self.graph.steps[step.index()].uses_console();
+        let console = self.graph.step(step).uses_console();
         // A step that exited 0 fails only through its depfile: ninja then
         // reports code 1.
         let failure = (!success).then(|| match finished.status {
@@ -85,14 +85,14 @@ impl Builder<'_, '_, '_> {
             self.outcome.failed_steps.push(step);
             // The step's dependents never become ready; leaving them waiting
             // ends the build once nothing else can run.
-            self.progress[step.index()] = StepProgress::Done;
+            self.steps[step].progress = StepProgress::Done;
             return Ok(());
         }
-        self.ran[step.index()] = true;
+        self.steps[step].ran = true;
         self.outcome.restored += usize::from(finished.restored);
         self.outcome
             .rebuilt
-            .extend_from_slice(&self.graph.steps[step.index()].outs);
+            .extend_from_slice(&self.graph.step(step).outs);
         self.record_success(step, deps_paths, finished.duration, finished.restored)?;
         self.forget_rebuilt_dyndeps(step);
         self.complete(step);
@@ -101,8 +101,8 @@ impl Builder<'_, '_, '_> {
 
     /// A clean step: its outputs are what its record says.
     pub(super) fn finish_clean(&mut self, step: StepId) {
-        if self.counted[step.index()] {
-            self.counted[step.index()] = false;
+        if self.steps[step].counted {
+            self.steps[step].counted = false;
             self.total -= 1;
             self.ctx.status.set_total(self.total);
         }
@@ -113,7 +113,7 @@ impl Builder<'_, '_, '_> {
     /// With `-n`, a step that would run counts as having changed its
     /// outputs, so everything after it is shown too, as ninja does.
     pub(super) fn finish_dry_run(&mut self, step: StepId) {
-        let outs = self.graph.steps[step.index()].outs.clone();
+        let outs = self.graph.step(step).outs.clone();
         for out in outs {
             let mut hasher = blake3::Hasher::new();
             hasher.update(b"dry-run\0");
@@ -121,7 +121,7 @@ impl Builder<'_, '_, '_> {
             self.virtual_hash.insert(out, *hasher.finalize().as_bytes());
         }
         // Its dependents must not be adopted from ninja's log either.
-        self.ran[step.index()] = true;
+        self.steps[step].ran = true;
         self.complete(step);
     }
 
@@ -129,7 +129,7 @@ impl Builder<'_, '_, '_> {
     /// the content of their inputs. A phony with no inputs and no file is
     /// always out of date, as in ninja.
     pub(super) fn finish_phony(&mut self, step: StepId) {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         let ins: Vec<FileId> = s.dirtying_ins().to_vec();
         let outs = s.outs.clone();
         let mut hasher = blake3::Hasher::new();
@@ -154,10 +154,10 @@ impl Builder<'_, '_, '_> {
     /// An interrupted step may have left partial outputs; ninja deletes
     /// outputs the step had touched so the next build redoes them.
     pub(super) fn remove_interrupted_outputs(&mut self, step: StepId) {
-        let outs = self.graph.steps[step.index()].outs.clone();
+        let outs = self.graph.step(step).outs.clone();
         for out in outs {
             let path = self.graph.path(out);
-            let was = self.observed.get(out.index()).copied().flatten();
+            let was = self.observed.get(out).copied().flatten();
             let now = crate::hash::stat(path).ok().flatten();
             let touched = match (was, now) {
                 (Some(Observed::Present { stat, .. }), Some(now)) => stat != now,

@@ -2,7 +2,7 @@
 //! do, decided as the build decides it but without running anything.
 
 use super::{BuildContext, BuildOptions, Builder, DirtyReason};
-use crate::graph::{FileId, Graph, StepId};
+use crate::graph::{DenseMap, FileId, Graph, StepId};
 use crate::hash::Observed;
 
 /// What a build of some targets would find to do, decided as the build
@@ -38,14 +38,14 @@ pub fn forecast(
     builder.plan(targets)?;
     builder.observe_files()?;
     builder.check_missing_inputs()?;
-    let mut dirty = vec![None; builder.graph.steps.len()];
-    let mut changes = vec![false; builder.graph.steps.len()];
+    let mut dirty = DenseMap::with_len(builder.graph.steps.len(), None);
+    let mut changes = DenseMap::with_len(builder.graph.steps.len(), false);
     for i in 0..builder.order.len() {
         let step = builder.order[i];
         let upstream = builder.upstream_changes(step, &changes);
-        let s = &builder.graph.steps[step.index()];
+        let s = &builder.graph.step(step);
         if s.is_phony() {
-            changes[step.index()] =
+            changes[step] =
                 upstream || (s.ins.is_empty() && s.outs.iter().any(|&o| !builder.exists(o)));
             continue;
         }
@@ -55,12 +55,12 @@ pub fn forecast(
             None if upstream => Some(None),
             None => None,
         };
-        changes[step.index()] = verdict.is_some() || has_dyndep;
-        dirty[step.index()] = verdict;
+        changes[step] = verdict.is_some() || has_dyndep;
+        dirty[step] = verdict;
     }
     Ok(Forecast {
         order: std::mem::take(&mut builder.order),
-        dirty,
-        observed: std::mem::take(&mut builder.observed),
+        dirty: dirty.into_vec(),
+        observed: std::mem::take(&mut builder.observed).into_vec(),
     })
 }

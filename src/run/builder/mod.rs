@@ -25,7 +25,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::graph::{FileId, Graph, StepId};
+use crate::graph::{DenseMap, FileId, Graph, StepId};
 use crate::hash::{Hash, Observed};
 use crate::run::jobs::JobLimit;
 use crate::run::status::StatusPrinter;
@@ -135,19 +135,34 @@ pub fn build(
     Ok(outcome)
 }
 
+/// What a build knows of one step besides the graph's description of it.
+#[derive(Debug, Clone)]
+struct StepState {
+    progress: StepProgress,
+    /// Dependencies the step's last run reported, as graph files.
+    discovered: Vec<FileId>,
+    /// Unfinished producer steps the step, waiting, still needs.
+    pending: u32,
+    /// Steps waiting on this one (deduplicated per pair).
+    dependents: Vec<StepId>,
+    /// Counted in the status total: it looked dirty before the build
+    /// started, assuming every dirty step changes its outputs.
+    counted: bool,
+    /// Ran in this build (with `-n`, would run).
+    ran: bool,
+    /// The up-front estimate found it clean with nothing upstream to run:
+    /// its check when ready would give the same answer.
+    known_clean: bool,
+}
+
 struct Builder<'g, 'c, 'a> {
     graph: &'g mut Graph,
     ctx: &'c mut BuildContext<'a>,
     opts: &'c BuildOptions,
-    /// Dependencies the last run of each step reported, as graph files.
-    discovered: Vec<Vec<FileId>>,
-    progress: Vec<StepProgress>,
-    /// Unfinished producer steps each waiting step still needs.
-    pending: Vec<u32>,
-    /// Steps waiting on each step (deduplicated per pair).
-    dependents: Vec<Vec<StepId>>,
+    /// What this build knows of each step.
+    steps: DenseMap<StepId, StepState>,
     /// The content of every file as of now (after the steps that ran).
-    observed: Vec<Option<Observed>>,
+    observed: DenseMap<FileId, Option<Observed>>,
     /// Hashes standing in for files that are not files: phony outputs and,
     /// with `-n`, outputs of steps that would run.
     virtual_hash: HashMap<FileId, Hash>,
@@ -158,14 +173,6 @@ struct Builder<'g, 'c, 'a> {
     pool_use: HashMap<String, usize>,
     /// Wanted steps in dependency order.
     order: Vec<StepId>,
-    /// Steps counted in the status total: those that look dirty before the
-    /// build starts, assuming every dirty step changes its outputs.
-    counted: Vec<bool>,
-    /// Steps that ran in this build (with `-n`, that would run).
-    ran: Vec<bool>,
-    /// Steps the up-front estimate found clean with nothing upstream to
-    /// run: their check when ready would give the same answer.
-    known_clean: Vec<bool>,
     /// Dyndep files already applied to the graph.
     dyndeps_loaded: Vec<FileId>,
     total: usize,
@@ -187,37 +194,39 @@ pub(super) fn now_ns() -> i64 {
 
 impl<'g, 'c, 'a> Builder<'g, 'c, 'a> {
     fn new(graph: &'g mut Graph, ctx: &'c mut BuildContext<'a>, opts: &'c BuildOptions) -> Self {
-        let step_count = graph.steps.len();
+        let mut steps = DenseMap::with_len(
+            graph.steps.len(),
+            StepState {
+                progress: StepProgress::NotWanted,
+                discovered: Vec::new(),
+                pending: 0,
+                dependents: Vec::new(),
+                counted: false,
+                ran: false,
+                known_clean: false,
+            },
+        );
         // Dependencies reported by each step's last run.
-        let discovered: Vec<Vec<FileId>> = graph
-            .steps
-            .iter()
-            .map(|step| {
-                step.outs
-                    .first()
-                    .filter(|_| !step.is_phony())
-                    .and_then(|first| ctx.state.steps.get(first))
-                    .map(|record| record.discovered_inputs().iter().map(|r| r.file).collect())
-                    .unwrap_or_default()
-            })
-            .collect();
+        for (index, step) in graph.steps.iter().enumerate() {
+            steps[StepId(index as u32)].discovered = step
+                .outs
+                .first()
+                .filter(|_| !step.is_phony())
+                .and_then(|first| ctx.state.steps.get(first))
+                .map(|record| record.discovered_inputs().iter().map(|r| r.file).collect())
+                .unwrap_or_default();
+        }
         Builder {
-            progress: vec![StepProgress::NotWanted; step_count],
-            pending: vec![0; step_count],
-            dependents: vec![Vec::new(); step_count],
-            observed: vec![None; graph.files.len()],
+            steps,
+            observed: DenseMap::with_len(graph.files.len(), None),
             graph,
             ctx,
             opts,
-            discovered,
             virtual_hash: HashMap::new(),
             ready: VecDeque::new(),
             runnable: BinaryHeap::new(),
             pool_use: HashMap::new(),
             order: Vec::new(),
-            counted: vec![false; step_count],
-            ran: vec![false; step_count],
-            known_clean: vec![false; step_count],
             dyndeps_loaded: Vec::new(),
             total: 0,
             outcome: BuildOutcome::default(),

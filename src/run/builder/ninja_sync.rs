@@ -18,7 +18,7 @@ impl Builder<'_, '_, '_> {
         if self.opts.dry_run {
             return;
         }
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         let Some(&first) = s.outs.first() else {
             return;
         };
@@ -39,7 +39,7 @@ impl Builder<'_, '_, '_> {
         let oldest_output = s
             .outs
             .iter()
-            .filter_map(|&o| self.observed[o.index()].and_then(|o| o.mtime_ns()))
+            .filter_map(|&o| self.observed[o].and_then(|o| o.mtime_ns()))
             .min()
             .unwrap_or(0);
         let log_ok = entry
@@ -52,10 +52,7 @@ impl Builder<'_, '_, '_> {
                 .deps_of(&first_path)
                 .map(|deps| deps.mtime_ns)
                 .is_some_and(|mtime| {
-                    mtime
-                        >= self.observed[first.index()]
-                            .and_then(|o| o.mtime_ns())
-                            .unwrap_or(0)
+                    mtime >= self.observed[first].and_then(|o| o.mtime_ns()).unwrap_or(0)
                 });
         if log_ok && deps_ok && oldest_output >= newest_input {
             return;
@@ -68,7 +65,7 @@ impl Builder<'_, '_, '_> {
         // ninja run redo work, never zccache build anything wrongly.
         for &out in &outs {
             let path = self.graph.path(out).to_string();
-            let known = self.observed[out.index()];
+            let known = self.observed[out];
             let observed = match known {
                 Some(Observed::Present { hash, .. })
                     if oldest_output < newest_input
@@ -99,13 +96,12 @@ impl Builder<'_, '_, '_> {
             );
         }
         if deps != DepsKind::None {
-            let deps_paths: Vec<String> = self.discovered[step.index()]
+            let deps_paths: Vec<String> = self.steps[step]
+                .discovered
                 .iter()
                 .map(|&f| self.graph.path(f).to_string())
                 .collect();
-            let first_mtime = self.observed[first.index()]
-                .and_then(|o| o.mtime_ns())
-                .unwrap_or(0);
+            let first_mtime = self.observed[first].and_then(|o| o.mtime_ns()).unwrap_or(0);
             let inputs: Vec<&str> = deps_paths.iter().map(String::as_str).collect();
             let _ = self
                 .ctx
@@ -113,9 +109,7 @@ impl Builder<'_, '_, '_> {
                 .get()
                 .record_deps(&first_path, first_mtime, &inputs);
         }
-        let output_mtime = self.observed[first.index()]
-            .and_then(|o| o.mtime_ns())
-            .unwrap_or(0);
+        let output_mtime = self.observed[first].and_then(|o| o.mtime_ns()).unwrap_or(0);
         if let Some(record) = self.ctx.state.steps.get_mut(&first) {
             record.output_mtime_ns = output_mtime;
             record.inputs_mtime_ns = newest_input;

@@ -2,40 +2,33 @@
 //! found it, or a virtual hash for phony outputs and dry-run outputs.
 
 use super::{Builder, StepProgress};
-use crate::graph::FileId;
+use crate::graph::{DenseMap, FileId};
 use crate::hash::{Hash, Observed};
 
 impl Builder<'_, '_, '_> {
     /// Stats every file the wanted steps read or write, hashing in parallel
     /// those whose identity is new.
     pub(super) fn observe_files(&mut self) -> anyhow::Result<()> {
-        let mut wanted_files = vec![false; self.graph.files.len()];
-        for (index, progress) in self.progress.iter().enumerate() {
-            if *progress == StepProgress::NotWanted {
+        let mut wanted_files = DenseMap::with_len(self.graph.files.len(), false);
+        for (id, state) in self.steps.iter() {
+            if state.progress == StepProgress::NotWanted {
                 continue;
             }
-            let step = &self.graph.steps[index];
-            for &f in step
-                .ins
-                .iter()
-                .chain(&step.outs)
-                .chain(&self.discovered[index])
-            {
-                wanted_files[f.index()] = true;
+            let step = self.graph.step(id);
+            for &f in step.ins.iter().chain(&step.outs).chain(&state.discovered) {
+                wanted_files[f] = true;
             }
         }
-        let ids: Vec<usize> = (0..wanted_files.len())
-            .filter(|&i| wanted_files[i])
-            .collect();
-        let files: Vec<(FileId, &str)> = ids
+        let ids: Vec<FileId> = wanted_files
             .iter()
-            .map(|&i| (FileId(i as u32), self.graph.path(FileId(i as u32))))
+            .filter(|&(_, &wanted)| wanted)
+            .map(|(id, _)| id)
             .collect();
+        let files: Vec<(FileId, &str)> = ids.iter().map(|&id| (id, self.graph.path(id))).collect();
         let results = self.ctx.state.hashes.observe_all(&files);
         for (id, result) in ids.into_iter().zip(results) {
-            let observed = result.map_err(|err| {
-                anyhow::anyhow!("reading {}: {err}", self.graph.path(FileId(id as u32)))
-            })?;
+            let observed =
+                result.map_err(|err| anyhow::anyhow!("reading {}: {err}", self.graph.path(id)))?;
             self.observed[id] = Some(observed);
         }
         Ok(())
@@ -43,10 +36,8 @@ impl Builder<'_, '_, '_> {
 
     /// The file as this build has seen it, observing it on first use.
     pub(super) fn ensure_observed(&mut self, file: FileId) -> Observed {
-        if self.observed.len() <= file.index() {
-            self.observed.resize(self.graph.files.len(), None);
-        }
-        match self.observed[file.index()] {
+        self.observed.grow(self.graph.files.len(), None);
+        match self.observed[file] {
             Some(observed) => observed,
             None => self.observe_now(file),
         }
@@ -66,10 +57,8 @@ impl Builder<'_, '_, '_> {
     }
 
     pub(super) fn set_observed(&mut self, file: FileId, observed: Observed) {
-        if self.observed.len() <= file.index() {
-            self.observed.resize(self.graph.files.len(), None);
-        }
-        self.observed[file.index()] = Some(observed);
+        self.observed.grow(self.graph.files.len(), None);
+        self.observed[file] = Some(observed);
     }
 
     /// Phony outputs that are not files, and outputs of steps a dry run
@@ -87,7 +76,7 @@ impl Builder<'_, '_, '_> {
 
     pub(super) fn exists(&self, file: FileId) -> bool {
         matches!(
-            self.observed.get(file.index()),
+            self.observed.get(file),
             Some(Some(Observed::Present { .. }))
         )
     }

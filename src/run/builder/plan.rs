@@ -3,39 +3,39 @@
 //! the steps known clean before the build starts).
 
 use super::{Builder, StepProgress};
-use crate::graph::{FileId, StepId};
+use crate::graph::{DenseMap, FileId, StepId};
 use crate::hash::Observed;
 
 impl Builder<'_, '_, '_> {
     pub(super) fn plan(&mut self, targets: &[FileId]) -> anyhow::Result<()> {
-        let discovered = &self.discovered;
+        let steps = &self.steps;
         let order = self
             .graph
-            .plan_order(targets, &|step: StepId| discovered[step.index()].as_slice())?;
+            .plan_order(targets, &|step: StepId| steps[step].discovered.as_slice())?;
         for &step in &order {
-            self.progress[step.index()] = StepProgress::Waiting;
+            self.steps[step].progress = StepProgress::Waiting;
         }
         // Position in the order: a step waits only on producers placed
         // before it. Manifest inputs always are; a depfile dependency from
         // an old build may point downstream (a cycle ninja would report),
         // and waiting on it would never end.
-        let mut position = vec![usize::MAX; self.graph.steps.len()];
+        let mut position = DenseMap::with_len(self.graph.steps.len(), usize::MAX);
         for (at, &step) in order.iter().enumerate() {
-            position[step.index()] = at;
+            position[step] = at;
         }
         for &step in &order {
-            let s = &self.graph.steps[step.index()];
+            let s = &self.graph.step(step);
             let producers: Vec<StepId> = s
                 .ins
                 .iter()
-                .chain(self.discovered[step.index()].iter())
-                .filter_map(|&f| self.graph.files[f.index()].producer)
-                .filter(|&p| p != step && position[p.index()] < position[step.index()])
+                .chain(self.steps[step].discovered.iter())
+                .filter_map(|&f| self.graph.producer(f))
+                .filter(|&p| p != step && position[p] < position[step])
                 .collect();
             self.wait_for(step, producers);
         }
         for &step in &order {
-            if self.pending[step.index()] == 0 {
+            if self.steps[step].pending == 0 {
                 self.ready.push_back(step);
             }
         }
@@ -48,21 +48,21 @@ impl Builder<'_, '_, '_> {
     pub(super) fn wait_for(&mut self, step: StepId, mut producers: Vec<StepId>) -> usize {
         producers.sort_unstable();
         producers.dedup();
-        self.pending[step.index()] = producers.len() as u32;
+        self.steps[step].pending = producers.len() as u32;
         for &producer in &producers {
-            self.dependents[producer.index()].push(step);
+            self.steps[producer].dependents.push(step);
         }
         producers.len()
     }
 
     /// Marks a step done and readies the steps that were waiting on it.
     pub(super) fn complete(&mut self, step: StepId) {
-        self.progress[step.index()] = StepProgress::Done;
-        let dependents = std::mem::take(&mut self.dependents[step.index()]);
+        self.steps[step].progress = StepProgress::Done;
+        let dependents = std::mem::take(&mut self.steps[step].dependents);
         for dependent in dependents {
-            let pending = &mut self.pending[dependent.index()];
+            let pending = &mut self.steps[dependent].pending;
             *pending -= 1;
-            if *pending == 0 && self.progress[dependent.index()] == StepProgress::Waiting {
+            if *pending == 0 && self.steps[dependent].progress == StepProgress::Waiting {
                 self.ready.push_back(dependent);
             }
         }
@@ -72,13 +72,13 @@ impl Builder<'_, '_, '_> {
     /// dirty now, or downstream of a dirty step. Early cutoff later takes
     /// steps off this count, as ninja's restat does.
     pub(super) fn estimate_work(&mut self) {
-        let mut changes = vec![false; self.graph.steps.len()];
+        let mut changes = DenseMap::with_len(self.graph.steps.len(), false);
         for i in 0..self.order.len() {
             let step = self.order[i];
             let upstream_changes = self.upstream_changes(step, &changes);
-            let s = &self.graph.steps[step.index()];
+            let s = &self.graph.step(step);
             if s.is_phony() {
-                changes[step.index()] = upstream_changes
+                changes[step] = upstream_changes
                     || (s.ins.is_empty() && s.outs.iter().any(|&o| !self.exists(o)));
                 continue;
             }
@@ -87,36 +87,36 @@ impl Builder<'_, '_, '_> {
             // A dyndep file may add inputs the estimate cannot see: such a
             // step is checked when ready, once the file is loaded, and is
             // assumed to change what depends on it.
-            changes[step.index()] = dirty || has_dyndep;
-            self.known_clean[step.index()] = !dirty && !has_dyndep;
-            self.counted[step.index()] = dirty;
+            changes[step] = dirty || has_dyndep;
+            self.steps[step].known_clean = !dirty && !has_dyndep;
+            self.steps[step].counted = dirty;
             self.total += usize::from(dirty);
         }
     }
 
     /// Whether a producer of one of the step's dirtying inputs is marked in
-    /// `changes` (by step index).
-    pub(super) fn upstream_changes(&self, step: StepId, changes: &[bool]) -> bool {
-        let s = &self.graph.steps[step.index()];
+    /// `changes`.
+    pub(super) fn upstream_changes(&self, step: StepId, changes: &DenseMap<StepId, bool>) -> bool {
+        let s = &self.graph.step(step);
         s.ins
             .iter()
             .take(s.explicit_ins + s.implicit_ins)
-            .chain(&self.discovered[step.index()])
-            .filter_map(|&f| self.graph.files[f.index()].producer)
-            .any(|p| changes[p.index()])
+            .chain(&self.steps[step].discovered)
+            .filter_map(|&f| self.graph.producer(f))
+            .any(|p| changes[p])
     }
 
     /// Ninja refuses to start when an input is missing and nothing makes it.
     pub(super) fn check_missing_inputs(&self) -> anyhow::Result<()> {
-        for (index, progress) in self.progress.iter().enumerate() {
-            if *progress == StepProgress::NotWanted {
+        for (id, state) in self.steps.iter() {
+            if state.progress == StepProgress::NotWanted {
                 continue;
             }
-            let step = &self.graph.steps[index];
+            let step = self.graph.step(id);
             for &input in &step.ins {
-                let file = &self.graph.files[input.index()];
+                let file = &self.graph.file(input);
                 if file.producer.is_none()
-                    && !matches!(self.observed[input.index()], Some(Observed::Present { .. }))
+                    && !matches!(self.observed[input], Some(Observed::Present { .. }))
                 {
                     let needed_by = step.outs.first().map(|&o| self.graph.path(o)).unwrap_or("");
                     anyhow::bail!(

@@ -21,7 +21,7 @@ impl Builder<'_, '_, '_> {
         step: StepId,
         output: &mut Vec<u8>,
     ) -> Result<Vec<String>, String> {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         match s.deps {
             DepsKind::Msvc => {
                 let prefix = s
@@ -68,7 +68,7 @@ impl Builder<'_, '_, '_> {
         duration: std::time::Duration,
         restored: bool,
     ) -> anyhow::Result<()> {
-        let out_ids = self.graph.steps[step.index()].outs.clone();
+        let out_ids = self.graph.step(step).outs.clone();
         let mut outputs = Vec::with_capacity(out_ids.len());
         let mut max_mtime = 0i64;
         for &out in &out_ids {
@@ -80,7 +80,7 @@ impl Builder<'_, '_, '_> {
                 hash: observed.hash(),
             });
         }
-        let manifest_inputs: Vec<FileId> = self.graph.steps[step.index()].dirtying_ins().to_vec();
+        let manifest_inputs: Vec<FileId> = self.graph.step(step).dirtying_ins().to_vec();
         let mut discovered: Vec<FileId> = Vec::new();
         for path in &deps_paths {
             let id = self.graph.file_id(path);
@@ -91,13 +91,13 @@ impl Builder<'_, '_, '_> {
         let started = self.started_at.remove(&step);
         let started_ns = started.map_or(i64::MAX, |(_, wall)| wall);
         let rewrites_own_inputs = {
-            let s = &self.graph.steps[step.index()];
+            let s = &self.graph.step(step);
             s.generator || s.restat
         };
         let mut inputs = Vec::with_capacity(manifest_inputs.len() + discovered.len());
         let mut newest_input_mtime = 0i64;
         for &file in manifest_inputs.iter().chain(&discovered) {
-            let before = self.observed.get(file.index()).copied().flatten();
+            let before = self.observed.get(file).copied().flatten();
             let mut hash = self.current_hash(file);
             let changed_during_step = match before {
                 // Seen before the step ran: the step read that content
@@ -117,7 +117,7 @@ impl Builder<'_, '_, '_> {
                 }
                 // First seen in this step's depfile, hashed after the step
                 // ran: changed while it ran if its times say so.
-                None => match self.observed.get(file.index()).copied().flatten() {
+                None => match self.observed.get(file).copied().flatten() {
                     Some(Observed::Present { stat, .. }) => {
                         newest_input_mtime = newest_input_mtime.max(stat.mtime_ns);
                         stat.mtime_ns.max(stat.ctime_ns) >= started_ns
@@ -138,15 +138,15 @@ impl Builder<'_, '_, '_> {
             }
             inputs.push(Recorded { file, hash });
         }
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         let command = s.command_for_hash();
         let first_out_mtime = out_ids
             .first()
-            .and_then(|&o| self.observed[o.index()])
+            .and_then(|&o| self.observed[o])
             .and_then(|o| o.mtime_ns())
             .unwrap_or(0);
         let record = StepRecord {
-            command_hash: step_command_hash(&self.graph.steps[step.index()]),
+            command_hash: step_command_hash(self.graph.step(step)),
             inputs,
             discovered: discovered.len(),
             outputs,
@@ -182,7 +182,7 @@ impl Builder<'_, '_, '_> {
         if let Some(&first) = out_ids.first() {
             self.ctx.state.insert(first, record);
         }
-        self.discovered[step.index()] = discovered;
+        self.steps[step].discovered = discovered;
         Ok(())
     }
 }

@@ -91,12 +91,11 @@ impl Builder<'_, '_, '_> {
     /// every wanted step; one left waiting means its inputs can never be
     /// built (a cycle through depfile or dyndep dependencies).
     pub(super) fn check_everything_finished(&self) -> anyhow::Result<()> {
-        let stuck = self
-            .progress
-            .iter()
-            .position(|p| !matches!(p, StepProgress::NotWanted | StepProgress::Done));
-        if let Some(index) = stuck {
-            let step = &self.graph.steps[index];
+        let stuck = self.steps.iter().find(|(_, state)| {
+            !matches!(state.progress, StepProgress::NotWanted | StepProgress::Done)
+        });
+        if let Some((id, _)) = stuck {
+            let step = self.graph.step(id);
             let name = step
                 .outs
                 .first()
@@ -114,17 +113,17 @@ impl Builder<'_, '_, '_> {
     /// once (readying more), dirty ones queue to run.
     pub(super) fn check_ready_steps(&mut self) -> anyhow::Result<()> {
         while let Some(step) = self.ready.pop_front() {
-            if self.graph.steps[step.index()].is_phony() {
+            if self.graph.step(step).is_phony() {
                 self.finish_phony(step);
                 continue;
             }
-            if self.graph.steps[step.index()].dyndep.is_some() && self.apply_dyndep(step)? {
+            if self.graph.step(step).dyndep.is_some() && self.apply_dyndep(step)? {
                 // New inputs from the dyndep file must be built first.
                 continue;
             }
             // The estimate's verdict stands unless something upstream ran
             // after all (a safety net: the estimate assumes otherwise).
-            if self.known_clean[step.index()] && !self.any_producer_ran(step) {
+            if self.steps[step].known_clean && !self.any_producer_ran(step) {
                 self.finish_clean(step);
                 continue;
             }
@@ -134,12 +133,12 @@ impl Builder<'_, '_, '_> {
                     if self.opts.explain {
                         self.ctx.status.explain(&reason.to_string());
                     }
-                    if !self.counted[step.index()] {
-                        self.counted[step.index()] = true;
+                    if !self.steps[step].counted {
+                        self.steps[step].counted = true;
                         self.total += 1;
                         self.ctx.status.set_total(self.total);
                     }
-                    self.progress[step.index()] = StepProgress::Queued;
+                    self.steps[step].progress = StepProgress::Queued;
                     self.runnable.push(Reverse(step));
                 }
             }
@@ -148,10 +147,10 @@ impl Builder<'_, '_, '_> {
     }
 
     pub(super) fn any_producer_ran(&self, step: StepId) -> bool {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         s.dirtying_ins()
             .iter()
-            .chain(&self.discovered[step.index()])
+            .chain(&self.steps[step].discovered)
             .any(|&f| self.upstream_ran(f))
     }
 
@@ -167,7 +166,7 @@ impl Builder<'_, '_, '_> {
                 self.runnable.push(Reverse(step));
                 break;
             }
-            let pool_name = &self.graph.steps[step.index()].pool;
+            let pool_name = &self.graph.step(step).pool;
             if !pool_name.is_empty() {
                 let depth = self
                     .graph
@@ -194,7 +193,7 @@ impl Builder<'_, '_, '_> {
     }
 
     pub(super) fn start_step(&mut self, pool: &mut ProcessPool, step: StepId, slots: &mut Slots) {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         let description = if s.description.is_empty() {
             s.command.clone()
         } else {
@@ -203,7 +202,7 @@ impl Builder<'_, '_, '_> {
         let command = s.command.clone();
         let console = s.uses_console();
         let pool_name = s.pool.clone();
-        self.progress[step.index()] = StepProgress::Running;
+        self.steps[step].progress = StepProgress::Running;
         self.ctx
             .status
             .step_started(&description, &command, console);
@@ -236,12 +235,12 @@ impl Builder<'_, '_, '_> {
 
     /// Records are kept under the step's first output.
     pub(super) fn record_key(&self, step: StepId) -> Option<FileId> {
-        self.graph.steps[step.index()].outs.first().copied()
+        self.graph.step(step).outs.first().copied()
     }
 
     /// Creates output directories and writes the rspfile.
     pub(super) fn prepare_step(&mut self, step: StepId) -> anyhow::Result<()> {
-        let s = &self.graph.steps[step.index()];
+        let s = &self.graph.step(step);
         for &out in &s.outs {
             create_parent_dir(self.graph.path(out))?;
         }
