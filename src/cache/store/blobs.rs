@@ -1,3 +1,8 @@
+//! Blobs: file contents stored under the blake3 of their uncompressed
+//! bytes, in whichever form (`.zst` or as-is) the `compression` setting
+//! asks; both forms are read whatever it says. Big outputs are staged in
+//! one pass (hash, compress, write) and committed under their name later.
+
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -1,3 +1,7 @@
+//! The stored form's byte streams: zstd frames (pooled contexts, since a
+//! new one costs more than compressing a small object) and copies that
+//! hash what passes through, so every read is verified in the same pass.
+
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
 

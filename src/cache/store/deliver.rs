@@ -1,3 +1,7 @@
+//! Delivery of a blob to a step's output: verified before it takes the
+//! output's name, by hardlink, reflink, copy or decompression, with the
+//! mode asked and a fresh mtime; refreshes the blob's last use for gc.
+
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::path::Path;
@@ -16,6 +20,22 @@ use crate::cache::nofollow;
 /// frames use 512 KiB, and a crafted frame asking for more is damage, not
 /// a reason to allocate its window.
 pub(super) const WINDOW_LOG_MAX: u32 = 24;
+
+/// How a compressed blob came out of [`Store::decode_to_temp`].
+enum Decoded {
+    /// Small: verified in memory and written to the output already.
+    Delivered(u64),
+    /// Decompressed into a temp file beside the output, verified.
+    Staged(tempfile::NamedTempFile, u64),
+}
+
+/// The dir an output is delivered into (its temp files go there too).
+fn dest_dir(dest: &Path) -> &Path {
+    match dest.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
 
 /// Copy-on-write clone of a whole file; false where the fs cannot.
 fn reflink(src: &File, dst: &File) -> bool {
@@ -93,10 +113,7 @@ impl Store {
             Err(e) => return Err(io_err(format!("cannot open {}", blob_path.display()))(e)),
         };
         let blob_meta = blob.metadata().ok();
-        let dest_dir = match dest.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
+        let dest_dir = dest_dir(dest);
         let blob_read_err = |e| io_err(format!("cannot read {}", blob_path.display()))(e);
 
         if !compressed && allow_hardlink && self.hardlink {
@@ -114,78 +131,23 @@ impl Store {
             blob.seek(io::SeekFrom::Start(0)).map_err(blob_read_err)?;
         }
 
-        let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
         let (tmp, size) = if compressed {
-            let small = blob_meta
-                .as_ref()
-                .is_some_and(|meta| meta.len() <= IN_MEMORY_LIMIT);
-            let mut stored = Vec::new();
-            if small {
-                blob.read_to_end(&mut stored).map_err(blob_read_err)?;
-                if let Some(capacity) = small_frame_content(&stored) {
-                    // Verified in memory before anything is written, so a
-                    // new output can be created in place, as the tool
-                    // itself would (a rename per file costs a directory
-                    // update); an existing one is still replaced through a
-                    // temp file and a rename.
-                    let content = match decompress(&stored, capacity) {
-                        Ok(content) => content,
-                        Err(e) => {
-                            return Err(self.corrupt(&blob_path, format!("bad zstd data: {e}")));
-                        }
-                    };
-                    if *blake3::hash(&content).as_bytes() != *digest {
-                        return Err(self.corrupt(&blob_path, "content does not match its digest"));
-                    }
-                    self.deliver(&content, dest, dest_dir, mode)?;
+            match self.decode_to_temp(
+                &mut blob,
+                &blob_path,
+                blob_meta.as_ref(),
+                digest,
+                dest,
+                mode,
+            )? {
+                Decoded::Delivered(size) => {
                     note_use(&blob_path, blob_meta.as_ref());
-                    return Ok(content.len() as u64);
+                    return Ok(size);
                 }
+                Decoded::Staged(tmp, size) => (tmp, size),
             }
-            // Too big to hold: decompressed into a temp file beside the
-            // output while hashing, and renamed over it only once the
-            // digest matches; a mismatch deletes the temp file.
-            let frames: Box<dyn io::BufRead + '_> = if small {
-                Box::new(io::Cursor::new(stored))
-            } else {
-                Box::new(io::BufReader::with_capacity(COPY_BUF, &mut blob))
-            };
-            let mut decoder = zstd::Decoder::with_buffer(frames)
-                .and_then(|mut decoder| decoder.window_log_max(WINDOW_LOG_MAX).map(|()| decoder))
-                .map_err(io_err("cannot start zstd"))?;
-            let mut tmp = temp_file_in(dest_dir)?;
-            let (actual, size) = match copy_hashing(&mut decoder, Some(tmp.as_file_mut())) {
-                Ok(done) => done,
-                // Undecodable, or unreadable: either way the blob is no use.
-                Err(CopyFail::Read(e)) => {
-                    drop(decoder);
-                    return Err(self.corrupt(&blob_path, format!("bad zstd data: {e}")));
-                }
-                Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
-            };
-            drop(decoder);
-            if actual != *digest {
-                return Err(self.corrupt(&blob_path, "content does not match its digest"));
-            }
-            (tmp, size)
         } else {
-            let mut tmp = temp_file_in(dest_dir)?;
-            let (actual, size) = if reflink(&blob, tmp.as_file()) {
-                match copy_hashing(&mut blob, None) {
-                    Ok(done) => done,
-                    Err(CopyFail::Read(e) | CopyFail::Write(e)) => return Err(blob_read_err(e)),
-                }
-            } else {
-                match copy_hashing(&mut blob, Some(tmp.as_file_mut())) {
-                    Ok(done) => done,
-                    Err(CopyFail::Read(e)) => return Err(blob_read_err(e)),
-                    Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
-                }
-            };
-            if actual != *digest {
-                return Err(self.corrupt(&blob_path, "content does not match its digest"));
-            }
-            (tmp, size)
+            self.copy_to_temp(&mut blob, &blob_path, digest, dest)?
         };
         set_mode(tmp.as_file(), mode).map_err(io_err(format!(
             "cannot set the mode of {}",
@@ -199,6 +161,103 @@ impl Store {
             .map_err(|e| io_err(format!("cannot rename into {}", dest.display()))(e.error))?;
         note_use(&blob_path, blob_meta.as_ref());
         Ok(size)
+    }
+
+    /// A compressed blob, verified: delivered straight from memory when
+    /// small, else decompressed into a temp file beside `dest` to be
+    /// renamed over it.
+    fn decode_to_temp(
+        &self,
+        blob: &mut File,
+        blob_path: &Path,
+        blob_meta: Option<&fs::Metadata>,
+        digest: &Digest,
+        dest: &Path,
+        mode: u32,
+    ) -> Result<Decoded, StoreError> {
+        let dest_dir = dest_dir(dest);
+        let blob_read_err = |e| io_err(format!("cannot read {}", blob_path.display()))(e);
+        let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
+        let small = blob_meta.is_some_and(|meta| meta.len() <= IN_MEMORY_LIMIT);
+        let mut stored = Vec::new();
+        if small {
+            blob.read_to_end(&mut stored).map_err(blob_read_err)?;
+            if let Some(capacity) = small_frame_content(&stored) {
+                // Verified in memory before anything is written, so a
+                // new output can be created in place, as the tool
+                // itself would (a rename per file costs a directory
+                // update); an existing one is still replaced through a
+                // temp file and a rename.
+                let content = match decompress(&stored, capacity) {
+                    Ok(content) => content,
+                    Err(e) => {
+                        return Err(self.corrupt(blob_path, format!("bad zstd data: {e}")));
+                    }
+                };
+                if *blake3::hash(&content).as_bytes() != *digest {
+                    return Err(self.corrupt(blob_path, "content does not match its digest"));
+                }
+                self.deliver(&content, dest, dest_dir, mode)?;
+                return Ok(Decoded::Delivered(content.len() as u64));
+            }
+        }
+        // Too big to hold: decompressed into a temp file beside the
+        // output while hashing, and renamed over it only once the
+        // digest matches; a mismatch deletes the temp file.
+        let frames: Box<dyn io::BufRead + '_> = if small {
+            Box::new(io::Cursor::new(stored))
+        } else {
+            Box::new(io::BufReader::with_capacity(COPY_BUF, blob))
+        };
+        let mut decoder = zstd::Decoder::with_buffer(frames)
+            .and_then(|mut decoder| decoder.window_log_max(WINDOW_LOG_MAX).map(|()| decoder))
+            .map_err(io_err("cannot start zstd"))?;
+        let mut tmp = temp_file_in(dest_dir)?;
+        let (actual, size) = match copy_hashing(&mut decoder, Some(tmp.as_file_mut())) {
+            Ok(done) => done,
+            // Undecodable, or unreadable: either way the blob is no use.
+            Err(CopyFail::Read(e)) => {
+                drop(decoder);
+                return Err(self.corrupt(blob_path, format!("bad zstd data: {e}")));
+            }
+            Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
+        };
+        drop(decoder);
+        if actual != *digest {
+            return Err(self.corrupt(blob_path, "content does not match its digest"));
+        }
+        Ok(Decoded::Staged(tmp, size))
+    }
+
+    /// An uncompressed blob, verified, reflinked or copied into a temp
+    /// file beside `dest` to be renamed over it.
+    fn copy_to_temp(
+        &self,
+        blob: &mut File,
+        blob_path: &Path,
+        digest: &Digest,
+        dest: &Path,
+    ) -> Result<(tempfile::NamedTempFile, u64), StoreError> {
+        let dest_dir = dest_dir(dest);
+        let blob_read_err = |e| io_err(format!("cannot read {}", blob_path.display()))(e);
+        let dest_write_err = |e| io_err(format!("cannot write {}", dest.display()))(e);
+        let mut tmp = temp_file_in(dest_dir)?;
+        let (actual, size) = if reflink(blob, tmp.as_file()) {
+            match copy_hashing(blob, None) {
+                Ok(done) => done,
+                Err(CopyFail::Read(e) | CopyFail::Write(e)) => return Err(blob_read_err(e)),
+            }
+        } else {
+            match copy_hashing(blob, Some(tmp.as_file_mut())) {
+                Ok(done) => done,
+                Err(CopyFail::Read(e)) => return Err(blob_read_err(e)),
+                Err(CopyFail::Write(e)) => return Err(dest_write_err(e)),
+            }
+        };
+        if actual != *digest {
+            return Err(self.corrupt(blob_path, "content does not match its digest"));
+        }
+        Ok((tmp, size))
     }
 
     /// Writes verified `content` to `dest` with `mode` and a fresh mtime:

@@ -1,3 +1,6 @@
+//! Size and eviction: usage, least-recently-used gc down to 90% of the
+//! limit, removal of temp files left by dead processes, and `clear`.
+
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,3 +1,7 @@
+//! Records: small keyed payloads (results, manifests, the tools' memo),
+//! each in a file of its own with a header that lets a torn, truncated or
+//! planted file be told from a real record.
+
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::SystemTime;

@@ -1,3 +1,5 @@
+//! Unit tests of the store, against a real temp dir.
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -1,3 +1,7 @@
+//! Writing into the cache: dirs made beneath the root through no planted
+//! symlink, temp files made through their dir's descriptor, and the
+//! atomic rename that puts a finished file under its name.
+
 use std::fs::{self, File};
 use std::io;
 use std::path::Path;
