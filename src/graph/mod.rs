@@ -129,6 +129,15 @@ impl Step {
             self.command.clone()
         }
     }
+    /// What the status line shows for the step: its description, else its
+    /// command.
+    pub fn display_name(&self) -> &str {
+        if self.description.is_empty() {
+            &self.command
+        } else {
+            &self.description
+        }
+    }
     pub fn uses_console(&self) -> bool {
         self.pool == "console"
     }

@@ -49,7 +49,7 @@ impl Builder<'_, '_, '_> {
         console: bool,
     ) -> Option<crate::run::process::Job> {
         let s = &self.graph.step(step);
-        if console || s.generator || self.opts.dry_run {
+        if console || s.generator {
             return None;
         }
         let cache = Arc::clone(self.ctx.cache.get()?);

@@ -1,6 +1,6 @@
 //! The end of a step: its output shown, its failure counted or its
-//! success recorded, and its dependents readied; clean, phony and
-//! dry-run steps finish without running.
+//! success recorded, and its dependents readied; clean and phony steps
+//! finish without running.
 
 use std::fs;
 
@@ -26,11 +26,7 @@ impl Builder<'_, '_, '_> {
             self.remove_interrupted_outputs(step);
             return Ok(());
         }
-        let description = if s.description.is_empty() {
-            s.command.clone()
-        } else {
-            s.description.clone()
-        };
+        let description = s.display_name().to_string();
         let command = s.command.clone();
         let outputs: Vec<String> = s
             .outs
@@ -107,21 +103,6 @@ impl Builder<'_, '_, '_> {
             self.ctx.status.set_total(self.total);
         }
         self.keep_ninja_in_sync(step);
-        self.complete(step);
-    }
-
-    /// With `-n`, a step that would run counts as having changed its
-    /// outputs, so everything after it is shown too, as ninja does.
-    pub(super) fn finish_dry_run(&mut self, step: StepId) {
-        let outs = self.graph.step(step).outs.clone();
-        for out in outs {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update(b"dry-run\0");
-            hasher.update(self.graph.path(out).as_bytes());
-            self.virtual_hash.insert(out, *hasher.finalize().as_bytes());
-        }
-        // Its dependents must not be adopted from ninja's log either.
-        self.steps[step].ran = true;
         self.complete(step);
     }
 

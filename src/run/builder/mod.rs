@@ -15,6 +15,7 @@ mod ninja_sync;
 mod observe;
 mod plan;
 mod record;
+mod runner;
 mod schedule;
 mod slots;
 

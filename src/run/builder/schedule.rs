@@ -2,29 +2,33 @@
 //! within the job, pool and load limits, finished ones ready their
 //! dependents, until nothing can run.
 
+use super::runner::{DryRun, Processes, Runner};
+use super::{BuildOutcome, Builder, StepProgress};
+use crate::graph::{FileId, StepId};
 use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::fs;
 use std::path::Path;
-use std::time::Instant;
-
-use super::slots::Slots;
-use super::{BuildOutcome, Builder, StepProgress, now_ns};
-use crate::graph::{FileId, StepId};
-use crate::run::process::{Event, ProcessPool};
 
 impl Builder<'_, '_, '_> {
-    pub(super) fn run(mut self) -> anyhow::Result<BuildOutcome> {
-        let mut pool = ProcessPool::new();
-        let mut slots = Slots::new(self.ctx.jobs, &pool);
+    pub(super) fn run(self) -> anyhow::Result<BuildOutcome> {
+        if self.opts.dry_run {
+            self.run_with(&mut DryRun)
+        } else {
+            let mut processes = Processes::new(self.ctx.jobs);
+            self.run_with(&mut processes)
+        }
+    }
+
+    fn run_with(mut self, runner: &mut impl Runner) -> anyhow::Result<BuildOutcome> {
         self.ctx.status.start_build();
         self.ctx.status.set_total(self.total);
-        let result = self.run_steps(&mut pool, &mut slots);
-        if pool.running() > 0 {
+        let result = self.run_steps(runner);
+        if runner.running() > 0 {
             // An internal error (a dyndep file that does not parse, a log
             // that cannot be written) must not leave commands running on
             // after zccache has exited.
-            for finished in pool.interrupt_all() {
+            for finished in runner.interrupt_all() {
                 self.remove_interrupted_outputs(StepId(finished.token as u32));
             }
         }
@@ -38,46 +42,34 @@ impl Builder<'_, '_, '_> {
         Ok(self.outcome)
     }
 
-    pub(super) fn run_steps(
-        &mut self,
-        pool: &mut ProcessPool,
-        slots: &mut Slots,
-    ) -> anyhow::Result<()> {
+    fn run_steps(&mut self, runner: &mut impl Runner) -> anyhow::Result<()> {
         loop {
             self.check_ready_steps()?;
             let stop_starting = self.outcome.failed >= self.opts.failures_allowed
                 || self.outcome.interrupted
                 || crate::run::process::interrupted();
             if !stop_starting {
-                self.start_runnable(pool, slots);
+                self.start_runnable(runner);
             }
-            if pool.running() == 0 && self.ready.is_empty() {
+            if runner.running() == 0 && self.ready.is_empty() {
                 if stop_starting || self.runnable.is_empty() {
                     return Ok(());
                 }
                 // Only pool- or load-blocked steps remain with nothing
                 // running: start one regardless so the build advances.
                 if let Some(Reverse(step)) = self.runnable.pop() {
-                    self.start_step(pool, step, slots);
+                    self.start_step(runner, step);
                 }
                 continue;
             }
-            if pool.running() == 0 {
+            if runner.running() == 0 {
                 continue;
             }
-            let Some(event) = pool.wait_any() else {
-                continue;
-            };
-            match event {
-                Event::Finished(finished) => {
-                    slots.release(finished.token);
-                    self.step_finished(finished)?;
-                }
-                Event::Token(token) => slots.token_arrived(token),
-                Event::Interrupted => {}
+            if let Some(finished) = runner.wait() {
+                self.step_finished(finished)?;
             }
             if crate::run::process::interrupted() {
-                for finished in pool.interrupt_all() {
+                for finished in runner.interrupt_all() {
                     let step = StepId(finished.token as u32);
                     self.remove_interrupted_outputs(step);
                 }
@@ -154,13 +146,13 @@ impl Builder<'_, '_, '_> {
             .any(|&f| self.upstream_ran(f))
     }
 
-    pub(super) fn start_runnable(&mut self, pool: &mut ProcessPool, slots: &mut Slots) {
+    fn start_runnable(&mut self, runner: &mut impl Runner) {
         let mut deferred = VecDeque::new();
-        while pool.running() < self.opts.parallelism {
+        while runner.running() < self.opts.parallelism {
             let Some(Reverse(step)) = self.runnable.pop() else {
                 break;
             };
-            if let (Some(limit), true) = (self.opts.max_load, pool.running() > 0)
+            if let (Some(limit), true) = (self.opts.max_load, runner.running() > 0)
                 && crate::run::jobs::load_average().is_some_and(|load| load >= limit)
             {
                 self.runnable.push(Reverse(step));
@@ -180,57 +172,28 @@ impl Builder<'_, '_, '_> {
                     continue;
                 }
             }
-            if !self.opts.dry_run && !slots.available() {
-                slots.want(1 + self.runnable.len());
+            if !runner.slot_free(1 + self.runnable.len()) {
                 self.runnable.push(Reverse(step));
                 break;
             }
-            self.start_step(pool, step, slots);
+            self.start_step(runner, step);
         }
         while let Some(step) = deferred.pop_back() {
             self.runnable.push(Reverse(step));
         }
     }
 
-    pub(super) fn start_step(&mut self, pool: &mut ProcessPool, step: StepId, slots: &mut Slots) {
-        let s = &self.graph.step(step);
-        let description = if s.description.is_empty() {
-            s.command.clone()
-        } else {
-            s.description.clone()
-        };
+    fn start_step(&mut self, runner: &mut impl Runner, step: StepId) {
+        let s = self.graph.step(step);
+        let description = s.display_name().to_string();
         let command = s.command.clone();
         let console = s.uses_console();
-        let pool_name = s.pool.clone();
         self.steps[step].progress = StepProgress::Running;
         self.ctx
             .status
             .step_started(&description, &command, console);
         self.outcome.ran += 1;
-        if self.opts.dry_run {
-            self.ctx
-                .status
-                .step_finished(&description, &command, &[], None, b"", console);
-            self.finish_dry_run(step);
-            return;
-        }
-        // A failed or interrupted run may leave outputs half written: forget
-        // the old record so the step can never look clean over them.
-        if let Some(key) = self.record_key(step) {
-            self.ctx.state.remove(key);
-        }
-        if !pool_name.is_empty() {
-            *self.pool_use.entry(pool_name).or_insert(0) += 1;
-        }
-        self.started_at.insert(step, (Instant::now(), now_ns()));
-        slots.take(step.index());
-        match self.prepare_step(step) {
-            Ok(()) => match self.cache_job(step, &command, console) {
-                Some(job) => pool.spawn_job(step.index(), Some(self.ctx.jobs), job),
-                None => pool.spawn(step.index(), &command, console, Some(self.ctx.jobs)),
-            },
-            Err(err) => pool.fail_without_running(step.index(), format!("{err:#}")),
-        }
+        runner.start(self, step, &command, console);
     }
 
     /// Records are kept under the step's first output.
