@@ -1,3 +1,10 @@
+//! The small C/C++/ObjC lexer behind the comment-blind hash: finds the
+//! comments (code, strings, chars, `//` and `/* */`, splices, directives)
+//! and says which must stay verbatim; refuses (`None`) whatever it cannot
+//! be sure of. `lex_text` is one state machine over the bytes and is kept
+//! whole: its states share the per-line bookkeeping, and cutting it into
+//! pieces would hand that state around instead of making it easier to read.
+
 use super::is_space;
 
 /// One comment found by the lexer: `start..end` in bytes, delimiters

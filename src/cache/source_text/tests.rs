@@ -1,3 +1,5 @@
+//! Unit tests of the comment-blind hash, some against real gcc.
+
 use super::*;
 
 fn h(text: &str) -> [u8; 32] {
