@@ -7,21 +7,30 @@
 //! content of everything the tool reads and either restores the outputs
 //! from the [`store`] or runs the command and stores what it made.
 
+mod absent;
 pub mod cli;
 pub mod command;
 pub mod config;
 mod elf;
 mod epoch;
-pub mod exec;
 pub mod files;
+mod in_flight;
+mod key;
+pub(crate) mod lookup;
 pub mod nofollow;
 pub mod owner;
+pub(crate) mod paths;
+mod preprocessed;
+pub(crate) mod probe;
+mod record;
 pub mod records;
+mod restore;
 pub mod roots;
 pub mod shadows;
 pub mod siblings;
 pub mod source_text;
 pub mod stats;
+mod step;
 pub mod store;
 mod time_macros;
 pub mod toolchain;
@@ -31,7 +40,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use exec::{Begun, Executed, Ran, Siblings};
+pub use siblings::Siblings;
+pub use step::{Begun, Executed, Ran};
 
 use config::Settings;
 use files::FileHasher;
@@ -50,10 +60,10 @@ pub struct Cache {
     store: Store,
     toolchains: Toolchains,
     files: FileHasher,
-    listings: exec::DirListings,
-    in_flight: exec::InFlight,
-    /// Keys of runs being stored (see [`exec::Pending::capture`]).
-    storing: exec::InFlight,
+    listings: absent::DirListings,
+    in_flight: in_flight::InFlight,
+    /// Keys of runs being stored (see [`step::Pending::capture`]).
+    storing: in_flight::InFlight,
     /// Launcher mode's memory of sibling compiles.
     siblings: siblings::SiblingBook,
     /// How long a compile waits for a sibling compiling the same text.
@@ -173,16 +183,16 @@ impl Cache {
         let toolchains = Toolchains::beneath(store.root().to_path_buf(), toolchains_dir);
         Ok(Arc::new(Cache {
             files: FileHasher::new(&volatile),
-            listings: exec::DirListings::new(&volatile),
-            in_flight: exec::InFlight::default(),
-            storing: exec::InFlight::default(),
+            listings: absent::DirListings::new(&volatile),
+            in_flight: in_flight::InFlight::default(),
+            storing: in_flight::InFlight::default(),
             siblings: siblings::SiblingBook::default(),
             // The launcher's helper waits on its client's behalf, and a
             // client gives up on a helper that answers too late.
             wait_limit: if revalidate_everything {
                 HELPER_WAIT
             } else {
-                exec::SIBLING_WAIT
+                siblings::SIBLING_WAIT
             },
             toolchains,
             roots,

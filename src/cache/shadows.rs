@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::cache::command::CompileArgs;
-use crate::cache::exec::{join_text, name_in};
+use crate::cache::paths::{join_text, name_in};
 use crate::cache::toolchain::IncludeSearch;
 
 /// One compile's include search path, in the compiler's order, as

@@ -8,11 +8,17 @@
 //! calls; a process that serves one call alone pairs nothing.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::command::Invocation;
-use super::exec::InFlight;
-use super::store::Digest;
+use super::in_flight::Claim;
+use super::in_flight::InFlight;
+use super::key::Plan;
+use super::lookup::Lookup;
+use crate::cache::Cache;
+use crate::cache::command::{Classification, Detail, Invocation, classify};
+use crate::cache::records::{KeyHasher, ResultRecord, encode};
+use crate::cache::store::{Digest, Namespace};
 
 /// Groups remembered at most; past that the book starts over, so a helper
 /// serving many build dirs for hours stays small.
@@ -46,7 +52,166 @@ impl SiblingBook {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Arc<Invocation>>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Arc<Invocation>>> {
         self.leaders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What is known of other compiles of the same source whose arguments
+/// differ only in preprocessor flags (a library built static and shared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Siblings {
+    /// The build graph has none.
+    None,
+    /// The build graph has some: the preprocessed text may find this
+    /// compile's result even on a cold cache, a sibling waiting for another.
+    InGraph,
+    /// Nobody knows (launcher mode, one compile per call): the process
+    /// serving the calls (the launcher's helper) remembers which compile of
+    /// the group ran last, and a miss checks whether that one's result
+    /// serves it too. Never the cache: see [`crate::cache::siblings`].
+    AskCache,
+}
+
+/// How long a compile waits for a sibling's result before compiling itself.
+pub const SIBLING_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What asking for a sibling gave.
+pub(super) enum Joined<'c> {
+    Restored(ResultRecord),
+    /// This compile leads its group: hold the claim until its result is
+    /// stored.
+    Leading(Claim<'c>),
+    Alone,
+}
+
+impl Cache {
+    /// Groups compiles of one source by one compiler whose arguments differ
+    /// only in preprocessor flags (a library built static and shared):
+    /// equal keys, `None` for anything else.
+    pub fn compile_group(&self, command: &str, cwd: &Path) -> Option<Digest> {
+        let Classification::Cacheable(invocation) = classify(command, cwd) else {
+            return None;
+        };
+        Self::group_of(&invocation)
+    }
+
+    fn group_of(invocation: &Invocation) -> Option<Digest> {
+        let Detail::Compile(args) = &invocation.detail else {
+            return None;
+        };
+        if args.macro_debug {
+            return None;
+        }
+        let mut key = KeyHasher::new("group");
+        key.text(&invocation.program)
+            .text(&invocation.cwd.to_string_lossy())
+            .text(&args.source);
+        for (arg, preprocessor_only) in invocation
+            .key_args
+            .iter()
+            .zip(&invocation.preprocessor_only)
+        {
+            if !preprocessor_only {
+                key.text(arg);
+            }
+        }
+        Some(key.finish())
+    }
+
+    /// Launcher mode's sibling search, among the compiles this process
+    /// served (see [`crate::cache::siblings`]). A compile of the group
+    /// holds the group's claim while it compiles; a compile that finds the
+    /// claim free and no useful sibling leads: it holds the claim until its
+    /// result is stored.
+    pub(super) fn join_sibling(&self, invocation: &Invocation, plan: &mut Plan) -> Joined<'_> {
+        let Some(group) = Self::group_of(invocation) else {
+            return Joined::Alone;
+        };
+        let book = &self.siblings;
+        let claim = book.leading.claim(group, std::time::Duration::ZERO);
+        if let Some(sibling) = book.leader(&group) {
+            // Claimed by another: a compile of the group (maybe this very
+            // one, run twice) is running now; its result is worth waiting for.
+            let busy = claim.is_none();
+            if (busy || *sibling != *invocation)
+                && let Some(record) =
+                    self.restore_from_sibling(invocation, plan, &sibling, busy.then_some(&group))
+            {
+                return Joined::Restored(record);
+            }
+        }
+        let Some(claim) = claim else {
+            return Joined::Alone;
+        };
+        book.lead(group, invocation);
+        Joined::Leading(claim)
+    }
+
+    /// Restores `sibling`'s result for `invocation` when both preprocess to
+    /// the same text (their other arguments are equal, being one group),
+    /// after waiting for the compile of `group` running now, if any. Its
+    /// result is checked by the sibling's own lookup, with every header it
+    /// read, so a sibling compiled before a header edit never serves.
+    fn restore_from_sibling(
+        &self,
+        invocation: &Invocation,
+        plan: &mut Plan,
+        other: &Invocation,
+        running: Option<&Digest>,
+    ) -> Option<ResultRecord> {
+        let wait = |group: &Digest| self.siblings.leading.wait_done(group, self.wait_limit);
+        if *other == *invocation {
+            // The same compile, running in another call: its result is
+            // this one's.
+            wait(running?).then_some(())?;
+            let Lookup::Hit(record) = self.lookup(plan) else {
+                return None;
+            };
+            return self.restore(plan, &record).ok().map(|()| record);
+        }
+        if Self::group_of(other) != Self::group_of(invocation) {
+            return None;
+        }
+        let other_plan = self.plan(other).ok()?;
+        // A finished sibling without a result (its compile failed, or its
+        // source changed since): no preprocessor run is worth it.
+        if running.is_none() && !matches!(self.lookup(&other_plan), Lookup::Hit(_)) {
+            return None;
+        }
+        let (own_key, other_key) = std::thread::scope(|scope| {
+            let other_key = scope.spawn(|| self.preprocessed_key(other, &other_plan));
+            let own_key = self.preprocessed_key(invocation, plan);
+            (own_key, other_key.join().ok().flatten().map(|(key, _)| key))
+        });
+        let (own_key, seen) = own_key?;
+        plan.cpp_key = Some(own_key);
+        plan.time_macros = Some(seen);
+        if other_key != Some(own_key) {
+            return None;
+        }
+        if let Some(group) = running
+            && !wait(group)
+        {
+            return None;
+        }
+        if let Some(record) = self.restore_preprocessed(invocation, plan, &own_key) {
+            return Some(record);
+        }
+        let Lookup::Hit(record) = self.lookup(&other_plan) else {
+            return None;
+        };
+        // Diagnostics may name what only the arguments hold (a macro
+        // defined by -D): served by the text key only when it is exact.
+        let exact = matches!(&invocation.detail, Detail::Compile(args) if args.debug);
+        let quiet = record.stdout.is_empty() && record.stderr.is_empty();
+        if !(exact || quiet) {
+            return None;
+        }
+        // Filed under the text's key, which this compile's manifest entry
+        // then points at, like any result found by its preprocessed text.
+        self.put(Namespace::Result, &own_key, &encode(&record)?)
+            .ok()?;
+        self.restore_preprocessed(invocation, plan, &own_key)
     }
 }

@@ -22,7 +22,8 @@ use anyhow::Context;
 use rayon::prelude::*;
 
 use crate::cache::Cache;
-use crate::cache::exec::{Probe, miss_slug};
+use crate::cache::lookup::miss_slug;
+use crate::cache::probe::Probe;
 use crate::driver;
 use crate::graph::FileId;
 use crate::run::status::{StatusOptions, StatusPrinter};

@@ -14,7 +14,9 @@ use rayon::prelude::*;
 
 use crate::cache::Cache;
 use crate::cache::command::{Detail, Invocation, ToolKind};
-use crate::cache::exec::{Expected, Probe, lexical_normalize, miss_slug};
+use crate::cache::lookup::miss_slug;
+use crate::cache::paths::lexical_normalize;
+use crate::cache::probe::{Expected, Probe};
 use crate::graph::{Graph, StepId};
 use crate::hash::Observed;
 use crate::run::builder::Forecast;

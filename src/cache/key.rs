@@ -1,0 +1,452 @@
+//! The key of a step: the tool's identity, every argument in order (only
+//! the output and depfile names abstracted, and the build dir and source
+//! root named by placeholders), the content of every input, and the
+//! environment variables that change the result. [`Plan`] is what lookup
+//! and record of one step share.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::paths::is_under;
+use super::preprocessed::preprocessor_options;
+use super::probe::Expected;
+use super::probe::INPUT_PENDING;
+use super::probe::Overlay;
+use super::probe::no_overlay;
+use super::step::kind_name;
+use crate::cache::Cache;
+use crate::cache::command::{CompileArgs, Detail, Invocation, Language, ToolKind};
+use crate::cache::files::CommentDialect;
+use crate::cache::records::{KeyHasher, LastSeen};
+use crate::cache::store::Digest;
+use crate::cache::time_macros;
+use crate::cache::toolchain::{Family, ToolIdentity};
+use crate::hash::Hash;
+
+/// Variables that change what a compiler produces or prints.
+pub(super) const COMPILE_ENV: &[&str] = &[
+    "CPATH",
+    "C_INCLUDE_PATH",
+    "CPLUS_INCLUDE_PATH",
+    "OBJC_INCLUDE_PATH",
+    "OBJCPLUS_INCLUDE_PATH",
+    "COMPILER_PATH",
+    "GCC_EXEC_PREFIX",
+    "GCC_COMPARE_DEBUG",
+    "SOURCE_DATE_EPOCH",
+    "CCC_OVERRIDE_OPTIONS",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "GCC_COLORS",
+];
+
+/// Variables that change what an archiver or linker produces or prints.
+const LINK_ENV: &[&str] = &[
+    "LIBRARY_PATH",
+    "LD_RUN_PATH",
+    "COMPILER_PATH",
+    "GCC_EXEC_PREFIX",
+    "SOURCE_DATE_EPOCH",
+    "ZERO_AR_DATE",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+];
+
+/// A compile whose assembler may read a file no depfile lists (`.incbin`).
+pub(super) const ASSEMBLER_READS: &str = "incbin";
+
+/// A dependency file zccache requests for itself.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PrivateDeps {
+    /// `-MD -MF FILE` for a compile.
+    Compiler,
+    /// `--dependency-file=FILE` for a link, through the driver or not.
+    Linker { driver: bool },
+}
+
+/// What lookup and store of one invocation share.
+pub(super) struct Plan {
+    pub(super) kind: ToolKind,
+    /// Where the tool runs; relative paths in records are relative to it.
+    pub(super) cwd: PathBuf,
+    /// Manifest key (compile, link) or result key (archive).
+    pub(super) key: Digest,
+    pub(super) two_level: bool,
+    /// Absolute paths, in the order of the result's outputs.
+    pub(super) outputs: Vec<PathBuf>,
+    /// The depfile the build asked for, and the target it names.
+    pub(super) depfile: Option<(PathBuf, String)>,
+    /// Files named in the key already; not repeated in manifest entries.
+    pub(super) keyed_inputs: HashSet<PathBuf>,
+    /// Added to the tool's arguments when it runs (prefix maps, a private
+    /// depfile or linker dependency file).
+    pub(super) extra_args: Vec<String>,
+    /// The dependency file zccache asks the tool for when the build asked
+    /// for none: requested only when the tool really runs.
+    pub(super) private_request: Option<PrivateDeps>,
+    pub(super) private_deps: Option<tempfile::TempPath>,
+    pub(super) last_seen: Option<(Digest, LastSeen)>,
+    /// Facts of the compile's source, for the time and place macros.
+    pub(super) source_facts: Option<crate::cache::files::FileFacts>,
+    /// When the key holds the source's comment-blind hash: its path and raw
+    /// hash, which entries with diagnostics also require.
+    pub(super) raw_source: Option<(String, Hash)>,
+    pub(super) tool: Arc<ToolIdentity>,
+    /// Prefix maps zccache adds (`path_remap`), also given to the
+    /// preprocessor.
+    pub(super) remap_args: Vec<String>,
+    /// The compile's key by preprocessed text, when it was computed.
+    pub(super) cpp_key: Option<Digest>,
+    /// The content of files options name for the compiler to read.
+    pub(super) read_files: Digest,
+    /// Whether the compile expands a date or time macro, when a
+    /// preprocessor run has told already.
+    pub(super) time_macros: Option<time_macros::Seen>,
+}
+
+/// How comments can be told apart from code for this compile, or `None`
+/// when its outputs may depend on what comments say (see
+/// [`crate::cache::source_text::comment_blind_hash`] for the cases).
+fn comment_dialect(
+    invocation: &Invocation,
+    args: &CompileArgs,
+    tool: &ToolIdentity,
+) -> Option<CommentDialect> {
+    let c_family = matches!(
+        args.language,
+        Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx
+    );
+    let plain_c = matches!(args.language, Language::C | Language::ObjC);
+    let options = preprocessor_options(invocation);
+    let sees_comments = options.iter().any(|&option| {
+        matches!(
+            option,
+            "-traditional" | "-traditional-cpp" | "-fparse-all-comments" | "-C" | "-CC"
+        )
+    });
+    if !c_family || sees_comments || (tool.family == Family::Clang && args.debug) {
+        return None;
+    }
+    // The last -std wins; -ansi is C90 for C. In C90 `//` is not a comment.
+    let c90 = plain_c
+        && options.iter().rev().find_map(|&option| match option {
+            "-std=c89" | "-std=c90" | "-std=iso9899:1990" | "-std=iso9899:199409" | "-ansi" => {
+                Some(true)
+            }
+            _ if option.starts_with("-std=") => Some(false),
+            _ => None,
+        }) == Some(true);
+    Some(if c90 {
+        CommentDialect::BlockOnly
+    } else {
+        CommentDialect::BlockAndLine
+    })
+}
+
+impl Cache {
+    pub(super) fn plan(&self, invocation: &Invocation) -> Result<Plan, &'static str> {
+        self.plan_with(invocation, &no_overlay)
+    }
+
+    pub(super) fn plan_with(
+        &self,
+        invocation: &Invocation,
+        overlay: &Overlay<'_>,
+    ) -> Result<Plan, &'static str> {
+        let choosing = crate::cache::toolchain::program_choosing_args(
+            &invocation.expanded_args,
+            &invocation.cwd,
+        );
+        let tool = self
+            .toolchains
+            .identify_with(
+                &invocation.program,
+                &invocation.cwd,
+                self.path_env.as_deref(),
+                &choosing,
+            )
+            .map_err(|err| {
+                self.warn("toolchain", &err);
+                "tool_not_identified"
+            })?;
+        match &invocation.detail {
+            Detail::Compile(args) => {
+                if matches!(
+                    overlay(&invocation.cwd.join(&args.source)),
+                    Some(Expected::Pending)
+                ) {
+                    // A source another step writes: its comment-blind hash
+                    // and macro facts are known only once it exists.
+                    return Err(INPUT_PENDING);
+                }
+                self.plan_compile(invocation, args, tool)
+            }
+            Detail::Archive(_) | Detail::Link(_) => {
+                self.plan_archive_or_link(invocation, tool, overlay)
+            }
+        }
+    }
+
+    fn args_digest(&self, invocation: &Invocation, extra: &[String]) -> Digest {
+        let mut key = KeyHasher::new("args");
+        key.text(&self.roots.normalize(&invocation.cwd.to_string_lossy()));
+        for arg in invocation.key_args.iter().chain(extra) {
+            key.text(&self.roots.normalize(arg));
+        }
+        key.finish()
+    }
+
+    pub(super) fn env_digest(names: &[&str]) -> Digest {
+        let mut key = KeyHasher::new("env");
+        for name in names {
+            key.text(name);
+            match std::env::var_os(name) {
+                Some(value) => key.field(b"=").field(value.as_encoded_bytes()),
+                None => key.field(b"unset"),
+            };
+        }
+        key.finish()
+    }
+
+    fn plan_compile(
+        &self,
+        invocation: &Invocation,
+        args: &CompileArgs,
+        tool: Arc<ToolIdentity>,
+    ) -> Result<Plan, &'static str> {
+        let cwd = &invocation.cwd;
+        // These make gcc write one more dependency file, which a hit would
+        // not restore.
+        if ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some())
+        {
+            return Err("dependency_env");
+        }
+        if args.records_command_line && tool.family != Family::Gcc {
+            return Err("records_command_line");
+        }
+        if crate::cache::shadows::unmodelled_include_option(&invocation.expanded_args).is_some() {
+            return Err("unmodelled_include_option");
+        }
+        let source = cwd.join(&args.source);
+        // A comment-only edit keeps the key when nothing the compiler makes
+        // can see comments; the raw content then still decides for results
+        // with diagnostics (they quote source lines).
+        let dialect = comment_dialect(invocation, args, &tool);
+        let (facts, blind) = match self.files.source_facts(&source, dialect) {
+            Ok(Some(found)) => found,
+            _ => return Err("unreadable_source"),
+        };
+        if facts.timestamp {
+            return Err("timestamp_macro");
+        }
+        if facts.assembler_reads {
+            return Err(ASSEMBLER_READS);
+        }
+        let remap_args = if self.settings.path_remap {
+            self.prefix_map_args(args)
+        } else {
+            Vec::new()
+        };
+        let extra_args = remap_args.clone();
+        let args_digest = self.args_digest(invocation, &extra_args);
+        let env_digest = Self::env_digest(COMPILE_ENV);
+        let mut keyed_inputs = HashSet::from([source.clone()]);
+        let read_files = self.read_files_digest(cwd, &args.read_files, &mut keyed_inputs)?;
+        let mut key = KeyHasher::new("compile");
+        key.field(&tool.digest)
+            .text(args.language.as_x_arg())
+            .field(&args_digest)
+            .field(&blind.unwrap_or(facts.hash))
+            .field(&env_digest)
+            .field(&read_files);
+        let key = key.finish();
+        let output = cwd.join(&args.output);
+        let depfile = args.depfile.as_ref().map(|d| {
+            let target = args
+                .dep_target
+                .clone()
+                .unwrap_or_else(|| args.output.clone());
+            (cwd.join(d), target)
+        });
+        let private_request = depfile.is_none().then_some(PrivateDeps::Compiler);
+        let mut seen_key = KeyHasher::new("last-seen");
+        seen_key
+            .text(&self.roots.normalize(&source.to_string_lossy()))
+            .text(&self.roots.normalize(&output.to_string_lossy()));
+        let last_seen = LastSeen {
+            tool: tool.digest,
+            args: args_digest,
+            source: facts.hash,
+            env: env_digest,
+        };
+        Ok(Plan {
+            kind: ToolKind::Compile,
+            cwd: cwd.clone(),
+            key,
+            two_level: true,
+            outputs: vec![output],
+            depfile,
+            keyed_inputs,
+            extra_args,
+            private_request,
+            private_deps: None,
+            last_seen: Some((seen_key.finish(), last_seen)),
+            source_facts: Some(facts),
+            raw_source: blind.map(|_| (self.roots.normalize(&args.source), facts.hash)),
+            tool,
+            remap_args,
+            cpp_key: None,
+            read_files,
+            time_macros: None,
+        })
+    }
+
+    /// The content of the files options name for the compiler to read
+    /// (`-specs=`, sanitizer lists...; see [`CompileArgs::read_files`]),
+    /// which join `keyed`. A spec file may `%include` another, which is
+    /// not followed: such a compile is not cached.
+    fn read_files_digest(
+        &self,
+        cwd: &Path,
+        files: &[String],
+        keyed: &mut HashSet<PathBuf>,
+    ) -> Result<Digest, &'static str> {
+        let mut key = KeyHasher::new("read-files");
+        for file in files {
+            let path = cwd.join(file);
+            key.text(&self.roots.normalize(file));
+            match fs::read(&path) {
+                Ok(content) if memchr::memmem::find(&content, b"%include").is_some() => {
+                    return Err("specs_include");
+                }
+                Ok(content) => {
+                    key.field(blake3::hash(&content).as_bytes());
+                    keyed.insert(path);
+                }
+                // Searched elsewhere (a spec file in the toolchain's dirs)
+                // or an error the compile reports.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    key.field(b"absent");
+                }
+                Err(_) => return Err("unreadable_input"),
+            }
+        }
+        Ok(key.finish())
+    }
+
+    /// `-ffile-prefix-map` for the build dir and the source root (when the
+    /// build does not map them already), so `-g` objects do not embed them.
+    fn prefix_map_args(&self, args: &CompileArgs) -> Vec<String> {
+        let mapped = |root: &str| {
+            args.prefix_maps
+                .iter()
+                .any(|map| map.debug && map.macros && is_under(root, &map.old))
+        };
+        let mut extra = Vec::new();
+        if let (Some(source), Some(relative)) =
+            (self.roots.source(), self.roots.source_from_build())
+            && !mapped(source)
+        {
+            extra.push(format!("-ffile-prefix-map={source}={relative}"));
+        }
+        if !mapped(self.roots.build()) {
+            extra.push(format!("-ffile-prefix-map={}=.", self.roots.build()));
+        }
+        extra
+    }
+
+    fn plan_archive_or_link(
+        &self,
+        invocation: &Invocation,
+        tool: Arc<ToolIdentity>,
+        overlay: &Overlay<'_>,
+    ) -> Result<Plan, &'static str> {
+        let cwd = &invocation.cwd;
+        let mut key = KeyHasher::new(kind_name(invocation.kind));
+        key.field(&tool.digest)
+            .field(&self.args_digest(invocation, &[]))
+            .field(&Self::env_digest(LINK_ENV));
+        let (inputs, output, two_level) = match &invocation.detail {
+            Detail::Archive(archive) => {
+                if archive.reads_existing {
+                    match self.files.facts(&cwd.join(&archive.archive)) {
+                        Ok(Some(facts)) => key.field(&facts.hash),
+                        Ok(None) => key.field(b"no existing archive"),
+                        Err(_) => return Err("unreadable_input"),
+                    };
+                }
+                if let Some(ranlib) = &invocation.ranlib {
+                    let program = ranlib.first().ok_or("other_commands")?;
+                    let identity = self
+                        .toolchains
+                        .identify(program, cwd, self.path_env.as_deref())
+                        .map_err(|_| "tool_not_identified")?;
+                    key.field(&identity.digest);
+                    for arg in &ranlib[1..] {
+                        key.text(&self.roots.normalize(arg));
+                    }
+                }
+                (&archive.members, &archive.archive, false)
+            }
+            Detail::Link(link) => {
+                if !link.dependency_file_ok {
+                    return Err("unsupported_linker");
+                }
+                (&link.inputs, &link.output, true)
+            }
+            Detail::Compile(_) => return Err("other_outputs"),
+        };
+        let mut keyed_inputs = HashSet::new();
+        for input in inputs {
+            let path = cwd.join(input);
+            match overlay(&path) {
+                Some(Expected::Content(hash)) => {
+                    key.field(&hash);
+                    keyed_inputs.insert(path);
+                    continue;
+                }
+                Some(Expected::Pending) => return Err(INPUT_PENDING),
+                None => {}
+            }
+            match self.files.facts(&path) {
+                Ok(Some(facts)) => key.field(&facts.hash),
+                _ => return Err("unreadable_input"),
+            };
+            keyed_inputs.insert(path);
+        }
+        let private_request = match &invocation.detail {
+            Detail::Link(link) => Some(PrivateDeps::Linker {
+                driver: link.driver,
+            }),
+            _ => None,
+        };
+        Ok(Plan {
+            kind: invocation.kind,
+            cwd: cwd.clone(),
+            key: key.finish(),
+            two_level,
+            outputs: vec![cwd.join(output)],
+            depfile: None,
+            keyed_inputs,
+            extra_args: Vec::new(),
+            private_request,
+            private_deps: None,
+            last_seen: None,
+            source_facts: None,
+            raw_source: None,
+            tool,
+            remap_args: Vec::new(),
+            cpp_key: None,
+            read_files: [0; 32],
+            time_macros: None,
+        })
+    }
+}
