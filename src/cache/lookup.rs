@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use super::absent::Names;
 use super::key::Plan;
 use super::probe::Expected;
-use super::probe::INPUT_REBUILT;
 use super::probe::Overlay;
 use super::probe::no_overlay;
 use crate::cache::Cache;
@@ -18,24 +17,155 @@ use crate::cache::store::{Digest, Namespace, StoreError};
 
 pub(super) enum Lookup {
     Hit(ResultRecord),
-    Miss(String),
+    Miss(MissReason),
 }
 
-/// The short name of a miss reason, as counted in the statistics
-/// (`miss.<slug>`) and reported by `zccache warm`.
-pub fn miss_slug(reason: &str) -> &'static str {
-    match reason {
-        INPUT_REBUILT => "input_rebuilt",
-        "new source" => "new_source",
-        "source changed" => "source_changed",
-        "flags changed" => "flags_changed",
-        "compiler changed" => "compiler_changed",
-        "environment changed" => "env_changed",
-        "no entry" => "no_entry",
-        "built in another directory" => "other_directory",
-        "stored outputs are damaged" | "cache entry unreadable" => "damaged",
-        _ if reason.ends_with(" appeared") => "header_appeared",
-        _ => "header_changed",
+/// Why a step is not restored from the cache: counted in the statistics as
+/// `miss.<slug>` (see [`MissKind`]), printed in its words by `-d explain`
+/// (its `Display`), and reported both ways by `zccache warm`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissReason {
+    /// The source was never cached with this output.
+    NewSource,
+    /// What changed since this source was last cached.
+    CompilerChanged,
+    SourceChanged,
+    FlagsChanged,
+    EnvChanged,
+    /// Nothing stored under the key (or what was stored is gone).
+    NoEntry,
+    /// The only entries are tied to another build dir or source root.
+    OtherDirectory,
+    /// The stored outputs could not be read back.
+    OutputsDamaged,
+    /// The manifest or result record could not be read.
+    EntryUnreadable,
+    /// `zccache warm`: an input is written by a step that will run first.
+    InputRebuilt,
+    /// A file an entry read has other content now.
+    FileChanged(PathBuf),
+    /// A file an entry read is gone.
+    FileGone(PathBuf),
+    /// A file appeared where an entry needs none (a shadowing header).
+    FileAppeared(PathBuf),
+}
+
+impl MissReason {
+    pub fn kind(&self) -> MissKind {
+        match self {
+            MissReason::NewSource => MissKind::NewSource,
+            MissReason::CompilerChanged => MissKind::CompilerChanged,
+            MissReason::SourceChanged => MissKind::SourceChanged,
+            MissReason::FlagsChanged => MissKind::FlagsChanged,
+            MissReason::EnvChanged => MissKind::EnvChanged,
+            MissReason::NoEntry => MissKind::NoEntry,
+            MissReason::OtherDirectory => MissKind::OtherDirectory,
+            MissReason::OutputsDamaged | MissReason::EntryUnreadable => MissKind::Damaged,
+            MissReason::InputRebuilt => MissKind::InputRebuilt,
+            MissReason::FileChanged(_) | MissReason::FileGone(_) => MissKind::HeaderChanged,
+            MissReason::FileAppeared(_) => MissKind::HeaderAppeared,
+        }
+    }
+
+    /// The statistics' short name (`miss.<slug>`).
+    pub fn slug(&self) -> &'static str {
+        self.kind().slug()
+    }
+}
+
+impl std::fmt::Display for MissReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MissReason::NewSource => f.write_str("new source"),
+            MissReason::CompilerChanged => f.write_str("compiler changed"),
+            MissReason::SourceChanged => f.write_str("source changed"),
+            MissReason::FlagsChanged => f.write_str("flags changed"),
+            MissReason::EnvChanged => f.write_str("environment changed"),
+            MissReason::NoEntry => f.write_str("no entry"),
+            MissReason::OtherDirectory => f.write_str("built in another directory"),
+            MissReason::OutputsDamaged => f.write_str("stored outputs are damaged"),
+            MissReason::EntryUnreadable => f.write_str("cache entry unreadable"),
+            MissReason::InputRebuilt => f.write_str("input rebuilt"),
+            MissReason::FileChanged(path) => write!(f, "{} changed", path.display()),
+            MissReason::FileGone(path) => write!(f, "{} is gone", path.display()),
+            MissReason::FileAppeared(path) => write!(f, "{} appeared", path.display()),
+        }
+    }
+}
+
+/// The reasons of misses as counted: one statistics name each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissKind {
+    NewSource,
+    CompilerChanged,
+    SourceChanged,
+    FlagsChanged,
+    EnvChanged,
+    NoEntry,
+    OtherDirectory,
+    Damaged,
+    InputRebuilt,
+    HeaderChanged,
+    HeaderAppeared,
+}
+
+impl MissKind {
+    pub const ALL: [MissKind; 11] = [
+        MissKind::NewSource,
+        MissKind::CompilerChanged,
+        MissKind::SourceChanged,
+        MissKind::FlagsChanged,
+        MissKind::EnvChanged,
+        MissKind::NoEntry,
+        MissKind::OtherDirectory,
+        MissKind::Damaged,
+        MissKind::InputRebuilt,
+        MissKind::HeaderChanged,
+        MissKind::HeaderAppeared,
+    ];
+
+    /// The short name counted as `miss.<slug>` and reported by `zccache warm`.
+    pub fn slug(self) -> &'static str {
+        self.names().0
+    }
+
+    /// The kind as a count of things, as `zccache warm` sums up misses:
+    /// `1 changed header`, `2 changed headers`.
+    pub fn counted(self, count: usize) -> &'static str {
+        let (_, one, many) = self.names();
+        if count == 1 { one } else { many }
+    }
+
+    /// The slug, then the words for one and for many.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            MissKind::NewSource => ("new_source", "new source", "new sources"),
+            MissKind::SourceChanged => ("source_changed", "changed source", "changed sources"),
+            MissKind::HeaderChanged => ("header_changed", "changed header", "changed headers"),
+            MissKind::HeaderAppeared => (
+                "header_appeared",
+                "new shadowing header",
+                "new shadowing headers",
+            ),
+            MissKind::FlagsChanged => ("flags_changed", "changed flags", "changed flags"),
+            MissKind::CompilerChanged => {
+                ("compiler_changed", "changed compiler", "changed compiler")
+            }
+            MissKind::EnvChanged => ("env_changed", "changed environment", "changed environment"),
+            MissKind::InputRebuilt => ("input_rebuilt", "input rebuilt", "inputs rebuilt"),
+            MissKind::OtherDirectory => (
+                "other_directory",
+                "built in another dir",
+                "built in another dir",
+            ),
+            MissKind::NoEntry => ("no_entry", "not in cache", "not in cache"),
+            MissKind::Damaged => ("damaged", "damaged entry", "damaged entries"),
+        }
+    }
+
+    /// The kind a slug names.
+    pub fn from_slug(slug: &str) -> Option<MissKind> {
+        MissKind::ALL.into_iter().find(|kind| kind.slug() == slug)
     }
 }
 
@@ -60,7 +190,7 @@ impl Cache {
                 Ok(None) => return Lookup::Miss(self.why_no_manifest(plan)),
                 Err(err) => {
                     self.note_store_error("read", &err);
-                    return Lookup::Miss("cache entry unreadable".into());
+                    return Lookup::Miss(MissReason::EntryUnreadable);
                 }
             };
             let mut first_change = None;
@@ -81,7 +211,7 @@ impl Cache {
             match found {
                 Some(result) => result,
                 None => {
-                    return Lookup::Miss(first_change.unwrap_or_else(|| "no entry".to_string()));
+                    return Lookup::Miss(first_change.unwrap_or(MissReason::NoEntry));
                 }
             }
         } else {
@@ -89,10 +219,10 @@ impl Cache {
         };
         match self.get_record::<ResultRecord>(Namespace::Result, &result_key) {
             Ok(Some(record)) if record.fits(plan.outputs.len()) => Lookup::Hit(record),
-            Ok(_) => Lookup::Miss("no entry".into()),
+            Ok(_) => Lookup::Miss(MissReason::NoEntry),
             Err(err) => {
                 self.note_store_error("read", &err);
-                Lookup::Miss("cache entry unreadable".into())
+                Lookup::Miss(MissReason::EntryUnreadable)
             }
         }
     }
@@ -113,25 +243,25 @@ impl Cache {
     }
 
     /// Says what changed since this source was last cached.
-    fn why_no_manifest(&self, plan: &Plan) -> String {
+    fn why_no_manifest(&self, plan: &Plan) -> MissReason {
         let Some((seen_key, now)) = &plan.last_seen else {
-            return "no entry".into();
+            return MissReason::NoEntry;
         };
         match self.get_record::<LastSeen>(Namespace::Manifest, seen_key) {
             Ok(Some(before)) => {
                 if before.tool != now.tool {
-                    "compiler changed".into()
+                    MissReason::CompilerChanged
                 } else if before.source != now.source {
-                    "source changed".into()
+                    MissReason::SourceChanged
                 } else if before.args != now.args {
-                    "flags changed".into()
+                    MissReason::FlagsChanged
                 } else if before.env != now.env {
-                    "environment changed".into()
+                    MissReason::EnvChanged
                 } else {
-                    "no entry".into()
+                    MissReason::NoEntry
                 }
             }
-            _ => "new source".into(),
+            _ => MissReason::NewSource,
         }
     }
 
@@ -141,18 +271,18 @@ impl Cache {
         entry: &ManifestEntry,
         overlay: &Overlay<'_>,
         pending: &mut Vec<PathBuf>,
-    ) -> Result<(), String> {
+    ) -> Result<(), MissReason> {
         if let Some(tied) = &entry.roots
             && !self.roots.serve(tied)
         {
-            return Err("built in another directory".into());
+            return Err(MissReason::OtherDirectory);
         }
         let cwd = &plan.cwd;
         for (index, (path, hash)) in entry.files.iter().enumerate() {
             let path = cwd.join(self.roots.restore(path));
             match overlay(&path) {
                 Some(Expected::Content(expected)) if expected == *hash => continue,
-                Some(Expected::Content(_)) => return Err(format!("{} changed", path.display())),
+                Some(Expected::Content(_)) => return Err(MissReason::FileChanged(path)),
                 Some(Expected::Pending) => {
                     pending.push(path);
                     continue;
@@ -163,7 +293,7 @@ impl Cache {
                 if facts.hash == *hash {
                     continue;
                 }
-                return Err(format!("{} changed", path.display()));
+                return Err(MissReason::FileChanged(path));
             }
             if let Some(Some(identity)) = entry.identities.get(index)
                 && let Ok(Some(stat)) = crate::hash::stat(&path.to_string_lossy())
@@ -174,8 +304,8 @@ impl Cache {
             }
             match self.files.facts(&path) {
                 Ok(Some(facts)) if facts.hash == *hash => {}
-                Ok(Some(_)) => return Err(format!("{} changed", path.display())),
-                _ => return Err(format!("{} is gone", path.display())),
+                Ok(Some(_)) => return Err(MissReason::FileChanged(path)),
+                _ => return Err(MissReason::FileGone(path)),
             }
         }
         // One listing (one stat at most) per dir.
@@ -186,10 +316,75 @@ impl Cache {
                 let first = name.split('/').next().unwrap_or(name);
                 let may_exist = listing.as_ref().is_none_or(|names| names.contains(first));
                 if may_exist && path.join(name).exists() {
-                    return Err(format!("{} appeared", path.join(name).display()));
+                    return Err(MissReason::FileAppeared(path.join(name)));
                 }
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_slug_and_words() {
+        let path = || PathBuf::from("/p/a.h");
+        let cases = [
+            (MissReason::NewSource, "new_source", "new source"),
+            (
+                MissReason::CompilerChanged,
+                "compiler_changed",
+                "compiler changed",
+            ),
+            (
+                MissReason::SourceChanged,
+                "source_changed",
+                "source changed",
+            ),
+            (MissReason::FlagsChanged, "flags_changed", "flags changed"),
+            (MissReason::EnvChanged, "env_changed", "environment changed"),
+            (MissReason::NoEntry, "no_entry", "no entry"),
+            (
+                MissReason::OtherDirectory,
+                "other_directory",
+                "built in another directory",
+            ),
+            (
+                MissReason::OutputsDamaged,
+                "damaged",
+                "stored outputs are damaged",
+            ),
+            (
+                MissReason::EntryUnreadable,
+                "damaged",
+                "cache entry unreadable",
+            ),
+            (MissReason::InputRebuilt, "input_rebuilt", "input rebuilt"),
+            (
+                MissReason::FileChanged(path()),
+                "header_changed",
+                "/p/a.h changed",
+            ),
+            (
+                MissReason::FileGone(path()),
+                "header_changed",
+                "/p/a.h is gone",
+            ),
+            (
+                MissReason::FileAppeared(path()),
+                "header_appeared",
+                "/p/a.h appeared",
+            ),
+        ];
+        for (reason, slug, text) in cases {
+            assert_eq!((reason.slug(), reason.to_string().as_str()), (slug, text));
+            assert_eq!(MissKind::from_slug(slug), Some(reason.kind()));
+        }
+        assert_eq!(
+            MissKind::from_slug("header_changed").map(|k| k.counted(2)),
+            Some("changed headers")
+        );
     }
 }

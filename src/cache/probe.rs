@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::lookup::Lookup;
+use super::lookup::{Lookup, MissReason};
 use crate::cache::Cache;
 use crate::cache::command::Invocation;
 use crate::cache::store::Digest;
@@ -31,9 +31,6 @@ pub(super) fn no_overlay(_: &Path) -> Option<Expected> {
 /// A plan that needs a file the overlay says is still to be written.
 pub(super) const INPUT_PENDING: &str = "input_pending";
 
-/// The miss reason of such a plan.
-pub(super) const INPUT_REBUILT: &str = "input rebuilt";
-
 /// What the cache would do with one invocation (see [`Cache::probe`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
@@ -49,9 +46,11 @@ pub enum Probe {
         outputs: Vec<(PathBuf, Hash)>,
         assumed: Vec<PathBuf>,
     },
-    /// The tool would run; `reason` in the words of `-d explain` (see
-    /// [`miss_slug`] for its short name).
-    Miss { key: Option<Digest>, reason: String },
+    /// The tool would run, for `reason`.
+    Miss {
+        key: Option<Digest>,
+        reason: MissReason,
+    },
     /// Not cached at all, with the `uncacheable.<reason>` statistics name.
     Uncacheable { reason: &'static str },
 }
@@ -78,7 +77,7 @@ impl Cache {
             Err(INPUT_PENDING) => {
                 return Probe::Miss {
                     key: None,
-                    reason: INPUT_REBUILT.to_string(),
+                    reason: MissReason::InputRebuilt,
                 };
             }
             Err(reason) => return Probe::Uncacheable { reason },
@@ -94,7 +93,7 @@ impl Cache {
                     tracing::debug!("blob {:?} of a probed entry is gone", gone.blob);
                     return Probe::Miss {
                         key: Some(plan.key),
-                        reason: "no entry".to_string(),
+                        reason: MissReason::NoEntry,
                     };
                 }
                 Probe::Hit {
@@ -122,7 +121,6 @@ mod tests {
     use std::fs;
     use std::sync::Arc;
 
-    use crate::cache::lookup::miss_slug;
     use crate::cache::siblings::Siblings;
     use crate::cache::step::{Executed, Ran};
 
@@ -215,7 +213,7 @@ mod tests {
         ));
         let pending = |path: &Path| (path == a).then_some(Expected::Pending);
         match cache.probe(&invocation, &pending) {
-            Probe::Miss { reason, .. } => assert_eq!(miss_slug(&reason), "input_rebuilt"),
+            Probe::Miss { reason, .. } => assert_eq!(reason, MissReason::InputRebuilt),
             other => panic!("expected a miss, got {other:?}"),
         }
         let other = |path: &Path| (path == a).then_some(Expected::Content([7; 32]));

@@ -12,7 +12,7 @@ use super::in_flight::Claim;
 use super::key::Plan;
 use super::key::PrivateDeps;
 use super::lookup::Lookup;
-use super::lookup::miss_slug;
+use super::lookup::{MissKind, MissReason};
 use super::paths::lexical_normalize;
 use super::record::Captured;
 use super::siblings::Joined;
@@ -53,7 +53,7 @@ pub struct Pending<'c> {
     cache: &'c Cache,
     invocation: Invocation,
     plan: Plan,
-    miss: String,
+    miss: MissReason,
     command: String,
     /// Wall clock before the run: inputs changed since are not trusted.
     started_ns: i64,
@@ -295,10 +295,10 @@ impl Cache {
             Lookup::Hit(record) => match self.restore(&plan, &record) {
                 Ok(()) => return self.restored(kind, &record),
                 // Evicted since the entry was written: an ordinary miss.
-                Err(StoreError::NotFound { .. }) => "no entry".to_string(),
+                Err(StoreError::NotFound { .. }) => MissReason::NoEntry,
                 Err(err) => {
                     self.note_store_error("restore", &err);
-                    "stored outputs are damaged".to_string()
+                    MissReason::OutputsDamaged
                 }
             },
             Lookup::Miss(reason) => reason,
@@ -307,8 +307,8 @@ impl Cache {
         // content or other headers (a comment-only edit can still hit), or a
         // sibling step compiles it too.
         let seen_before = matches!(
-            miss_slug(&miss),
-            "source_changed" | "header_changed" | "header_appeared"
+            miss.kind(),
+            MissKind::SourceChanged | MissKind::HeaderChanged | MissKind::HeaderAppeared
         );
         let mut compiling = None;
         let mut leading = None;
@@ -338,7 +338,7 @@ impl Cache {
             plan.cpp_key = Some(cpp_key);
         }
         self.count(&format!("{kind}_misses"), 1);
-        self.count(&format!("miss.{}", miss_slug(&miss)), 1);
+        self.count(&format!("miss.{}", miss.slug()), 1);
         if let Some(request) = plan.private_request
             && let Some(temp) = self.private_depfile()
         {

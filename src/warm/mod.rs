@@ -22,7 +22,6 @@ use anyhow::Context;
 use rayon::prelude::*;
 
 use crate::cache::Cache;
-use crate::cache::lookup::miss_slug;
 use crate::cache::probe::Probe;
 use crate::driver;
 use crate::graph::FileId;
@@ -189,10 +188,7 @@ pub fn forecast_compdb(path: &Path, cwd: &Path) -> anyhow::Result<Report> {
                 Probe::Hit { assumed, .. } => Outcome::FromCache {
                     assumed: assumed.len(),
                 },
-                Probe::Miss { reason, .. } => Outcome::ToRun {
-                    reason: miss_slug(&reason).to_string(),
-                    detail: reason,
-                },
+                Probe::Miss { reason, .. } => Outcome::ToRun { reason },
                 Probe::Uncacheable { reason } => Outcome::Other {
                     reason: reason.to_string(),
                 },

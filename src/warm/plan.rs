@@ -14,7 +14,6 @@ use rayon::prelude::*;
 
 use crate::cache::Cache;
 use crate::cache::command::{Detail, Invocation, ToolKind};
-use crate::cache::lookup::miss_slug;
 use crate::cache::paths::lexical_normalize;
 use crate::cache::probe::{Expected, Probe};
 use crate::graph::{Graph, StepId};
@@ -114,10 +113,7 @@ pub fn classify(
                 }
                 Probe::Miss { reason, .. } => {
                     mark_pending(&mut overlay, graph, cwd, step);
-                    Outcome::ToRun {
-                        reason: miss_slug(&reason).to_string(),
-                        detail: reason,
-                    }
+                    Outcome::ToRun { reason }
                 }
                 Probe::Uncacheable { reason } => {
                     mark_pending(&mut overlay, graph, cwd, step);

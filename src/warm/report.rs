@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::cache::lookup::{MissKind, MissReason};
+
 /// What the next build will do with one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -15,10 +17,10 @@ pub enum Outcome {
     /// read that a step still has to write; the hit holds if they come out
     /// as before.
     FromCache { assumed: usize },
-    /// A cacheable step the tool will run for. `reason` is the short name
+    /// A cacheable step the tool will run for: reported by the short name
     /// the statistics use (`new_source`, `header_changed`, `input_rebuilt`,
-    /// ...), `detail` the words of `-d explain`.
-    ToRun { reason: String, detail: String },
+    /// ...) and in the words of `-d explain`.
+    ToRun { reason: MissReason },
     /// A step the cache does not handle (custom commands, CMake's re-run,
     /// uncacheable compiles) that will run; `reason` says why it is not
     /// cached.
@@ -99,10 +101,10 @@ impl Report {
                     report.from_cache += 1;
                     report.assumed += usize::from(*assumed > 0);
                 }
-                Outcome::ToRun { reason, detail } => {
+                Outcome::ToRun { reason } => {
                     report.to_run += 1;
-                    *report.reasons.entry(reason.clone()).or_insert(0) += 1;
-                    report.run.push(run(reason, detail));
+                    *report.reasons.entry(reason.slug().to_string()).or_insert(0) += 1;
+                    report.run.push(run(reason.slug(), &reason.to_string()));
                 }
                 Outcome::Other { reason } => {
                     report.other += 1;
@@ -166,21 +168,10 @@ impl Report {
 
 /// A reason's short name as a count of things: `2 changed headers`.
 fn reason_words(reason: &str, count: usize) -> String {
-    let (one, many) = match reason {
-        "new_source" => ("new source", "new sources"),
-        "source_changed" => ("changed source", "changed sources"),
-        "header_changed" => ("changed header", "changed headers"),
-        "header_appeared" => ("new shadowing header", "new shadowing headers"),
-        "flags_changed" => ("changed flags", "changed flags"),
-        "compiler_changed" => ("changed compiler", "changed compiler"),
-        "env_changed" => ("changed environment", "changed environment"),
-        "input_rebuilt" => ("input rebuilt", "inputs rebuilt"),
-        "other_directory" => ("built in another dir", "built in another dir"),
-        "no_entry" => ("not in cache", "not in cache"),
-        "damaged" => ("damaged entry", "damaged entries"),
-        _ => return reason.replace('_', " "),
-    };
-    if count == 1 { one } else { many }.to_string()
+    match MissKind::from_slug(reason) {
+        Some(kind) => kind.counted(count).to_string(),
+        None => reason.replace('_', " "),
+    }
 }
 
 #[cfg(test)]
@@ -196,11 +187,8 @@ mod tests {
         }
     }
 
-    fn to_run(reason: &str) -> Outcome {
-        Outcome::ToRun {
-            reason: reason.to_string(),
-            detail: "why".to_string(),
-        }
+    fn to_run(reason: MissReason) -> Outcome {
+        Outcome::ToRun { reason }
     }
 
     #[test]
@@ -208,9 +196,9 @@ mod tests {
         let steps = vec![
             step("a.o", Outcome::FromCache { assumed: 0 }),
             step("b.o", Outcome::FromCache { assumed: 2 }),
-            step("c.o", to_run("new_source")),
-            step("d.o", to_run("new_source")),
-            step("e.o", to_run("header_changed")),
+            step("c.o", to_run(MissReason::NewSource)),
+            step("d.o", to_run(MissReason::NewSource)),
+            step("e.o", to_run(MissReason::FileChanged("a.h".into()))),
             step("f.o", Outcome::UpToDate),
             step(
                 "gen.h",
