@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::compile::{DriverArgs, is_source};
+use super::driver::{DriverArgs, is_source};
 use super::{Detail, LinkArgs, Linker, Parsed, Refusal, ToolKind, build_argv, joined};
 
 const LINK: ToolKind = ToolKind::Link;

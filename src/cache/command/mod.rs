@@ -11,6 +11,7 @@
 
 mod archive;
 mod compile;
+mod driver;
 mod link;
 mod shell;
 
