@@ -13,6 +13,7 @@
 mod cache;
 mod compdb;
 mod daemon;
+mod depfile;
 mod driver;
 mod graph;
 mod hash;

@@ -354,7 +354,7 @@ impl Cache {
         text: &str,
         started_ns: i64,
     ) -> Result<Dependencies, Option<&'static str>> {
-        let deps = crate::run::depfile::parse(text)
+        let deps = crate::depfile::parse(text)
             .map_err(|_| Some("bad_dependency_file"))?
             .inputs;
         let mut entry_files = Vec::new();

@@ -1,7 +1,6 @@
 //! Running steps: the build loop, processes, status output, job limits.
 
 pub mod builder;
-pub mod depfile;
 pub mod jobs;
 pub mod process;
 pub mod showincludes;

@@ -10,10 +10,10 @@ use std::io;
 use std::path::Path;
 
 use super::{ToolContext, collect_targets};
+use crate::depfile;
 use crate::graph::{FileId, Graph, StepId};
 use crate::ninja::DepsKind;
 use crate::ninja::canon::canonicalize_path;
-use crate::run::depfile;
 use crate::state::ninja_files::NinjaFiles;
 
 /// What ninja exits with when it found missing dependencies.

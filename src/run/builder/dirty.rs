@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::Builder;
+use crate::depfile;
 use crate::graph::{FileId, StepId};
 use crate::hash::{Hash, Observed};
 use crate::ninja::DepsKind;
-use crate::run::depfile;
 use crate::state::ninja_log;
 use crate::state::{Recorded, StepRecord, step_command_hash};
 

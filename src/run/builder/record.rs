@@ -6,10 +6,11 @@ use std::fs;
 use std::io;
 
 use super::Builder;
+use crate::depfile;
 use crate::graph::{FileId, StepId};
 use crate::hash::{Hash, Observed};
 use crate::ninja::DepsKind;
-use crate::run::{depfile, showincludes};
+use crate::run::showincludes;
 use crate::state::ninja_log::{self, LogEntry};
 use crate::state::{Recorded, StepRecord, step_command_hash};
 
