@@ -15,7 +15,6 @@ use super::probe::Expected;
 use super::probe::INPUT_PENDING;
 use super::probe::Overlay;
 use super::probe::no_overlay;
-use super::step::kind_name;
 use crate::cache::Cache;
 use crate::cache::command::{CompileArgs, Detail, Invocation, Language, ToolKind};
 use crate::cache::files::CommentDialect;
@@ -61,15 +60,6 @@ const LINK_ENV: &[&str] = &[
 /// A compile whose assembler may read a file no depfile lists (`.incbin`).
 pub(super) const ASSEMBLER_READS: &str = "incbin";
 
-/// A dependency file zccache requests for itself.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum PrivateDeps {
-    /// `-MD -MF FILE` for a compile.
-    Compiler,
-    /// `--dependency-file=FILE` for a link, through the driver or not.
-    Linker { driver: bool },
-}
-
 /// What lookup and store of one invocation share.
 pub(super) struct Plan {
     pub(super) kind: ToolKind,
@@ -88,8 +78,8 @@ pub(super) struct Plan {
     /// depfile or linker dependency file).
     pub(super) extra_args: Vec<String>,
     /// The dependency file zccache asks the tool for when the build asked
-    /// for none: requested only when the tool really runs.
-    pub(super) private_request: Option<PrivateDeps>,
+    /// for none (see `StepKind::needs_private_depfile`):
+    /// requested only when the tool really runs.
     pub(super) private_deps: Option<tempfile::TempPath>,
     pub(super) last_seen: Option<(Digest, LastSeen)>,
     /// Facts of the compile's source, for the time and place macros.
@@ -175,22 +165,7 @@ impl Cache {
                 self.warn("toolchain", &err);
                 "tool_not_identified"
             })?;
-        match &invocation.detail {
-            Detail::Compile(args) => {
-                if matches!(
-                    overlay(&invocation.cwd.join(&args.source)),
-                    Some(Expected::Pending)
-                ) {
-                    // A source another step writes: its comment-blind hash
-                    // and macro facts are known only once it exists.
-                    return Err(INPUT_PENDING);
-                }
-                self.plan_compile(invocation, args, tool)
-            }
-            Detail::Archive(_) | Detail::Link(_) => {
-                self.plan_archive_or_link(invocation, tool, overlay)
-            }
-        }
+        invocation.kind.rules().key(self, invocation, tool, overlay)
     }
 
     fn args_digest(&self, invocation: &Invocation, extra: &[String]) -> Digest {
@@ -214,7 +189,7 @@ impl Cache {
         key.finish()
     }
 
-    fn plan_compile(
+    pub(super) fn plan_compile(
         &self,
         invocation: &Invocation,
         args: &CompileArgs,
@@ -276,7 +251,6 @@ impl Cache {
                 .unwrap_or_else(|| args.output.clone());
             (cwd.join(d), target)
         });
-        let private_request = depfile.is_none().then_some(PrivateDeps::Compiler);
         let mut seen_key = KeyHasher::new("last-seen");
         seen_key
             .text(&self.roots.normalize(&source.to_string_lossy()))
@@ -296,7 +270,6 @@ impl Cache {
             depfile,
             keyed_inputs,
             extra_args,
-            private_request,
             private_deps: None,
             last_seen: Some((seen_key.finish(), last_seen)),
             source_facts: Some(facts),
@@ -363,14 +336,14 @@ impl Cache {
         extra
     }
 
-    fn plan_archive_or_link(
+    pub(super) fn plan_archive_or_link(
         &self,
         invocation: &Invocation,
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
     ) -> Result<Plan, &'static str> {
         let cwd = &invocation.cwd;
-        let mut key = KeyHasher::new(kind_name(invocation.kind));
+        let mut key = KeyHasher::new(invocation.kind.name());
         key.field(&tool.digest)
             .field(&self.args_digest(invocation, &[]))
             .field(&Self::env_digest(LINK_ENV));
@@ -422,12 +395,6 @@ impl Cache {
             };
             keyed_inputs.insert(path);
         }
-        let private_request = match &invocation.detail {
-            Detail::Link(link) => Some(PrivateDeps::Linker {
-                driver: link.driver,
-            }),
-            _ => None,
-        };
         Ok(Plan {
             kind: invocation.kind,
             cwd: cwd.clone(),
@@ -437,7 +404,6 @@ impl Cache {
             depfile: None,
             keyed_inputs,
             extra_args: Vec::new(),
-            private_request,
             private_deps: None,
             last_seen: None,
             source_facts: None,

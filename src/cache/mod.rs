@@ -2,10 +2,13 @@
 //! local content-addressed store instead of run, shared by every build dir
 //! and by every zccache process on the machine.
 //!
-//! Data flows one way: [`command`] recognizes the tool in a step's command,
-//! [`toolchain`] identifies the tool, [`exec`] computes keys from the
-//! content of everything the tool reads and either restores the outputs
-//! from the [`store`] or runs the command and stores what it made.
+//! Data flows one way, stage by stage: [`command`] recognizes the tool in a
+//! step's command and its kind, [`toolchain`] identifies the tool, [`key`]
+//! computes the key from the content of everything the tool reads,
+//! [`lookup`] finds an entry in the [`store`], [`restore`] delivers its
+//! outputs, or the command runs and [`record`] stores what it made. [`step`]
+//! holds a step's way through these stages; [`probe`] asks the same
+//! question for `zccache warm` without running anything.
 
 mod absent;
 pub mod cli;

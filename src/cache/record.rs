@@ -13,7 +13,7 @@ use super::paths::join_text;
 use super::preprocessed::preprocessor_options;
 use super::step::Ran;
 use crate::cache::Cache;
-use crate::cache::command::{CompileArgs, Detail, Invocation, Language, ToolKind};
+use crate::cache::command::{CompileArgs, Detail, Invocation, Language};
 use crate::cache::records::{
     FileIdentity, KeyHasher, MAX_MANIFEST_ENTRIES, Manifest, ManifestEntry, ResultRecord,
     StoredDepfile, StoredOutput, encode, group_absent,
@@ -386,7 +386,7 @@ impl Cache {
                 Ok(facts) => facts,
                 _ => return Err(Some("input_vanished")),
             };
-            if plan.kind == ToolKind::Compile {
+            if plan.kind.rules().preprocesses_inputs() {
                 if facts.timestamp {
                     return Err(Some("timestamp_macro"));
                 }
@@ -414,13 +414,14 @@ impl Cache {
             time_code_pieces,
             pastes,
         };
-        dependencies.absent = match &invocation.detail {
-            Detail::Compile(args) => {
-                self.absent_headers(invocation, args, plan, &read, &mut dependencies)?
-            }
-            Detail::Link(link) => self.absent_libraries(invocation, plan, link.driver, &deps)?,
-            Detail::Archive(_) => Vec::new(),
-        };
+        dependencies.absent = invocation.kind.rules().absent_places(
+            self,
+            invocation,
+            plan,
+            &read,
+            &deps,
+            &mut dependencies,
+        )?;
         Ok(dependencies)
     }
 

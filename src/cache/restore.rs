@@ -6,7 +6,6 @@ use std::fs;
 use super::key::Plan;
 use super::step::Begun;
 use crate::cache::Cache;
-use crate::cache::command::ToolKind;
 use crate::cache::records::ResultRecord;
 use crate::cache::store::StoreError;
 
@@ -34,10 +33,9 @@ impl Cache {
             } else {
                 0o666
             } & !self.umask;
-            // Objects are only ever read by later steps; archives and
-            // executables may be changed in place (ar q, strip, patchelf),
-            // which would change the stored copy through a hardlink.
-            let allow_hardlink = plan.kind == ToolKind::Compile;
+            // A hardlinked output changed in place would change the
+            // stored copy too.
+            let allow_hardlink = plan.kind.rules().may_hardlink_outputs();
             let written = self
                 .store
                 .restore_blob(&stored.blob, dest, mode, allow_hardlink)?;

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::command::ToolKind;
 use super::config::Settings;
 use super::store::{Store, StoreError, TMP_PREFIX, Usage};
 
@@ -29,8 +30,6 @@ use super::store::{Store, StoreError, TMP_PREFIX, Usage};
 pub const SIZE_COUNTER: &str = "cache_size_bytes";
 const STATS_FILE: &str = "stats.json";
 const STATS_LOCK: &str = "stats.lock";
-/// Kinds always shown, even before their first use.
-const KINDS: [&str; 3] = ["compile", "archive", "link"];
 
 #[derive(Default, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Stats {
@@ -216,7 +215,7 @@ pub fn zero(root: &Path) -> Result<(), StoreError> {
 
 /// Kinds with hit/miss counters: the fixed three, then any others found.
 fn kinds(stats: &Stats) -> Vec<String> {
-    let mut kinds: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
+    let mut kinds: Vec<String> = ToolKind::ALL.iter().map(|k| k.name().to_string()).collect();
     for name in stats.counters.keys() {
         let kind = name
             .strip_suffix("_hits")
@@ -383,7 +382,8 @@ pub fn render_json(stats: &Stats, usage: &Usage, settings: &Settings) -> String 
     for (name, n) in &stats.counters {
         map.insert(name.clone(), (*n).into());
     }
-    for kind in KINDS {
+    // Every kind is shown, even before its first use.
+    for kind in ToolKind::ALL.map(ToolKind::name) {
         for suffix in ["hits", "misses"] {
             map.entry(format!("{kind}_{suffix}"))
                 .or_insert_with(|| 0u64.into());

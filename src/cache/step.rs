@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use super::in_flight::Claim;
 use super::key::Plan;
-use super::key::PrivateDeps;
 use super::lookup::Lookup;
 use super::lookup::{MissKind, MissReason};
 use super::paths::lexical_normalize;
@@ -18,7 +17,7 @@ use super::record::Captured;
 use super::siblings::Joined;
 use super::siblings::Siblings;
 use crate::cache::Cache;
-use crate::cache::command::{Classification, Detail, Invocation, ToolKind, classify};
+use crate::cache::command::{Classification, Invocation, classify};
 use crate::cache::store::StoreError;
 
 /// A run of the real command, in the caller's own terms.
@@ -167,30 +166,6 @@ fn wall_clock_ns() -> i64 {
         .unwrap_or(0)
 }
 
-pub(super) fn kind_name(kind: ToolKind) -> &'static str {
-    match kind {
-        ToolKind::Compile => "compile",
-        ToolKind::Archive => "archive",
-        ToolKind::Link => "link",
-    }
-}
-
-/// The outputs an invocation writes, absolute.
-fn invocation_outputs(invocation: &Invocation) -> Vec<PathBuf> {
-    let cwd = &invocation.cwd;
-    match &invocation.detail {
-        Detail::Compile(args) => {
-            let mut outputs = vec![cwd.join(&args.output)];
-            if let Some(depfile) = &args.depfile {
-                outputs.push(cwd.join(depfile));
-            }
-            outputs
-        }
-        Detail::Archive(archive) => vec![cwd.join(&archive.archive)],
-        Detail::Link(link) => vec![cwd.join(&link.output)],
-    }
-}
-
 /// The step's command with `extra` appended to the tool's arguments.
 fn with_extra_args(invocation: &Invocation, extra: &[String]) -> String {
     let mut argv = Vec::with_capacity(invocation.args.len() + extra.len() + 1);
@@ -217,7 +192,7 @@ impl Cache {
     ) -> Option<Invocation> {
         match classify(command, cwd) {
             Classification::Cacheable(invocation) => {
-                let makes = invocation_outputs(&invocation);
+                let makes = invocation.kind.rules().outputs(&invocation);
                 let covered = declared_outputs.iter().all(|declared| {
                     makes
                         .iter()
@@ -280,7 +255,8 @@ impl Cache {
     /// stores nothing. The launcher's helper answers a call with this half
     /// and completes it when the call has run the tool.
     pub fn begin(&self, invocation: &Invocation, command: &str, siblings: Siblings) -> Begun<'_> {
-        let kind = kind_name(invocation.kind);
+        let rules = invocation.kind.rules();
+        let kind = rules.name();
         let mut plan = match self.plan(invocation) {
             Ok(plan) => plan,
             Err(reason) => {
@@ -312,7 +288,7 @@ impl Cache {
         );
         let mut compiling = None;
         let mut leading = None;
-        if plan.kind == ToolKind::Compile && siblings == Siblings::AskCache {
+        if rules.has_text_key() && siblings == Siblings::AskCache {
             match self.join_sibling(invocation, &mut plan) {
                 Joined::Restored(record) => {
                     self.count("preprocessed_hits", 1);
@@ -322,7 +298,7 @@ impl Cache {
                 Joined::Alone => {}
             }
         }
-        if plan.kind == ToolKind::Compile
+        if rules.has_text_key()
             && plan.cpp_key.is_none()
             && (seen_before || siblings == Siblings::InGraph)
             && let Some((cpp_key, seen)) = self.preprocessed_key(invocation, &plan)
@@ -339,23 +315,12 @@ impl Cache {
         }
         self.count(&format!("{kind}_misses"), 1);
         self.count(&format!("miss.{}", miss.slug()), 1);
-        if let Some(request) = plan.private_request
+        if rules.needs_private_depfile(invocation)
             && let Some(temp) = self.private_depfile()
         {
             let path = temp.to_string_lossy().to_string();
-            match request {
-                PrivateDeps::Compiler => {
-                    plan.extra_args
-                        .extend(["-MD".to_string(), "-MF".to_string(), path]);
-                }
-                PrivateDeps::Linker { driver: true } => {
-                    plan.extra_args
-                        .push(format!("-Wl,--dependency-file={path}"));
-                }
-                PrivateDeps::Linker { driver: false } => {
-                    plan.extra_args.push(format!("--dependency-file={path}"));
-                }
-            }
+            plan.extra_args
+                .extend(rules.private_depfile_args(invocation, &path));
             plan.private_deps = Some(temp);
         }
         let command = if plan.extra_args.is_empty() {

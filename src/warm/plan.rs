@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::cache::Cache;
-use crate::cache::command::{Detail, Invocation, ToolKind};
+use crate::cache::command::Invocation;
 use crate::cache::paths::lexical_normalize;
 use crate::cache::probe::{Expected, Probe};
 use crate::graph::{Graph, StepId};
@@ -182,19 +182,10 @@ fn other_step(output: String, outcome: Outcome) -> StepForecast {
 
 /// A forecast named after the tool the step runs.
 pub fn described(output: String, invocation: &Invocation, outcome: Outcome) -> StepForecast {
-    let kind = match invocation.kind {
-        ToolKind::Compile => "compile",
-        ToolKind::Archive => "archive",
-        ToolKind::Link => "link",
-    };
-    let source = match &invocation.detail {
-        Detail::Compile(args) => Some(args.source.clone()),
-        _ => None,
-    };
     StepForecast {
         output,
-        kind,
-        source,
+        kind: invocation.kind.name(),
+        source: invocation.source().map(str::to_string),
         outcome,
     }
 }

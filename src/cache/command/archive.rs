@@ -2,7 +2,15 @@
 //! archive that is a function of the named members; every other operation
 //! reads, prints or edits an archive in place.
 
-use super::{ArchiveArgs, Detail, Parsed, Refusal, ToolKind};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::kind::StepKind;
+use super::{ArchiveArgs, Detail, Invocation, Parsed, Refusal, ToolKind};
+use crate::cache::Cache;
+use crate::cache::key::Plan;
+use crate::cache::probe::Overlay;
+use crate::cache::toolchain::ToolIdentity;
 
 const ARCHIVE: ToolKind = ToolKind::Archive;
 
@@ -94,4 +102,30 @@ pub(super) fn analyze(args: &[String]) -> Result<Parsed, Refusal> {
         preprocessor_only: vec![false; args.len()],
         key_args,
     })
+}
+
+/// An archive made by `ar` (and the `ranlib` CMake runs after it).
+pub(super) struct Archive;
+
+impl StepKind for Archive {
+    fn name(&self) -> &'static str {
+        "archive"
+    }
+
+    fn outputs(&self, invocation: &Invocation) -> Vec<PathBuf> {
+        match &invocation.detail {
+            Detail::Archive(archive) => vec![invocation.cwd.join(&archive.archive)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn key(
+        &self,
+        cache: &Cache,
+        invocation: &Invocation,
+        tool: Arc<ToolIdentity>,
+        overlay: &Overlay<'_>,
+    ) -> Result<Plan, &'static str> {
+        cache.plan_archive_or_link(invocation, tool, overlay)
+    }
 }

@@ -2,13 +2,21 @@
 //! or a link through the driver (handed to [`super::link`]). The arguments
 //! are scanned by [`super::driver`], which knows every option.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::driver::{
     DriverArgs, PREPROCESSOR_ONLY, joined_option, language_from_name, language_from_x,
     separate_option,
 };
-use super::{CompileArgs, Detail, IncludeDir, Parsed, Refusal, ToolKind, link};
+use super::kind::StepKind;
+use super::{CompileArgs, Detail, IncludeDir, Invocation, Parsed, Refusal, ToolKind, link};
+use crate::cache::Cache;
+use crate::cache::files::FileFacts;
+use crate::cache::key::Plan;
+use crate::cache::probe::{Expected, INPUT_PENDING, Overlay};
+use crate::cache::record::Dependencies;
+use crate::cache::toolchain::ToolIdentity;
 
 pub(super) fn analyze(cxx_driver: bool, args: &[String], cwd: &Path) -> Result<Parsed, Refusal> {
     let mut d = DriverArgs::default();
@@ -218,4 +226,90 @@ fn decide(
         key_args,
         preprocessor_only,
     })
+}
+
+/// A compile of one C, C++, Objective-C or assembler source.
+pub(super) struct Compile;
+
+impl StepKind for Compile {
+    fn name(&self) -> &'static str {
+        "compile"
+    }
+
+    fn outputs(&self, invocation: &Invocation) -> Vec<PathBuf> {
+        let Detail::Compile(args) = &invocation.detail else {
+            return Vec::new();
+        };
+        let cwd = &invocation.cwd;
+        let mut outputs = vec![cwd.join(&args.output)];
+        if let Some(depfile) = &args.depfile {
+            outputs.push(cwd.join(depfile));
+        }
+        outputs
+    }
+
+    fn source<'a>(&self, invocation: &'a Invocation) -> Option<&'a str> {
+        match &invocation.detail {
+            Detail::Compile(args) => Some(&args.source),
+            _ => None,
+        }
+    }
+
+    fn key(
+        &self,
+        cache: &Cache,
+        invocation: &Invocation,
+        tool: Arc<ToolIdentity>,
+        overlay: &Overlay<'_>,
+    ) -> Result<Plan, &'static str> {
+        let Detail::Compile(args) = &invocation.detail else {
+            return Err("other_outputs");
+        };
+        if matches!(
+            overlay(&invocation.cwd.join(&args.source)),
+            Some(Expected::Pending)
+        ) {
+            // A source another step writes: its comment-blind hash
+            // and macro facts are known only once it exists.
+            return Err(INPUT_PENDING);
+        }
+        cache.plan_compile(invocation, args, tool)
+    }
+
+    fn needs_private_depfile(&self, invocation: &Invocation) -> bool {
+        matches!(&invocation.detail, Detail::Compile(args) if args.depfile.is_none())
+    }
+
+    fn private_depfile_args(&self, _invocation: &Invocation, path: &str) -> Vec<String> {
+        vec!["-MD".to_string(), "-MF".to_string(), path.to_string()]
+    }
+
+    fn absent_places(
+        &self,
+        cache: &Cache,
+        invocation: &Invocation,
+        plan: &Plan,
+        read: &[(String, FileFacts)],
+        _deps: &[String],
+        found: &mut Dependencies,
+    ) -> Result<Vec<(String, String)>, Option<&'static str>> {
+        match &invocation.detail {
+            Detail::Compile(args) => cache.absent_headers(invocation, args, plan, read, found),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn preprocesses_inputs(&self) -> bool {
+        true
+    }
+
+    /// Objects are only ever read by later steps (archives and executables
+    /// may be changed in place: ar q, strip, patchelf).
+    fn may_hardlink_outputs(&self) -> bool {
+        true
+    }
+
+    fn has_text_key(&self) -> bool {
+        true
+    }
 }

@@ -4,10 +4,18 @@
 //! can report what it read (`--dependency-file`, GNU ld and lld), so map
 //! files, import libraries and verbose modes are refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::driver::{DriverArgs, is_source};
-use super::{Detail, LinkArgs, Linker, Parsed, Refusal, ToolKind, build_argv, joined};
+use super::kind::StepKind;
+use super::{Detail, Invocation, LinkArgs, Linker, Parsed, Refusal, ToolKind, build_argv, joined};
+use crate::cache::Cache;
+use crate::cache::files::FileFacts;
+use crate::cache::key::Plan;
+use crate::cache::probe::Overlay;
+use crate::cache::record::Dependencies;
+use crate::cache::toolchain::ToolIdentity;
 
 const LINK: ToolKind = ToolKind::Link;
 
@@ -259,4 +267,57 @@ pub(super) fn check_linker_args(args: &[String], cwd: &Path, depth: usize) -> Re
         }
     }
     Ok(())
+}
+
+/// A link, through the compiler driver or by the linker itself.
+pub(super) struct Link;
+
+impl StepKind for Link {
+    fn name(&self) -> &'static str {
+        "link"
+    }
+
+    fn outputs(&self, invocation: &Invocation) -> Vec<PathBuf> {
+        match &invocation.detail {
+            Detail::Link(link) => vec![invocation.cwd.join(&link.output)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn key(
+        &self,
+        cache: &Cache,
+        invocation: &Invocation,
+        tool: Arc<ToolIdentity>,
+        overlay: &Overlay<'_>,
+    ) -> Result<Plan, &'static str> {
+        cache.plan_archive_or_link(invocation, tool, overlay)
+    }
+
+    /// What a link read is known only from the linker's own list.
+    fn needs_private_depfile(&self, _invocation: &Invocation) -> bool {
+        true
+    }
+
+    fn private_depfile_args(&self, invocation: &Invocation, path: &str) -> Vec<String> {
+        match &invocation.detail {
+            Detail::Link(link) if link.driver => vec![format!("-Wl,--dependency-file={path}")],
+            _ => vec![format!("--dependency-file={path}")],
+        }
+    }
+
+    fn absent_places(
+        &self,
+        cache: &Cache,
+        invocation: &Invocation,
+        plan: &Plan,
+        _read: &[(String, FileFacts)],
+        deps: &[String],
+        _found: &mut Dependencies,
+    ) -> Result<Vec<(String, String)>, Option<&'static str>> {
+        match &invocation.detail {
+            Detail::Link(link) => cache.absent_libraries(invocation, plan, link.driver, deps),
+            _ => Ok(Vec::new()),
+        }
+    }
 }

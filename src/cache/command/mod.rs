@@ -6,12 +6,16 @@
 //! reads of state it does not hash) makes the step uncacheable with a stable
 //! reason slug, so that statistics and `-d explain` can say why.
 //!
-//! Everything here is a pure function of the command text and the files named
-//! by `@rspfile` arguments; nothing is spawned.
+//! Recognizing is a pure function of the command text and the files named
+//! by `@rspfile` arguments; nothing is spawned. Each kind of step (one
+//! module each: [`compile`], [`archive`], [`link`]) also says, through the
+//! [`kind::StepKind`] interface, how the cache keys, records and restores
+//! it.
 
 mod archive;
 mod compile;
 mod driver;
+mod kind;
 mod link;
 mod shell;
 

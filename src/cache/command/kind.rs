@@ -1,0 +1,118 @@
+//! The kinds of step the cache serves, behind one interface: the stages of
+//! a cached step (key, record, restore) and the reports (statistics,
+//! `-d explain`, `zccache warm`) ask a step's [`StepKind`] rather than
+//! matching on kinds themselves.
+//!
+//! Adding a kind: its module beside `compile`, `archive` and `link`
+//! (recognizing its program in [`super::recognize`] and parsing its
+//! arguments into a [`super::Detail`]), one [`ToolKind`] variant, and its
+//! line in [`ToolKind::ALL`] and [`ToolKind::rules`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Invocation, ToolKind, archive, compile, link};
+use crate::cache::Cache;
+use crate::cache::files::FileFacts;
+use crate::cache::key::Plan;
+use crate::cache::probe::Overlay;
+use crate::cache::record::Dependencies;
+use crate::cache::toolchain::ToolIdentity;
+
+/// What the cache needs to know of one kind of step. Methods taking an
+/// [`Invocation`] are only given invocations of their own kind.
+pub(in crate::cache) trait StepKind: Sync {
+    /// The kind's name: in statistics (`<name>_hits`), in `zccache warm`'s
+    /// report, and in the key, so kinds never share keys.
+    fn name(&self) -> &'static str;
+
+    /// Every file the tool writes, absolute: a step declaring another
+    /// output is not cached.
+    fn outputs(&self, invocation: &Invocation) -> Vec<PathBuf>;
+
+    /// The file a report names the step by, when not its output (a
+    /// compile's source).
+    fn source<'a>(&self, _invocation: &'a Invocation) -> Option<&'a str> {
+        None
+    }
+
+    /// The key of the step and what lookup and record share: the inputs
+    /// its arguments name, with their content, and the environment that
+    /// changes its result.
+    fn key(
+        &self,
+        cache: &Cache,
+        invocation: &Invocation,
+        tool: Arc<ToolIdentity>,
+        overlay: &Overlay<'_>,
+    ) -> Result<Plan, &'static str>;
+
+    /// Whether the tool must be asked for a depfile only zccache reads
+    /// (two-level kinds, when the build asked for none).
+    fn needs_private_depfile(&self, _invocation: &Invocation) -> bool {
+        false
+    }
+
+    /// The arguments that make the tool write that depfile at `path`.
+    fn private_depfile_args(&self, _invocation: &Invocation, _path: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The places that must stay empty for a result to hold: where a file
+    /// the tool read (`read`, the depfile's `deps`) would have been found
+    /// first, had it existed. May add files it probed to `found`.
+    fn absent_places(
+        &self,
+        _cache: &Cache,
+        _invocation: &Invocation,
+        _plan: &Plan,
+        _read: &[(String, FileFacts)],
+        _deps: &[String],
+        _found: &mut Dependencies,
+    ) -> Result<Vec<(String, String)>, Option<&'static str>> {
+        Ok(Vec::new())
+    }
+
+    /// Whether the files it reads go through the C preprocessor, so the
+    /// time macros and `.incbin` they hold decide whether it is cached.
+    fn preprocesses_inputs(&self) -> bool {
+        false
+    }
+
+    /// Whether restored outputs may share their bytes with the store (a
+    /// hardlink): only when no later step changes them in place.
+    fn may_hardlink_outputs(&self) -> bool {
+        false
+    }
+
+    /// Whether the step has a second key by its preprocessed text (see
+    /// [`crate::cache::preprocessed`]), and compiles of one source with
+    /// other preprocessor flags may serve it.
+    fn has_text_key(&self) -> bool {
+        false
+    }
+}
+
+impl ToolKind {
+    /// Every kind, in the order reports list them.
+    pub(crate) const ALL: [ToolKind; 3] = [ToolKind::Compile, ToolKind::Archive, ToolKind::Link];
+
+    pub(in crate::cache) fn rules(self) -> &'static dyn StepKind {
+        match self {
+            ToolKind::Compile => &compile::Compile,
+            ToolKind::Archive => &archive::Archive,
+            ToolKind::Link => &link::Link,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        self.rules().name()
+    }
+}
+
+impl Invocation {
+    /// The file a report names the step by, when not its output.
+    pub(crate) fn source(&self) -> Option<&str> {
+        self.kind.rules().source(self)
+    }
+}
