@@ -20,7 +20,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::cache::command::{Classification, Tool, classify_argv, recognize};
+use crate::cache::command::{Classification, Program, classify_argv, recognize};
 use crate::cache::roots::build_dir_around;
 use crate::cache::{Cache, Executed, Ran, Siblings};
 
@@ -91,7 +91,7 @@ fn masquerade_name(argv0: &OsStr) -> Option<OsString> {
     let name = Path::new(argv0).file_name()?;
     let text = name.to_str()?;
     match recognize(text) {
-        Some(Tool::Compiler { .. }) => Some(name.to_os_string()),
+        Some(Program::Compiler { .. }) => Some(name.to_os_string()),
         _ => None,
     }
 }
@@ -390,7 +390,7 @@ fn with_colour(
     let terminal = unsafe { libc::isatty(2) } == 1;
     let compiler = argv
         .first()
-        .is_some_and(|program| matches!(recognize(program), Some(Tool::Compiler { .. })));
+        .is_some_and(|program| matches!(recognize(program), Some(Program::Compiler { .. })));
     if chose_already
         || !terminal
         || !compiler

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::key::Plan;
+use super::key::KeyedStep;
 use super::paths::join_text;
 use super::record::Dependencies;
 use crate::cache::Cache;
@@ -116,7 +116,7 @@ impl Cache {
         &self,
         invocation: &Invocation,
         args: &CompileArgs,
-        plan: &Plan,
+        keyed: &KeyedStep,
         read: &[(String, crate::cache::files::FileFacts)],
         files: &mut Dependencies,
     ) -> Result<Vec<(String, String)>, Option<&'static str>> {
@@ -129,7 +129,7 @@ impl Cache {
             // seem found outside every search dir.
             Some(
                 self.toolchains
-                    .system_include_dirs(&plan.tool, args.language.as_x_arg(), &relevant)
+                    .system_include_dirs(&keyed.tool, args.language.as_x_arg(), &relevant)
                     .map_err(|_| Some("include_dirs_unknown"))?,
             )
         };
@@ -226,7 +226,7 @@ impl Cache {
     pub(super) fn absent_libraries(
         &self,
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
         driver: bool,
         deps: &[String],
     ) -> Result<Vec<(String, String)>, Option<&'static str>> {
@@ -263,7 +263,7 @@ impl Cache {
         let relevant = system_search_args(&invocation.expanded_args);
         let builtin = self
             .toolchains
-            .library_search_dirs(&plan.tool, driver, &relevant, cwd)
+            .library_search_dirs(&keyed.tool, driver, &relevant, cwd)
             .map_err(|_| Some("library_dirs_unknown"))?;
         search.extend(
             builtin
@@ -295,7 +295,7 @@ impl Cache {
         };
         let read: Vec<String> = deps
             .iter()
-            .filter(|dep| !plan.keyed_inputs.contains(&cwd.join(dep)))
+            .filter(|dep| !keyed.keyed_inputs.contains(&cwd.join(dep)))
             .map(|dep| join_text(cwd, dep))
             .collect();
         for full in &read {

@@ -1,7 +1,7 @@
 //! The key of a step: the tool's identity, every argument in order (only
 //! the output and depfile names abstracted, and the build dir and source
 //! root named by placeholders), the content of every input, and the
-//! environment variables that change the result. [`Plan`] is what lookup
+//! environment variables that change the result. [`KeyedStep`] is what lookup
 //! and record of one step share.
 
 use std::collections::HashSet;
@@ -60,8 +60,10 @@ const LINK_ENV: &[&str] = &[
 /// A compile whose assembler may read a file no depfile lists (`.incbin`).
 pub(super) const ASSEMBLER_READS: &str = "incbin";
 
-/// What lookup and store of one invocation share.
-pub(super) struct Plan {
+/// A step as the cache sees it once keyed: the key, and what lookup,
+/// restore and record of the step share (outputs, depfile, the inputs the
+/// key holds, the arguments the cache adds, the tool's identity).
+pub(super) struct KeyedStep {
     pub(super) kind: ToolKind,
     /// Where the tool runs; relative paths in records are relative to it.
     pub(super) cwd: PathBuf,
@@ -140,15 +142,15 @@ fn comment_dialect(
 }
 
 impl Cache {
-    pub(super) fn plan(&self, invocation: &Invocation) -> Result<Plan, &'static str> {
-        self.plan_with(invocation, &no_overlay)
+    pub(super) fn key_step(&self, invocation: &Invocation) -> Result<KeyedStep, &'static str> {
+        self.key_step_with(invocation, &no_overlay)
     }
 
-    pub(super) fn plan_with(
+    pub(super) fn key_step_with(
         &self,
         invocation: &Invocation,
         overlay: &Overlay<'_>,
-    ) -> Result<Plan, &'static str> {
+    ) -> Result<KeyedStep, &'static str> {
         let choosing = crate::cache::toolchain::program_choosing_args(
             &invocation.expanded_args,
             &invocation.cwd,
@@ -189,12 +191,12 @@ impl Cache {
         key.finish()
     }
 
-    pub(super) fn plan_compile(
+    pub(super) fn key_compile(
         &self,
         invocation: &Invocation,
         args: &CompileArgs,
         tool: Arc<ToolIdentity>,
-    ) -> Result<Plan, &'static str> {
+    ) -> Result<KeyedStep, &'static str> {
         let cwd = &invocation.cwd;
         // These make gcc write one more dependency file, which a hit would
         // not restore.
@@ -261,7 +263,7 @@ impl Cache {
             source: facts.hash,
             env: env_digest,
         };
-        Ok(Plan {
+        Ok(KeyedStep {
             kind: ToolKind::Compile,
             cwd: cwd.clone(),
             key,
@@ -336,12 +338,12 @@ impl Cache {
         extra
     }
 
-    pub(super) fn plan_archive_or_link(
+    pub(super) fn key_archive_or_link(
         &self,
         invocation: &Invocation,
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
-    ) -> Result<Plan, &'static str> {
+    ) -> Result<KeyedStep, &'static str> {
         let cwd = &invocation.cwd;
         let mut key = KeyHasher::new(invocation.kind.name());
         key.field(&tool.digest)
@@ -395,7 +397,7 @@ impl Cache {
             };
             keyed_inputs.insert(path);
         }
-        Ok(Plan {
+        Ok(KeyedStep {
             kind: invocation.kind,
             cwd: cwd.clone(),
             key: key.finish(),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::absent::Names;
-use super::key::Plan;
+use super::key::KeyedStep;
 use super::probe::Expected;
 use super::probe::Overlay;
 use super::probe::no_overlay;
@@ -170,8 +170,8 @@ impl MissKind {
 }
 
 impl Cache {
-    pub(super) fn lookup(&self, plan: &Plan) -> Lookup {
-        self.lookup_with(plan, &no_overlay, &mut Vec::new())
+    pub(super) fn lookup(&self, keyed: &KeyedStep) -> Lookup {
+        self.lookup_with(keyed, &no_overlay, &mut Vec::new())
     }
 
     /// The one place keys meet the store: a remote cache would be asked
@@ -180,14 +180,14 @@ impl Cache {
     /// overlay says are still to be written.
     pub(super) fn lookup_with(
         &self,
-        plan: &Plan,
+        keyed: &KeyedStep,
         overlay: &Overlay<'_>,
         assumed: &mut Vec<PathBuf>,
     ) -> Lookup {
-        let result_key = if plan.two_level {
-            let manifest = match self.get_record::<Manifest>(Namespace::Manifest, &plan.key) {
+        let result_key = if keyed.two_level {
+            let manifest = match self.get_record::<Manifest>(Namespace::Manifest, &keyed.key) {
                 Ok(Some(manifest)) => manifest,
-                Ok(None) => return Lookup::Miss(self.why_no_manifest(plan)),
+                Ok(None) => return Lookup::Miss(self.why_no_manifest(keyed)),
                 Err(err) => {
                     self.note_store_error("read", &err);
                     return Lookup::Miss(MissReason::EntryUnreadable);
@@ -197,7 +197,7 @@ impl Cache {
             let mut found = None;
             for entry in &manifest.entries {
                 let mut pending = Vec::new();
-                match self.entry_matches(plan, entry, overlay, &mut pending) {
+                match self.entry_matches(keyed, entry, overlay, &mut pending) {
                     Ok(()) => {
                         found = Some(entry.result);
                         *assumed = pending;
@@ -215,10 +215,10 @@ impl Cache {
                 }
             }
         } else {
-            plan.key
+            keyed.key
         };
         match self.get_record::<ResultRecord>(Namespace::Result, &result_key) {
-            Ok(Some(record)) if record.fits(plan.outputs.len()) => Lookup::Hit(record),
+            Ok(Some(record)) if record.fits(keyed.outputs.len()) => Lookup::Hit(record),
             Ok(_) => Lookup::Miss(MissReason::NoEntry),
             Err(err) => {
                 self.note_store_error("read", &err);
@@ -243,8 +243,8 @@ impl Cache {
     }
 
     /// Says what changed since this source was last cached.
-    fn why_no_manifest(&self, plan: &Plan) -> MissReason {
-        let Some((seen_key, now)) = &plan.last_seen else {
+    fn why_no_manifest(&self, keyed: &KeyedStep) -> MissReason {
+        let Some((seen_key, now)) = &keyed.last_seen else {
             return MissReason::NoEntry;
         };
         match self.get_record::<LastSeen>(Namespace::Manifest, seen_key) {
@@ -267,7 +267,7 @@ impl Cache {
 
     fn entry_matches(
         &self,
-        plan: &Plan,
+        keyed: &KeyedStep,
         entry: &ManifestEntry,
         overlay: &Overlay<'_>,
         pending: &mut Vec<PathBuf>,
@@ -277,7 +277,7 @@ impl Cache {
         {
             return Err(MissReason::OtherDirectory);
         }
-        let cwd = &plan.cwd;
+        let cwd = &keyed.cwd;
         for (index, (path, hash)) in entry.files.iter().enumerate() {
             let path = cwd.join(self.roots.restore(path));
             match overlay(&path) {

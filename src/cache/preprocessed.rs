@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::fs;
 
 use super::key::COMPILE_ENV;
-use super::key::Plan;
+use super::key::KeyedStep;
 use crate::cache::Cache;
 use crate::cache::command::{Detail, Invocation};
 use crate::cache::records::{KeyHasher, ManifestEntry, ResultRecord, group_absent};
@@ -145,16 +145,16 @@ impl Cache {
     /// Runs the compile's preprocessor with `extra` arguments, in its dir.
     fn preprocess(
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
         extra: &[&str],
     ) -> Option<std::process::Output> {
         let cpp_args = Self::preprocessor_args(invocation)?;
-        std::process::Command::new(&plan.tool.invoked)
+        std::process::Command::new(&keyed.tool.invoked)
             .args(&cpp_args)
-            .args(&plan.remap_args)
+            .args(&keyed.remap_args)
             .arg("-E")
             .args(extra)
-            .current_dir(&plan.cwd)
+            .current_dir(&keyed.cwd)
             .stdin(std::process::Stdio::null())
             .output()
             .ok()
@@ -167,14 +167,14 @@ impl Cache {
     pub(super) fn time_macros(
         &self,
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
     ) -> Result<time_macros::Seen, &'static str> {
-        if let Some(seen) = plan.time_macros {
+        if let Some(seen) = keyed.time_macros {
             return Ok(seen);
         }
         let mut extra = time_macros::CHECK_ARGS.to_vec();
         extra.extend(["-o", "/dev/null"]);
-        match Self::preprocess(invocation, plan, &extra) {
+        match Self::preprocess(invocation, keyed, &extra) {
             Some(output) if output.status.success() => Ok(time_macros::seen(&output.stderr)),
             _ => Err("time_macro_check_failed"),
         }
@@ -190,7 +190,7 @@ impl Cache {
     pub(super) fn preprocessed_key(
         &self,
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
     ) -> Option<(Digest, time_macros::Seen)> {
         let Detail::Compile(args) = &invocation.detail else {
             return None;
@@ -198,28 +198,28 @@ impl Cache {
         if args.macro_debug {
             return None;
         }
-        let output = Self::preprocess(invocation, plan, time_macros::CHECK_ARGS)?;
+        let output = Self::preprocess(invocation, keyed, time_macros::CHECK_ARGS)?;
         if !output.status.success() {
             return None;
         }
         let seen = time_macros::seen(&output.stderr);
-        let keyed = &invocation.key_args;
+        let key_args = &invocation.key_args;
         let mut key = KeyHasher::new("preprocessed");
-        key.field(&plan.tool.digest)
+        key.field(&keyed.tool.digest)
             .text(args.language.as_x_arg())
-            .text(&self.roots.normalize(&plan.cwd.to_string_lossy()));
-        for (arg, preprocessor_only) in keyed.iter().zip(&invocation.preprocessor_only) {
+            .text(&self.roots.normalize(&keyed.cwd.to_string_lossy()));
+        for (arg, preprocessor_only) in key_args.iter().zip(&invocation.preprocessor_only) {
             if !preprocessor_only {
                 key.text(&self.roots.normalize(arg));
             }
         }
-        for arg in &plan.remap_args {
+        for arg in &keyed.remap_args {
             key.text(&self.roots.normalize(arg));
         }
         if args.debug {
             key.text("exact sources");
             for file in line_marker_files(&output.stdout)? {
-                let path = plan.cwd.join(&file);
+                let path = keyed.cwd.join(&file);
                 let facts = self.files.facts(&path).ok()??;
                 key.text(&self.roots.normalize(&file)).field(&facts.hash);
             }
@@ -231,14 +231,18 @@ impl Cache {
         key.field(blake3::hash(&text).as_bytes())
             .field(&output.stderr)
             .field(&Self::env_digest(COMPILE_ENV))
-            .field(&plan.read_files);
+            .field(&keyed.read_files);
         Some((key.finish(), seen))
     }
 
     /// Every file a compile reads, as a depfile's text, from a run of its
     /// preprocessor with `-M` (which, unlike `-MMD`, names system headers).
-    pub(super) fn all_dependencies(&self, invocation: &Invocation, plan: &Plan) -> Option<String> {
-        let output = Self::preprocess(invocation, plan, &["-M"])?;
+    pub(super) fn all_dependencies(
+        &self,
+        invocation: &Invocation,
+        keyed: &KeyedStep,
+    ) -> Option<String> {
+        let output = Self::preprocess(invocation, keyed, &["-M"])?;
         if !output.status.success() {
             return None;
         }
@@ -250,14 +254,14 @@ impl Cache {
     pub(super) fn restore_preprocessed(
         &self,
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
         cpp_key: &Digest,
     ) -> Option<ResultRecord> {
         let record = match self.get_record::<ResultRecord>(Namespace::Result, cpp_key) {
-            Ok(Some(record)) if record.fits(plan.outputs.len()) => record,
+            Ok(Some(record)) if record.fits(keyed.outputs.len()) => record,
             _ => return None,
         };
-        match self.restore(plan, &record) {
+        match self.restore(keyed, &record) {
             Ok(()) => {}
             Err(StoreError::NotFound { .. }) => return None,
             Err(err) => {
@@ -267,13 +271,13 @@ impl Cache {
         }
         let user_deps_only =
             matches!(&invocation.detail, Detail::Compile(args) if args.user_deps_only);
-        let text = match &plan.depfile {
-            Some(_) if user_deps_only => self.all_dependencies(invocation, plan),
+        let text = match &keyed.depfile {
+            Some(_) if user_deps_only => self.all_dependencies(invocation, keyed),
             Some((depfile, _)) => fs::read_to_string(depfile).ok(),
             None => None,
         };
         if let Some(text) = text
-            && let Ok(dependencies) = self.read_dependencies(invocation, plan, &text, i64::MAX)
+            && let Ok(dependencies) = self.read_dependencies(invocation, keyed, &text, i64::MAX)
         {
             let entry = ManifestEntry {
                 files: dependencies.files,
@@ -282,7 +286,7 @@ impl Cache {
                 roots: None,
                 result: *cpp_key,
             };
-            let _ = self.add_manifest_entry(plan, entry);
+            let _ = self.add_manifest_entry(keyed, entry);
         }
         Some(record)
     }

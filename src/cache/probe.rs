@@ -28,7 +28,7 @@ pub(super) fn no_overlay(_: &Path) -> Option<Expected> {
     None
 }
 
-/// A plan that needs a file the overlay says is still to be written.
+/// A step whose key needs a file the overlay says is still to be written.
 pub(super) const INPUT_PENDING: &str = "input_pending";
 
 /// What the cache would do with one invocation (see [`Cache::probe`]).
@@ -62,7 +62,7 @@ impl Cache {
     /// that earlier steps will write (outputs of steps the cache will
     /// restore) or mark as pending (steps that will run).
     ///
-    /// Keys are computed here (plan) and looked up in one place
+    /// Keys are computed here (`key_step_with`) and looked up in one place
     /// (`lookup_with`); the preprocessed-text fallback of a real build is
     /// not tried, as it would run the preprocessor, so a comment-only edit
     /// is reported as a miss the build may still turn into a hit.
@@ -72,8 +72,8 @@ impl Cache {
     /// (`Store::has_blob`) is where their download would start, so that the
     /// build finds everything local.
     pub fn probe(&self, invocation: &Invocation, overlay: &Overlay<'_>) -> Probe {
-        let plan = match self.plan_with(invocation, overlay) {
-            Ok(plan) => plan,
+        let keyed = match self.key_step_with(invocation, overlay) {
+            Ok(keyed) => keyed,
             Err(INPUT_PENDING) => {
                 return Probe::Miss {
                     key: None,
@@ -83,7 +83,7 @@ impl Cache {
             Err(reason) => return Probe::Uncacheable { reason },
         };
         let mut assumed = Vec::new();
-        match self.lookup_with(&plan, overlay, &mut assumed) {
+        match self.lookup_with(&keyed, overlay, &mut assumed) {
             Lookup::Hit(record) => {
                 if let Some(gone) = record
                     .outputs
@@ -92,13 +92,13 @@ impl Cache {
                 {
                     tracing::debug!("blob {:?} of a probed entry is gone", gone.blob);
                     return Probe::Miss {
-                        key: Some(plan.key),
+                        key: Some(keyed.key),
                         reason: MissReason::NoEntry,
                     };
                 }
                 Probe::Hit {
-                    key: plan.key,
-                    outputs: plan
+                    key: keyed.key,
+                    outputs: keyed
                         .outputs
                         .iter()
                         .cloned()
@@ -108,7 +108,7 @@ impl Cache {
                 }
             }
             Lookup::Miss(reason) => Probe::Miss {
-                key: Some(plan.key),
+                key: Some(keyed.key),
                 reason,
             },
         }

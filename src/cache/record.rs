@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use super::key::ASSEMBLER_READS;
-use super::key::Plan;
+use super::key::KeyedStep;
 use super::paths::join_text;
 use super::preprocessed::preprocessor_options;
 use super::step::Ran;
@@ -24,9 +24,9 @@ use crate::cache::time_macros;
 use crate::cache::toolchain::ToolIdentity;
 use crate::hash::Hash;
 
-/// A run's outputs (content and mode, in the plan's order) and dependency
+/// A run's outputs (content and mode, in the key's order) and dependency
 /// texts, as read right after it.
-pub(super) struct Captured {
+pub(super) struct CapturedFiles {
     outputs: Vec<(CapturedOutput, u32)>,
     /// The depfile listing what the tool read (the build's or zccache's).
     dependencies: Option<String>,
@@ -100,10 +100,13 @@ impl Cache {
     /// What a run left that the build may change or delete as soon as the
     /// step is over (ninja reads and deletes depfiles; a later step may
     /// rewrite an output in place): read before the step is reported done.
-    pub(super) fn capture_files(&self, plan: &Plan) -> Result<Captured, Option<&'static str>> {
-        let mut outputs = Vec::with_capacity(plan.outputs.len());
+    pub(super) fn capture_files(
+        &self,
+        keyed: &KeyedStep,
+    ) -> Result<CapturedFiles, Option<&'static str>> {
+        let mut outputs = Vec::with_capacity(keyed.outputs.len());
         let mut budget = crate::cache::store::IN_MEMORY_LIMIT;
-        for path in &plan.outputs {
+        for path in &keyed.outputs {
             let mut file = fs::File::open(path).map_err(|_| Some("output_missing"))?;
             let meta = file.metadata().map_err(|_| Some("output_missing"))?;
             let output = if meta.len() <= budget {
@@ -117,8 +120,8 @@ impl Cache {
             };
             outputs.push((output, meta.permissions().mode()));
         }
-        let dependencies = if plan.two_level {
-            let deps_path = match (&plan.private_deps, &plan.depfile) {
+        let dependencies = if keyed.two_level {
+            let deps_path = match (&keyed.private_deps, &keyed.depfile) {
                 (Some(private), _) => private.to_path_buf(),
                 (None, Some((depfile, _))) => depfile.clone(),
                 (None, None) => return Err(Some("no_dependency_file")),
@@ -127,11 +130,11 @@ impl Cache {
         } else {
             None
         };
-        let depfile = match &plan.depfile {
+        let depfile = match &keyed.depfile {
             Some((path, _)) => Some(fs::read(path).map_err(|_| Some("no_dependency_file"))?),
             None => None,
         };
-        Ok(Captured {
+        Ok(CapturedFiles {
             outputs,
             dependencies,
             depfile,
@@ -173,16 +176,16 @@ impl Cache {
     pub(super) fn store_result<S>(
         &self,
         invocation: &Invocation,
-        plan: &mut Plan,
+        keyed: &mut KeyedStep,
         ran: &Ran<S>,
         elapsed: std::time::Duration,
         started_ns: i64,
-        captured: Captured,
+        captured: CapturedFiles,
     ) -> Result<(), Option<&'static str>> {
         // The key holds the content hashed before the run (or, for files
         // found in the depfile, after it): a file written meanwhile may not
         // be what the tool read.
-        if plan
+        if keyed
             .keyed_inputs
             .iter()
             .any(|path| modified_since(path, started_ns))
@@ -203,13 +206,13 @@ impl Cache {
                 // are inputs too, so a preprocessor run lists them all.
                 Detail::Compile(args) if args.user_deps_only => {
                     full = self
-                        .all_dependencies(invocation, plan)
+                        .all_dependencies(invocation, keyed)
                         .ok_or(Some("no_dependency_file"))?;
                     &full
                 }
                 _ => text,
             };
-            dependencies = self.read_dependencies(invocation, plan, text, started_ns)?;
+            dependencies = self.read_dependencies(invocation, keyed, text, started_ns)?;
         }
         // Only a paste can hide a time macro from the files' scan (and
         // arguments can name one: `-DSTAMP=__TIME__`).
@@ -218,16 +221,16 @@ impl Cache {
                 args.language,
                 Language::Asm | Language::PreprocessedC | Language::PreprocessedCxx
             )
-            && (plan.time_macros.is_some() || may_hide_time_macro(&dependencies, invocation, args))
+            && (keyed.time_macros.is_some() || may_hide_time_macro(&dependencies, invocation, args))
         {
-            match self.time_macros(invocation, plan).map_err(Some)? {
+            match self.time_macros(invocation, keyed).map_err(Some)? {
                 time_macros::Seen::Nothing => {}
-                time_macros::Seen::DateTime if self.epoch_pins_time_macros(&plan.tool) => {}
+                time_macros::Seen::DateTime if self.epoch_pins_time_macros(&keyed.tool) => {}
                 time_macros::Seen::DateTime => return Err(Some("date_time_macros")),
                 time_macros::Seen::Timestamp => return Err(Some("timestamp_macro")),
             }
         }
-        let mut outputs = Vec::with_capacity(plan.outputs.len());
+        let mut outputs = Vec::with_capacity(keyed.outputs.len());
         for (output, mode) in captured.outputs {
             let write_failed = |err| {
                 self.write_failed(&err);
@@ -253,7 +256,7 @@ impl Cache {
             };
             outputs.push(StoredOutput { blob, size, mode });
         }
-        let depfile = match (&plan.depfile, captured.depfile) {
+        let depfile = match (&keyed.depfile, captured.depfile) {
             (Some((_, target)), Some(text)) => match self.roots.normalize_bytes(&text) {
                 Some(text) => Some(StoredDepfile {
                     text,
@@ -269,7 +272,7 @@ impl Cache {
             },
             _ => None,
         };
-        if let Some(raw_source) = &plan.raw_source
+        if let Some(raw_source) = &keyed.raw_source
             && !(ran.stdout.is_empty() && ran.stderr.is_empty())
         {
             dependencies.files.push(raw_source.clone());
@@ -295,9 +298,9 @@ impl Cache {
             duration_ms: elapsed.as_millis() as u64,
         };
         let roots = self.roots.tied(ties);
-        let result_key = if plan.two_level {
+        let result_key = if keyed.two_level {
             let mut key = KeyHasher::new("result");
-            key.field(&plan.key);
+            key.field(&keyed.key);
             for (path, hash) in &dependencies.files {
                 key.text(path).field(hash);
             }
@@ -312,13 +315,13 @@ impl Cache {
             }
             key.finish()
         } else {
-            plan.key
+            keyed.key
         };
         let bytes = encode(&record).ok_or(Some("unencodable"))?;
         self.put(Namespace::Result, &result_key, &bytes)?;
-        if plan.two_level {
+        if keyed.two_level {
             self.add_manifest_entry(
-                plan,
+                keyed,
                 ManifestEntry {
                     files: dependencies.files,
                     identities: dependencies.identities,
@@ -332,12 +335,12 @@ impl Cache {
         // only when it holds the exact sources (under debug info).
         let exact_text_key = matches!(&invocation.detail, Detail::Compile(args) if args.debug);
         let diagnostics = !(ran.stdout.is_empty() && ran.stderr.is_empty());
-        if let (Some(cpp_key), None) = (plan.cpp_key, &roots)
+        if let (Some(cpp_key), None) = (keyed.cpp_key, &roots)
             && (exact_text_key || !diagnostics)
         {
             self.put(Namespace::Result, &cpp_key, &bytes)?;
         }
-        if let Some((seen_key, seen)) = &plan.last_seen
+        if let Some((seen_key, seen)) = &keyed.last_seen
             && let Some(bytes) = encode(seen)
         {
             self.put(Namespace::Manifest, seen_key, &bytes)?;
@@ -350,7 +353,7 @@ impl Cache {
     pub(super) fn read_dependencies(
         &self,
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
         text: &str,
         started_ns: i64,
     ) -> Result<Dependencies, Option<&'static str>> {
@@ -359,20 +362,20 @@ impl Cache {
             .inputs;
         let mut entry_files = Vec::new();
         let mut identities = Vec::new();
-        let mut date_time = plan.source_facts.is_some_and(|f| f.date_time);
-        let mut time_pieces = plan.source_facts.map_or(0, |f| f.time_pieces);
-        let mut time_code_pieces = plan.source_facts.map_or(0, |f| f.time_code_pieces);
-        let mut pastes = plan.source_facts.is_some_and(|f| f.pastes);
+        let mut date_time = keyed.source_facts.is_some_and(|f| f.date_time);
+        let mut time_pieces = keyed.source_facts.map_or(0, |f| f.time_pieces);
+        let mut time_code_pieces = keyed.source_facts.map_or(0, |f| f.time_code_pieces);
+        let mut pastes = keyed.source_facts.is_some_and(|f| f.pastes);
         let mut seen = HashSet::new();
         // Every file read, as a full normal path, with its facts: the
         // compile's source first.
         let mut read = Vec::new();
-        if let (Detail::Compile(args), Some(facts)) = (&invocation.detail, plan.source_facts) {
-            read.push((join_text(&plan.cwd, &args.source), facts));
+        if let (Detail::Compile(args), Some(facts)) = (&invocation.detail, keyed.source_facts) {
+            read.push((join_text(&keyed.cwd, &args.source), facts));
         }
         for dep in &deps {
-            let path = plan.cwd.join(dep);
-            if plan.keyed_inputs.contains(&path) || !seen.insert(path.clone()) {
+            let path = keyed.cwd.join(dep);
+            if keyed.keyed_inputs.contains(&path) || !seen.insert(path.clone()) {
                 continue;
             }
             let stat = crate::hash::stat(&path.to_string_lossy())
@@ -386,7 +389,7 @@ impl Cache {
                 Ok(facts) => facts,
                 _ => return Err(Some("input_vanished")),
             };
-            if plan.kind.rules().preprocesses_inputs() {
+            if keyed.kind.rules().preprocesses_inputs() {
                 if facts.timestamp {
                     return Err(Some("timestamp_macro"));
                 }
@@ -399,11 +402,11 @@ impl Cache {
                 pastes |= facts.pastes;
             }
             entry_files.push((self.roots.normalize(dep), facts.hash));
-            read.push((join_text(&plan.cwd, dep), facts));
+            read.push((join_text(&keyed.cwd, dep), facts));
             let settled = !stat.not_regular && !crate::cache::files::is_racy(&stat);
             identities.push(settled.then(|| FileIdentity::of(&stat)));
         }
-        if date_time && !self.epoch_pins_time_macros(&plan.tool) {
+        if date_time && !self.epoch_pins_time_macros(&keyed.tool) {
             return Err(Some("date_time_macros"));
         }
         let mut dependencies = Dependencies {
@@ -417,7 +420,7 @@ impl Cache {
         dependencies.absent = invocation.kind.rules().absent_places(
             self,
             invocation,
-            plan,
+            keyed,
             &read,
             &deps,
             &mut dependencies,
@@ -455,11 +458,11 @@ impl Cache {
 
     pub(super) fn add_manifest_entry(
         &self,
-        plan: &Plan,
+        keyed: &KeyedStep,
         entry: ManifestEntry,
     ) -> Result<(), Option<&'static str>> {
         let mut manifest = self
-            .get_record::<Manifest>(Namespace::Manifest, &plan.key)
+            .get_record::<Manifest>(Namespace::Manifest, &keyed.key)
             .ok()
             .flatten()
             .unwrap_or_default();
@@ -467,7 +470,7 @@ impl Cache {
         manifest.entries.insert(0, entry);
         manifest.entries.truncate(MAX_MANIFEST_ENTRIES);
         let bytes = encode(&manifest).ok_or(Some("unencodable"))?;
-        self.put(Namespace::Manifest, &plan.key, &bytes)
+        self.put(Namespace::Manifest, &keyed.key, &bytes)
     }
 
     pub(super) fn put(

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use super::key::Plan;
+use super::key::KeyedStep;
 use super::step::Begun;
 use crate::cache::Cache;
 use crate::cache::records::ResultRecord;
@@ -26,8 +26,12 @@ impl Cache {
         }
     }
 
-    pub(super) fn restore(&self, plan: &Plan, record: &ResultRecord) -> Result<(), StoreError> {
-        for (stored, dest) in record.outputs.iter().zip(&plan.outputs) {
+    pub(super) fn restore(
+        &self,
+        keyed: &KeyedStep,
+        record: &ResultRecord,
+    ) -> Result<(), StoreError> {
+        for (stored, dest) in record.outputs.iter().zip(&keyed.outputs) {
             let mode = if stored.mode & 0o111 != 0 {
                 0o777
             } else {
@@ -35,13 +39,13 @@ impl Cache {
             } & !self.umask;
             // A hardlinked output changed in place would change the
             // stored copy too.
-            let allow_hardlink = plan.kind.rules().may_hardlink_outputs();
+            let allow_hardlink = keyed.kind.rules().may_hardlink_outputs();
             let written = self
                 .store
                 .restore_blob(&stored.blob, dest, mode, allow_hardlink)?;
             self.count("bytes_restored", written);
         }
-        if let (Some((path, target)), Some(depfile)) = (&plan.depfile, &record.depfile) {
+        if let (Some((path, target)), Some(depfile)) = (&keyed.depfile, &record.depfile) {
             let mut text = self.roots.restore_bytes(&depfile.text);
             let stored_target = self.roots.restore(&depfile.target);
             if stored_target != *target

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use super::in_flight::Claim;
 use super::in_flight::InFlight;
-use super::key::Plan;
+use super::key::KeyedStep;
 use super::lookup::Lookup;
 use crate::cache::Cache;
 use crate::cache::command::{Classification, Detail, Invocation, classify};
@@ -124,7 +124,11 @@ impl Cache {
     /// holds the group's claim while it compiles; a compile that finds the
     /// claim free and no useful sibling leads: it holds the claim until its
     /// result is stored.
-    pub(super) fn join_sibling(&self, invocation: &Invocation, plan: &mut Plan) -> Joined<'_> {
+    pub(super) fn join_sibling(
+        &self,
+        invocation: &Invocation,
+        keyed: &mut KeyedStep,
+    ) -> Joined<'_> {
         let Some(group) = Self::group_of(invocation) else {
             return Joined::Alone;
         };
@@ -136,7 +140,7 @@ impl Cache {
             let busy = claim.is_none();
             if (busy || *sibling != *invocation)
                 && let Some(record) =
-                    self.restore_from_sibling(invocation, plan, &sibling, busy.then_some(&group))
+                    self.restore_from_sibling(invocation, keyed, &sibling, busy.then_some(&group))
             {
                 return Joined::Restored(record);
             }
@@ -156,7 +160,7 @@ impl Cache {
     fn restore_from_sibling(
         &self,
         invocation: &Invocation,
-        plan: &mut Plan,
+        keyed: &mut KeyedStep,
         other: &Invocation,
         running: Option<&Digest>,
     ) -> Option<ResultRecord> {
@@ -165,28 +169,28 @@ impl Cache {
             // The same compile, running in another call: its result is
             // this one's.
             wait(running?).then_some(())?;
-            let Lookup::Hit(record) = self.lookup(plan) else {
+            let Lookup::Hit(record) = self.lookup(keyed) else {
                 return None;
             };
-            return self.restore(plan, &record).ok().map(|()| record);
+            return self.restore(keyed, &record).ok().map(|()| record);
         }
         if Self::group_of(other) != Self::group_of(invocation) {
             return None;
         }
-        let other_plan = self.plan(other).ok()?;
+        let other_keyed = self.key_step(other).ok()?;
         // A finished sibling without a result (its compile failed, or its
         // source changed since): no preprocessor run is worth it.
-        if running.is_none() && !matches!(self.lookup(&other_plan), Lookup::Hit(_)) {
+        if running.is_none() && !matches!(self.lookup(&other_keyed), Lookup::Hit(_)) {
             return None;
         }
         let (own_key, other_key) = std::thread::scope(|scope| {
-            let other_key = scope.spawn(|| self.preprocessed_key(other, &other_plan));
-            let own_key = self.preprocessed_key(invocation, plan);
+            let other_key = scope.spawn(|| self.preprocessed_key(other, &other_keyed));
+            let own_key = self.preprocessed_key(invocation, keyed);
             (own_key, other_key.join().ok().flatten().map(|(key, _)| key))
         });
         let (own_key, seen) = own_key?;
-        plan.cpp_key = Some(own_key);
-        plan.time_macros = Some(seen);
+        keyed.cpp_key = Some(own_key);
+        keyed.time_macros = Some(seen);
         if other_key != Some(own_key) {
             return None;
         }
@@ -195,10 +199,10 @@ impl Cache {
         {
             return None;
         }
-        if let Some(record) = self.restore_preprocessed(invocation, plan, &own_key) {
+        if let Some(record) = self.restore_preprocessed(invocation, keyed, &own_key) {
             return Some(record);
         }
-        let Lookup::Hit(record) = self.lookup(&other_plan) else {
+        let Lookup::Hit(record) = self.lookup(&other_keyed) else {
             return None;
         };
         // Diagnostics may name what only the arguments hold (a macro
@@ -212,6 +216,6 @@ impl Cache {
         // then points at, like any result found by its preprocessed text.
         self.put(Namespace::Result, &own_key, &encode(&record)?)
             .ok()?;
-        self.restore_preprocessed(invocation, plan, &own_key)
+        self.restore_preprocessed(invocation, keyed, &own_key)
     }
 }

@@ -1,6 +1,6 @@
 //! One cached step from start to end, as a typestate: [`Begun`] says
 //! whether the outputs were restored or what to run, a [`Pending`] run is
-//! captured into a [`Finished`] one, which is then stored. The stages it
+//! captured into a [`Captured`] one, which is then stored. The stages it
 //! goes through live beside it: [`super::key`], [`super::lookup`],
 //! [`super::restore`], [`super::record`].
 
@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::in_flight::Claim;
-use super::key::Plan;
+use super::key::KeyedStep;
 use super::lookup::Lookup;
 use super::lookup::{MissKind, MissReason};
 use super::paths::lexical_normalize;
-use super::record::Captured;
+use super::record::CapturedFiles;
 use super::siblings::Joined;
 use super::siblings::Siblings;
 use crate::cache::Cache;
@@ -51,7 +51,7 @@ pub enum Begun<'c> {
 pub struct Pending<'c> {
     cache: &'c Cache,
     invocation: Invocation,
-    plan: Plan,
+    keyed: KeyedStep,
     miss: MissReason,
     command: String,
     /// Wall clock before the run: inputs changed since are not trusted.
@@ -70,7 +70,7 @@ impl<'c> Pending<'c> {
 
     /// The arguments [`Pending::command`] adds to the tool's own.
     pub fn extra_args(&self) -> &[String] {
-        &self.plan.extra_args
+        &self.keyed.extra_args
     }
 
     /// Stores the result of the run when it succeeded; gives the run back
@@ -85,7 +85,7 @@ impl<'c> Pending<'c> {
         // Named as the build names it: relative to the dir it runs in.
         let here = std::env::current_dir().unwrap_or_default();
         let output = self
-            .plan
+            .keyed
             .outputs
             .first()
             .map(|o| o.strip_prefix(&here).unwrap_or(o).display().to_string())
@@ -94,19 +94,19 @@ impl<'c> Pending<'c> {
     }
 
     /// Reads what the run left that the build may change once the step is
-    /// reported done (outputs, depfiles), so [`Finished::store`] may come
+    /// reported done (outputs, depfiles), so [`Captured::store`] may come
     /// after that. Until it is stored, a lookup of the same step by this
     /// cache waits for it.
-    pub fn capture<S>(self, ran: Ran<S>, elapsed: std::time::Duration) -> Finished<'c, S> {
+    pub fn capture<S>(self, ran: Ran<S>, elapsed: std::time::Duration) -> Captured<'c, S> {
         let cache = self.cache;
-        let storing = cache.storing.claim(self.plan.key, cache.wait_limit);
+        let storing = cache.storing.claim(self.keyed.key, cache.wait_limit);
         let captured = if ran.success && !cache.read_only.load(std::sync::atomic::Ordering::Relaxed)
         {
-            Some(cache.capture_files(&self.plan))
+            Some(cache.capture_files(&self.keyed))
         } else {
             None
         };
-        Finished {
+        Captured {
             pending: self,
             ran,
             elapsed,
@@ -116,23 +116,23 @@ impl<'c> Pending<'c> {
     }
 }
 
-/// A run whose files are read; [`Finished::store`] stores its result.
-pub struct Finished<'c, S> {
+/// A run whose files are read; [`Captured::store`] stores its result.
+pub struct Captured<'c, S> {
     pending: Pending<'c>,
     ran: Ran<S>,
     elapsed: std::time::Duration,
     /// `None` when there is nothing to store (the run failed, or the cache
     /// is read-only).
-    captured: Option<Result<Captured, Option<&'static str>>>,
+    captured: Option<Result<CapturedFiles, Option<&'static str>>>,
     _storing: Option<Claim<'c>>,
 }
 
-impl<S> Finished<'_, S> {
+impl<S> Captured<'_, S> {
     /// Stores the result of a successful run, or counts why it must not be
     /// cached; then lets lookups and siblings waiting for it go on. Gives
     /// the run back.
     pub fn store(self) -> Ran<S> {
-        let Finished {
+        let Captured {
             mut pending,
             ran,
             elapsed,
@@ -144,7 +144,7 @@ impl<S> Finished<'_, S> {
             captured.and_then(|captured| {
                 cache.store_result(
                     &pending.invocation,
-                    &mut pending.plan,
+                    &mut pending.keyed,
                     &ran,
                     elapsed,
                     pending.started_ns,
@@ -257,8 +257,8 @@ impl Cache {
     pub fn begin(&self, invocation: &Invocation, command: &str, siblings: Siblings) -> Begun<'_> {
         let rules = invocation.kind.rules();
         let kind = rules.name();
-        let mut plan = match self.plan(invocation) {
-            Ok(plan) => plan,
+        let mut keyed = match self.key_step(invocation) {
+            Ok(keyed) => keyed,
             Err(reason) => {
                 self.uncacheable(reason);
                 return Begun::Uncacheable { reason };
@@ -266,9 +266,9 @@ impl Cache {
         };
         // A run of this very step whose result is being stored is worth
         // the wait (the helper stores after its client has returned).
-        self.storing.wait_free(&plan.key, self.wait_limit);
-        let miss = match self.lookup(&plan) {
-            Lookup::Hit(record) => match self.restore(&plan, &record) {
+        self.storing.wait_free(&keyed.key, self.wait_limit);
+        let miss = match self.lookup(&keyed) {
+            Lookup::Hit(record) => match self.restore(&keyed, &record) {
                 Ok(()) => return self.restored(kind, &record),
                 // Evicted since the entry was written: an ordinary miss.
                 Err(StoreError::NotFound { .. }) => MissReason::NoEntry,
@@ -289,7 +289,7 @@ impl Cache {
         let mut compiling = None;
         let mut leading = None;
         if rules.has_text_key() && siblings == Siblings::AskCache {
-            match self.join_sibling(invocation, &mut plan) {
+            match self.join_sibling(invocation, &mut keyed) {
                 Joined::Restored(record) => {
                     self.count("preprocessed_hits", 1);
                     return self.restored(kind, &record);
@@ -299,19 +299,19 @@ impl Cache {
             }
         }
         if rules.has_text_key()
-            && plan.cpp_key.is_none()
+            && keyed.cpp_key.is_none()
             && (seen_before || siblings == Siblings::InGraph)
-            && let Some((cpp_key, seen)) = self.preprocessed_key(invocation, &plan)
+            && let Some((cpp_key, seen)) = self.preprocessed_key(invocation, &keyed)
         {
-            plan.time_macros = Some(seen);
+            keyed.time_macros = Some(seen);
             // A sibling compiling the same text right now will store it:
             // wait for it rather than compile twice.
             compiling = self.in_flight.claim(cpp_key, self.wait_limit);
-            if let Some(record) = self.restore_preprocessed(invocation, &plan, &cpp_key) {
+            if let Some(record) = self.restore_preprocessed(invocation, &keyed, &cpp_key) {
                 self.count("preprocessed_hits", 1);
                 return self.restored(kind, &record);
             }
-            plan.cpp_key = Some(cpp_key);
+            keyed.cpp_key = Some(cpp_key);
         }
         self.count(&format!("{kind}_misses"), 1);
         self.count(&format!("miss.{}", miss.slug()), 1);
@@ -319,18 +319,19 @@ impl Cache {
             && let Some(temp) = self.private_depfile()
         {
             let path = temp.to_string_lossy().to_string();
-            plan.extra_args
+            keyed
+                .extra_args
                 .extend(rules.private_depfile_args(invocation, &path));
-            plan.private_deps = Some(temp);
+            keyed.private_deps = Some(temp);
         }
-        let command = if plan.extra_args.is_empty() {
+        let command = if keyed.extra_args.is_empty() {
             command.to_string()
         } else {
-            with_extra_args(invocation, &plan.extra_args)
+            with_extra_args(invocation, &keyed.extra_args)
         };
         // An output delivered by hardlink shares its bytes with the store:
         // a tool writing it in place would change the stored copy too.
-        for output in &plan.outputs {
+        for output in &keyed.outputs {
             if fs::metadata(output).is_ok_and(|m| std::os::unix::fs::MetadataExt::nlink(&m) > 1) {
                 let _ = fs::remove_file(output);
             }
@@ -338,7 +339,7 @@ impl Cache {
         Begun::Run(Box::new(Pending {
             cache: self,
             invocation: invocation.clone(),
-            plan,
+            keyed,
             miss,
             command,
             started_ns: wall_clock_ns(),

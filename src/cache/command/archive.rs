@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::kind::StepKind;
 use super::{ArchiveArgs, Detail, Invocation, Parsed, Refusal, ToolKind};
 use crate::cache::Cache;
-use crate::cache::key::Plan;
+use crate::cache::key::KeyedStep;
 use crate::cache::probe::Overlay;
 use crate::cache::toolchain::ToolIdentity;
 
@@ -125,7 +125,7 @@ impl StepKind for Archive {
         invocation: &Invocation,
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
-    ) -> Result<Plan, &'static str> {
-        cache.plan_archive_or_link(invocation, tool, overlay)
+    ) -> Result<KeyedStep, &'static str> {
+        cache.key_archive_or_link(invocation, tool, overlay)
     }
 }

@@ -13,7 +13,7 @@ use super::kind::StepKind;
 use super::{CompileArgs, Detail, IncludeDir, Invocation, Parsed, Refusal, ToolKind, link};
 use crate::cache::Cache;
 use crate::cache::files::FileFacts;
-use crate::cache::key::Plan;
+use crate::cache::key::KeyedStep;
 use crate::cache::probe::{Expected, INPUT_PENDING, Overlay};
 use crate::cache::record::Dependencies;
 use crate::cache::toolchain::ToolIdentity;
@@ -261,7 +261,7 @@ impl StepKind for Compile {
         invocation: &Invocation,
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
-    ) -> Result<Plan, &'static str> {
+    ) -> Result<KeyedStep, &'static str> {
         let Detail::Compile(args) = &invocation.detail else {
             return Err("other_outputs");
         };
@@ -273,7 +273,7 @@ impl StepKind for Compile {
             // and macro facts are known only once it exists.
             return Err(INPUT_PENDING);
         }
-        cache.plan_compile(invocation, args, tool)
+        cache.key_compile(invocation, args, tool)
     }
 
     fn needs_private_depfile(&self, invocation: &Invocation) -> bool {
@@ -288,13 +288,13 @@ impl StepKind for Compile {
         &self,
         cache: &Cache,
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
         read: &[(String, FileFacts)],
         _deps: &[String],
         found: &mut Dependencies,
     ) -> Result<Vec<(String, String)>, Option<&'static str>> {
         match &invocation.detail {
-            Detail::Compile(args) => cache.absent_headers(invocation, args, plan, read, found),
+            Detail::Compile(args) => cache.absent_headers(invocation, args, keyed, read, found),
             _ => Ok(Vec::new()),
         }
     }

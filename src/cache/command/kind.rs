@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::{Invocation, ToolKind, archive, compile, link};
 use crate::cache::Cache;
 use crate::cache::files::FileFacts;
-use crate::cache::key::Plan;
+use crate::cache::key::KeyedStep;
 use crate::cache::probe::Overlay;
 use crate::cache::record::Dependencies;
 use crate::cache::toolchain::ToolIdentity;
@@ -45,7 +45,7 @@ pub(in crate::cache) trait StepKind: Sync {
         invocation: &Invocation,
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
-    ) -> Result<Plan, &'static str>;
+    ) -> Result<KeyedStep, &'static str>;
 
     /// Whether the tool must be asked for a depfile only zccache reads
     /// (two-level kinds, when the build asked for none).
@@ -65,7 +65,7 @@ pub(in crate::cache) trait StepKind: Sync {
         &self,
         _cache: &Cache,
         _invocation: &Invocation,
-        _plan: &Plan,
+        _plan: &KeyedStep,
         _read: &[(String, FileFacts)],
         _deps: &[String],
         _found: &mut Dependencies,

@@ -12,7 +12,7 @@ use super::kind::StepKind;
 use super::{Detail, Invocation, LinkArgs, Linker, Parsed, Refusal, ToolKind, build_argv, joined};
 use crate::cache::Cache;
 use crate::cache::files::FileFacts;
-use crate::cache::key::Plan;
+use crate::cache::key::KeyedStep;
 use crate::cache::probe::Overlay;
 use crate::cache::record::Dependencies;
 use crate::cache::toolchain::ToolIdentity;
@@ -290,8 +290,8 @@ impl StepKind for Link {
         invocation: &Invocation,
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
-    ) -> Result<Plan, &'static str> {
-        cache.plan_archive_or_link(invocation, tool, overlay)
+    ) -> Result<KeyedStep, &'static str> {
+        cache.key_archive_or_link(invocation, tool, overlay)
     }
 
     /// What a link read is known only from the linker's own list.
@@ -310,13 +310,13 @@ impl StepKind for Link {
         &self,
         cache: &Cache,
         invocation: &Invocation,
-        plan: &Plan,
+        keyed: &KeyedStep,
         _read: &[(String, FileFacts)],
         deps: &[String],
         _found: &mut Dependencies,
     ) -> Result<Vec<(String, String)>, Option<&'static str>> {
         match &invocation.detail {
-            Detail::Link(link) => cache.absent_libraries(invocation, plan, link.driver, deps),
+            Detail::Link(link) => cache.absent_libraries(invocation, keyed, link.driver, deps),
             _ => Ok(Vec::new()),
         }
     }

@@ -225,7 +225,7 @@ pub fn classify_argv(argv: &[String], cwd: &Path) -> Classification {
 
 /// Which family a program belongs to, judged by its basename alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tool {
+pub(crate) enum Program {
     /// `cxx`: a C++ driver (g++, c++, clang++), which compiles `.c` and `.i` files as C++.
     Compiler {
         cxx: bool,
@@ -245,7 +245,7 @@ pub(crate) enum Linker {
 
 /// Recognize `[TRIPLE-]NAME[-VERSION]` program names; wrappers such as ccache or
 /// distcc and look-alikes such as gcc-nm or clang-tidy are not tools.
-pub(crate) fn recognize(program: &str) -> Option<Tool> {
+pub(crate) fn recognize(program: &str) -> Option<Program> {
     let base = Path::new(program).file_name()?.to_str()?;
     let base = match base.rsplit_once('-') {
         Some((head, version))
@@ -263,21 +263,21 @@ pub(crate) fn recognize(program: &str) -> Option<Tool> {
                 .strip_suffix(name)
                 .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('-'))
     };
-    const TABLE: &[(&str, Tool)] = &[
-        ("ld", Tool::Linker(Linker::Bfd)),
-        ("ld.bfd", Tool::Linker(Linker::Bfd)),
-        ("ld.lld", Tool::Linker(Linker::Lld)),
-        ("lld", Tool::Linker(Linker::Lld)),
-        ("ld.gold", Tool::Linker(Linker::Gold)),
-        ("ld.mold", Tool::Linker(Linker::Mold)),
-        ("ranlib", Tool::Ranlib),
-        ("ar", Tool::Archiver),
-        ("gcc", Tool::Compiler { cxx: false }),
-        ("cc", Tool::Compiler { cxx: false }),
-        ("clang", Tool::Compiler { cxx: false }),
-        ("g++", Tool::Compiler { cxx: true }),
-        ("c++", Tool::Compiler { cxx: true }),
-        ("clang++", Tool::Compiler { cxx: true }),
+    const TABLE: &[(&str, Program)] = &[
+        ("ld", Program::Linker(Linker::Bfd)),
+        ("ld.bfd", Program::Linker(Linker::Bfd)),
+        ("ld.lld", Program::Linker(Linker::Lld)),
+        ("lld", Program::Linker(Linker::Lld)),
+        ("ld.gold", Program::Linker(Linker::Gold)),
+        ("ld.mold", Program::Linker(Linker::Mold)),
+        ("ranlib", Program::Ranlib),
+        ("ar", Program::Archiver),
+        ("gcc", Program::Compiler { cxx: false }),
+        ("cc", Program::Compiler { cxx: false }),
+        ("clang", Program::Compiler { cxx: false }),
+        ("g++", Program::Compiler { cxx: true }),
+        ("c++", Program::Compiler { cxx: true }),
+        ("clang++", Program::Compiler { cxx: true }),
     ];
     TABLE
         .iter()
@@ -323,7 +323,7 @@ pub(crate) struct Parsed {
 
 /// Understand one tool's argv (argv[0] already recognized as `tool`).
 pub(crate) fn analyze(
-    tool: Tool,
+    tool: Program,
     argv: &[String],
     cwd: &Path,
     segments: Vec<String>,
@@ -332,21 +332,21 @@ pub(crate) fn analyze(
     let program = argv.first().cloned().unwrap_or_default();
     let args: Vec<String> = argv.iter().skip(1).cloned().collect();
     let guessed_kind = match tool {
-        Tool::Compiler { .. } if args.iter().any(|a| a == "-c" || a == "-S" || a == "-E") => {
+        Program::Compiler { .. } if args.iter().any(|a| a == "-c" || a == "-S" || a == "-E") => {
             ToolKind::Compile
         }
-        Tool::Compiler { .. } | Tool::Linker(_) => ToolKind::Link,
-        Tool::Archiver | Tool::Ranlib => ToolKind::Archive,
+        Program::Compiler { .. } | Program::Linker(_) => ToolKind::Link,
+        Program::Archiver | Program::Ranlib => ToolKind::Archive,
     };
     let expanded_args = match expand_response_files(&args, cwd) {
         Ok(expanded) => expanded,
         Err(e) => return Refusal::new(guessed_kind, "unreadable_at_file", e.to_string()).into(),
     };
     let parsed = match tool {
-        Tool::Compiler { cxx } => compile::analyze(cxx, &expanded_args, cwd),
-        Tool::Archiver => archive::analyze(&expanded_args),
-        Tool::Linker(linker) => link::analyze_ld(linker, &expanded_args, cwd),
-        Tool::Ranlib => Err(Refusal::new(
+        Program::Compiler { cxx } => compile::analyze(cxx, &expanded_args, cwd),
+        Program::Archiver => archive::analyze(&expanded_args),
+        Program::Linker(linker) => link::analyze_ld(linker, &expanded_args, cwd),
+        Program::Ranlib => Err(Refusal::new(
             ToolKind::Archive,
             "archive_operation",
             "ranlib alone rewrites an existing archive in place",

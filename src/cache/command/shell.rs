@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArchiveArgs, Classification, Detail, Refusal, Tool, ToolKind, analyze, classify_argv, recognize,
+    ArchiveArgs, Classification, Detail, Program, Refusal, ToolKind, analyze, classify_argv,
+    recognize,
 };
 
 /// Classify a build step's command as `/bin/sh -c` would run it in `cwd`.
@@ -32,7 +33,7 @@ pub fn classify(command: &str, cwd: &Path) -> Classification {
 fn classify_segments(segments: &[String], cwd: &Path) -> Classification {
     let mut dir = cwd.to_path_buf();
     let mut removed: Vec<PathBuf> = Vec::new();
-    let mut tool: Option<(usize, Tool, Vec<String>, PathBuf)> = None;
+    let mut tool: Option<(usize, Program, Vec<String>, PathBuf)> = None;
     let mut ranlib: Option<Vec<String>> = None;
     let mut other: Option<&str> = None;
     for (index, segment) in segments.iter().enumerate() {
@@ -56,8 +57,8 @@ fn classify_segments(segments: &[String], cwd: &Path) -> Classification {
                     other.get_or_insert(segment);
                 }
             }
-            Some((_, Tool::Archiver, _, _))
-                if ranlib.is_none() && recognize(first) == Some(Tool::Ranlib) =>
+            Some((_, Program::Archiver, _, _))
+                if ranlib.is_none() && recognize(first) == Some(Program::Ranlib) =>
             {
                 ranlib = Some(words);
             }
