@@ -78,6 +78,31 @@ fn may_hide_time_macro(files: &Dependencies, invocation: &Invocation, args: &Com
         || (pastes && time_macros::may_build_a_name(file_pieces | in_args.pieces))
 }
 
+/// The key of a two-level step's result: the manifest key, every file the
+/// entry names with its hash, the absent places, and the roots it is tied
+/// to.
+fn result_key(
+    manifest_key: &Digest,
+    dependencies: &Dependencies,
+    roots: &Option<(Option<String>, Option<String>)>,
+) -> Digest {
+    let mut key = KeyHasher::new("result");
+    key.field(manifest_key);
+    for (path, hash) in &dependencies.files {
+        key.text(path).field(hash);
+    }
+    for (dir, name) in &dependencies.absent {
+        key.text(dir).text(name);
+    }
+    if let Some((build, source)) = roots {
+        for root in [build, source] {
+            key.field(&[u8::from(root.is_some())])
+                .text(root.as_deref().unwrap_or(""));
+        }
+    }
+    key.finish()
+}
+
 /// Whether `path` was written at or after `since_ns` (or is gone).
 fn modified_since(path: &Path, since_ns: i64) -> bool {
     match crate::hash::stat(&path.to_string_lossy()) {
@@ -214,48 +239,8 @@ impl Cache {
             };
             dependencies = self.read_dependencies(invocation, keyed, text, started_ns)?;
         }
-        // Only a paste can hide a time macro from the files' scan (and
-        // arguments can name one: `-DSTAMP=__TIME__`).
-        if let Detail::Compile(args) = &invocation.detail
-            && !matches!(
-                args.language,
-                Language::Asm | Language::PreprocessedC | Language::PreprocessedCxx
-            )
-            && (keyed.time_macros.is_some() || may_hide_time_macro(&dependencies, invocation, args))
-        {
-            match self.time_macros(invocation, keyed).map_err(Some)? {
-                time_macros::Seen::Nothing => {}
-                time_macros::Seen::DateTime if self.epoch_pins_time_macros(&keyed.tool) => {}
-                time_macros::Seen::DateTime => return Err(Some("date_time_macros")),
-                time_macros::Seen::Timestamp => return Err(Some("timestamp_macro")),
-            }
-        }
-        let mut outputs = Vec::with_capacity(keyed.outputs.len());
-        for (output, mode) in captured.outputs {
-            let write_failed = |err| {
-                self.write_failed(&err);
-                None
-            };
-            let (blob, size) = match output {
-                CapturedOutput::Read(content) => {
-                    // Compressed sections may hold the roots unseen (`-gz`).
-                    ties = ties.union(if crate::cache::elf::has_compressed_sections(&content) {
-                        Ties::BOTH
-                    } else {
-                        self.roots.appearing_in(&content)
-                    });
-                    let blob = self.store.put_blob(&content).map_err(write_failed)?;
-                    (blob, content.len() as u64)
-                }
-                CapturedOutput::Staged { blob, ties: seen } => {
-                    ties = ties.union(seen);
-                    let (digest, size) = (*blob.digest(), blob.size());
-                    self.store.commit_staged(blob).map_err(write_failed)?;
-                    (digest, size)
-                }
-            };
-            outputs.push(StoredOutput { blob, size, mode });
-        }
+        self.check_time_macros(invocation, keyed, &dependencies)?;
+        let outputs = self.store_outputs(captured.outputs, &mut ties)?;
         let depfile = match (&keyed.depfile, captured.depfile) {
             (Some((_, target)), Some(text)) => match self.roots.normalize_bytes(&text) {
                 Some(text) => Some(StoredDepfile {
@@ -299,21 +284,7 @@ impl Cache {
         };
         let roots = self.roots.tied(ties);
         let result_key = if keyed.two_level {
-            let mut key = KeyHasher::new("result");
-            key.field(&keyed.key);
-            for (path, hash) in &dependencies.files {
-                key.text(path).field(hash);
-            }
-            for (dir, name) in &dependencies.absent {
-                key.text(dir).text(name);
-            }
-            if let Some((build, source)) = &roots {
-                for root in [build, source] {
-                    key.field(&[u8::from(root.is_some())])
-                        .text(root.as_deref().unwrap_or(""));
-                }
-            }
-            key.finish()
+            result_key(&keyed.key, &dependencies, &roots)
         } else {
             keyed.key
         };
@@ -346,6 +317,68 @@ impl Cache {
             self.put(Namespace::Manifest, seen_key, &bytes)?;
         }
         Ok(())
+    }
+
+    /// Refuses a compile whose text expands a date or time macro the
+    /// files' scan may have missed: only a paste can hide one from it (and
+    /// arguments can name one: `-DSTAMP=__TIME__`).
+    fn check_time_macros(
+        &self,
+        invocation: &Invocation,
+        keyed: &KeyedStep,
+        dependencies: &Dependencies,
+    ) -> Result<(), Option<&'static str>> {
+        if let Detail::Compile(args) = &invocation.detail
+            && !matches!(
+                args.language,
+                Language::Asm | Language::PreprocessedC | Language::PreprocessedCxx
+            )
+            && (keyed.time_macros.is_some() || may_hide_time_macro(dependencies, invocation, args))
+        {
+            match self.time_macros(invocation, keyed).map_err(Some)? {
+                time_macros::Seen::Nothing => {}
+                time_macros::Seen::DateTime if self.epoch_pins_time_macros(&keyed.tool) => {}
+                time_macros::Seen::DateTime => return Err(Some("date_time_macros")),
+                time_macros::Seen::Timestamp => return Err(Some("timestamp_macro")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the captured outputs in the store as blobs, adding to `ties`
+    /// the roots they name.
+    fn store_outputs(
+        &self,
+        captured: Vec<(CapturedOutput, u32)>,
+        ties: &mut Ties,
+    ) -> Result<Vec<StoredOutput>, Option<&'static str>> {
+        let mut outputs = Vec::with_capacity(captured.len());
+        for (output, mode) in captured {
+            let write_failed = |err| {
+                self.write_failed(&err);
+                None
+            };
+            let (blob, size) = match output {
+                CapturedOutput::Read(content) => {
+                    // Compressed sections may hold the roots unseen (`-gz`).
+                    *ties = ties.union(if crate::cache::elf::has_compressed_sections(&content) {
+                        Ties::BOTH
+                    } else {
+                        self.roots.appearing_in(&content)
+                    });
+                    let blob = self.store.put_blob(&content).map_err(write_failed)?;
+                    (blob, content.len() as u64)
+                }
+                CapturedOutput::Staged { blob, ties: seen } => {
+                    *ties = ties.union(seen);
+                    let (digest, size) = (*blob.digest(), blob.size());
+                    self.store.commit_staged(blob).map_err(write_failed)?;
+                    (digest, size)
+                }
+            };
+            outputs.push(StoredOutput { blob, size, mode });
+        }
+        Ok(outputs)
     }
 
     /// The files a compile or link read besides those in its key, with

@@ -81,13 +81,9 @@ pub(super) fn analyze(cxx_driver: bool, args: &[String], cwd: &Path) -> Result<P
     decide(cxx_driver, d, key, pp, cwd)
 }
 
-fn decide(
-    cxx_driver: bool,
-    d: DriverArgs,
-    key_args: Vec<String>,
-    preprocessor_only: Vec<bool>,
-    cwd: &Path,
-) -> Result<Parsed, Refusal> {
+/// Refuses the driver's modes that make no object: queries, `-E`, `-M`
+/// alone, `-S`.
+fn refuse_other_modes(d: &DriverArgs) -> Result<(), Refusal> {
     use ToolKind::Compile;
     let compiling = d.c || d.asm_only || d.preprocess;
     if let Some(q) = &d.query {
@@ -119,6 +115,35 @@ fn decide(
             "-S writes assembly",
         ));
     }
+    Ok(())
+}
+
+/// The include dirs in search order: -iquote, -I, -isystem, -idirafter.
+fn include_dirs([quote, plain, system, after]: [Vec<String>; 4]) -> Vec<IncludeDir> {
+    let dirs = |paths: Vec<String>, quote_only: bool, system: bool, after: bool| {
+        paths.into_iter().map(move |path| IncludeDir {
+            path,
+            quote_only,
+            system,
+            after,
+        })
+    };
+    dirs(quote, true, false, false)
+        .chain(dirs(plain, false, false, false))
+        .chain(dirs(system, false, true, false))
+        .chain(dirs(after, false, true, true))
+        .collect()
+}
+
+fn decide(
+    cxx_driver: bool,
+    d: DriverArgs,
+    key_args: Vec<String>,
+    preprocessor_only: Vec<bool>,
+    cwd: &Path,
+) -> Result<Parsed, Refusal> {
+    use ToolKind::Compile;
+    refuse_other_modes(&d)?;
     if !d.c {
         return link::driver_link(cxx_driver, &d, key_args, cwd);
     }
@@ -190,20 +215,7 @@ fn decide(
                 .into_owned()
         })
     });
-    let [quote, plain, system, after] = d.include;
-    let dirs = |paths: Vec<String>, quote_only: bool, system: bool, after: bool| {
-        paths.into_iter().map(move |path| IncludeDir {
-            path,
-            quote_only,
-            system,
-            after,
-        })
-    };
-    let include_dirs = dirs(quote, true, false, false)
-        .chain(dirs(plain, false, false, false))
-        .chain(dirs(system, false, true, false))
-        .chain(dirs(after, false, true, true))
-        .collect();
+    let include_dirs = include_dirs(d.include);
     Ok(Parsed {
         kind: Compile,
         detail: Detail::Compile(CompileArgs {
