@@ -4,11 +4,12 @@
 //! step that reads it (labelled with how it is read) and from a step to each
 //! file it writes. Step and file data live in dense vectors indexed by
 //! [`StepId`] / [`FileId`] so the hot paths (dirty checking, scheduling) walk
-//! plain slices, while petgraph holds the topology for whole-graph questions
-//! (cycles, reachability, `-t graph`).
+//! plain slices, while the petgraph answers whole-graph questions
+//! (reachability, waves, `-t graph`: see `walk`).
 
 mod densemap;
 mod paths;
+mod walk;
 
 use std::collections::HashMap;
 
@@ -424,6 +425,14 @@ impl Graph {
     /// ninja adds to the wanted set). `discovered` gives each step's extra
     /// inputs from earlier depfiles; they order steps but, being hints from
     /// an older build, never make a cycle. Reports the first cycle found.
+    ///
+    /// A hand-written walk, not petgraph's `toposort`: it follows the
+    /// depfile dependencies (not in the petgraph), visits only what the
+    /// targets need, in manifest order, which the cycle message (ninja's,
+    /// byte for byte) and the order of `-d explain` show. Not for speed:
+    /// on the 100,000-edge synthetic manifest (scripts/bench.sh) petgraph's
+    /// `toposort` of the whole graph took 5-10 ms and `tarjan_scc` 11-22 ms,
+    /// against 125 ms for this plan phase with its bookkeeping.
     pub fn plan_order<'a>(
         &self,
         targets: &[FileId],

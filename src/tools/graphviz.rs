@@ -39,7 +39,7 @@ fn write_dot(out: &mut dyn Write, graph: &Graph, targets: &[FileId]) -> io::Resu
         // Backslashes would be escapes in dot; ninja shows them as slashes.
         let label = graph.path(file).replace('\\', "/");
         writeln!(out, "\"f{}\" [label=\"{label}\"]", file.0)?;
-        let Some(step_id) = graph.producer(file) else {
+        let Some(step_id) = graph.writer(file) else {
             continue;
         };
         if std::mem::replace(&mut step_seen[step_id.index()], true) {

@@ -6,7 +6,6 @@ use std::io::{self, Write};
 
 use super::options::{self, Spec};
 use super::{ToolContext, collect_targets};
-use crate::graph::{Graph, StepId};
 use crate::ninja::eval::shell_escape_into;
 
 const SPEC: Spec = Spec {
@@ -32,11 +31,17 @@ pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
             return Ok(1);
         }
     };
-    let mut visited = vec![false; graph.steps.len()];
     let mut inputs = BTreeSet::new();
-    for target in targets {
-        if let Some(step) = graph.producer(target) {
-            collect_inputs(&graph, step, &mut visited, &mut inputs);
+    for step in graph.steps_needed(&targets) {
+        let step = graph.step(step);
+        // Phony steps are walked through but their own inputs not listed.
+        if step.is_phony() {
+            continue;
+        }
+        for &input in &step.ins {
+            let mut quoted = String::new();
+            shell_escape_into(graph.path(input), &mut quoted);
+            inputs.insert(quoted);
         }
     }
     for input in inputs {
@@ -57,31 +62,4 @@ fn print_usage(out: &mut dyn Write) -> io::Result<()> {
          Options:\n  \
          -h, --help   Print this message.\n"
     )
-}
-
-/// Adds the inputs of every non-phony step reachable from `root`; phony
-/// steps are walked through but their own inputs are not listed.
-fn collect_inputs(
-    graph: &Graph,
-    root: StepId,
-    visited: &mut [bool],
-    inputs: &mut BTreeSet<String>,
-) {
-    let mut pending = vec![root];
-    visited[root.index()] = true;
-    while let Some(step_id) = pending.pop() {
-        let step = graph.step(step_id);
-        for &input in &step.ins {
-            if let Some(producer) = graph.producer(input)
-                && !std::mem::replace(&mut visited[producer.index()], true)
-            {
-                pending.push(producer);
-            }
-            if !step.is_phony() {
-                let mut quoted = String::new();
-                shell_escape_into(graph.path(input), &mut quoted);
-                inputs.insert(quoted);
-            }
-        }
-    }
 }

@@ -39,7 +39,7 @@ pub fn classify(
         }
     }
     let mut outcomes: HashMap<StepId, StepForecast> = HashMap::new();
-    for wave in waves(graph, &forecast.order) {
+    for wave in graph.waves(&forecast.order) {
         let mut to_probe: Vec<(StepId, Invocation)> = Vec::new();
         for step in wave {
             let s = &graph.steps[step.index()];
@@ -132,33 +132,6 @@ pub fn classify(
         .collect()
 }
 
-/// The steps of `order` grouped by depth: a step comes after every step
-/// that produces one of its inputs (order-only ones included, as generated
-/// headers usually are), seeing through phony steps.
-fn waves(graph: &Graph, order: &[StepId]) -> Vec<Vec<StepId>> {
-    let mut depth: HashMap<StepId, usize> = HashMap::with_capacity(order.len());
-    let mut waves: Vec<Vec<StepId>> = Vec::new();
-    for &step in order {
-        let s = &graph.steps[step.index()];
-        // `order` is topological for manifest inputs; a producer not seen
-        // yet is not waited on.
-        let level = s
-            .ins
-            .iter()
-            .filter_map(|&f| graph.files[f.index()].producer)
-            .filter(|&p| p != step)
-            .filter_map(|p| depth.get(&p).map(|d| d + 1))
-            .max()
-            .unwrap_or(0);
-        depth.insert(step, level);
-        if waves.len() <= level {
-            waves.resize_with(level + 1, Vec::new);
-        }
-        waves[level].push(step);
-    }
-    waves
-}
-
 /// Every output of `step` will be written by a run of its tool: its content
 /// is unknown until then.
 fn mark_pending(overlay: &mut HashMap<PathBuf, Expected>, graph: &Graph, cwd: &Path, step: StepId) {
@@ -187,40 +160,5 @@ pub fn described(output: String, invocation: &Invocation, outcome: Outcome) -> S
         kind: invocation.kind.name(),
         source: invocation.source().map(str::to_string),
         outcome,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waves_follow_producers_through_any_input() {
-        let manifest = "rule cc\n  command = cc $in -o $out\n\
-            rule gen\n  command = gen $out\n\
-            build gen.h: gen\n\
-            build a.o: cc a.c || gen.h\n\
-            build b.o: cc b.c\n\
-            build all.a: cc a.o b.o\n\
-            build both: phony all.a\n";
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("build.ninja");
-        std::fs::write(&path, manifest).unwrap();
-        let graph = crate::driver::load_graph(&path).unwrap();
-        let order: Vec<StepId> = (0..graph.steps.len()).map(|i| StepId(i as u32)).collect();
-        let name = |step: &StepId| graph.path(graph.steps[step.index()].outs[0]).to_string();
-        let names: Vec<Vec<String>> = waves(&graph, &order)
-            .iter()
-            .map(|wave| wave.iter().map(name).collect())
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                vec!["gen.h".to_string(), "b.o".to_string()],
-                vec!["a.o".to_string()],
-                vec!["all.a".to_string()],
-                vec!["both".to_string()],
-            ]
-        );
     }
 }
