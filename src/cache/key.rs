@@ -5,23 +5,19 @@
 //! and record of one step share.
 
 use std::collections::HashSet;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::paths::is_under;
-use super::preprocessed::preprocessor_options;
 use super::probe::Expected;
 use super::probe::INPUT_PENDING;
 use super::probe::Overlay;
 use super::probe::no_overlay;
 use crate::cache::Cache;
-use crate::cache::command::{CompileArgs, Detail, Invocation, Language, ToolKind};
-use crate::cache::files::CommentDialect;
+use crate::cache::command::{Detail, Invocation, ToolKind};
 use crate::cache::records::{KeyHasher, LastSeen};
 use crate::cache::store::Digest;
 use crate::cache::time_macros;
-use crate::cache::toolchain::{Family, ToolIdentity};
+use crate::cache::toolchain::ToolIdentity;
 use crate::hash::Hash;
 
 /// Variables that change what a compiler produces or prints.
@@ -102,45 +98,6 @@ pub(super) struct KeyedStep {
     pub(super) time_macros: Option<time_macros::Seen>,
 }
 
-/// How comments can be told apart from code for this compile, or `None`
-/// when its outputs may depend on what comments say (see
-/// [`crate::cache::source_text::comment_blind_hash`] for the cases).
-fn comment_dialect(
-    invocation: &Invocation,
-    args: &CompileArgs,
-    tool: &ToolIdentity,
-) -> Option<CommentDialect> {
-    let c_family = matches!(
-        args.language,
-        Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx
-    );
-    let plain_c = matches!(args.language, Language::C | Language::ObjC);
-    let options = preprocessor_options(invocation);
-    let sees_comments = options.iter().any(|&option| {
-        matches!(
-            option,
-            "-traditional" | "-traditional-cpp" | "-fparse-all-comments" | "-C" | "-CC"
-        )
-    });
-    if !c_family || sees_comments || (tool.family == Family::Clang && args.debug) {
-        return None;
-    }
-    // The last -std wins; -ansi is C90 for C. In C90 `//` is not a comment.
-    let c90 = plain_c
-        && options.iter().rev().find_map(|&option| match option {
-            "-std=c89" | "-std=c90" | "-std=iso9899:1990" | "-std=iso9899:199409" | "-ansi" => {
-                Some(true)
-            }
-            _ if option.starts_with("-std=") => Some(false),
-            _ => None,
-        }) == Some(true);
-    Some(if c90 {
-        CommentDialect::BlockOnly
-    } else {
-        CommentDialect::BlockAndLine
-    })
-}
-
 impl Cache {
     pub(super) fn key_step(&self, invocation: &Invocation) -> Result<KeyedStep, &'static str> {
         self.key_step_with(invocation, &no_overlay)
@@ -170,7 +127,7 @@ impl Cache {
         invocation.kind.rules().key(self, invocation, tool, overlay)
     }
 
-    fn args_digest(&self, invocation: &Invocation, extra: &[String]) -> Digest {
+    pub(super) fn args_digest(&self, invocation: &Invocation, extra: &[String]) -> Digest {
         let mut key = KeyHasher::new("args");
         key.text(&self.roots.normalize(&invocation.cwd.to_string_lossy()));
         for arg in invocation.key_args.iter().chain(extra) {
@@ -189,153 +146,6 @@ impl Cache {
             };
         }
         key.finish()
-    }
-
-    pub(super) fn key_compile(
-        &self,
-        invocation: &Invocation,
-        args: &CompileArgs,
-        tool: Arc<ToolIdentity>,
-    ) -> Result<KeyedStep, &'static str> {
-        let cwd = &invocation.cwd;
-        // These make gcc write one more dependency file, which a hit would
-        // not restore.
-        if ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some())
-        {
-            return Err("dependency_env");
-        }
-        if args.records_command_line && tool.family != Family::Gcc {
-            return Err("records_command_line");
-        }
-        if crate::cache::shadows::unmodelled_include_option(&invocation.expanded_args).is_some() {
-            return Err("unmodelled_include_option");
-        }
-        let source = cwd.join(&args.source);
-        // A comment-only edit keeps the key when nothing the compiler makes
-        // can see comments; the raw content then still decides for results
-        // with diagnostics (they quote source lines).
-        let dialect = comment_dialect(invocation, args, &tool);
-        let (facts, blind) = match self.files.source_facts(&source, dialect) {
-            Ok(Some(found)) => found,
-            _ => return Err("unreadable_source"),
-        };
-        if facts.timestamp {
-            return Err("timestamp_macro");
-        }
-        if facts.assembler_reads {
-            return Err(ASSEMBLER_READS);
-        }
-        let remap_args = if self.settings.path_remap {
-            self.prefix_map_args(args)
-        } else {
-            Vec::new()
-        };
-        let extra_args = remap_args.clone();
-        let args_digest = self.args_digest(invocation, &extra_args);
-        let env_digest = Self::env_digest(COMPILE_ENV);
-        let mut keyed_inputs = HashSet::from([source.clone()]);
-        let read_files = self.read_files_digest(cwd, &args.read_files, &mut keyed_inputs)?;
-        let mut key = KeyHasher::new("compile");
-        key.field(&tool.digest)
-            .text(args.language.as_x_arg())
-            .field(&args_digest)
-            .field(&blind.unwrap_or(facts.hash))
-            .field(&env_digest)
-            .field(&read_files);
-        let key = key.finish();
-        let output = cwd.join(&args.output);
-        let depfile = args.depfile.as_ref().map(|d| {
-            let target = args
-                .dep_target
-                .clone()
-                .unwrap_or_else(|| args.output.clone());
-            (cwd.join(d), target)
-        });
-        let mut seen_key = KeyHasher::new("last-seen");
-        seen_key
-            .text(&self.roots.normalize(&source.to_string_lossy()))
-            .text(&self.roots.normalize(&output.to_string_lossy()));
-        let last_seen = LastSeen {
-            tool: tool.digest,
-            args: args_digest,
-            source: facts.hash,
-            env: env_digest,
-        };
-        Ok(KeyedStep {
-            kind: ToolKind::Compile,
-            cwd: cwd.clone(),
-            key,
-            two_level: true,
-            outputs: vec![output],
-            depfile,
-            keyed_inputs,
-            extra_args,
-            private_deps: None,
-            last_seen: Some((seen_key.finish(), last_seen)),
-            source_facts: Some(facts),
-            raw_source: blind.map(|_| (self.roots.normalize(&args.source), facts.hash)),
-            tool,
-            remap_args,
-            cpp_key: None,
-            read_files,
-            time_macros: None,
-        })
-    }
-
-    /// The content of the files options name for the compiler to read
-    /// (`-specs=`, sanitizer lists...; see [`CompileArgs::read_files`]),
-    /// which join `keyed`. A spec file may `%include` another, which is
-    /// not followed: such a compile is not cached.
-    fn read_files_digest(
-        &self,
-        cwd: &Path,
-        files: &[String],
-        keyed: &mut HashSet<PathBuf>,
-    ) -> Result<Digest, &'static str> {
-        let mut key = KeyHasher::new("read-files");
-        for file in files {
-            let path = cwd.join(file);
-            key.text(&self.roots.normalize(file));
-            match fs::read(&path) {
-                Ok(content) if memchr::memmem::find(&content, b"%include").is_some() => {
-                    return Err("specs_include");
-                }
-                Ok(content) => {
-                    key.field(blake3::hash(&content).as_bytes());
-                    keyed.insert(path);
-                }
-                // Searched elsewhere (a spec file in the toolchain's dirs)
-                // or an error the compile reports.
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                    key.field(b"absent");
-                }
-                Err(_) => return Err("unreadable_input"),
-            }
-        }
-        Ok(key.finish())
-    }
-
-    /// `-ffile-prefix-map` for the build dir and the source root (when the
-    /// build does not map them already), so `-g` objects do not embed them.
-    fn prefix_map_args(&self, args: &CompileArgs) -> Vec<String> {
-        let mapped = |root: &str| {
-            args.prefix_maps
-                .iter()
-                .any(|map| map.debug && map.macros && is_under(root, &map.old))
-        };
-        let mut extra = Vec::new();
-        if let (Some(source), Some(relative)) =
-            (self.roots.source(), self.roots.source_from_build())
-            && !mapped(source)
-        {
-            extra.push(format!("-ffile-prefix-map={source}={relative}"));
-        }
-        if !mapped(self.roots.build()) {
-            extra.push(format!("-ffile-prefix-map={}=.", self.roots.build()));
-        }
-        extra
     }
 
     pub(super) fn key_archive_or_link(

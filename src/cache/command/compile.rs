@@ -17,6 +17,19 @@ use crate::cache::key::KeyedStep;
 use crate::cache::probe::{Expected, INPUT_PENDING, Overlay};
 use crate::cache::record::Dependencies;
 use crate::cache::toolchain::ToolIdentity;
+use std::collections::{HashMap, HashSet};
+use std::fs;
+
+use super::Language;
+use crate::cache::absent::{Names, system_search_args};
+use crate::cache::files::CommentDialect;
+use crate::cache::key::{ASSEMBLER_READS, COMPILE_ENV};
+use crate::cache::paths::is_under;
+use crate::cache::preprocessed::preprocessor_options;
+use crate::cache::records::{FileIdentity, KeyHasher, LastSeen};
+use crate::cache::shadows::HeaderSearch;
+use crate::cache::store::Digest;
+use crate::cache::toolchain::Family;
 
 pub(super) fn analyze(cxx_driver: bool, args: &[String], cwd: &Path) -> Result<Parsed, Refusal> {
     let mut d = DriverArgs::default();
@@ -323,5 +336,302 @@ impl StepKind for Compile {
 
     fn has_text_key(&self) -> bool {
         true
+    }
+}
+
+/// How comments can be told apart from code for this compile, or `None`
+/// when its outputs may depend on what comments say (see
+/// [`crate::cache::source_text::comment_blind_hash`] for the cases).
+fn comment_dialect(
+    invocation: &Invocation,
+    args: &CompileArgs,
+    tool: &ToolIdentity,
+) -> Option<CommentDialect> {
+    let c_family = matches!(
+        args.language,
+        Language::C | Language::Cxx | Language::ObjC | Language::ObjCxx
+    );
+    let plain_c = matches!(args.language, Language::C | Language::ObjC);
+    let options = preprocessor_options(invocation);
+    let sees_comments = options.iter().any(|&option| {
+        matches!(
+            option,
+            "-traditional" | "-traditional-cpp" | "-fparse-all-comments" | "-C" | "-CC"
+        )
+    });
+    if !c_family || sees_comments || (tool.family == Family::Clang && args.debug) {
+        return None;
+    }
+    // The last -std wins; -ansi is C90 for C. In C90 `//` is not a comment.
+    let c90 = plain_c
+        && options.iter().rev().find_map(|&option| match option {
+            "-std=c89" | "-std=c90" | "-std=iso9899:1990" | "-std=iso9899:199409" | "-ansi" => {
+                Some(true)
+            }
+            _ if option.starts_with("-std=") => Some(false),
+            _ => None,
+        }) == Some(true);
+    Some(if c90 {
+        CommentDialect::BlockOnly
+    } else {
+        CommentDialect::BlockAndLine
+    })
+}
+
+impl Cache {
+    pub(super) fn key_compile(
+        &self,
+        invocation: &Invocation,
+        args: &CompileArgs,
+        tool: Arc<ToolIdentity>,
+    ) -> Result<KeyedStep, &'static str> {
+        let cwd = &invocation.cwd;
+        // These make gcc write one more dependency file, which a hit would
+        // not restore.
+        if ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some())
+        {
+            return Err("dependency_env");
+        }
+        if args.records_command_line && tool.family != Family::Gcc {
+            return Err("records_command_line");
+        }
+        if crate::cache::shadows::unmodelled_include_option(&invocation.expanded_args).is_some() {
+            return Err("unmodelled_include_option");
+        }
+        let source = cwd.join(&args.source);
+        // A comment-only edit keeps the key when nothing the compiler makes
+        // can see comments; the raw content then still decides for results
+        // with diagnostics (they quote source lines).
+        let dialect = comment_dialect(invocation, args, &tool);
+        let (facts, blind) = match self.files.source_facts(&source, dialect) {
+            Ok(Some(found)) => found,
+            _ => return Err("unreadable_source"),
+        };
+        if facts.timestamp {
+            return Err("timestamp_macro");
+        }
+        if facts.assembler_reads {
+            return Err(ASSEMBLER_READS);
+        }
+        let remap_args = if self.settings.path_remap {
+            self.prefix_map_args(args)
+        } else {
+            Vec::new()
+        };
+        let extra_args = remap_args.clone();
+        let args_digest = self.args_digest(invocation, &extra_args);
+        let env_digest = Self::env_digest(COMPILE_ENV);
+        let mut keyed_inputs = HashSet::from([source.clone()]);
+        let read_files = self.read_files_digest(cwd, &args.read_files, &mut keyed_inputs)?;
+        let mut key = KeyHasher::new("compile");
+        key.field(&tool.digest)
+            .text(args.language.as_x_arg())
+            .field(&args_digest)
+            .field(&blind.unwrap_or(facts.hash))
+            .field(&env_digest)
+            .field(&read_files);
+        let key = key.finish();
+        let output = cwd.join(&args.output);
+        let depfile = args.depfile.as_ref().map(|d| {
+            let target = args
+                .dep_target
+                .clone()
+                .unwrap_or_else(|| args.output.clone());
+            (cwd.join(d), target)
+        });
+        let mut seen_key = KeyHasher::new("last-seen");
+        seen_key
+            .text(&self.roots.normalize(&source.to_string_lossy()))
+            .text(&self.roots.normalize(&output.to_string_lossy()));
+        let last_seen = LastSeen {
+            tool: tool.digest,
+            args: args_digest,
+            source: facts.hash,
+            env: env_digest,
+        };
+        Ok(KeyedStep {
+            kind: ToolKind::Compile,
+            cwd: cwd.clone(),
+            key,
+            two_level: true,
+            outputs: vec![output],
+            depfile,
+            keyed_inputs,
+            extra_args,
+            private_deps: None,
+            last_seen: Some((seen_key.finish(), last_seen)),
+            source_facts: Some(facts),
+            raw_source: blind.map(|_| (self.roots.normalize(&args.source), facts.hash)),
+            tool,
+            remap_args,
+            cpp_key: None,
+            read_files,
+            time_macros: None,
+        })
+    }
+
+    /// The content of the files options name for the compiler to read
+    /// (`-specs=`, sanitizer lists...; see [`CompileArgs::read_files`]),
+    /// which join `keyed`. A spec file may `%include` another, which is
+    /// not followed: such a compile is not cached.
+    fn read_files_digest(
+        &self,
+        cwd: &Path,
+        files: &[String],
+        keyed: &mut HashSet<PathBuf>,
+    ) -> Result<Digest, &'static str> {
+        let mut key = KeyHasher::new("read-files");
+        for file in files {
+            let path = cwd.join(file);
+            key.text(&self.roots.normalize(file));
+            match fs::read(&path) {
+                Ok(content) if memchr::memmem::find(&content, b"%include").is_some() => {
+                    return Err("specs_include");
+                }
+                Ok(content) => {
+                    key.field(blake3::hash(&content).as_bytes());
+                    keyed.insert(path);
+                }
+                // Searched elsewhere (a spec file in the toolchain's dirs)
+                // or an error the compile reports.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    key.field(b"absent");
+                }
+                Err(_) => return Err("unreadable_input"),
+            }
+        }
+        Ok(key.finish())
+    }
+
+    /// `-ffile-prefix-map` for the build dir and the source root (when the
+    /// build does not map them already), so `-g` objects do not embed them.
+    fn prefix_map_args(&self, args: &CompileArgs) -> Vec<String> {
+        let mapped = |root: &str| {
+            args.prefix_maps
+                .iter()
+                .any(|map| map.debug && map.macros && is_under(root, &map.old))
+        };
+        let mut extra = Vec::new();
+        if let (Some(source), Some(relative)) =
+            (self.roots.source(), self.roots.source_from_build())
+            && !mapped(source)
+        {
+            extra.push(format!("-ffile-prefix-map={source}={relative}"));
+        }
+        if !mapped(self.roots.build()) {
+            extra.push(format!("-ffile-prefix-map={}=.", self.roots.build()));
+        }
+        extra
+    }
+
+    /// The places where a header would have been found before the one the
+    /// compile read, had it existed (see [`crate::cache::shadows`]), and
+    /// those `__has_include` probed: the absent ones, and the files found
+    /// there (with their hashes, added to `files`).
+    pub(super) fn absent_headers(
+        &self,
+        invocation: &Invocation,
+        args: &CompileArgs,
+        keyed: &KeyedStep,
+        read: &[(String, crate::cache::files::FileFacts)],
+        files: &mut Dependencies,
+    ) -> Result<Vec<(String, String)>, Option<&'static str>> {
+        let cwd = &invocation.cwd;
+        let system = if args.nostdinc {
+            None
+        } else {
+            let relevant = system_search_args(&invocation.expanded_args);
+            // Without the compiler's own dirs, a header from one would
+            // seem found outside every search dir.
+            Some(
+                self.toolchains
+                    .system_include_dirs(&keyed.tool, args.language.as_x_arg(), &relevant)
+                    .map_err(|_| Some("include_dirs_unknown"))?,
+            )
+        };
+        let env_steers = crate::cache::toolchain::STEERING_ENV
+            .iter()
+            .any(|name| name.ends_with("PATH") && std::env::var_os(name).is_some());
+        let search = HeaderSearch::new(cwd, args, system.as_deref(), env_steers);
+        let dir_of = |full: &str| full.rsplit_once('/').map(|(dir, _)| dir.to_string());
+        let mut includers: Vec<String> = Vec::new();
+        for (full, facts) in read {
+            if facts.quote_include
+                && let Some(dir) = dir_of(full)
+                && !includers.contains(&dir)
+            {
+                includers.push(dir);
+            }
+        }
+        let mut absent: HashSet<(String, String)> = HashSet::new();
+        // Each dir is listed (or its listing checked by stat) once per call.
+        let mut listings: HashMap<String, Option<Names>> = HashMap::new();
+        let mut is_absent = |dir: &str, name: &str| {
+            let first = name.split('/').next().unwrap_or(name);
+            let may_exist = listings
+                .entry(dir.to_string())
+                .or_insert_with(|| self.listings.listing(Path::new(dir)))
+                .as_ref()
+                .is_none_or(|names| names.contains(first));
+            !may_exist || fs::symlink_metadata(Path::new(dir).join(name)).is_err()
+        };
+        // The source (first) is named, not searched for.
+        for (full, _) in read.iter().skip(1) {
+            for (dir, name) in search.places_before(full, &includers) {
+                let place = (dir.to_string(), name.to_string());
+                if !absent.contains(&place) && is_absent(dir, name) {
+                    absent.insert(place);
+                }
+            }
+        }
+        for (full, facts) in read {
+            if !facts.has_include {
+                continue;
+            }
+            let text = fs::read(full).map_err(|_| Some("input_vanished"))?;
+            let probes = crate::cache::shadows::has_include_probes(&text)
+                .ok_or(Some("has_include_macro"))?;
+            let own_dir = dir_of(full).unwrap_or_default();
+            for probe in probes {
+                let beside = probe.quoted.then_some(&own_dir);
+                for dir in beside.into_iter().chain(search.dirs()) {
+                    let path = Path::new(dir).join(&probe.name);
+                    if is_absent(dir, &probe.name) {
+                        absent.insert((dir.clone(), probe.name.clone()));
+                        continue;
+                    }
+                    let Ok(Some(stat)) = crate::hash::stat(&path.to_string_lossy()) else {
+                        return Err(Some("input_vanished"));
+                    };
+                    let normal = self.roots.normalize(&path.to_string_lossy());
+                    if stat.not_regular || files.files.iter().any(|(p, _)| *p == normal) {
+                        continue;
+                    }
+                    let facts = self
+                        .files
+                        .facts_at(&path, stat)
+                        .map_err(|_| Some("input_vanished"))?;
+                    let settled = !crate::cache::files::is_racy(&stat);
+                    files.files.push((normal, facts.hash));
+                    files
+                        .identities
+                        .push(settled.then(|| FileIdentity::of(&stat)));
+                }
+            }
+        }
+        let mut normalized_dirs: HashMap<String, String> = HashMap::new();
+        let mut absent: Vec<(String, String)> = absent
+            .into_iter()
+            .map(|(dir, name)| {
+                let dir = normalized_dirs
+                    .entry(dir)
+                    .or_insert_with_key(|dir| self.roots.normalize(dir));
+                (dir.clone(), name)
+            })
+            .collect();
+        absent.sort();
+        Ok(absent)
     }
 }

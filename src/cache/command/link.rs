@@ -16,6 +16,10 @@ use crate::cache::key::KeyedStep;
 use crate::cache::probe::Overlay;
 use crate::cache::record::Dependencies;
 use crate::cache::toolchain::ToolIdentity;
+use std::collections::{HashMap, HashSet};
+
+use crate::cache::absent::system_search_args;
+use crate::cache::paths::join_text;
 
 const LINK: ToolKind = ToolKind::Link;
 
@@ -319,5 +323,134 @@ impl StepKind for Link {
             Detail::Link(link) => cache.absent_libraries(invocation, keyed, link.driver, deps),
             _ => Ok(Vec::new()),
         }
+    }
+}
+
+impl Cache {
+    /// The places where a library or startfile the link read would have
+    /// been found first, had it existed: the dirs searched before the one
+    /// it came from, in the order the linker searches them (`-L` dirs,
+    /// then, through a compiler driver, `LIBRARY_PATH` and the driver's
+    /// own dirs, then the linker's built-in ones; see
+    /// [`crate::cache::toolchain::Toolchains::library_search_dirs`]).
+    pub(super) fn absent_libraries(
+        &self,
+        invocation: &Invocation,
+        keyed: &KeyedStep,
+        driver: bool,
+        deps: &[String],
+    ) -> Result<Vec<(String, String)>, Option<&'static str>> {
+        let cwd = &invocation.cwd;
+        let mut search: Vec<String> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut linker_args: Vec<&str> = Vec::new();
+        let mut args = invocation.expanded_args.iter();
+        while let Some(arg) = args.next() {
+            match arg.strip_prefix("-Wl,") {
+                Some(list) => linker_args.extend(list.split(',')),
+                None if arg == "-Xlinker" => linker_args.extend(args.next().map(String::as_str)),
+                None => linker_args.push(arg),
+            }
+        }
+        let mut args = linker_args.into_iter();
+        while let Some(arg) = args.next() {
+            if arg == "-L" || arg == "--library-path" {
+                search.extend(args.next().map(|dir| join_text(cwd, dir)));
+            } else if let Some(dir) = arg
+                .strip_prefix("--library-path=")
+                .or_else(|| arg.strip_prefix("-L"))
+            {
+                search.push(join_text(cwd, dir));
+            } else if arg == "-l" || arg == "--library" {
+                names.extend(args.next().map(str::to_string));
+            } else if let Some(name) = arg
+                .strip_prefix("--library=")
+                .or_else(|| arg.strip_prefix("-l"))
+            {
+                names.push(name.to_string());
+            }
+        }
+        let relevant = system_search_args(&invocation.expanded_args);
+        let builtin = self
+            .toolchains
+            .library_search_dirs(&keyed.tool, driver, &relevant, cwd)
+            .map_err(|_| Some("library_dirs_unknown"))?;
+        search.extend(
+            builtin
+                .iter()
+                .map(|dir| join_text(cwd, &dir.to_string_lossy())),
+        );
+        let last: HashMap<&str, usize> = search
+            .iter()
+            .enumerate()
+            .map(|(at, dir)| (dir.as_str(), at))
+            .collect();
+        // What a file of this name may have been looked up as: `-lNAME`
+        // tries libNAME.so, then libNAME.a, in each dir.
+        let looked_up_as = |file: &str| -> Vec<String> {
+            let stem = file
+                .strip_prefix("lib")
+                .and_then(|rest| rest.strip_suffix(".so").or_else(|| rest.strip_suffix(".a")));
+            match stem {
+                Some(stem) => vec![format!("lib{stem}.so"), format!("lib{stem}.a")],
+                None => vec![file.to_string()],
+            }
+        };
+        let mut absent: HashSet<(String, String)> = HashSet::new();
+        let mut note = |dir: &str, candidate: &str| {
+            let place = (dir.to_string(), candidate.to_string());
+            if !absent.contains(&place) && !Path::new(dir).join(candidate).exists() {
+                absent.insert(place);
+            }
+        };
+        let read: Vec<String> = deps
+            .iter()
+            .filter(|dep| !keyed.keyed_inputs.contains(&cwd.join(dep)))
+            .map(|dep| join_text(cwd, dep))
+            .collect();
+        for full in &read {
+            let Some((dir, file)) = full.rsplit_once('/') else {
+                continue;
+            };
+            let Some(&at) = last.get(dir) else {
+                continue;
+            };
+            let candidates = looked_up_as(file);
+            for earlier in &search[..at] {
+                for candidate in &candidates {
+                    note(earlier, candidate);
+                }
+            }
+            // In one dir the shared library wins over the archive.
+            if file.ends_with(".a") {
+                note(dir, &candidates[0]);
+            }
+        }
+        // A `-l` library found outside every search dir (a sysroot the
+        // list spells otherwise): every dir counts as earlier.
+        for name in &names {
+            let candidates = match name.strip_prefix(':') {
+                Some(file) => vec![file.to_string()],
+                None => vec![format!("lib{name}.so"), format!("lib{name}.a")],
+            };
+            let found_outside = read.iter().any(|full| {
+                full.rsplit_once('/').is_some_and(|(dir, file)| {
+                    candidates.iter().any(|c| c == file) && !last.contains_key(dir)
+                })
+            });
+            if found_outside {
+                for dir in &search {
+                    for candidate in &candidates {
+                        note(dir, candidate);
+                    }
+                }
+            }
+        }
+        let mut absent: Vec<(String, String)> = absent
+            .into_iter()
+            .map(|(dir, name)| (self.roots.normalize(&dir), name))
+            .collect();
+        absent.sort();
+        Ok(absent)
     }
 }
