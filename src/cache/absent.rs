@@ -1,6 +1,7 @@
-//! The places that must stay empty for an entry to hold: where a header
-//! or library would have been found first, had it existed, and the
-//! directory listings that make checking them cheap.
+//! What the kinds' absent places share (the places that must stay empty
+//! for an entry to hold, see `StepKind::absent_places`): the directory
+//! listings that make checking them cheap, and the arguments that move a
+//! compiler's default search dirs.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;

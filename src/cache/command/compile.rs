@@ -1,6 +1,9 @@
-//! gcc/clang driver command lines: a single-source compile the cache can key,
-//! or a link through the driver (handed to [`super::link`]). The arguments
-//! are scanned by [`super::driver`], which knows every option.
+//! The compile kind: a gcc/clang command line that compiles one source (a
+//! link through the driver is handed to [`super::link`]; the arguments are
+//! scanned by [`super::driver`], which knows every option), its key (the
+//! source's content, comment-blind when nothing can see comments, the
+//! files options name, the prefix maps the cache adds) and the places a
+//! header would have shadowed the ones it read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,4 +1,6 @@
-//! Links, through the compiler driver or by running ld directly.
+//! The link kind: links through the compiler driver or by running ld
+//! directly, and the places a library the link read could have been found
+//! first.
 //!
 //! A link is cacheable when its only output is the `-o` file and the linker
 //! can report what it read (`--dependency-file`, GNU ld and lld), so map
