@@ -13,7 +13,7 @@ use super::probe::INPUT_PENDING;
 use super::probe::Overlay;
 use super::probe::no_overlay;
 use crate::cache::Cache;
-use crate::cache::command::{Detail, Invocation, ToolKind};
+use crate::cache::command::{Invocation, ToolKind};
 use crate::cache::records::{KeyHasher, LastSeen};
 use crate::cache::store::Digest;
 use crate::cache::time_macros;
@@ -98,6 +98,17 @@ pub(super) struct KeyedStep {
     pub(super) time_macros: Option<time_macros::Seen>,
 }
 
+/// What an archive's or link's arguments list (see
+/// [`Cache::key_listed_inputs`]).
+pub(super) struct Listed<'a> {
+    /// Archive members, link inputs.
+    pub(super) inputs: &'a [String],
+    pub(super) output: &'a str,
+    /// Whether the files the tool read besides these are found in a depfile
+    /// (a link) or there are none (an archive).
+    pub(super) two_level: bool,
+}
+
 impl Cache {
     pub(super) fn key_step(&self, invocation: &Invocation) -> Result<KeyedStep, &'static str> {
         self.key_step_with(invocation, &no_overlay)
@@ -148,47 +159,36 @@ impl Cache {
         key.finish()
     }
 
-    pub(super) fn key_archive_or_link(
+    /// The key of an archive or link so far: its kind, the tool, the
+    /// arguments and the environment that changes what it makes.
+    pub(super) fn listed_inputs_key(
         &self,
         invocation: &Invocation,
-        tool: Arc<ToolIdentity>,
-        overlay: &Overlay<'_>,
-    ) -> Result<KeyedStep, &'static str> {
-        let cwd = &invocation.cwd;
+        tool: &ToolIdentity,
+    ) -> KeyHasher {
         let mut key = KeyHasher::new(invocation.kind.name());
         key.field(&tool.digest)
             .field(&self.args_digest(invocation, &[]))
             .field(&Self::env_digest(LINK_ENV));
-        let (inputs, output, two_level) = match &invocation.detail {
-            Detail::Archive(archive) => {
-                if archive.reads_existing {
-                    match self.files.facts(&cwd.join(&archive.archive)) {
-                        Ok(Some(facts)) => key.field(&facts.hash),
-                        Ok(None) => key.field(b"no existing archive"),
-                        Err(_) => return Err("unreadable_input"),
-                    };
-                }
-                if let Some(ranlib) = &invocation.ranlib {
-                    let program = ranlib.first().ok_or("other_commands")?;
-                    let identity = self
-                        .toolchains
-                        .identify(program, cwd, self.path_env.as_deref())
-                        .map_err(|_| "tool_not_identified")?;
-                    key.field(&identity.digest);
-                    for arg in &ranlib[1..] {
-                        key.text(&self.roots.normalize(arg));
-                    }
-                }
-                (&archive.members, &archive.archive, false)
-            }
-            Detail::Link(link) => {
-                if !link.dependency_file_ok {
-                    return Err("unsupported_linker");
-                }
-                (&link.inputs, &link.output, true)
-            }
-            Detail::Compile(_) => return Err("other_outputs"),
-        };
+        key
+    }
+
+    /// A step keyed by `key` and the content of the files its arguments
+    /// list: an archive or a link.
+    pub(super) fn key_listed_inputs(
+        &self,
+        invocation: &Invocation,
+        tool: Arc<ToolIdentity>,
+        mut key: KeyHasher,
+        listed: Listed<'_>,
+        overlay: &Overlay<'_>,
+    ) -> Result<KeyedStep, &'static str> {
+        let Listed {
+            inputs,
+            output,
+            two_level,
+        } = listed;
+        let cwd = &invocation.cwd;
         let mut keyed_inputs = HashSet::new();
         for input in inputs {
             let path = cwd.join(input);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::kind::StepKind;
 use super::{ArchiveArgs, Detail, Invocation, Parsed, Refusal, ToolKind};
 use crate::cache::Cache;
-use crate::cache::key::KeyedStep;
+use crate::cache::key::{KeyedStep, Listed};
 use crate::cache::probe::Overlay;
 use crate::cache::toolchain::ToolIdentity;
 
@@ -126,6 +126,39 @@ impl StepKind for Archive {
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
     ) -> Result<KeyedStep, &'static str> {
-        cache.key_archive_or_link(invocation, tool, overlay)
+        let Detail::Archive(archive) = &invocation.detail else {
+            return Err("other_outputs");
+        };
+        let cwd = &invocation.cwd;
+        let mut key = cache.listed_inputs_key(invocation, &tool);
+        if archive.reads_existing {
+            match cache.files.facts(&cwd.join(&archive.archive)) {
+                Ok(Some(facts)) => key.field(&facts.hash),
+                Ok(None) => key.field(b"no existing archive"),
+                Err(_) => return Err("unreadable_input"),
+            };
+        }
+        if let Some(ranlib) = &invocation.ranlib {
+            let program = ranlib.first().ok_or("other_commands")?;
+            let identity = cache
+                .toolchains
+                .identify(program, cwd, cache.path_env.as_deref())
+                .map_err(|_| "tool_not_identified")?;
+            key.field(&identity.digest);
+            for arg in &ranlib[1..] {
+                key.text(&cache.roots.normalize(arg));
+            }
+        }
+        cache.key_listed_inputs(
+            invocation,
+            tool,
+            key,
+            Listed {
+                inputs: &archive.members,
+                output: &archive.archive,
+                two_level: false,
+            },
+            overlay,
+        )
     }
 }

@@ -14,7 +14,7 @@ use super::kind::StepKind;
 use super::{Detail, Invocation, LinkArgs, Linker, Parsed, Refusal, ToolKind, build_argv, joined};
 use crate::cache::Cache;
 use crate::cache::files::FileFacts;
-use crate::cache::key::KeyedStep;
+use crate::cache::key::{KeyedStep, Listed};
 use crate::cache::probe::Overlay;
 use crate::cache::record::Dependencies;
 use crate::cache::toolchain::ToolIdentity;
@@ -297,7 +297,24 @@ impl StepKind for Link {
         tool: Arc<ToolIdentity>,
         overlay: &Overlay<'_>,
     ) -> Result<KeyedStep, &'static str> {
-        cache.key_archive_or_link(invocation, tool, overlay)
+        let Detail::Link(link) = &invocation.detail else {
+            return Err("other_outputs");
+        };
+        let key = cache.listed_inputs_key(invocation, &tool);
+        if !link.dependency_file_ok {
+            return Err("unsupported_linker");
+        }
+        cache.key_listed_inputs(
+            invocation,
+            tool,
+            key,
+            Listed {
+                inputs: &link.inputs,
+                output: &link.output,
+                two_level: true,
+            },
+            overlay,
+        )
     }
 
     /// What a link read is known only from the linker's own list.
