@@ -4,14 +4,15 @@
 //! matching on kinds themselves.
 //!
 //! Adding a kind: its module beside `compile`, `archive` and `link`
-//! (recognizing its program in [`super::recognize`] and parsing its
-//! arguments into a [`super::Detail`]), one [`ToolKind`] variant, and its
-//! line in [`ToolKind::ALL`] and [`ToolKind::rules`].
+//! (recognizing its program in [`super::recognize`], parsing its arguments
+//! into a [`super::Detail`], and implementing [`StepKind`]), one
+//! [`super::ToolKind`] variant, and its line in `ToolKind::ALL` and
+//! `ToolKind::rules`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{Invocation, ToolKind, archive, compile, link};
+use super::Invocation;
 use crate::cache::Cache;
 use crate::cache::files::FileFacts;
 use crate::cache::key::KeyedStep;
@@ -90,29 +91,5 @@ pub(in crate::cache) trait StepKind: Sync {
     /// other preprocessor flags may serve it.
     fn has_text_key(&self) -> bool {
         false
-    }
-}
-
-impl ToolKind {
-    /// Every kind, in the order reports list them.
-    pub(crate) const ALL: [ToolKind; 3] = [ToolKind::Compile, ToolKind::Archive, ToolKind::Link];
-
-    pub(in crate::cache) fn rules(self) -> &'static dyn StepKind {
-        match self {
-            ToolKind::Compile => &compile::Compile,
-            ToolKind::Archive => &archive::Archive,
-            ToolKind::Link => &link::Link,
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        self.rules().name()
-    }
-}
-
-impl Invocation {
-    /// The file a report names the step by, when not its output.
-    pub(crate) fn source(&self) -> Option<&str> {
-        self.kind.rules().source(self)
     }
 }

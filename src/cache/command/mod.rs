@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use kind::StepKind;
 pub use shell::classify;
 
 /// What the cache makes of one build step.
@@ -54,11 +55,37 @@ impl Classification {
     }
 }
 
+/// The kinds of step the cache serves: the one list of them. What each
+/// kind does is its [`StepKind`], in its own module ([`ToolKind::rules`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum ToolKind {
     Compile,
     Archive,
     Link,
+}
+
+impl ToolKind {
+    /// Every kind, in the order reports list them.
+    pub(crate) const ALL: [ToolKind; 3] = [ToolKind::Compile, ToolKind::Archive, ToolKind::Link];
+
+    pub(in crate::cache) fn rules(self) -> &'static dyn StepKind {
+        match self {
+            ToolKind::Compile => &compile::Compile,
+            ToolKind::Archive => &archive::Archive,
+            ToolKind::Link => &link::Link,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        self.rules().name()
+    }
+}
+
+impl Invocation {
+    /// The file a report names the step by, when not its output.
+    pub(crate) fn source(&self) -> Option<&str> {
+        self.kind.rules().source(self)
+    }
 }
 
 /// A cacheable tool run, with its arguments understood.
