@@ -403,8 +403,8 @@ impl Cache {
         // Every file read, as a full normal path, with its facts: the
         // compile's source first.
         let mut read = Vec::new();
-        if let (Detail::Compile(args), Some(facts)) = (&invocation.detail, keyed.source_facts) {
-            read.push((join_text(&keyed.cwd, &args.source), facts));
+        if let (Some(source), Some(facts)) = (invocation.source(), keyed.source_facts) {
+            read.push((join_text(&keyed.cwd, source), facts));
         }
         for dep in &deps {
             let path = keyed.cwd.join(dep);
