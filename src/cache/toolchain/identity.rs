@@ -1,3 +1,9 @@
+//! A tool's identity: which files and probe answers define it (the gcc
+//! driver's programs, clang's name and libraries, a binutils name and
+//! version), hashed into one digest, and the memo entry that lets a later
+//! use trust that digest while every file still stats the same and every
+//! name lookup still finds the same program.
+
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;

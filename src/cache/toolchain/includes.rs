@@ -1,3 +1,7 @@
+//! A compiler's default include search list (`-E -v`), for the options
+//! that move it, memoized like identities and trusted while every listed
+//! dir still exists and every skipped one still does not.
+
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,3 +1,7 @@
+//! The dirs a link searches for libraries after its `-L` dirs: the
+//! driver's own list and the linker's built-in `SEARCH_DIR`s. Memoized in
+//! memory only.
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -5,8 +9,6 @@ use std::sync::Arc;
 use super::*;
 
 impl Toolchains {
-    /// Runs the tool with no stdin and the C locale (so its messages are
-    /// the ones we parse); a non-zero exit is an error.
     /// Every dir a link by `tool` searches for libraries and startfiles,
     /// in order, after the `-L` dirs of its command line: for a compiler
     /// driver (`driver`), its own list (`-print-search-dirs`, which holds

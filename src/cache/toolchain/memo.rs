@@ -1,3 +1,8 @@
+//! The tools' memo on disk: one JSON entry per key under the memo dir,
+//! read and written through the dir's descriptor when it is below the
+//! cache dir (see `nofollow`), and the length-prefixed hasher of the keys.
+//! An entry that is absent, damaged or of another format is a miss.
+
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;

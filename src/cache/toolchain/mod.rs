@@ -145,10 +145,10 @@ struct IncludeKey {
     args: Vec<String>,
 }
 
-/// Identities and include lists, memoized in memory and optionally on disk.
 /// A tool's digest, the arguments that move its library dirs, and its dir.
 type LibraryKey = (Digest, Vec<String>, PathBuf);
 
+/// Identities and include lists, memoized in memory and optionally on disk.
 pub struct Toolchains {
     disk_dir: Option<PathBuf>,
     /// The cache dir `disk_dir` is below, when it is: entries are then

@@ -1,3 +1,6 @@
+//! Running the tool to ask it about itself: C locale, no stdin, PATH as
+//! given; each `-print-*` question in a process of its own, in parallel.
+
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -61,6 +64,8 @@ impl Toolchains {
         self.run_in(tool, args, path_value, None)
     }
 
+    /// Runs the tool with no stdin and the C locale (so its messages are
+    /// the ones we parse); a non-zero exit is an error.
     pub(super) fn run_in<S: AsRef<OsStr>>(
         &self,
         tool: &Path,

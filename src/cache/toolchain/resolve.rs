@@ -1,3 +1,6 @@
+//! Finding programs as `/bin/sh` and the gcc driver do: PATH search,
+//! relative entries against the cwd, the driver's program dirs.
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io;

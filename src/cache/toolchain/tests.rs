@@ -1,3 +1,6 @@
+//! Unit tests of identities and include lists, against the real gcc and
+//! clang and scripts that pose as them.
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
