@@ -55,7 +55,7 @@ pub struct Launch {
     pub argv: Vec<OsString>,
 }
 
-/// Decides from the whole command line (argv[0] included) whether this is
+/// Decides from the whole command line (`argv[0]` included) whether this is
 /// launcher mode. `None`: a subcommand or option for the ordinary CLI.
 pub fn request(args: &[OsString]) -> Option<Launch> {
     let argv0 = args.first()?;
@@ -85,7 +85,7 @@ pub fn request(args: &[OsString]) -> Option<Launch> {
     })
 }
 
-/// The compiler name argv[0] stands for, when zccache runs under one (gcc,
+/// The compiler name `argv[0]` stands for, when zccache runs under one (gcc,
 /// g++, cc, c++, clang, clang++, also prefixed or versioned).
 fn masquerade_name(argv0: &OsStr) -> Option<OsString> {
     let name = Path::new(argv0).file_name()?;

@@ -94,14 +94,14 @@ pub struct Invocation {
     pub kind: ToolKind,
     /// Absolute dir the tool runs in (cwd, or the target of a leading `cd DIR &&`).
     pub cwd: PathBuf,
-    /// argv[0] as written.
+    /// `argv[0]` as written.
     pub program: String,
     /// argv[1..] as written.
     pub args: Vec<String>,
     /// argv[1..] with @file arguments expanded (as gcc's libiberty reads them); equal to `args` when there are none.
     pub expanded_args: Vec<String>,
     /// expanded_args for the cache key: the output file, depfile and depfile-target values replaced by the
-    /// fixed strings "<output>", "<depfile>", "<deptarget>" (both `-o x` and `-ox` forms; `-MF`, `-MT`, `-MQ`),
+    /// fixed strings `"<output>"`, `"<depfile>"`, `"<deptarget>"` (both `-o x` and `-ox` forms; `-MF`, `-MT`, `-MQ`),
     /// everything else unchanged and in order. (Other code relativizes paths afterwards.)
     pub key_args: Vec<String>,
     /// For each element of key_args: true when it only affects preprocessing, so a key built from
@@ -348,7 +348,7 @@ pub(crate) struct Parsed {
     pub preprocessor_only: Vec<bool>,
 }
 
-/// Understand one tool's argv (argv[0] already recognized as `tool`).
+/// Understand one tool's argv (`argv[0]` already recognized as `tool`).
 pub(crate) fn analyze(
     tool: Program,
     argv: &[String],
