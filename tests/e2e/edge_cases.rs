@@ -35,21 +35,6 @@ fn twin_in_memory(files: &[(&str, &str)]) -> Twin {
     Twin::new_in(temp, files)
 }
 
-/// Runs both and asserts the same exit code, the same steps and the same
-/// resulting files.
-fn run_same(twin: &Twin, args: &[&str]) -> Runs {
-    let runs = twin.run(args);
-    assert_eq!(
-        runs.zccache.code,
-        runs.ninja.code,
-        "exit codes differ\n{}",
-        runs.context()
-    );
-    runs.steps();
-    twin.assert_same_trees();
-    runs
-}
-
 fn steps(descriptions: &[&str]) -> Vec<String> {
     let mut steps: Vec<String> = descriptions.iter().map(|s| s.to_string()).collect();
     steps.sort();
@@ -264,12 +249,12 @@ fn after_ninja_builds_zccache_rebuilds_only_what_ninja_would() {
         ninja(dir, &[]).assert_success();
     }
     twin.each(|dir| append_line(&dir.join("a"), "edited"));
-    let runs = run_same(&twin, &[]);
+    let runs = twin.run_same_steps(&[]);
     assert_eq!(
         runs.steps(),
         steps(&["cp a a.out", "cat a.out b.out > all.out"])
     );
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
 }
 
 #[test]
@@ -342,9 +327,9 @@ fn always_run_step_runs_in_a_dir_ninja_built() {
     for dir in [&twin.ninja_dir, &twin.zccache_dir] {
         ninja(dir, &[]).assert_success();
     }
-    assert_eq!(run_same(&twin, &["-n"]).steps(), steps(&["GEN out.h"]));
-    assert_eq!(run_same(&twin, &[]).steps(), steps(&["GEN out.h"]));
-    assert_eq!(run_same(&twin, &[]).steps(), steps(&["GEN out.h"]));
+    assert_eq!(twin.run_same_steps(&["-n"]).steps(), steps(&["GEN out.h"]));
+    assert_eq!(twin.run_same_steps(&[]).steps(), steps(&["GEN out.h"]));
+    assert_eq!(twin.run_same_steps(&[]).steps(), steps(&["GEN out.h"]));
 }
 
 /// A dry run assumes every step it would run changes its outputs, so it
@@ -359,7 +344,10 @@ fn dry_run_lists_dependents_of_steps_only_ninja_built() {
         ninja(dir, &[]).assert_success();
     }
     twin.each(|dir| append_line(&dir.join("a"), "edited"));
-    assert_eq!(run_same(&twin, &["-n"]).steps(), steps(&["CP b", "CP c"]));
+    assert_eq!(
+        twin.run_same_steps(&["-n"]).steps(),
+        steps(&["CP b", "CP c"])
+    );
 }
 
 /// CMake runs `-t recompact` and `-t restat` after configuring: the
@@ -372,9 +360,9 @@ fn rewritten_ninja_logs_keep_ninjas_file_mode() {
            depfile = $out.d\n  deps = gcc\n\
          build b: cp a\n";
     let twin = Twin::new(&[("build.ninja", manifest), ("a", "a\n")]);
-    run_same(&twin, &[]);
-    run_same(&twin, &["-t", "recompact"]);
-    run_same(&twin, &["-t", "restat"]);
+    twin.run_same_steps(&[]);
+    twin.run_same_steps(&["-t", "recompact"]);
+    twin.run_same_steps(&["-t", "restat"]);
     let mode = |path: std::path::PathBuf| {
         fs::metadata(&path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -496,17 +484,17 @@ const GCC_PROJECT: &[(&str, &str)] = &[
 #[test]
 fn gcc_header_dependencies_survive_switching_executors() {
     let twin = Twin::new(GCC_PROJECT);
-    run_same(&twin, &[]).ninja.assert_success();
+    twin.run_same_steps(&[]).ninja.assert_success();
     // Without its own state zccache must find the header in ninja's deps log.
     remove_zccache_state(&twin.zccache_dir);
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
 
     twin.each(|dir| write_after_tick(&dir.join("answer.h"), "#define ANSWER 1\n"));
     assert_eq!(
-        run_same(&twin, &[]).steps(),
+        twin.run_same_steps(&[]).steps(),
         steps(&["CC main.o", "LINK app"])
     );
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 }
 
@@ -622,11 +610,11 @@ const PARTIAL_FAILURE: &str = "rule check\n  \
 #[test]
 fn failed_step_is_retried_even_when_its_input_is_reverted() {
     let twin = Twin::new(&[("build.ninja", PARTIAL_FAILURE), ("in", "good\n")]);
-    run_same(&twin, &[]).ninja.assert_success();
+    twin.run_same_steps(&[]).ninja.assert_success();
 
     // The failing run leaves a written output behind.
     twin.each(|dir| write_after_tick(&dir.join("in"), "bad\n"));
-    assert_eq!(run_same(&twin, &[]).ninja.code, Some(1));
+    assert_eq!(twin.run_same_steps(&[]).ninja.code, Some(1));
     assert_eq!(twin.read_both("checked"), "bad\n");
 
     // Back to the content of the last successful build: the stale output
@@ -646,16 +634,16 @@ fn failed_step_is_retried_even_when_its_input_is_reverted() {
     );
     twin.assert_same_trees();
     assert_eq!(twin.read_both("checked"), "good\n");
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
 }
 
 #[test]
 fn failed_step_is_retried_without_any_edit() {
     let twin = Twin::new(&[("build.ninja", PARTIAL_FAILURE), ("in", "good\n")]);
-    run_same(&twin, &[]).ninja.assert_success();
+    twin.run_same_steps(&[]).ninja.assert_success();
     twin.each(|dir| write_after_tick(&dir.join("in"), "bad\n"));
-    run_same(&twin, &[]).ninja.assert_failure();
-    let retry = run_same(&twin, &[]);
+    twin.run_same_steps(&[]).ninja.assert_failure();
+    let retry = twin.run_same_steps(&[]);
     retry.ninja.assert_failure();
     assert_eq!(retry.steps(), steps(&["CHECK checked"]));
 }
@@ -921,7 +909,7 @@ fn pool_of_depth_one_never_overlaps_its_steps() {
            pool = p\n\
          build a: slow\nbuild b: slow\nbuild c: slow\n",
     )]);
-    run_same(&twin, &["-j3"]).ninja.assert_success();
+    twin.run_same_steps(&["-j3"]).ninja.assert_success();
     assert_eq!(twin.read_both("log"), "+\n-\n".repeat(3));
 }
 
@@ -955,7 +943,7 @@ fn console_step_output_follows_its_status_line_unbuffered() {
            pool = console\n  description = LOUD $out\n\
          build out: loud\n",
     )]);
-    let runs = run_same(&twin, &[]);
+    let runs = twin.run_same_steps(&[]);
     // ninja prints a console step's status line when it starts, so its
     // counter still shows the step as unfinished.
     assert_eq!(runs.ninja.stdout, "[0/1] LOUD out\nconsole-says-hi\n");
@@ -1048,7 +1036,7 @@ fn awkward_rsp_twin(rule_extra: &str) -> Twin {
 #[test]
 fn rspfile_quotes_awkward_names_one_per_line() {
     let twin = awkward_rsp_twin("");
-    run_same(&twin, &[]).ninja.assert_success();
+    twin.run_same_steps(&[]).ninja.assert_success();
     // $in_newline is shell-quoted like $in.
     assert_eq!(
         twin.read_both("listed"),
@@ -1060,14 +1048,16 @@ fn rspfile_quotes_awkward_names_one_per_line() {
 #[test]
 fn keeprsp_keeps_the_response_file() {
     let twin = awkward_rsp_twin("");
-    run_same(&twin, &["-d", "keeprsp"]).ninja.assert_success();
+    twin.run_same_steps(&["-d", "keeprsp"])
+        .ninja
+        .assert_success();
     assert_eq!(twin.read_both("listed.rsp"), twin.read_both("listed"));
 }
 
 #[test]
 fn rspfile_is_kept_when_the_step_fails() {
     let twin = awkward_rsp_twin(" && exit 1");
-    run_same(&twin, &[]).ninja.assert_failure();
+    twin.run_same_steps(&[]).ninja.assert_failure();
     assert!(twin.exists_in_both("listed.rsp"));
 }
 
@@ -1092,11 +1082,11 @@ fn built_dyndep_twin() -> Twin {
         ("dep.txt", "dep\n"),
     ]);
     assert_eq!(
-        run_same(&twin, &[]).steps(),
+        twin.run_same_steps(&[]).steps(),
         steps(&["DD out.dd", "MAKE out"])
     );
     assert_eq!(twin.read_both("out"), "in\ndep\n");
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
     twin
 }
 
@@ -1104,8 +1094,8 @@ fn built_dyndep_twin() -> Twin {
 fn dyndep_implicit_output_is_rebuilt_when_missing() {
     let twin = built_dyndep_twin();
     twin.each(|dir| fs::remove_file(dir.join("out.extra")).expect("remove out.extra"));
-    assert_eq!(run_same(&twin, &[]).steps(), steps(&["MAKE out"]));
-    run_same(&twin, &[]).zccache.assert_no_work();
+    assert_eq!(twin.run_same_steps(&[]).steps(), steps(&["MAKE out"]));
+    twin.run_same_steps(&[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 }
 
@@ -1114,7 +1104,7 @@ fn dyndep_implicit_output_is_not_a_target_name() {
     // Surprising but true in ninja 1.11: targets named on the command line
     // are looked up before any dyndep file is loaded.
     let twin = built_dyndep_twin();
-    let runs = run_same(&twin, &["out.extra"]);
+    let runs = twin.run_same_steps(&["out.extra"]);
     runs.ninja.assert_failure();
     assert_eq!(
         runs.ninja.error_text().as_deref(),
@@ -1127,9 +1117,9 @@ fn dyndep_implicit_output_is_not_a_target_name() {
 fn dyndep_implicit_input_edit_rebuilds_the_step() {
     let twin = built_dyndep_twin();
     twin.each(|dir| append_line(&dir.join("dep.txt"), "more"));
-    assert_eq!(run_same(&twin, &[]).steps(), steps(&["MAKE out"]));
+    assert_eq!(twin.run_same_steps(&[]).steps(), steps(&["MAKE out"]));
     assert_eq!(twin.read_both("out"), "in\ndep\nmore\n");
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 }
 
@@ -1150,7 +1140,7 @@ fn chain_manifest(length: usize, rule: &str) -> String {
 fn chain_of_1000_steps_is_planned_without_stack_overflow() {
     // A dry run walks the whole chain without paying for 1,000 processes.
     let twin = Twin::new(&[("build.ninja", &chain_manifest(1000, "cp")), ("s0", "x\n")]);
-    let runs = run_same(&twin, &["-n"]);
+    let runs = twin.run_same_steps(&["-n"]);
     assert_eq!(runs.steps().len(), 1000);
 }
 
@@ -1161,10 +1151,10 @@ fn chain_of_5000_phony_steps_builds_and_then_is_up_to_date() {
     let mut manifest = chain_manifest(5000, "phony");
     manifest.push_str("rule copy_root\n  command = cp s0 $out\nbuild top: copy_root | s5000\n");
     let twin = Twin::new(&[("build.ninja", &manifest), ("s0", "x\n")]);
-    assert_eq!(run_same(&twin, &[]).steps(), steps(&["cp s0 top"]));
-    run_same(&twin, &[]).zccache.assert_no_work();
+    assert_eq!(twin.run_same_steps(&[]).steps(), steps(&["cp s0 top"]));
+    twin.run_same_steps(&[]).zccache.assert_no_work();
     twin.each(|dir| append_line(&dir.join("s0"), "y"));
-    assert_eq!(run_same(&twin, &[]).steps(), steps(&["cp s0 top"]));
+    assert_eq!(twin.run_same_steps(&[]).steps(), steps(&["cp s0 top"]));
     assert_eq!(twin.read_both("top"), "x\ny\n");
 }
 
@@ -1188,11 +1178,11 @@ fn fan_in_of_2000_inputs_through_an_rspfile() {
         .collect();
     files.push(("build.ninja", &manifest));
     let twin = twin_in_memory(&files);
-    run_same(&twin, &[]).ninja.assert_success();
+    twin.run_same_steps(&[]).ninja.assert_success();
     assert_eq!(twin.read_both("all.txt"), contents.concat());
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
     twin.each(|dir| append_line(&dir.join("in/f1999"), "edited"));
-    assert_eq!(run_same(&twin, &[]).steps(), steps(&["GATHER all.txt"]));
+    assert_eq!(twin.run_same_steps(&[]).steps(), steps(&["GATHER all.txt"]));
 }
 
 // ---------------------------------------------------------------------------
@@ -1216,7 +1206,7 @@ fn weird_paths_twin() -> Twin {
 fn escaped_spaces_colons_and_unicode_paths_build_like_ninja() {
     let twin = weird_paths_twin();
     assert_eq!(
-        run_same(&twin, &[]).steps(),
+        twin.run_same_steps(&[]).steps(),
         // $out is shell-quoted in descriptions too.
         steps(&[
             "CP 'dir with space/out:1.txt'",
@@ -1226,12 +1216,12 @@ fn escaped_spaces_colons_and_unicode_paths_build_like_ninja() {
     );
     assert_eq!(twin.read_both("dir with space/out:1.txt"), "spaced\n");
     assert_eq!(twin.read_both("uni-\u{fc}/\u{df}\u{e9}.txt"), "unicode\n");
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
 
     twin.each(|dir| append_line(&dir.join("src dir/in put.txt"), "edited"));
     assert_eq!(
-        run_same(&twin, &[]).steps(),
+        twin.run_same_steps(&[]).steps(),
         steps(&["CP 'dir with space/out:1.txt'", "CP b/canon.txt"])
     );
     assert_ninja_agrees_up_to_date(&twin.zccache_dir);
@@ -1245,9 +1235,9 @@ fn unusual_paths_are_named_as_targets_after_canonicalization() {
         "dir with space/./out:1.txt",
         "uni-\u{fc}/\u{df}\u{e9}.txt",
     ] {
-        assert_eq!(run_same(&twin, &[target]).steps().len(), 1, "{target}");
+        assert_eq!(twin.run_same_steps(&[target]).steps().len(), 1, "{target}");
     }
-    run_same(&twin, &[]).zccache.assert_no_work();
+    twin.run_same_steps(&[]).zccache.assert_no_work();
 }
 
 // ---------------------------------------------------------------------------
@@ -1430,7 +1420,7 @@ fn missing_input_exits_1_without_running_anything() {
         "build.ninja",
         "rule cp\n  command = cp $in $out\nbuild ok: cp\nbuild y: cp x\n",
     )]);
-    let runs = run_same(&twin, &[]);
+    let runs = twin.run_same_steps(&[]);
     assert_eq!(runs.ninja.code, Some(1));
     assert_same_failure(&runs);
     assert!(!twin.exists_in_both("y"));
@@ -1439,7 +1429,7 @@ fn missing_input_exits_1_without_running_anything() {
 #[test]
 fn unknown_target_exits_1() {
     let twin = one_step_twin("touch $out");
-    let runs = run_same(&twin, &["nope"]);
+    let runs = twin.run_same_steps(&["nope"]);
     assert_eq!(runs.ninja.code, Some(1));
     assert_same_failure(&runs);
 }
@@ -1453,12 +1443,15 @@ fn dry_run_after_a_partial_build_lists_what_is_left() {
          build bad: run\n  cmd = false\n  desc = BAD\n\
          build after: run bad ok\n  cmd = touch after\n  desc = AFTER\n",
     )]);
-    assert_eq!(run_same(&twin, &["-k", "0"]).ninja.code, Some(1));
-    let runs = run_same(&twin, &["-n"]);
+    assert_eq!(twin.run_same_steps(&["-k", "0"]).ninja.code, Some(1));
+    let runs = twin.run_same_steps(&["-n"]);
     runs.ninja.assert_success();
     assert_eq!(runs.steps(), steps(&["BAD", "AFTER"]));
     // A dry run records nothing: asking again gives the same answer.
-    assert_eq!(run_same(&twin, &["-n"]).steps(), steps(&["BAD", "AFTER"]));
+    assert_eq!(
+        twin.run_same_steps(&["-n"]).steps(),
+        steps(&["BAD", "AFTER"])
+    );
 }
 
 /// CMake's `VerifyGlobs` pattern: a restat step forced by a phony with no

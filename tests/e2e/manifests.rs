@@ -7,81 +7,9 @@
 //! [`crate::harness::step_descriptions`]) so a different but valid schedule is not a
 //! failure; ordering that matters is checked through the files written.
 
-use crate::harness::twin::{Runs, Twin};
+use crate::harness::twin::Twin;
 use crate::harness::*;
 use std::fs;
-use std::path::Path;
-
-impl Twin {
-    /// Runs both and asserts they agree: exit status, printed lines and the
-    /// resulting file trees.
-    fn run_same(&self, args: &[&str]) -> Runs {
-        let runs = self.run(args);
-        runs.assert_same_output(self);
-        self.assert_same_trees();
-        runs
-    }
-
-    /// [`Twin::run_same`] against ninja 1.13, whose exit codes and FAILED
-    /// lines zccache follows.
-    fn run_same_as_1_13(&self, args: &[&str]) -> Runs {
-        let runs = self.run_with_ninja_1_13(args);
-        runs.assert_same_output(self);
-        self.assert_same_trees();
-        runs
-    }
-}
-
-impl Runs {
-    /// Same exit code and the same (sorted, normalized) lines of output, with
-    /// each directory's absolute path replaced by `<DIR>`.
-    fn assert_same_output(&self, twin: &Twin) {
-        let context = || self.context();
-        assert_eq!(
-            self.zccache.code,
-            self.ninja.code,
-            "exit codes differ\n{}",
-            context()
-        );
-        assert_eq!(
-            sorted_lines(&self.zccache.combined(), &twin.zccache_dir),
-            sorted_lines(&self.ninja.combined(), &twin.ninja_dir),
-            "output differs\n{}",
-            context()
-        );
-    }
-
-    /// The error text after `ninja: error: ` / `zccache: error: `, equal for both.
-    fn error_text(&self) -> String {
-        let from_ninja = self
-            .ninja
-            .error_text()
-            .unwrap_or_else(|| panic!("ninja printed no error: {}", self.ninja.describe()));
-        assert_eq!(
-            self.zccache.error_text().as_deref(),
-            Some(from_ninja.as_str()),
-            "error text differs: {}",
-            self.zccache.describe()
-        );
-        from_ninja
-    }
-}
-
-fn sorted_lines(text: &str, dir: &Path) -> Vec<String> {
-    let dir = dir.to_str().expect("utf-8 path");
-    // ninja's own step order varies from run to run (its ready set is
-    // ordered by pointer), so the `[N/M] ` counters are dropped before sorting.
-    let mut lines: Vec<String> = normalized_lines(text)
-        .into_iter()
-        .map(|line| {
-            let description = step_descriptions(&line);
-            let line = description.into_iter().next().unwrap_or(line);
-            line.replace(dir, "<DIR>")
-        })
-        .collect();
-    lines.sort();
-    lines
-}
 
 fn step(description: &str) -> String {
     description.to_string()

@@ -1,12 +1,15 @@
 //! The same files in two directories, one built by real ninja and one by
-//! `zccache build`, for tests that compare the two.
+//! `zccache build`, for tests that compare the two, and the comparisons:
+//! [`Twin::run_same`] (exit code, every printed line, files left behind)
+//! and [`Twin::run_same_steps`] (exit code, steps run, files left behind,
+//! for runs whose other output may differ).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{
-    Output, assert_same_files, ninja, ninja_1_13, run_in, snapshot_tree, temp_dir, write_files,
-    zccache_build,
+    Output, assert_same_files, ninja, ninja_1_13, normalized_lines, run_in, snapshot_tree,
+    step_descriptions, temp_dir, write_files, zccache_build,
 };
 
 pub struct Twin {
@@ -55,6 +58,39 @@ impl Twin {
             ninja: run_in(&self.ninja_dir, ninja_1_13(), args),
             zccache: zccache_build(&self.zccache_dir, args),
         }
+    }
+
+    /// Runs both and asserts the same exit code, the same steps and the
+    /// same resulting files (other output may differ).
+    pub fn run_same_steps(&self, args: &[&str]) -> Runs {
+        let runs = self.run(args);
+        assert_eq!(
+            runs.zccache.code,
+            runs.ninja.code,
+            "exit codes differ\n{}",
+            runs.context()
+        );
+        runs.steps();
+        self.assert_same_trees();
+        runs
+    }
+
+    /// Runs both and asserts they agree: exit status, printed lines and the
+    /// resulting file trees.
+    pub fn run_same(&self, args: &[&str]) -> Runs {
+        let runs = self.run(args);
+        runs.assert_same_output(self);
+        self.assert_same_trees();
+        runs
+    }
+
+    /// [`Twin::run_same`] against ninja 1.13, whose exit codes and FAILED
+    /// lines zccache follows.
+    pub fn run_same_as_1_13(&self, args: &[&str]) -> Runs {
+        let runs = self.run_with_ninja_1_13(args);
+        runs.assert_same_output(self);
+        self.assert_same_trees();
+        runs
     }
 
     pub fn assert_same_trees(&self) {
@@ -115,4 +151,53 @@ impl Runs {
         );
         steps
     }
+
+    /// Same exit code and the same (sorted, normalized) lines of output, with
+    /// each directory's absolute path replaced by `<DIR>`.
+    pub fn assert_same_output(&self, twin: &Twin) {
+        let context = || self.context();
+        assert_eq!(
+            self.zccache.code,
+            self.ninja.code,
+            "exit codes differ\n{}",
+            context()
+        );
+        assert_eq!(
+            sorted_lines(&self.zccache.combined(), &twin.zccache_dir),
+            sorted_lines(&self.ninja.combined(), &twin.ninja_dir),
+            "output differs\n{}",
+            context()
+        );
+    }
+
+    /// The error text after `ninja: error: ` / `zccache: error: `, equal for both.
+    pub fn error_text(&self) -> String {
+        let from_ninja = self
+            .ninja
+            .error_text()
+            .unwrap_or_else(|| panic!("ninja printed no error: {}", self.ninja.describe()));
+        assert_eq!(
+            self.zccache.error_text().as_deref(),
+            Some(from_ninja.as_str()),
+            "error text differs: {}",
+            self.zccache.describe()
+        );
+        from_ninja
+    }
+}
+
+fn sorted_lines(text: &str, dir: &Path) -> Vec<String> {
+    let dir = dir.to_str().expect("utf-8 path");
+    // ninja's own step order varies from run to run (its ready set is
+    // ordered by pointer), so the `[N/M] ` counters are dropped before sorting.
+    let mut lines: Vec<String> = normalized_lines(text)
+        .into_iter()
+        .map(|line| {
+            let description = step_descriptions(&line);
+            let line = description.into_iter().next().unwrap_or(line);
+            line.replace(dir, "<DIR>")
+        })
+        .collect();
+    lines.sort();
+    lines
 }
