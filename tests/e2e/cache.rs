@@ -15,172 +15,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-// ---------------------------------------------------------------------------
-// Running zccache with a private cache and chosen environment variables.
-// ---------------------------------------------------------------------------
-
-/// One cache directory plus the settings every run against it uses.
-#[derive(Clone)]
-struct Cache {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-}
-
-impl Cache {
-    /// A cache in `dir`, which need not exist yet.
-    fn new(dir: PathBuf) -> Self {
-        Cache {
-            dir,
-            env: Vec::new(),
-        }
-    }
-
-    /// The same cache, with `name=value` added to every run's environment.
-    fn with_env(&self, name: &str, value: &str) -> Self {
-        let mut cache = self.clone();
-        cache.env.push((name.to_string(), value.to_string()));
-        cache
-    }
-
-    /// Runs `zccache args...` in `cwd` with this cache and environment.
-    fn zccache(&self, cwd: &Path, args: &[&str]) -> Output {
-        let program = zccache_bin();
-        let mut command = isolated_command(&program, args, cwd, &self.dir);
-        let mut described_env = format!("ZCCACHE_DIR={}", self.dir.display());
-        for (name, value) in &self.env {
-            command.env(name, value);
-            described_env.push_str(&format!(" {name}={value}"));
-        }
-        let output = command
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
-        Output::captured(
-            output,
-            format!(
-                "(cd {} && {described_env} {} {})",
-                cwd.display(),
-                program.display(),
-                args.join(" ")
-            ),
-        )
-    }
-
-    /// `zccache build -C dir extra...`.
-    fn build(&self, dir: &Path, extra: &[&str]) -> Output {
-        let mut args = vec!["build", "-C", path_str(dir)];
-        args.extend_from_slice(extra);
-        self.zccache(dir, &args)
-    }
-
-    /// `zccache build -C dir -d explain extra...` and the change in the
-    /// cache's counters over that build.
-    fn build_explained(&self, dir: &Path, extra: &[&str]) -> (Output, Stats) {
-        let mut args = vec!["-d", "explain"];
-        args.extend_from_slice(extra);
-        self.build_counted(dir, &args)
-    }
-
-    /// `zccache build -C dir extra...` and the change in the cache's
-    /// counters over that build.
-    fn build_counted(&self, dir: &Path, extra: &[&str]) -> (Output, Stats) {
-        let before = self.stats();
-        let output = self.build(dir, extra);
-        let after = self.stats();
-        (output, after.since(&before))
-    }
-
-    /// `zccache build -t clean` in `dir`: every output removed, so the next
-    /// build runs (and looks up) every step again.
-    fn clean(&self, dir: &Path) {
-        self.build(dir, &["-t", "clean"]).assert_success();
-    }
-
-    /// The cache's counters from `zccache stats --json`.
-    fn stats(&self) -> Stats {
-        let output = self.zccache(Path::new("/"), &["stats", "--json"]);
-        output.assert_success();
-        Stats::parse(&output.stdout)
-            .unwrap_or_else(|error| panic!("{error}\n{}", output.describe()))
-    }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-/// The integer fields of `zccache stats --json`; a missing field reads 0
-/// (per-reason counters appear only once they are non-zero).
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Stats(BTreeMap<String, i64>);
-
-/// The counters every `zccache stats --json` prints, even when zero (the
-/// per-reason ones appear once counted).
-const MAIN_COUNTERS: &[&str] = &[
-    "compile_hits",
-    "compile_misses",
-    "archive_hits",
-    "archive_misses",
-    "link_hits",
-    "link_misses",
-    "uncacheable",
-    "errors",
-    "cache_size_bytes",
-];
-
-impl Stats {
-    fn parse(json: &str) -> Result<Self, String> {
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| format!("stats are not JSON: {e}"))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| "stats are not a JSON object".to_string())?;
-        for name in MAIN_COUNTERS {
-            if !object.get(*name).is_some_and(serde_json::Value::is_i64) {
-                return Err(format!("stats lack the integer field {name}"));
-            }
-        }
-        Ok(Stats(
-            object
-                .iter()
-                .filter_map(|(name, value)| Some((name.clone(), value.as_i64()?)))
-                .collect(),
-        ))
-    }
-
-    fn get(&self, name: &str) -> i64 {
-        self.0.get(name).copied().unwrap_or(0)
-    }
-
-    /// Each counter's growth since `before`.
-    fn since(&self, before: &Stats) -> Stats {
-        let names: BTreeSet<&String> = self.0.keys().chain(before.0.keys()).collect();
-        Stats(
-            names
-                .into_iter()
-                .map(|name| (name.clone(), self.get(name) - before.get(name)))
-                .filter(|(_, delta)| *delta != 0)
-                .collect(),
-        )
-    }
-}
-
-/// Asserts each `(counter, value)` of `delta`, showing the whole delta and
-/// the build's output on failure.
-fn assert_counts(what: &str, delta: &Stats, expected: &[(&str, i64)], output: &Output) {
-    let wrong: Vec<String> = expected
-        .iter()
-        .filter(|(name, value)| delta.get(name) != *value)
-        .map(|(name, value)| format!("{name}: expected {value}, got {}", delta.get(name)))
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{what}: wrong cache counters\n  {}\nall changed counters: {:?}\n{}",
-        wrong.join("\n  "),
-        delta.0,
-        output.describe()
-    );
-}
-
 /// Every `cache miss for OUTPUT: REASON` line of a `-d explain` run in
 /// `build_dir`, keyed by OUTPUT relative to `build_dir` (the lines may name
 /// it either way).
@@ -233,11 +67,11 @@ fn assert_compile_misses(
 #[test]
 fn stats_json_has_every_documented_counter_even_on_an_empty_cache() {
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let output = cache.zccache(temp.path(), &["stats", "--json"]);
     output.assert_success();
     let value: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON");
-    for name in MAIN_COUNTERS {
+    for name in stats::MAIN_COUNTERS {
         assert_eq!(
             value.get(*name).and_then(serde_json::Value::as_i64),
             Some(0),
@@ -339,42 +173,13 @@ impl StepCounts {
     }
 }
 
-/// A copy of examples/cmake-project in a temp dir, with a cache beside it.
-struct Project {
-    temp: tempfile::TempDir,
-    source: PathBuf,
-    cache: Cache,
-}
-
-impl Project {
-    fn new() -> Self {
-        let temp = temp_dir();
-        let source = copy_example_project(temp.path());
-        let cache = Cache::new(temp.path().join("cache"));
-        Project {
-            temp,
-            source,
-            cache,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.temp.path().join(name)
-    }
-
-    /// Configures build dir `name` (Release unless `extra` says otherwise).
-    fn configure(&self, name: &str, extra: &[&str]) -> PathBuf {
-        let dir = self.path(name);
-        cmake_configure(&self.source, &dir, extra);
-        dir
-    }
-
+impl Example {
     /// Configures `name` and builds it into an empty cache, asserting that
     /// every step missed. Returns the build dir.
     fn cold_build(&self, name: &str, extra: &[&str]) -> PathBuf {
         let dir = self.configure(name, extra);
         let steps = StepCounts::of(&dir);
-        let (output, delta) = self.cache.build_counted(&dir, &[]);
+        let (output, delta) = self.env.build_counted(&dir, &[]);
         output.assert_success();
         assert_counts("cold build", &delta, &steps.all(false), &output);
         dir
@@ -438,14 +243,14 @@ fn assert_demo_runs(build_dir: &Path) {
 
 #[test]
 fn a_fresh_build_dir_at_another_path_is_restored_entirely_from_the_cache() {
-    let project = Project::new();
+    let project = Example::new();
     let a = project.cold_build("a", &[]);
 
     // Same source and configuration, a build dir at a path of another
     // length (so nothing can match by accident of equal-length paths).
     let b = project.configure("second-build-dir", &[]);
     let steps = StepCounts::of(&b);
-    let (output, delta) = project.cache.build_explained(&b, &[]);
+    let (output, delta) = project.env.build_explained(&b, &[]);
     output.assert_success();
     assert_counts("build in a second dir", &delta, &steps.all(true), &output);
     let misses = cache_misses(&output, &b);
@@ -482,7 +287,7 @@ fn a_fresh_build_dir_at_another_path_is_restored_entirely_from_the_cache() {
     );
     let ninja_again = ninja(&b, &["-C", path_str(&b), "-d", "explain"]);
     ninja_again.assert_no_work();
-    project.cache.build(&b, &[]).assert_no_work();
+    project.env.build(&b, &[]).assert_no_work();
     assert_demo_runs(&b);
 }
 
@@ -491,7 +296,7 @@ fn an_object_embedding_its_dir_through_file_is_not_restored_in_another_dir() {
     // __FILE__ of a source named by absolute path is that path: the object
     // of the same source text compiled in another dir is different.
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let first = temp.path().join("first");
     let second = temp.path().join("another-dir");
     for dir in [&first, &second] {
@@ -538,8 +343,8 @@ const DEBUG: &[&str] = &["-DCMAKE_BUILD_TYPE=Debug"];
 /// Debug builds of the project in `a`, then `b`, with ZCCACHE_PATH_REMAP=1:
 /// `b` is restored entirely, embeds no path of either dir or the source,
 /// and equals `b` compiled again into an empty cache.
-fn assert_remapped_debug_build_hits_elsewhere(project: &Project, a: &Path, b: &Path) {
-    let remap = project.cache.with_env("ZCCACHE_PATH_REMAP", "1");
+fn assert_remapped_debug_build_hits_elsewhere(project: &Example, a: &Path, b: &Path) {
+    let remap = project.env.with("ZCCACHE_PATH_REMAP", "1");
     cmake_configure(&project.source, a, DEBUG);
     let steps = StepCounts::of(a);
     let (output, delta) = remap.build_counted(a, &[]);
@@ -575,7 +380,7 @@ fn assert_remapped_debug_build_hits_elsewhere(project: &Project, a: &Path, b: &P
     // The same dir rebuilt from scratch into an empty cache (same remap
     // setting) produces the very bytes the cache restored.
     remap.clean(b);
-    let empty = Cache::new(project.path("empty-cache")).with_env("ZCCACHE_PATH_REMAP", "1");
+    let empty = Env::new(project.path("empty-cache")).with("ZCCACHE_PATH_REMAP", "1");
     let (output, delta) = empty.build_counted(b, &[]);
     output.assert_success();
     assert_counts("uncached rebuild", &delta, &steps.all(false), &output);
@@ -589,7 +394,7 @@ fn assert_remapped_debug_build_hits_elsewhere(project: &Project, a: &Path, b: &P
 
 #[test]
 fn debug_objects_hit_in_another_dir_with_path_remap_and_equal_an_uncached_build() {
-    let project = Project::new();
+    let project = Example::new();
     let a = project.path("a-debug");
     let b = project.path("the-other-debug-dir");
     assert_remapped_debug_build_hits_elsewhere(&project, &a, &b);
@@ -602,7 +407,7 @@ fn an_object_embedding_only_the_source_root_hits_in_another_build_dir() {
     // tied to the source root only (ccache hits it too), while one that
     // embeds its build dir is not shared.
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let source = temp.path().join("src");
     write_files(
         &source,
@@ -655,7 +460,7 @@ fn an_object_embedding_only_the_source_root_hits_in_another_build_dir() {
 fn debug_build_dirs_inside_the_source_tree_hit_each_other_with_path_remap() {
     // The usual layout: the build dir is under the source root, so the
     // build dir's mapping must win over the source root's for its files.
-    let project = Project::new();
+    let project = Example::new();
     let a = project.source.join("build-a");
     let b = project.source.join("build-debug-2");
     assert_remapped_debug_build_hits_elsewhere(&project, &a, &b);
@@ -663,7 +468,7 @@ fn debug_build_dirs_inside_the_source_tree_hit_each_other_with_path_remap() {
 
 #[test]
 fn debug_objects_without_path_remap_miss_in_another_dir_and_never_carry_its_path() {
-    let project = Project::new();
+    let project = Example::new();
     let a = project.cold_build("a-debug", DEBUG);
     assert!(
         !products_containing(&build_products(&a), &a).is_empty(),
@@ -672,7 +477,7 @@ fn debug_objects_without_path_remap_miss_in_another_dir_and_never_carry_its_path
 
     let b = project.configure("the-other-debug-dir", DEBUG);
     let steps = StepCounts::of(&b);
-    let (output, delta) = project.cache.build_explained(&b, &[]);
+    let (output, delta) = project.env.build_explained(&b, &[]);
     output.assert_success();
     assert_counts(
         "debug build elsewhere without remap",
@@ -705,7 +510,7 @@ fn debug_objects_without_path_remap_miss_in_another_dir_and_never_carry_its_path
 
 #[test]
 fn editing_a_header_misses_exactly_its_includers_and_reverting_it_hits() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     let original = build_products(&dir);
 
@@ -722,7 +527,7 @@ fn editing_a_header_misses_exactly_its_includers_and_reverting_it_hits() {
         OBJ_TEST_MAIN,
         OBJ_TEST_GEOM,
     ];
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_counts(
         "after editing vec.h",
@@ -740,7 +545,7 @@ fn editing_a_header_misses_exactly_its_includers_and_reverting_it_hits() {
 
     // The original header again: the original entries are still there.
     edit_file(&header, |_| before.clone());
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_counts(
         "after reverting vec.h",
@@ -767,7 +572,7 @@ fn editing_a_header_misses_exactly_its_includers_and_reverting_it_hits() {
 /// `PATH appeared`, and the object must contain `marker`. With the shadow
 /// gone again the original entry hits.
 fn assert_shadowing_header_misses(
-    project: &Project,
+    project: &Example,
     dir: &Path,
     object_name: &str,
     shadow: &Path,
@@ -779,7 +584,7 @@ fn assert_shadowing_header_misses(
 
     // Control: the object deleted, nothing else changed, is a hit.
     fs::remove_file(&object).expect("remove object");
-    let (output, delta) = project.cache.build_explained(dir, &[]);
+    let (output, delta) = project.env.build_explained(dir, &[]);
     output.assert_success();
     assert_counts(
         "object deleted",
@@ -792,7 +597,7 @@ fn assert_shadowing_header_misses(
     fs::create_dir_all(shadow.parent().expect("parent")).expect("mkdir");
     fs::write(shadow, shadow_text).expect("write shadow");
     fs::remove_file(&object).expect("remove object");
-    let (output, delta) = project.cache.build_explained(dir, &[]);
+    let (output, delta) = project.env.build_explained(dir, &[]);
     output.assert_success();
     assert_counts(
         "shadowing header",
@@ -818,7 +623,7 @@ fn assert_shadowing_header_misses(
     // The shadow removed: the original entry hits again.
     fs::remove_file(shadow).expect("remove shadow");
     fs::remove_file(&object).expect("remove object");
-    let (output, delta) = project.cache.build_counted(dir, &[]);
+    let (output, delta) = project.env.build_counted(dir, &[]);
     output.assert_success();
     assert_counts(
         "shadow removed",
@@ -831,7 +636,7 @@ fn assert_shadowing_header_misses(
 
 #[test]
 fn a_new_header_shadowing_one_in_a_later_include_dir_misses() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     // test_geom.c is compiled with -I<build>/generated before
     // -I<source>/include: a geom/stats.h created in the first one now wins
@@ -854,7 +659,7 @@ fn a_new_header_shadowing_one_in_a_later_include_dir_misses() {
 
 #[test]
 fn a_new_header_beside_the_source_shadowing_an_include_dir_misses() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     // greeter.cpp includes "greetings_table.h", found in <build>/generated;
     // the including file's own dir is searched first for quoted includes.
@@ -875,12 +680,12 @@ fn a_new_header_beside_the_source_shadowing_an_include_dir_misses() {
 
 #[test]
 fn changed_flags_miss_and_the_original_flags_hit_again() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     let original = build_products(&dir);
 
     cmake_configure(&project.source, &dir, &["-DCMAKE_C_FLAGS=-DEXTRA=1"]);
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_counts(
         "C flags changed",
@@ -897,7 +702,7 @@ fn changed_flags_miss_and_the_original_flags_hit_again() {
     });
 
     cmake_configure(&project.source, &dir, &["-DCMAKE_C_FLAGS="]);
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_counts(
         "C flags restored",
@@ -920,7 +725,7 @@ fn changed_flags_miss_and_the_original_flags_hit_again() {
 
 #[test]
 fn switching_gcc_to_clang_misses_and_back_to_gcc_hits() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     let steps = StepCounts::of(&dir);
     let original = build_products(&dir);
@@ -929,7 +734,7 @@ fn switching_gcc_to_clang_misses_and_back_to_gcc_hits() {
     let clang = &["-DCMAKE_C_COMPILER=clang", "-DCMAKE_CXX_COMPILER=clang++"];
     fs::remove_dir_all(&dir).expect("remove build dir");
     cmake_configure(&project.source, &dir, clang);
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_counts("clang", &delta, &steps.all(false), &output);
     assert_compile_misses(&output, &dir, ALL_OBJECTS, "`compiler changed`", |reason| {
@@ -943,7 +748,7 @@ fn switching_gcc_to_clang_misses_and_back_to_gcc_hits() {
 
     fs::remove_dir_all(&dir).expect("remove build dir");
     cmake_configure(&project.source, &dir, &[]);
-    let (output, delta) = project.cache.build_counted(&dir, &[]);
+    let (output, delta) = project.env.build_counted(&dir, &[]);
     output.assert_success();
     assert_counts("gcc again", &delta, &steps.all(true), &output);
     assert_same_files(
@@ -956,14 +761,14 @@ fn switching_gcc_to_clang_misses_and_back_to_gcc_hits() {
 
 #[test]
 fn a_compiler_steering_environment_variable_misses_and_unsetting_it_hits() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     let steps = StepCounts::of(&dir);
     let original = build_products(&dir);
 
     // CPATH adds include dirs to every compile (a missing one is ignored,
     // so the objects stay the same); the cache cannot know that.
-    let with_cpath = project.cache.with_env("CPATH", "/nonexistent");
+    let with_cpath = project.env.with("CPATH", "/nonexistent");
     with_cpath.clean(&dir);
     let (output, delta) = with_cpath.build_explained(&dir, &[]);
     output.assert_success();
@@ -985,8 +790,8 @@ fn a_compiler_steering_environment_variable_misses_and_unsetting_it_hits() {
         |reason| reason == "environment changed",
     );
 
-    project.cache.clean(&dir);
-    let (output, delta) = project.cache.build_counted(&dir, &[]);
+    project.env.clean(&dir);
+    let (output, delta) = project.env.build_counted(&dir, &[]);
     output.assert_success();
     assert_counts(
         "CPATH unset again",
@@ -1048,7 +853,7 @@ fn warn_and_fail_project(dir: &Path) {
 #[test]
 fn warnings_are_replayed_identically_on_a_hit_in_another_dir() {
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let first = temp.path().join("first");
     let second = temp.path().join("elsewhere");
     warn_and_fail_project(&first);
@@ -1100,9 +905,9 @@ fn the_locale_is_part_of_the_key_so_replayed_warnings_are_in_its_language() {
     // warning replayed from a run in the other locale would not be what
     // this compile prints.
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
-    let utf8 = cache.with_env("LC_ALL", "C.UTF-8");
-    let plain = cache.with_env("LC_ALL", "C");
+    let cache = Env::new(temp.path().join("cache"));
+    let utf8 = cache.with("LC_ALL", "C.UTF-8");
+    let plain = cache.with("LC_ALL", "C");
     let dirs: Vec<PathBuf> = ["first", "second", "third"]
         .iter()
         .map(|name| temp.path().join(name))
@@ -1159,7 +964,7 @@ fn the_locale_is_part_of_the_key_so_replayed_warnings_are_in_its_language() {
 #[test]
 fn a_failed_compile_is_not_cached() {
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let first = temp.path().join("first");
     let second = temp.path().join("elsewhere");
     warn_and_fail_project(&first);
@@ -1223,7 +1028,7 @@ build stamp.o: cc stamp.c
         ),
     ];
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let first = temp.path().join("first");
     let second = temp.path().join("elsewhere");
     write_files(&first, &files);
@@ -1251,7 +1056,7 @@ build stamp.o: cc stamp.c
 
 #[test]
 fn an_edited_source_misses_down_to_the_links_and_reverting_it_hits_all_of_them() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     let original = build_products(&dir);
 
@@ -1260,7 +1065,7 @@ fn an_edited_source_misses_down_to_the_links_and_reverting_it_hits_all_of_them()
     let source = project.source.join("src/geom/stats.c");
     let before = fs::read_to_string(&source).expect("read stats.c");
     append_line(&source, "double stats_edit_marker(void) { return 1.5; }");
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_counts(
         "stats.c edited",
@@ -1290,7 +1095,7 @@ fn an_edited_source_misses_down_to_the_links_and_reverting_it_hits_all_of_them()
 
     // Back to the original text: every step hits its first entry.
     edit_file(&source, |_| before.clone());
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_counts(
         "stats.c reverted",
@@ -1346,7 +1151,7 @@ fn comment_like_text_that_is_not_a_comment_is_never_ignored() {
     // but the compiler does not: every one must miss and give the real
     // object. A genuine comment edit may hit, and must give it too.
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let dir = temp.path().join("build");
     write_files(
         &dir,
@@ -1410,8 +1215,7 @@ fn comment_like_text_that_is_not_a_comment_is_never_ignored() {
     assert_eq!(
         delta.get("compile_hits") + delta.get("compile_misses"),
         1,
-        "the comment edit was not looked up once: {:?}",
-        delta.0
+        "the comment edit was not looked up once: {delta:?}",
     );
     assert_object_is_real(&dir, "gcc", "s.c", "s.o");
 }
@@ -1421,7 +1225,7 @@ fn comment_like_text_that_is_not_a_comment_is_never_ignored() {
 /// 2 to 1 and the compile must miss and give the real object.
 fn assert_c90_division_is_not_a_comment(std_flags: &str) {
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let dir = temp.path().join("build");
     let manifest = format!(
         "rule cc\n  command = gcc {std_flags} -O2 -MD -MF $out.d -c $in -o $out\n  \
@@ -1488,10 +1292,10 @@ build stamp.o: cc stamp.c
         ("stamp.c", "const char *build_date = __DATE__;\n"),
     ];
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
-    let epoch_0 = cache.with_env("SOURCE_DATE_EPOCH", "0");
+    let cache = Env::new(temp.path().join("cache"));
+    let epoch_0 = cache.with("SOURCE_DATE_EPOCH", "0");
     // 2001-09-09T01:46:40Z.
-    let epoch_1e9 = cache.with_env("SOURCE_DATE_EPOCH", "1000000000");
+    let epoch_1e9 = cache.with("SOURCE_DATE_EPOCH", "1000000000");
     let dirs: Vec<PathBuf> = ["first", "second", "third"]
         .iter()
         .map(|name| temp.path().join(name))
@@ -1537,7 +1341,7 @@ build stamp.o: cc stamp.c
 
 #[test]
 fn a_comment_only_edit_reruns_the_compile_as_a_hit_and_relinks_nothing() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.cold_build("build", &[]);
     let original = build_products(&dir);
 
@@ -1549,7 +1353,7 @@ fn a_comment_only_edit_reruns_the_compile_as_a_hit_and_relinks_nothing() {
         &project.source.join("src/geom/stats.c"),
         "/* a comment added by the e2e test */",
     );
-    let (output, delta) = project.cache.build_explained(&dir, &[]);
+    let (output, delta) = project.env.build_explained(&dir, &[]);
     output.assert_success();
     assert_eq!(
         output.step_descriptions(),
@@ -1578,7 +1382,7 @@ fn a_comment_only_edit_reruns_the_compile_as_a_hit_and_relinks_nothing() {
         "after it",
         &build_products(&dir),
     );
-    project.cache.build(&dir, &[]).assert_no_work();
+    project.env.build(&dir, &[]).assert_no_work();
 }
 
 /// With `hardlink` on, a restored object shares its bytes with the store;
@@ -1587,9 +1391,9 @@ fn a_comment_only_edit_reruns_the_compile_as_a_hit_and_relinks_nothing() {
 #[test]
 fn hardlinked_objects_never_let_a_recompile_change_the_stored_copy() {
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"))
-        .with_env("ZCCACHE_HARDLINK", "1")
-        .with_env("ZCCACHE_COMPRESSION", "0");
+    let cache = Env::new(temp.path().join("cache"))
+        .with("ZCCACHE_HARDLINK", "1")
+        .with("ZCCACHE_COMPRESSION", "0");
     let dir = temp.path().join("p");
     write_files(
         &dir,
@@ -1633,7 +1437,7 @@ fn hardlinked_objects_never_let_a_recompile_change_the_stored_copy() {
 #[test]
 fn a_new_library_shadowing_one_in_a_later_lib_dir_misses() {
     let temp = temp_dir();
-    let cache = Cache::new(temp.path().join("cache"));
+    let cache = Env::new(temp.path().join("cache"));
     let dir = temp.path().join("p");
     write_files(
         &dir,

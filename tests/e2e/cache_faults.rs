@@ -28,28 +28,11 @@ const WARNING: &str = "zccache: warning";
 /// Runs `zccache args...` in `dir` with the cache in `cache`, a settings
 /// search that cannot find the user's own file, and `env` on top.
 fn zccache_with(dir: &Path, cache: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = isolated_command(zccache_bin(), args, dir, cache);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run zccache: {e}"));
-    let env_text: Vec<String> = env.iter().map(|(n, v)| format!("{n}={v} ")).collect();
-    Output::captured(
-        output,
-        format!(
-            "(cd {} && ZCCACHE_DIR={} {}zccache {})",
-            dir.display(),
-            cache.display(),
-            env_text.concat(),
-            args.join(" ")
-        ),
-    )
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
+    env.iter()
+        .fold(Env::new(cache), |with, (name, value)| {
+            with.with(name, value)
+        })
+        .zccache(dir, args)
 }
 
 /// How many lines of the run's output are zccache warnings.
@@ -67,38 +50,6 @@ fn assert_warned(output: &Output) {
         "expected a `{WARNING}` line: {}",
         output.describe()
     );
-}
-
-/// `zccache stats --json` for `cache`, as counter name -> value.
-fn stats(cache: &Path) -> BTreeMap<String, u64> {
-    let output = zccache_with(
-        cache.parent().expect("cache has a parent"),
-        cache,
-        &[],
-        &["stats", "--json"],
-    );
-    output.assert_success();
-    let value: serde_json::Value = serde_json::from_str(output.stdout.trim())
-        .unwrap_or_else(|e| panic!("stats --json is not JSON ({e}): {}", output.describe()));
-    let object = value
-        .as_object()
-        .unwrap_or_else(|| panic!("stats --json is not an object: {}", output.describe()));
-    object
-        .iter()
-        .filter_map(|(name, value)| Some((name.clone(), value.as_u64()?)))
-        .collect()
-}
-
-fn counter(stats: &BTreeMap<String, u64>, name: &str) -> u64 {
-    stats.get(name).copied().unwrap_or(0)
-}
-
-/// `after - before` for every counter in `after`.
-fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(name, value)| (name.clone(), value.saturating_sub(counter(before, name))))
-        .collect()
 }
 
 /// Every regular file under `dir` (recursively); empty when it is missing.
@@ -130,50 +81,42 @@ fn bytes_under(dir: &Path) -> u64 {
 /// The project's steps the cache handles, as built by cmake for this
 /// project: 8 compiles, `libgeom.a`, and links of `libtext.so`, `zcdemo`
 /// and `zcdemo_tests`.
-const COMPILES: u64 = 8;
-const ARCHIVES: u64 = 1;
-const LINKS: u64 = 3;
+const COMPILES: i64 = 8;
+const ARCHIVES: i64 = 1;
+const LINKS: i64 = 3;
 
-/// A copy of the example project with a reference build by real ninja;
-/// build dirs for zccache are configured beside it on demand.
-struct Project {
-    temp: tempfile::TempDir,
-    source: PathBuf,
-    reference: BTreeMap<String, Vec<u8>>,
+/// The example project with a reference build by real ninja; build dirs
+/// for zccache are configured beside it on demand, each test with caches
+/// of its own.
+struct Reference {
+    example: Example,
+    products: BTreeMap<String, Vec<u8>>,
 }
 
-impl Project {
+impl Reference {
     fn new() -> Self {
-        let temp = temp_dir();
-        let source = copy_example_project(temp.path());
-        let reference_dir = temp.path().join("nj");
-        cmake_configure(&source, &reference_dir, &[]);
+        let example = Example::new();
+        let reference_dir = example.configure("nj", &[]);
         ninja(&reference_dir, &["-C", path_str(&reference_dir)]).assert_success();
-        let reference = example_build_products(&reference_dir);
+        let products = example_build_products(&reference_dir);
         assert!(
-            reference.contains_key("zcdemo") && reference.contains_key("libgeom.a"),
+            products.contains_key("zcdemo") && products.contains_key("libgeom.a"),
             "the reference build lacks products: {:?}",
-            reference.keys()
+            products.keys()
         );
-        Project {
-            temp,
-            source,
-            reference,
-        }
+        Reference { example, products }
     }
 
     /// A path in the test's temp dir (for caches and mount points).
     fn path(&self, name: &str) -> PathBuf {
-        self.temp.path().join(name)
+        self.example.path(name)
     }
 
     /// A fresh, configured build dir; `name` has two characters like the
     /// reference dir's.
     fn configure(&self, name: &str) -> PathBuf {
         assert_eq!(name.len(), 2, "build dir names keep one length");
-        let dir = self.path(name);
-        cmake_configure(&self.source, &dir, &[]);
-        dir
+        self.example.configure(name, &[])
     }
 
     /// `zccache build -C dir extra...` with the cache in `cache`.
@@ -188,11 +131,11 @@ impl Project {
     /// A new build dir `name` against `cache`: every cacheable step hits,
     /// and the products equal plain ninja's.
     fn assert_fresh_dir_hits_everything(&self, name: &str, cache: &Path) {
-        let before = stats(cache);
+        let before = Env::new(cache).stats();
         let dir = self.configure(name);
         let output = self.build(&dir, cache, &[], &[]);
         self.assert_correct(&dir, &output);
-        assert_all_hits(&delta(&before, &stats(cache)), &output);
+        assert_all_hits(&Env::new(cache).stats().grown_since(&before), &output);
     }
 
     fn assert_correct(&self, dir: &Path, output: &Output) {
@@ -206,7 +149,7 @@ impl Project {
         );
         assert_same_files(
             "the plain ninja build",
-            &self.reference,
+            &self.products,
             &format!("zccache's {}", dir.display()),
             &example_build_products(dir),
         );
@@ -222,19 +165,19 @@ impl Project {
 }
 
 /// Asserts the cache served every cacheable step of one full build.
-fn assert_all_hits(change: &BTreeMap<String, u64>, output: &Output) {
+fn assert_all_hits(change: &Stats, output: &Output) {
     let context = || format!("stats delta {change:#?}\n{}", output.describe());
     for kind in ["compile", "archive", "link"] {
         assert_eq!(
-            counter(change, &format!("{kind}_misses")),
+            change.get(&format!("{kind}_misses")),
             0,
             "{kind} misses\n{}",
             context()
         );
     }
-    assert_eq!(counter(change, "compile_hits"), COMPILES, "{}", context());
-    assert_eq!(counter(change, "archive_hits"), ARCHIVES, "{}", context());
-    assert_eq!(counter(change, "link_hits"), LINKS, "{}", context());
+    assert_eq!(change.compile_hits(), COMPILES, "{}", context());
+    assert_eq!(change.get("archive_hits"), ARCHIVES, "{}", context());
+    assert_eq!(change.link_hits(), LINKS, "{}", context());
 }
 
 /// A tmpfs mounted for one test, unmounted when dropped (declare it after
@@ -302,7 +245,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn corrupt_blobs_are_detected_rebuilt_and_replaced() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     let first = project.configure("b1");
     let cold = project.build(&first, &cache, &[], &[]);
@@ -322,14 +265,14 @@ fn corrupt_blobs_are_detected_rebuilt_and_replaced() {
         fs::write(blob, content).expect("write blob");
     }
 
-    let before = stats(&cache);
+    let before = Env::new(&cache).stats();
     let second = project.configure("b2");
     let damaged = project.build(&second, &cache, &[], &[]);
     project.assert_correct(&second, &damaged);
     assert_warned(&damaged);
-    let change = delta(&before, &stats(&cache));
+    let change = Env::new(&cache).stats().grown_since(&before);
     assert!(
-        counter(&change, "corrupt") + counter(&change, "errors") > 0,
+        change.get("corrupt") + change.errors() > 0,
         "neither `corrupt` nor `errors` counted the damaged blobs: {change:#?}"
     );
 
@@ -339,7 +282,7 @@ fn corrupt_blobs_are_detected_rebuilt_and_replaced() {
 
 #[test]
 fn truncated_records_are_misses_not_failures() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     let first = project.configure("b1");
     let cold = project.build(&first, &cache, &[], &[]);
@@ -369,7 +312,7 @@ fn truncated_records_are_misses_not_failures() {
 
 #[test]
 fn read_only_cache_warns_once_and_builds() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     let Some(mount) = Tmpfs::mount(&cache, "64m") else {
         return;
@@ -399,7 +342,7 @@ fn read_only_cache_warns_once_and_builds() {
 
 #[test]
 fn full_cache_filesystem_warns_and_builds() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     // Far less than the project's outputs need: every file takes a 4 KiB
     // page of a tmpfs, and the project stores dozens of them.
@@ -419,7 +362,7 @@ fn full_cache_filesystem_warns_and_builds() {
 
 #[test]
 fn cache_dir_deleted_during_the_build() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     let dir = project.configure("b1");
 
@@ -449,7 +392,7 @@ fn cache_dir_deleted_during_the_build() {
 
 #[test]
 fn four_concurrent_builds_share_one_cache() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     let dirs: Vec<PathBuf> = ["b1", "b2", "b3", "b4"]
         .iter()
@@ -478,7 +421,7 @@ fn four_concurrent_builds_share_one_cache() {
 
 #[test]
 fn eviction_keeps_the_cache_under_its_size_limit() {
-    let project = Project::new();
+    let project = Reference::new();
 
     // How much the project needs without a limit; the limit is a third.
     let unlimited = project.path("big-cache");
@@ -504,17 +447,16 @@ fn eviction_keeps_the_cache_under_its_size_limit() {
         gc.describe()
     );
     let output = zccache_with(&second, &cache, &env, &["stats", "--json"]);
-    output.assert_success();
-    let value: serde_json::Value = serde_json::from_str(output.stdout.trim()).expect("json");
-    let reported = value["cache_size_bytes"].as_u64();
+    let stats = Stats::of(&output);
+    let reported = stats.field("cache_size_bytes");
     assert!(
-        reported.is_some_and(|size| size <= max),
+        reported.is_some_and(|size| u64::try_from(size).is_ok_and(|size| size <= max)),
         "cache_size_bytes {reported:?} > limit {max}: {}",
         output.describe()
     );
     assert_eq!(
-        value["max_size_bytes"].as_u64(),
-        Some(max),
+        stats.field("max_size_bytes"),
+        i64::try_from(max).ok(),
         "ZCCACHE_MAX_SIZE was not applied: {}",
         output.describe()
     );
@@ -528,7 +470,7 @@ fn eviction_keeps_the_cache_under_its_size_limit() {
 
 #[test]
 fn broken_settings_file_warns_but_builds() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     fs::create_dir_all(&cache).expect("create cache dir");
     let settings = cache.join("zccache.toml");
@@ -551,7 +493,7 @@ fn broken_settings_file_warns_but_builds() {
 
 #[test]
 fn cache_dir_that_is_a_file_warns_and_builds() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     fs::write(&cache, "not a directory\n").expect("write file");
     let dir = project.configure("b1");
@@ -567,7 +509,7 @@ fn cache_dir_that_is_a_file_warns_and_builds() {
 
 #[test]
 fn concurrent_builds_while_eviction_deletes_what_they_restore() {
-    let project = Project::new();
+    let project = Reference::new();
     let cache = project.path("cache");
     // Populated without a limit, so the builds below start with hits.
     let first = project.configure("b1");

@@ -70,10 +70,6 @@ impl TwinBuild {
     }
 }
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
 fn compile_steps(steps: &[String]) -> Vec<String> {
     steps
         .iter()

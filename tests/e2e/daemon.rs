@@ -6,7 +6,6 @@
 //! and sockets are its own; helpers it started are killed by pid at the end.
 
 use crate::harness::*;
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -17,45 +16,38 @@ use std::time::{Duration, Instant};
 const SOURCE: &str = "#include <stdio.h>\nint f(int x) { int unused; return x * 2; }\n\
                       int main(void) { printf(\"%d\\n\", f(21)); return 0; }\n";
 
-struct Env {
+/// A work dir holding `a.c`, with a private cache and runtime dir: the
+/// helpers its runs start are its own, and killed when it is dropped.
+struct Case {
     _root: tempfile::TempDir,
     work: PathBuf,
-    cache: PathBuf,
     runtime: PathBuf,
-    extra: Vec<(String, String)>,
+    env: Env,
 }
 
-impl Env {
-    fn new() -> Env {
+impl Case {
+    fn new() -> Case {
         let root = tempfile::tempdir().unwrap();
         let work = root.path().join("work");
-        let cache = root.path().join("cache");
         let runtime = root.path().join("run");
+        let env = Env::new(root.path().join("cache")).with_runtime_dir(&runtime);
         fs::create_dir_all(&work).unwrap();
-        fs::create_dir_all(&runtime).unwrap();
-        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
         fs::write(work.join("a.c"), SOURCE).unwrap();
-        Env {
+        Case {
             _root: root,
             work,
-            cache,
             runtime,
-            extra: Vec::new(),
+            env,
         }
     }
 
-    fn with(mut self, name: &str, value: &str) -> Env {
-        self.extra.push((name.to_string(), value.to_string()));
+    fn with(mut self, name: &str, value: &str) -> Case {
+        self.env = self.env.with(name, value);
         self
     }
 
     fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
-        let mut command = isolated_command(program, args, &self.work, &self.cache);
-        command.env("XDG_RUNTIME_DIR", &self.runtime);
-        for (name, value) in &self.extra {
-            command.env(name, value);
-        }
-        command
+        self.env.command(&self.work, program, args)
     }
 
     fn socket_dir(&self) -> PathBuf {
@@ -81,13 +73,8 @@ impl Env {
         assert_eq!(fs::read(self.work.join("a.o")).unwrap(), object);
     }
 
-    fn stats(&self) -> BTreeMap<String, i64> {
-        let out = self
-            .command(zccache_bin(), &["stats", "--json"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        serde_json::from_slice(&out.stdout).unwrap()
+    fn stats(&self) -> Stats {
+        self.env.stats()
     }
 
     /// Files of one kind in the socket dir.
@@ -129,7 +116,7 @@ impl Env {
     }
 }
 
-impl Drop for Env {
+impl Drop for Case {
     fn drop(&mut self) {
         for pid in self.helper_pids() {
             kill(pid);
@@ -158,7 +145,7 @@ fn wait_until_dead(pid: i32) {
 }
 
 /// What gcc itself makes of a.c: (object, stderr).
-fn reference(env: &Env) -> (Vec<u8>, Vec<u8>) {
+fn reference(env: &Case) -> (Vec<u8>, Vec<u8>) {
     let out = env
         .command("gcc", &["-Wall", "-c", "a.c", "-o", "ref.o"])
         .output()
@@ -173,7 +160,7 @@ fn reference(env: &Env) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn hits_served_by_the_helper_are_byte_identical_and_counted() {
-    let env = Env::new();
+    let env = Case::new();
     let (object, warning) = reference(&env);
     assert!(!warning.is_empty(), "the source is meant to warn");
     let first = env.compile();
@@ -183,14 +170,14 @@ fn hits_served_by_the_helper_are_byte_identical_and_counted() {
         env.assert_recompiles(&object, &warning);
     }
     let stats = env.stats();
-    assert_eq!(stats.get("compile_misses"), Some(&1), "{stats:?}");
-    assert_eq!(stats.get("compile_hits"), Some(&3), "{stats:?}");
-    assert_eq!(stats.get("helper_hits"), Some(&3), "{stats:?}");
+    assert_eq!(stats.field("compile_misses"), Some(1), "{stats:?}");
+    assert_eq!(stats.field("compile_hits"), Some(3), "{stats:?}");
+    assert_eq!(stats.field("helper_hits"), Some(3), "{stats:?}");
 }
 
 #[test]
 fn variables_named_in_zccache_unset_env_reach_no_tool_and_start_no_helper() {
-    let env = Env::new().with("ZCCACHE_UNSET_ENV", "PER_CALL, DEPENDENCIES_OUTPUT");
+    let env = Case::new().with("ZCCACHE_UNSET_ENV", "PER_CALL, DEPENDENCIES_OUTPUT");
     let (object, warning) = reference(&env);
     env.compile();
     env.wait_for_helpers(1);
@@ -211,13 +198,13 @@ fn variables_named_in_zccache_unset_env_reach_no_tool_and_start_no_helper() {
         "gcc saw DEPENDENCIES_OUTPUT"
     );
     let stats = env.stats();
-    assert_eq!(stats.get("helper_hits"), Some(&4), "{stats:?}");
+    assert_eq!(stats.field("helper_hits"), Some(4), "{stats:?}");
     assert_eq!(env.helper_pids().len(), 1);
 }
 
 #[test]
 fn many_concurrent_calls_are_all_served_correctly() {
-    let env = Env::new();
+    let env = Case::new();
     let (object, _) = reference(&env);
     env.compile();
     env.wait_for_helpers(1);
@@ -240,7 +227,7 @@ fn many_concurrent_calls_are_all_served_correctly() {
     });
     let stats = env.stats();
     assert_eq!(
-        stats.get("compile_hits").copied().unwrap_or(0) + stats["compile_misses"],
+        stats.get("compile_hits") + stats["compile_misses"],
         41,
         "{stats:?}"
     );
@@ -248,7 +235,7 @@ fn many_concurrent_calls_are_all_served_correctly() {
 
 #[test]
 fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
-    let env = Env::new();
+    let env = Case::new();
     let (object, warning) = reference(&env);
     env.compile();
     let pids = env.wait_for_helpers(1);
@@ -272,7 +259,7 @@ fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
 
 #[test]
 fn a_helper_killed_while_calls_run_fails_none_of_them() {
-    let env = Env::new();
+    let env = Case::new();
     let (object, _) = reference(&env);
     env.compile();
     env.wait_for_helpers(1);
@@ -301,7 +288,7 @@ fn a_helper_killed_while_calls_run_fails_none_of_them() {
 
 #[test]
 fn a_socket_dir_open_to_others_is_refused() {
-    let env = Env::new();
+    let env = Case::new();
     let (object, _) = reference(&env);
     fs::create_dir_all(env.socket_dir()).unwrap();
     fs::set_permissions(env.socket_dir(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -314,26 +301,26 @@ fn a_socket_dir_open_to_others_is_refused() {
     assert!(env.files("sock").is_empty());
     assert!(env.helper_pids().is_empty());
     let stats = env.stats();
-    assert_eq!(stats.get("compile_hits"), Some(&1), "{stats:?}");
-    assert_eq!(stats.get("helper_hits"), None, "{stats:?}");
+    assert_eq!(stats.field("compile_hits"), Some(1), "{stats:?}");
+    assert_eq!(stats.field("helper_hits"), None, "{stats:?}");
 }
 
 #[test]
 fn turned_off_no_helper_starts_and_hits_still_work() {
-    let env = Env::new().with("ZCCACHE_DAEMON", "0");
+    let env = Case::new().with("ZCCACHE_DAEMON", "0");
     let (object, warning) = reference(&env);
     env.compile();
     env.assert_recompiles(&object, &warning);
     std::thread::sleep(Duration::from_millis(300));
     assert!(env.files("sock").is_empty());
     let stats = env.stats();
-    assert_eq!(stats.get("compile_hits"), Some(&1), "{stats:?}");
-    assert_eq!(stats.get("helper_hits"), None, "{stats:?}");
+    assert_eq!(stats.field("compile_hits"), Some(1), "{stats:?}");
+    assert_eq!(stats.field("helper_hits"), None, "{stats:?}");
 }
 
 #[test]
 fn an_idle_helper_exits_and_removes_its_socket() {
-    let env = Env::new().with("ZCCACHE_DAEMON_IDLE_SECS", "1");
+    let env = Case::new().with("ZCCACHE_DAEMON_IDLE_SECS", "1");
     env.compile();
     let pids = env.wait_for_helpers(1);
     wait_until_dead(pids[0]);
@@ -343,10 +330,10 @@ fn an_idle_helper_exits_and_removes_its_socket() {
 
 #[test]
 fn two_cache_dirs_get_two_helpers() {
-    let env = Env::new();
+    let env = Case::new();
     env.compile();
     env.wait_for_helpers(1);
-    let other_cache = env.cache.with_extension("other");
+    let other_cache = env.env.cache.with_extension("other");
     let out = env
         .command(zccache_bin(), &["gcc", "-c", "a.c", "-o", "b.o"])
         .env("ZCCACHE_DIR", &other_cache)
@@ -358,7 +345,7 @@ fn two_cache_dirs_get_two_helpers() {
 
 #[test]
 fn a_header_changed_outside_the_build_dir_is_seen_by_the_helper() {
-    let env = Env::new();
+    let env = Case::new();
     let include = env.work.parent().unwrap().join("inc");
     fs::create_dir_all(&include).unwrap();
     fs::write(include.join("h.h"), "#define VALUE 1\n").unwrap();
@@ -390,7 +377,7 @@ fn a_header_changed_outside_the_build_dir_is_seen_by_the_helper() {
 
 #[test]
 fn an_environment_changing_per_call_starts_at_most_a_few_helpers() {
-    let env = Env::new();
+    let env = Case::new();
     for i in 0..12 {
         let out = env
             .command(zccache_bin(), &["gcc", "-c", "a.c", "-o", "a.o"])
@@ -411,7 +398,7 @@ fn an_environment_changing_per_call_starts_at_most_a_few_helpers() {
 
 #[test]
 fn misses_and_uncacheable_calls_are_counted_through_the_helper() {
-    let env = Env::new();
+    let env = Case::new();
     env.compile();
     env.wait_for_helpers(1);
     let source = env.work.join("a.c");
@@ -426,14 +413,14 @@ fn misses_and_uncacheable_calls_are_counted_through_the_helper() {
     assert!(preprocessed.status.success(), "{preprocessed:?}");
     assert!(String::from_utf8_lossy(&preprocessed.stdout).contains("int g(void)"));
     let stats = env.stats();
-    assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
-    assert_eq!(stats.get("uncacheable"), Some(&1), "{stats:?}");
-    assert!(stats.get("cache_size_bytes").is_some_and(|size| *size > 0));
+    assert_eq!(stats.field("compile_misses"), Some(2), "{stats:?}");
+    assert_eq!(stats.field("uncacheable"), Some(1), "{stats:?}");
+    assert!(stats.field("cache_size_bytes").is_some_and(|size| size > 0));
 }
 
 /// Runs `zccache gcc -Wall -c a.c -o a.o` with its stderr on a terminal
 /// (`script` gives it a pseudo-terminal); returns what the terminal showed.
-fn compile_on_a_terminal(env: &Env) -> String {
+fn compile_on_a_terminal(env: &Case) -> String {
     let command = format!(
         "{} gcc -Wall -c a.c -o a.o",
         zccache_bin().to_string_lossy()
@@ -449,7 +436,7 @@ fn compile_on_a_terminal(env: &Env) -> String {
 #[test]
 fn diagnostics_are_coloured_on_a_terminal_and_never_replayed_elsewhere() {
     for helper in ["1", "0"] {
-        let env = Env::new().with("ZCCACHE_DAEMON", helper);
+        let env = Case::new().with("ZCCACHE_DAEMON", helper);
         let (_, plain) = reference(&env);
         let (code, _, stderr) = env.compile();
         assert_eq!((code, &stderr), (Some(0), &plain));
@@ -467,14 +454,14 @@ fn diagnostics_are_coloured_on_a_terminal_and_never_replayed_elsewhere() {
         fs::remove_file(env.work.join("a.o")).unwrap();
         assert_eq!(env.compile(), (Some(0), Vec::new(), plain));
         let stats = env.stats();
-        assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
-        assert_eq!(stats.get("compile_hits"), Some(&2), "{stats:?}");
+        assert_eq!(stats.field("compile_misses"), Some(2), "{stats:?}");
+        assert_eq!(stats.field("compile_hits"), Some(2), "{stats:?}");
     }
 }
 
 #[test]
 fn another_zccache_binary_never_talks_to_this_helper() {
-    let env = Env::new();
+    let env = Case::new();
     env.compile();
     env.wait_for_helpers(1);
     let copy = env.work.parent().unwrap().join("bin").join("zccache");
@@ -492,7 +479,7 @@ fn another_zccache_binary_never_talks_to_this_helper() {
 
 /// Replaces the helper by a fake server at its socket name that answers
 /// each connection with `answer` (or nothing, holding it open when `None`).
-fn fake_helper(env: &Env, answer: Option<&'static [u8]>) -> std::thread::JoinHandle<()> {
+fn fake_helper(env: &Case, answer: Option<&'static [u8]>) -> std::thread::JoinHandle<()> {
     let pids = env.wait_for_helpers(1);
     let socket = env.files("sock").remove(0);
     kill(pids[0]);
@@ -517,7 +504,7 @@ fn fake_helper(env: &Env, answer: Option<&'static [u8]>) -> std::thread::JoinHan
 #[test]
 fn a_helper_answering_garbage_or_nothing_costs_a_call_only_its_speed() {
     for answer in [Some(&b"\x04\0\0\0\xff\xff\xff\xff"[..]), None] {
-        let env = Env::new();
+        let env = Case::new();
         let (object, warning) = reference(&env);
         env.compile();
         let _fake = fake_helper(&env, answer);
@@ -548,7 +535,7 @@ fn a_helper_answering_garbage_or_nothing_costs_a_call_only_its_speed() {
 
 #[test]
 fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
-    let env = Env::new();
+    let env = Case::new();
     env.compile();
     env.wait_for_helpers(1);
     fs::write(
@@ -563,8 +550,8 @@ fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
     // that, and `zccache stats` too.
     env.assert_recompiles(&object, &warning);
     let stats = env.stats();
-    assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
-    assert_eq!(stats.get("helper_hits"), Some(&1), "{stats:?}");
+    assert_eq!(stats.field("compile_misses"), Some(2), "{stats:?}");
+    assert_eq!(stats.field("helper_hits"), Some(1), "{stats:?}");
     // A process without the helper finds the stored result too.
     fs::remove_file(env.work.join("a.o")).unwrap();
     let alone = env
@@ -576,8 +563,8 @@ fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
     assert_eq!(alone.stderr, warning);
     assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
     let stats = env.stats();
-    assert_eq!(stats.get("compile_hits"), Some(&2), "{stats:?}");
-    assert_eq!(stats.get("compile_misses"), Some(&2), "{stats:?}");
+    assert_eq!(stats.field("compile_hits"), Some(2), "{stats:?}");
+    assert_eq!(stats.field("compile_misses"), Some(2), "{stats:?}");
 }
 
 /// The arguments of a compile gcc -O2 takes over a second on.
@@ -585,7 +572,7 @@ const SLOW_COMPILE: [&str; 6] = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
 
 /// Starts [`SLOW_COMPILE`] through the launcher once a helper serves it;
 /// returns the helper's pid and the call, once gcc compiles for it.
-fn start_slow_compile(env: &Env) -> (i32, std::process::Child) {
+fn start_slow_compile(env: &Case) -> (i32, std::process::Child) {
     env.compile();
     let pids = env.wait_for_helpers(1);
     let source: String = (0..600)
@@ -635,7 +622,7 @@ fn cc1_compiles(dir: &std::path::Path, source: &str) -> bool {
 }
 
 /// big.o is the object gcc itself makes of big.c.
-fn assert_slow_compile_made_gccs_object(env: &Env) {
+fn assert_slow_compile_made_gccs_object(env: &Case) {
     let reference = env
         .command("gcc", &["-O2", "-c", "big.c", "-o", "ref-big.o"])
         .output()
@@ -649,7 +636,7 @@ fn assert_slow_compile_made_gccs_object(env: &Env) {
 
 #[test]
 fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
-    let env = Env::new();
+    let env = Case::new();
     let (helper, mut call) = start_slow_compile(&env);
     call.kill().unwrap();
     call.wait().unwrap();
@@ -663,18 +650,14 @@ fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
     assert_slow_compile_made_gccs_object(&env);
     let stats = env.stats();
     // a.c, the killed call and the one after it: nothing was stored.
-    assert_eq!(stats.get("compile_misses"), Some(&3), "{stats:?}");
-    assert_eq!(
-        stats.get("compile_hits").copied().unwrap_or(0),
-        0,
-        "{stats:?}"
-    );
+    assert_eq!(stats.field("compile_misses"), Some(3), "{stats:?}");
+    assert_eq!(stats.get("compile_hits"), 0, "{stats:?}");
     assert_eq!(env.helper_pids(), [helper]);
 }
 
 #[test]
 fn a_helper_killed_while_its_caller_compiles_fails_nothing() {
-    let env = Env::new();
+    let env = Case::new();
     let (helper, call) = start_slow_compile(&env);
     kill(helper);
     let out = call.wait_with_output().unwrap();
@@ -684,7 +667,7 @@ fn a_helper_killed_while_its_caller_compiles_fails_nothing() {
 
 #[test]
 fn private_depfiles_live_in_the_socket_dir_only_while_a_call_compiles() {
-    let env = Env::new();
+    let env = Case::new();
     // Left by a helper that died mid-compile (no process has this pid).
     fs::create_dir_all(env.socket_dir()).unwrap();
     fs::set_permissions(env.socket_dir(), fs::Permissions::from_mode(0o700)).unwrap();
@@ -708,7 +691,7 @@ fn private_depfiles_live_in_the_socket_dir_only_while_a_call_compiles() {
     fs::remove_file(env.work.join("a.o")).unwrap();
     assert_eq!(env.compile().0, Some(0));
     let stats = env.stats();
-    assert_eq!(stats.get("helper_hits"), Some(&1), "{stats:?}");
+    assert_eq!(stats.field("helper_hits"), Some(1), "{stats:?}");
 }
 
 fn thread_count(pid: i32) -> usize {
@@ -717,7 +700,7 @@ fn thread_count(pid: i32) -> usize {
 
 #[test]
 fn more_misses_at_once_than_the_helper_has_threads_are_all_served() {
-    let env = Env::new();
+    let env = Case::new();
     env.compile();
     let helper = env.wait_for_helpers(1)[0];
     let idle_threads = thread_count(helper);
@@ -757,7 +740,7 @@ fn more_misses_at_once_than_the_helper_has_threads_are_all_served() {
     );
     let stats = env.stats();
     assert_eq!(stats["compile_misses"], 1 + CALLS as i64, "{stats:?}");
-    let helper_hits = stats.get("helper_hits").copied().unwrap_or(0);
+    let helper_hits = stats.get("helper_hits");
     for i in 0..CALLS {
         fs::remove_file(env.work.join(format!("s{i}.o"))).unwrap();
     }

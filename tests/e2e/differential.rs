@@ -554,21 +554,8 @@ fn run_harness(project: &'static Project, default_steps: usize) {
     for number in 1..=steps {
         harness.step(number, &files, &mut state);
     }
-    let stats = Output::captured(
-        isolated_command(
-            zccache_bin(),
-            &["stats", "--json"],
-            &harness.source,
-            &harness.cache,
-        )
-        .output()
-        .expect("run zccache stats"),
-        "zccache stats --json".to_string(),
-    );
-    stats.assert_success();
-    let counters: serde_json::Value =
-        serde_json::from_str(&stats.stdout).expect("stats --json is JSON");
-    let hits = counters["compile_hits"].as_u64().unwrap_or(0);
+    let stats = Env::new(&harness.cache).stats();
+    let hits = stats.compile_hits();
     eprintln!(
         "differential harness: {}, seed {seed:#x}, {steps} steps, {} comparisons, \
          {hits} compile hits",
@@ -577,8 +564,7 @@ fn run_harness(project: &'static Project, default_steps: usize) {
     // A run that never restored anything compared nothing of the cache.
     assert!(
         harness.uncached || hits > 0,
-        "no compile hit in the whole run: {}",
-        stats.stdout
+        "no compile hit in the whole run: {stats:?}"
     );
 }
 

@@ -9,14 +9,7 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-/// A private cache and the environment every run against it gets.
-struct Env {
-    cache: PathBuf,
-    path: Option<String>,
-    extra: Vec<(String, String)>,
-}
+use std::process::Stdio;
 
 /// Exit code, stdout and stderr as raw bytes, for exact comparisons.
 #[derive(Debug, PartialEq)]
@@ -42,34 +35,23 @@ impl Raw {
     }
 }
 
-impl Env {
-    fn new(cache: PathBuf) -> Self {
-        Env {
-            cache,
-            path: None,
-            extra: Vec::new(),
-        }
-    }
-
-    fn with_path(mut self, dirs: &[&Path]) -> Self {
-        let mut parts: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        parts.push(std::env::var("PATH").unwrap_or_default());
-        self.path = Some(parts.join(":"));
-        self
-    }
-
-    fn command(&self, cwd: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
-        let mut command = isolated_command(program, args, cwd, &self.cache);
-        if let Some(path) = &self.path {
-            command.env("PATH", path);
-        }
-        for (name, value) in &self.extra {
-            command.env(name, value);
-        }
-        command
-    }
-
+/// Runs compared byte for byte, in a test's [`Env`].
+trait RawRuns {
     /// Runs `program args...` in `cwd`, `stdin` fed to it.
+    fn run_with_stdin(
+        &self,
+        cwd: &Path,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> Raw;
+    fn run_raw(&self, cwd: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Raw;
+    fn zccache_raw(&self, cwd: &Path, args: &[&str]) -> Raw {
+        self.run_raw(cwd, zccache_bin(), args)
+    }
+}
+
+impl RawRuns for Env {
     fn run_with_stdin(
         &self,
         cwd: &Path,
@@ -95,7 +77,7 @@ impl Env {
         }
     }
 
-    fn run(&self, cwd: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Raw {
+    fn run_raw(&self, cwd: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Raw {
         let output = self
             .command(cwd, program, args)
             .stdin(Stdio::null())
@@ -105,32 +87,6 @@ impl Env {
             code: output.status.code(),
             stdout: output.stdout,
             stderr: output.stderr,
-        }
-    }
-
-    fn zccache(&self, cwd: &Path, args: &[&str]) -> Raw {
-        self.run(cwd, zccache_bin(), args)
-    }
-
-    fn stats(&self) -> BTreeMap<String, i64> {
-        let out = self.zccache(Path::new("/"), &["stats", "--json"]);
-        out.assert_success("stats");
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stats json");
-        value
-            .as_object()
-            .expect("object")
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
-            .collect()
-    }
-
-    /// Counter growth over `f`.
-    fn counted(&self, f: impl FnOnce()) -> impl Fn(&str) -> i64 {
-        let before = self.stats();
-        f();
-        let after = self.stats();
-        move |name: &str| {
-            after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0)
         }
     }
 }
@@ -169,7 +125,7 @@ fn count_objects(products: &BTreeMap<String, Vec<u8>>) -> i64 {
 fn configure_and_build(env: &Env, source: &Path, build: &Path, generator: &str, builder: &str) {
     let launcher = format!("-DCMAKE_C_COMPILER_LAUNCHER={}", s(&zccache_bin()));
     let cxx_launcher = format!("-DCMAKE_CXX_COMPILER_LAUNCHER={}", s(&zccache_bin()));
-    env.run(
+    env.run_raw(
         source.parent().expect("parent"),
         "cmake",
         &[
@@ -186,7 +142,7 @@ fn configure_and_build(env: &Env, source: &Path, build: &Path, generator: &str, 
     )
     .assert_success("cmake configure");
     let jobs = "-j2";
-    env.run(build, builder, &[jobs])
+    env.run_raw(build, builder, &[jobs])
         .assert_success(&format!("{builder} build"));
 }
 
@@ -199,17 +155,14 @@ fn launcher_build_hits_everywhere(generator: &str, builder: &str) {
     configure_and_build(&env, &source, &root.path().join("A"), generator, builder);
 
     let b = root.path().join("B");
-    let delta = env.counted(|| configure_and_build(&env, &source, &b, generator, builder));
+    let ((), delta) = env.counted(|| configure_and_build(&env, &source, &b, generator, builder));
     let products_b = build_products(&b);
     let compiles = count_objects(&products_b);
     assert!(compiles >= 6, "too few objects: {:?}", products_b.keys());
-    assert_eq!(delta("compile_hits"), compiles, "every compile hits");
-    assert_eq!(delta("compile_misses"), 0, "no compile misses");
+    assert_eq!(delta.get("compile_hits"), compiles, "every compile hits");
+    assert_eq!(delta.get("compile_misses"), 0, "no compile misses");
 
-    let mut uncached_env = Env::new(root.path().join("cache"));
-    uncached_env
-        .extra
-        .push(("ZCCACHE_DISABLE".into(), "1".into()));
+    let uncached_env = Env::new(root.path().join("cache")).with("ZCCACHE_DISABLE", "1");
     let u = root.path().join("U");
     configure_and_build(&uncached_env, &source, &u, generator, builder);
     assert_same_files("cached B", &products_b, "uncached U", &build_products(&u));
@@ -244,19 +197,19 @@ fn build_mode_and_launcher_share_entries_both_ways() {
     let one = root.path().join("one");
     small_project(&one);
     fs::write(one.join("build.ninja"), manifest).expect("write");
-    let first = env.counted(|| {
-        env.zccache(&one, &["gcc", "-c", "main.c", "-o", "main.o"])
+    let ((), first) = env.counted(|| {
+        env.zccache_raw(&one, &["gcc", "-c", "main.c", "-o", "main.o"])
             .assert_success("launcher compile");
     });
-    assert_eq!(first("compile_misses"), 1);
+    assert_eq!(first.get("compile_misses"), 1);
     let object = fs::read(one.join("main.o")).expect("object");
     fs::remove_file(one.join("main.o")).expect("rm");
-    let second = env.counted(|| {
-        env.zccache(&one, &["build", "-C", s(&one)])
+    let ((), second) = env.counted(|| {
+        env.zccache_raw(&one, &["build", "-C", s(&one)])
             .assert_success("zccache build");
     });
     assert_eq!(
-        second("compile_hits"),
+        second.get("compile_hits"),
         1,
         "build mode hits the launcher's entry"
     );
@@ -267,19 +220,19 @@ fn build_mode_and_launcher_share_entries_both_ways() {
     small_project(&two);
     fs::write(two.join("main.c"), MAIN_C.replace("21", "22")).expect("write");
     fs::write(two.join("build.ninja"), manifest).expect("write");
-    let third = env.counted(|| {
-        env.zccache(&two, &["build", "-C", s(&two)])
+    let ((), third) = env.counted(|| {
+        env.zccache_raw(&two, &["build", "-C", s(&two)])
             .assert_success("zccache build");
     });
-    assert_eq!(third("compile_misses"), 1);
+    assert_eq!(third.get("compile_misses"), 1);
     let object = fs::read(two.join("main.o")).expect("object");
     fs::remove_file(two.join("main.o")).expect("rm");
-    let fourth = env.counted(|| {
-        env.zccache(&two, &["gcc", "-c", "main.c", "-o", "main.o"])
+    let ((), fourth) = env.counted(|| {
+        env.zccache_raw(&two, &["gcc", "-c", "main.c", "-o", "main.o"])
             .assert_success("launcher compile");
     });
     assert_eq!(
-        fourth("compile_hits"),
+        fourth.get("compile_hits"),
         1,
         "the launcher hits build mode's entry"
     );
@@ -294,12 +247,12 @@ fn archives_and_links_through_the_launcher_are_cached() {
     small_project(&dir);
     let steps = |env: &Env| {
         for (source, object) in [("main.c", "main.o"), ("twice.c", "twice.o")] {
-            env.zccache(&dir, &["gcc", "-c", source, "-o", object])
+            env.zccache_raw(&dir, &["gcc", "-c", source, "-o", object])
                 .assert_success("compile");
         }
-        env.zccache(&dir, &["ar", "qc", "libtwice.a", "twice.o"])
+        env.zccache_raw(&dir, &["ar", "qc", "libtwice.a", "twice.o"])
             .assert_success("archive");
-        env.zccache(&dir, &["gcc", "-o", "app", "main.o", "libtwice.a"])
+        env.zccache_raw(&dir, &["gcc", "-o", "app", "main.o", "libtwice.a"])
             .assert_success("link");
     };
     steps(&env);
@@ -307,12 +260,12 @@ fn archives_and_links_through_the_launcher_are_cached() {
     for name in ["main.o", "twice.o", "libtwice.a", "app"] {
         fs::remove_file(dir.join(name)).expect("rm");
     }
-    let delta = env.counted(|| steps(&env));
-    assert_eq!(delta("compile_hits"), 2);
-    assert_eq!(delta("archive_hits"), 1);
-    assert_eq!(delta("link_hits"), 1);
+    let ((), delta) = env.counted(|| steps(&env));
+    assert_eq!(delta.get("compile_hits"), 2);
+    assert_eq!(delta.get("archive_hits"), 1);
+    assert_eq!(delta.get("link_hits"), 1);
     assert_eq!(fs::read(dir.join("app")).expect("app"), app);
-    let out = env.run(&dir, dir.join("app"), &[]);
+    let out = env.run_raw(&dir, dir.join("app"), &[]);
     out.assert_success("app");
     assert_eq!(out.stdout, b"42\n");
 }
@@ -338,39 +291,40 @@ fn masquerade_symlinks_cache_and_never_recurse() {
         ("one dir", vec![first.as_path()]),
         ("two dirs", vec![&first, &second]),
     ] {
-        let env = Env::new(root.path().join(format!("cache-{}", dirs.len()))).with_path(&dirs);
-        let miss = env.counted(|| {
-            env.run(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"])
+        let env =
+            Env::new(root.path().join(format!("cache-{}", dirs.len()))).with_path_first(&dirs);
+        let ((), miss) = env.counted(|| {
+            env.run_raw(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"])
                 .assert_success(label);
         });
-        assert_eq!(miss("compile_misses"), 1, "{label}");
+        assert_eq!(miss.get("compile_misses"), 1, "{label}");
         fs::remove_file(dir.join("twice.o")).expect("rm");
-        let hit = env.counted(|| {
-            env.run(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"])
+        let ((), hit) = env.counted(|| {
+            env.run_raw(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"])
                 .assert_success(label);
-            env.run(&dir, "cc", &["-c", "twice.c", "-o", "twice.o"])
+            env.run_raw(&dir, "cc", &["-c", "twice.c", "-o", "twice.o"])
                 .assert_success(label);
         });
-        assert_eq!(hit("compile_hits"), 2, "{label}");
+        assert_eq!(hit.get("compile_hits"), 2, "{label}");
         // The launcher's PATH search also passes over the symlinks.
-        let launched = env.counted(|| {
-            env.zccache(&dir, &["gcc", "-c", "twice.c", "-o", "twice.o"])
+        let ((), launched) = env.counted(|| {
+            env.zccache_raw(&dir, &["gcc", "-c", "twice.c", "-o", "twice.o"])
                 .assert_success(label);
         });
-        assert_eq!(launched("compile_hits"), 1, "{label}");
+        assert_eq!(launched.get("compile_hits"), 1, "{label}");
         // Uncacheable calls reach the real compiler too.
-        let version = env.run(&dir, "gcc", &["--version"]);
+        let version = env.run_raw(&dir, "gcc", &["--version"]);
         version.assert_success(label);
         assert_eq!(
             version.stdout,
-            env.run(&dir, "/usr/bin/gcc", &["--version"]).stdout
+            env.run_raw(&dir, "/usr/bin/gcc", &["--version"]).stdout
         );
     }
 
     // Only masquerade dirs in PATH: a clear error, not a loop.
-    let mut env = Env::new(root.path().join("cache-alone"));
-    env.path = Some(format!("{}:{}", s(&first), s(&second)));
-    let out = env.run(&dir, first.join("gcc"), &["-c", "twice.c"]);
+    let env = Env::new(root.path().join("cache-alone"))
+        .with("PATH", format!("{}:{}", s(&first), s(&second)));
+    let out = env.run_raw(&dir, first.join("gcc"), &["-c", "twice.c"]);
     assert_eq!(out.code, Some(127), "{}", out.text());
     assert!(
         String::from_utf8_lossy(&out.stderr)
@@ -387,9 +341,9 @@ fn the_launcher_never_launches_itself() {
     let dir = root.path().join("p");
     small_project(&dir);
     let me = zccache_bin();
-    env.zccache(&dir, &[s(&me), "gcc", "-c", "twice.c", "-o", "twice.o"])
+    env.zccache_raw(&dir, &[s(&me), "gcc", "-c", "twice.c", "-o", "twice.o"])
         .assert_success("zccache zccache gcc");
-    env.zccache(&dir, &["--", s(&me), "--", "gcc", "-c", "twice.c"])
+    env.zccache_raw(&dir, &["--", s(&me), "--", "gcc", "-c", "twice.c"])
         .assert_success("zccache -- zccache -- gcc");
     assert!(dir.join("twice.o").is_file());
 }
@@ -409,8 +363,8 @@ fn uncacheable_calls_behave_exactly_like_the_compiler() {
     ] {
         let mut launched = vec!["gcc"];
         launched.extend_from_slice(&args);
-        let ours = env.zccache(&dir, &launched);
-        let real = env.run(&dir, "gcc", &args);
+        let ours = env.zccache_raw(&dir, &launched);
+        let real = env.run_raw(&dir, "gcc", &args);
         assert_eq!(
             ours,
             real,
@@ -435,8 +389,8 @@ fn a_failing_compile_prints_the_error_and_exits_1() {
     let dir = root.path().join("p");
     fs::create_dir_all(&dir).expect("mkdir");
     fs::write(dir.join("bad.c"), "int f(void) { return nope; }\n").expect("write");
-    let ours = env.zccache(&dir, &["gcc", "-c", "bad.c", "-o", "bad.o"]);
-    let real = env.run(&dir, "gcc", &["-c", "bad.c", "-o", "bad.o"]);
+    let ours = env.zccache_raw(&dir, &["gcc", "-c", "bad.c", "-o", "bad.o"]);
+    let real = env.run_raw(&dir, "gcc", &["-c", "bad.c", "-o", "bad.o"]);
     assert_eq!(ours.code, Some(1), "{}", ours.text());
     assert!(
         String::from_utf8_lossy(&ours.stderr).contains("error: 'nope' undeclared")
@@ -452,7 +406,7 @@ fn a_failing_compile_prints_the_error_and_exits_1() {
 fn a_program_that_does_not_exist_is_exit_127() {
     let root = tempfile::tempdir().expect("temp dir");
     let env = Env::new(root.path().join("cache"));
-    let out = env.zccache(root.path(), &["no-such-compiler-here", "-c", "x.c"]);
+    let out = env.zccache_raw(root.path(), &["no-such-compiler-here", "-c", "x.c"]);
     assert_eq!(out.code, Some(127), "{}", out.text());
 }
 
@@ -468,16 +422,18 @@ fn clang_by_absolute_path_is_cached() {
     )
     .expect("write");
     let compile = ["/usr/bin/clang++", "-O1", "-c", "a.cpp", "-o", "a.o"];
-    let miss = env.counted(|| {
-        env.zccache(&dir, &compile).assert_success("clang++ miss");
+    let ((), miss) = env.counted(|| {
+        env.zccache_raw(&dir, &compile)
+            .assert_success("clang++ miss");
     });
-    assert_eq!(miss("compile_misses"), 1);
+    assert_eq!(miss.get("compile_misses"), 1);
     let object = fs::read(dir.join("a.o")).expect("object");
     fs::remove_file(dir.join("a.o")).expect("rm");
-    let hit = env.counted(|| {
-        env.zccache(&dir, &compile).assert_success("clang++ hit");
+    let ((), hit) = env.counted(|| {
+        env.zccache_raw(&dir, &compile)
+            .assert_success("clang++ hit");
     });
-    assert_eq!(hit("compile_hits"), 1);
+    assert_eq!(hit.get("compile_hits"), 1);
     assert_eq!(fs::read(dir.join("a.o")).expect("object"), object);
 }
 
@@ -497,18 +453,19 @@ fn make_with_cc_set_to_the_launcher_hits_from_clean() {
     .expect("write");
     let cc = format!("CC={} gcc", s(&zccache_bin()));
     let ar = format!("AR={} ar", s(&zccache_bin()));
-    env.run(&dir, "make", &[&cc, &ar]).assert_success("make");
+    env.run_raw(&dir, "make", &[&cc, &ar])
+        .assert_success("make");
     let app = fs::read(dir.join("app")).expect("app");
-    env.run(&dir, "make", &["clean"])
+    env.run_raw(&dir, "make", &["clean"])
         .assert_success("make clean");
-    let delta = env.counted(|| {
-        env.run(&dir, "make", &[&cc, &ar])
+    let ((), delta) = env.counted(|| {
+        env.run_raw(&dir, "make", &[&cc, &ar])
             .assert_success("make again");
     });
-    assert_eq!(delta("compile_hits"), 2);
-    assert_eq!(delta("compile_misses"), 0);
-    assert_eq!(delta("archive_hits"), 1);
-    assert_eq!(delta("link_hits"), 1);
+    assert_eq!(delta.get("compile_hits"), 2);
+    assert_eq!(delta.get("compile_misses"), 0);
+    assert_eq!(delta.get("archive_hits"), 1);
+    assert_eq!(delta.get("link_hits"), 1);
     assert_eq!(fs::read(dir.join("app")).expect("app"), app);
 }
 
@@ -525,8 +482,8 @@ fn masquerade_by_hardlink_works_and_by_copies_stops_with_an_error() {
     fs::create_dir_all(&bin).expect("mkdir");
     fs::copy(zccache_bin(), bin.join("zccache")).expect("copy");
     if fs::hard_link(bin.join("zccache"), linked.join("gcc")).is_ok() {
-        let env = Env::new(root.path().join("cache-h")).with_path(&[&linked, &linked]);
-        env.run(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"])
+        let env = Env::new(root.path().join("cache-h")).with_path_first(&[&linked, &linked]);
+        env.run_raw(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"])
             .assert_success("hardlink masquerade");
     }
 
@@ -537,8 +494,8 @@ fn masquerade_by_hardlink_works_and_by_copies_stops_with_an_error() {
         fs::create_dir_all(m).expect("mkdir");
         fs::copy(zccache_bin(), m.join("gcc")).expect("copy");
     }
-    let env = Env::new(root.path().join("cache-c")).with_path(&[&m1, &m2]);
-    let out = env.run(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"]);
+    let env = Env::new(root.path().join("cache-c")).with_path_first(&[&m1, &m2]);
+    let out = env.run_raw(&dir, "gcc", &["-c", "twice.c", "-o", "twice.o"]);
     assert_eq!(out.code, Some(127), "{}", out.text());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("another copy of zccache"),

@@ -19,10 +19,6 @@ fn copy_make_fixture(parent: &Path) -> PathBuf {
     destination
 }
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
 /// The lines of a recipe's `echo "MAKEFLAGS=$(MAKEFLAGS)"`.
 fn makeflags_lines(output: &Output) -> Vec<String> {
     output
@@ -93,36 +89,15 @@ fn compilers_from_the_environment_are_kept() {
 fn plain_makefile_project_builds_and_runs() {
     let temp = temp_dir();
     let project = copy_make_fixture(temp.path());
-    let cache = temp.path().join("cache");
-    let build = |args: &[&str]| {
-        let output = std::process::Command::new(zccache_bin())
-            .args(args)
-            .current_dir(&project)
-            .env("ZCCACHE_DIR", &cache)
-            .env_remove("MAKEFLAGS")
-            .env_remove("CC")
-            .env_remove("CXX")
-            .output()
-            .expect("run zccache");
-        assert!(
-            output.status.success(),
-            "zccache {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let env = Env::new(temp.path().join("cache"));
+    let build = |extra: &[&str]| {
+        env.build(&project, extra).assert_success();
     };
-    let compile_counts = || -> (u64, u64) {
-        let output = std::process::Command::new(zccache_bin())
-            .args(["stats", "--json"])
-            .env("ZCCACHE_DIR", &cache)
-            .output()
-            .expect("run zccache stats");
-        let stats: serde_json::Value =
-            serde_json::from_slice(&output.stdout).expect("stats --json is JSON");
-        let count = |name: &str| stats[name].as_u64().unwrap_or(0);
-        (count("compile_hits"), count("compile_misses"))
+    let compile_counts = || {
+        let stats = env.stats();
+        (stats.compile_hits(), stats.compile_misses())
     };
-    build(&["build", "-C", path_str(&project)]);
+    build(&[]);
     let run = run_in(&project, project.join("app/app"), &[]);
     run.assert_success();
     assert_eq!(run.stdout, "hello from libutil: 2+3=5 4*5=20\n");
@@ -136,7 +111,7 @@ fn plain_makefile_project_builds_and_runs() {
     // From clean, every compile is restored and the program is the same.
     run_in(&project, "make", &["clean"]).assert_success();
     assert!(!project.join("app/app").exists());
-    build(&["build", "-C", path_str(&project), "app/app"]);
+    build(&["app/app"]);
     assert_eq!(
         compile_counts(),
         (4, 4),

@@ -22,8 +22,8 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 struct Case {
     _root: tempfile::TempDir,
     work: PathBuf,
-    cache: PathBuf,
     runtime: PathBuf,
+    env: Env,
 }
 
 impl Case {
@@ -31,10 +31,7 @@ impl Case {
         let root = temp_dir();
         let work = root.path().join("work");
         let runtime = root.path().join("run");
-        let cache = root.path().join("cache");
-        fs::create_dir_all(&runtime).unwrap();
-        use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+        let env = Env::new(root.path().join("cache")).with_runtime_dir(&runtime);
         // A zero-filled array: gcc makes the object in a second with
         // little memory, and the cache stores it small.
         let big = format!("char big[{BIG_MIB} << 20] = {{1}};\n");
@@ -53,15 +50,13 @@ impl Case {
         Case {
             _root: root,
             work,
-            cache,
             runtime,
+            env,
         }
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = isolated_command(zccache_bin(), args, &self.work, &self.cache);
-        command.env("XDG_RUNTIME_DIR", &self.runtime);
-        command
+        self.env.command(&self.work, zccache_bin(), args)
     }
 
     /// Runs `zccache args...`, which must succeed; gives the peak resident
@@ -93,10 +88,7 @@ impl Case {
     }
 
     fn stat(&self, name: &str) -> i64 {
-        let out = self.command(&["stats", "--json"]).output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        stats.get(name).and_then(|v| v.as_i64()).unwrap_or(0)
+        self.env.stats().get(name)
     }
 
     /// Pid of the one live helper, waited for (bounded).

@@ -39,21 +39,6 @@ fn write_manifest(dir: &Path, flags: &str) {
     .unwrap();
 }
 
-fn stats(cache: &Path, dir: &Path) -> serde_json::Value {
-    let output = isolated_command(zccache_bin(), &["stats", "--json"], dir, cache)
-        .env("XDG_RUNTIME_DIR", runtime_dir(cache))
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "zccache stats failed");
-    serde_json::from_slice(&output.stdout).expect("stats --json is JSON")
-}
-
-fn counter(stats: &serde_json::Value, name: &str) -> i64 {
-    stats[name]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no counter {name} in {stats}"))
-}
-
 /// What gcc itself writes for `args`, compiled in `dir` to `reference.o`.
 fn uncached_object(dir: &Path, args: &[&str]) -> Vec<u8> {
     let status = std::process::Command::new("gcc")
@@ -84,11 +69,12 @@ fn split(flags: &str) -> Vec<&str> {
 fn build_pair(flags: &str, uses_macro: bool) -> (i64, i64) {
     let temp = temp_dir();
     let dir = temp.path().join("proj");
-    let cache = temp.path().join("cache");
+    let env = Env::new(temp.path().join("cache"));
     fs::create_dir_all(&dir).unwrap();
     write_source(&dir, uses_macro);
     write_manifest(&dir, flags);
-    let output = isolated_command(zccache_bin(), &["build", "-j2"], &dir, &cache)
+    let output = env
+        .command(&dir, zccache_bin(), &["build", "-j2"])
         .output()
         .unwrap();
     assert!(
@@ -108,11 +94,8 @@ fn build_pair(flags: &str, uses_macro: bool) -> (i64, i64) {
         uncached_object(&dir, &shared_flags),
         "shared object differs from gcc's"
     );
-    let stats = stats(&cache, &dir);
-    (
-        counter(&stats, "compile_misses"),
-        counter(&stats, "compile_hits"),
-    )
+    let stats = env.stats();
+    (stats.compile_misses(), stats.compile_hits())
 }
 
 #[test]
@@ -130,33 +113,16 @@ fn build_mode_compiles_both_when_the_object_records_macros() {
     assert_eq!(build_pair("-O1 -g3", false), (2, 0));
 }
 
-/// The launcher's helper's private dir for `cache`'s test.
-fn runtime_dir(cache: &Path) -> std::path::PathBuf {
-    cache.with_extension("run")
-}
-
-/// Starts the launcher's helper for `cache` with one compile of another
+/// Starts the launcher's helper for `env` with one compile of another
 /// source (a miss) and waits until it listens: siblings are paired by the
 /// helper, which remembers the calls it served, never by what the cache
 /// holds. Gives the helper's pid.
-fn start_helper(dir: &Path, cache: &Path) -> i32 {
-    let runtime = runtime_dir(cache);
-    fs::create_dir_all(&runtime).unwrap();
-    fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
+fn start_helper(dir: &Path, env: &Env, runtime: &Path) -> i32 {
     fs::write(dir.join("warm.c"), "int warm;\n").unwrap();
-    let status = isolated_command(
-        zccache_bin(),
-        &["gcc", "-c", "warm.c", "-o", "warm.o"],
-        dir,
-        cache,
-    )
-    .env("XDG_RUNTIME_DIR", &runtime)
-    .status()
-    .unwrap();
+    let status = env
+        .command(dir, zccache_bin(), &["gcc", "-c", "warm.c", "-o", "warm.o"])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -184,10 +150,11 @@ fn start_helper(dir: &Path, cache: &Path) -> i32 {
 fn launch_pair(flags: &str, uses_macro: bool, at_once: bool) -> (i64, i64) {
     let temp = temp_dir();
     let dir = temp.path().join("proj");
-    let cache = temp.path().join("cache");
+    let runtime = temp.path().join("cache.run");
+    let env = Env::new(temp.path().join("cache")).with_runtime_dir(&runtime);
     fs::create_dir_all(&dir).unwrap();
     write_source(&dir, uses_macro);
-    let helper = start_helper(&dir, &cache);
+    let helper = start_helper(&dir, &env, &runtime);
     let static_flags = split(flags);
     let mut shared_flags = static_flags.clone();
     shared_flags.push("-DSHARED_BUILD");
@@ -197,8 +164,7 @@ fn launch_pair(flags: &str, uses_macro: bool, at_once: bool) -> (i64, i64) {
         let depfile = format!("{name}.d");
         let object = format!("{name}.o");
         args.extend(["-MD", "-MF", &depfile, "-c", "lib.c", "-o", &object]);
-        isolated_command(zccache_bin(), &args, &dir, &cache)
-            .env("XDG_RUNTIME_DIR", runtime_dir(&cache))
+        env.command(&dir, zccache_bin(), &args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -235,13 +201,10 @@ fn launch_pair(flags: &str, uses_macro: bool, at_once: bool) -> (i64, i64) {
     // The restored depfile names the right object.
     let depfile = fs::read_to_string(dir.join("shared.d")).unwrap();
     assert!(depfile.starts_with("shared.o:"), "{depfile}");
-    let stats = stats(&cache, &dir);
+    let stats = env.stats();
     // SAFETY: the pid of the helper this test started.
     unsafe { libc::kill(helper, libc::SIGKILL) };
-    (
-        counter(&stats, "compile_misses") - 1,
-        counter(&stats, "compile_hits"),
-    )
+    (stats.compile_misses() - 1, stats.compile_hits())
 }
 
 #[test]
@@ -253,22 +216,17 @@ fn a_sibling_named_by_the_cache_is_never_run() {
     // helper every call is alone, so nothing can name a sibling.
     let temp = temp_dir();
     let dir = temp.path().join("proj");
-    let cache = temp.path().join("cache");
+    let env = Env::new(temp.path().join("cache")).with("ZCCACHE_DAEMON", "0");
     fs::create_dir_all(&dir).unwrap();
     write_source(&dir, false);
     let pwned = dir.join("pwned");
     let plant = format!("-Wp,-o,{}", pwned.display());
-    let launch = |args: &[&str]| {
-        isolated_command(zccache_bin(), args, &dir, &cache)
-            .env("ZCCACHE_DAEMON", "0")
-            .output()
-            .unwrap()
-    };
+    let launch = |args: &[&str]| env.command(&dir, zccache_bin(), args).output().unwrap();
     // The planting compile fails, but was remembered as it started.
     launch(&["gcc", "-O1", &plant, "-c", "lib.c", "-o", "lib.o"]);
     let _ = fs::remove_file(&pwned);
     // Every lock of the cache held, as anyone who can read it can.
-    let held: Vec<fs::File> = fs::read_dir(cache.join("locks"))
+    let held: Vec<fs::File> = fs::read_dir(env.cache.join("locks"))
         .into_iter()
         .flatten()
         .flatten()

@@ -6,7 +6,7 @@
 //! miss, with its reason in `-d explain` and the statistics.
 
 use crate::harness::*;
-use std::collections::BTreeMap;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -21,22 +21,21 @@ enum Mode {
 struct Lab {
     _temp: tempfile::TempDir,
     root: PathBuf,
-    cache: PathBuf,
     mode: Mode,
-    env: Vec<(String, String)>,
+    env: Env,
 }
 
 /// What the cached run of one product did.
 struct Round {
     /// Counter growth over the cached run.
-    delta: BTreeMap<String, i64>,
+    delta: Stats,
     /// Everything the cached run printed (`-d explain` in build mode).
     explained: String,
 }
 
 impl Round {
     fn count(&self, name: &str) -> i64 {
-        self.delta.get(name).copied().unwrap_or(0)
+        self.delta.get(name)
     }
 }
 
@@ -45,43 +44,16 @@ impl Lab {
         let temp = temp_dir();
         let root = temp.path().to_path_buf();
         Lab {
-            cache: root.join("cache"),
+            env: Env::new(root.join("cache")),
             root,
             _temp: temp,
             mode,
-            env: Vec::new(),
         }
     }
 
     fn with_env(mut self, name: &str, value: &str) -> Lab {
-        self.env.push((name.to_string(), value.to_string()));
+        self.env = self.env.with(name, value);
         self
-    }
-
-    fn run(&self, cwd: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {
-        let mut command = isolated_command(program, args, cwd, &self.cache);
-        for (name, value) in &self.env {
-            command.env(name, value);
-        }
-        let described = format!(
-            "(cd {} && {:?} {})",
-            cwd.display(),
-            self.env,
-            args.join(" ")
-        );
-        Output::captured(command.output().expect("run"), described)
-    }
-
-    fn stats(&self) -> BTreeMap<String, i64> {
-        let out = self.run(Path::new("/"), zccache_bin(), &["stats", "--json"]);
-        out.assert_success();
-        let value: serde_json::Value = serde_json::from_str(&out.stdout).expect("stats json");
-        value
-            .as_object()
-            .expect("object")
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
-            .collect()
     }
 
     /// Makes `gcc ARGS -o OUT` in `cwd` plainly and through zccache, and
@@ -94,15 +66,15 @@ impl Lab {
         }
         let mut argv: Vec<&str> = args.to_vec();
         argv.extend(["-o", "z_plain.out"]);
-        self.run(cwd, "gcc", &argv).assert_success();
+        self.env.run(cwd, "gcc", &argv).assert_success();
 
-        let before = self.stats();
+        let before = self.env.stats();
         let output = match self.mode {
             Mode::Launcher => {
                 let mut argv: Vec<&str> = vec!["gcc"];
                 argv.extend(args);
                 argv.extend(["-o", "z_cached.out"]);
-                self.run(cwd, zccache_bin(), &argv)
+                self.env.run(cwd, zccache_bin(), &argv)
             }
             Mode::Build => {
                 let words: Vec<String> = args
@@ -118,7 +90,7 @@ impl Lab {
                 )
                 .expect("write build.ninja");
                 let cwd_text = cwd.to_str().expect("utf-8");
-                self.run(
+                self.env.run(
                     cwd,
                     zccache_bin(),
                     &["build", "-C", cwd_text, "-d", "explain"],
@@ -126,12 +98,7 @@ impl Lab {
             }
         };
         output.assert_success();
-        let after = self.stats();
-        let delta = after
-            .iter()
-            .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-            .filter(|(_, v)| *v != 0)
-            .collect();
+        let delta = self.env.stats().since(&before);
         let want = fs::read(&plain).expect("plain product");
         let got = fs::read(&cached).expect("cached product");
         assert!(
@@ -373,15 +340,18 @@ fn a_library_appearing_earlier_in_library_path_misses() {
         write(&proj.join("zz2.c"), "int zz(void) { return 2; }\n");
         for (source, dir) in [("zz1.c", "d1"), ("zz2.c", "d0")] {
             fs::create_dir_all(proj.join(dir)).expect("mkdir");
-            lab.run(&proj, "gcc", &["-c", source, "-o", &format!("{dir}/zz.o")])
+            lab.env
+                .run(&proj, "gcc", &["-c", source, "-o", &format!("{dir}/zz.o")])
                 .assert_success();
         }
-        lab.run(&proj, "ar", &["rcs", "d1/libzz.a", "d1/zz.o"])
+        lab.env
+            .run(&proj, "ar", &["rcs", "d1/libzz.a", "d1/zz.o"])
             .assert_success();
-        lab.run(&proj, "gcc", &["-c", "m.c"]).assert_success();
+        lab.env.run(&proj, "gcc", &["-c", "m.c"]).assert_success();
         let args = ["m.o", "-lzz"];
         lab.cached(&proj, &args, "link");
-        lab.run(&proj, "ar", &["rcs", "d0/libzz.a", "d0/zz.o"])
+        lab.env
+            .run(&proj, "ar", &["rcs", "d0/libzz.a", "d0/zz.o"])
             .assert_success();
         lab.assert_misses(
             "libzz.a added to the first LIBRARY_PATH dir",
@@ -394,7 +364,8 @@ fn a_library_appearing_earlier_in_library_path_misses() {
         let args = ["m.o", "-lzz", "-Bpre/"];
         lab.cached(&proj, &args, "link");
         fs::create_dir_all(proj.join("pre")).expect("mkdir");
-        lab.run(&proj, "ar", &["rcs", "pre/libzz.a", "d1/zz.o"])
+        lab.env
+            .run(&proj, "ar", &["rcs", "pre/libzz.a", "d1/zz.o"])
             .assert_success();
         lab.assert_misses(
             "libzz.a added to the -B dir",

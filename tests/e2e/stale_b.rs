@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 struct Case {
     _temp: tempfile::TempDir,
     dir: PathBuf,
-    cache: PathBuf,
-    env: Vec<(String, String)>,
+    env: Env,
 }
 
 impl Case {
@@ -25,19 +24,10 @@ impl Case {
         let dir = temp.path().join("build");
         write_files(&dir, files);
         Case {
-            cache: temp.path().join("cache"),
+            env: Env::new(temp.path().join("cache")),
             dir,
             _temp: temp,
-            env: Vec::new(),
         }
-    }
-
-    /// `zccache args...` in `cwd` against the case's cache and environment.
-    fn zccache_in(&self, cwd: &Path, args: &[&str]) -> Output {
-        let mut command = isolated_command(zccache_bin(), args, cwd, &self.cache);
-        command.envs(self.env.iter().map(|(k, v)| (k, v)));
-        let output = command.output().expect("run zccache");
-        Output::captured(output, format!("zccache {}", args.join(" ")))
     }
 
     /// `zccache build -d explain` in the case's dir, which must succeed.
@@ -46,17 +36,14 @@ impl Case {
     }
 
     fn build_in(&self, dir: &Path) -> Output {
-        let output = self.zccache_in(dir, &["build", "-d", "explain"]);
+        let output = self.env.zccache(dir, &["build", "-d", "explain"]);
         output.assert_success();
         output
     }
 
     /// One counter of `zccache stats --json` (0 when absent).
     fn stat(&self, name: &str) -> i64 {
-        let output = self.zccache_in(Path::new("/"), &["stats", "--json"]);
-        output.assert_success();
-        let stats: serde_json::Value = serde_json::from_str(&output.stdout).expect("stats JSON");
-        stats.get(name).and_then(|v| v.as_i64()).unwrap_or(0)
+        self.env.stats().get(name)
     }
 
     /// Removes the objects so the next build runs (and looks up) them again.
@@ -72,11 +59,9 @@ impl Case {
         let path = dir.join(object);
         let restored = fs::read(&path).unwrap_or_else(|e| panic!("read {object}: {e}"));
         fs::remove_file(&path).expect("remove object");
-        let plain = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(dir)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+        let plain = self
+            .env
+            .command(dir, "sh", &["-c", command])
             .output()
             .expect("run the plain compile");
         assert!(
@@ -187,8 +172,7 @@ fn clang_ignoring_source_date_epoch_never_has_its_time_macros_restored() {
         ("build.ninja", &manifest(command, &[("a.o", "a.c")])),
         ("a.c", "const char *stamp = __DATE__ \" \" __TIME__;\n"),
     ]);
-    case.env
-        .push(("SOURCE_DATE_EPOCH".into(), "1000000000".into()));
+    case.env = case.env.with("SOURCE_DATE_EPOCH", "1000000000");
     let honours = std::process::Command::new("sh")
         .arg("-c")
         .arg("echo __TIME__ | SOURCE_DATE_EPOCH=0 clang -E -P -x c -")
@@ -284,7 +268,7 @@ fn a_build_dir_reached_through_a_symlink_keeps_its_own_debug_dir() {
             write_files(&real, &files);
             let link = root.join(format!("link-{name}"));
             std::os::unix::fs::symlink(&real, &link).expect("symlink");
-            case.env = vec![("PWD".into(), link.to_string_lossy().into_owned())];
+            case.env = Env::new(&case.env.cache).with("PWD", &link);
             let output = case.build_in(&link);
             case.assert_real(&link, "a.o", &expand(&command, "a.c", "a.o"), &output);
             built.push(output);
@@ -394,7 +378,7 @@ fn the_preprocessed_text_fallback_never_hides_a_column_or_source_change_under_de
             ("build.ninja", &manifest(&command, &[("a.o", "a.c")])),
             ("a.c", sources[0]),
         ]);
-        case.env.push(("ZCCACHE_PATH_REMAP".into(), "1".into()));
+        case.env = case.env.with("ZCCACHE_PATH_REMAP", "1");
         let plain = format!(
             "{} -ffile-prefix-map={}=.",
             expand(&command, "a.c", "a.o"),

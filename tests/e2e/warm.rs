@@ -9,60 +9,19 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The example project's source tree and one private cache.
-struct Project {
-    _temp: tempfile::TempDir,
-    root: PathBuf,
-    source: PathBuf,
-    cache: PathBuf,
-}
-
-impl Project {
-    fn new() -> Project {
-        let temp = temp_dir();
-        let root = temp.path().to_path_buf();
-        let source = copy_example_project(&root);
-        let cache = root.join("cache");
-        Project {
-            _temp: temp,
-            root,
-            source,
-            cache,
-        }
-    }
-
-    fn configure(&self, name: &str, extra: &[&str]) -> PathBuf {
-        let dir = self.root.join(name);
-        cmake_configure(&self.source, &dir, extra);
-        dir
-    }
-
-    fn zccache(&self, cwd: &Path, args: &[&str]) -> Output {
-        let program = zccache_bin();
-        let output = isolated_command(&program, args, cwd, &self.cache)
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
-        Output::captured(
-            output,
-            format!(
-                "(cd {} && ZCCACHE_DIR={} {} {})",
-                cwd.display(),
-                self.cache.display(),
-                program.display(),
-                args.join(" ")
-            ),
-        )
-    }
-
-    fn build(&self, dir: &Path) -> Output {
-        let output = self.zccache(dir, &["build", "-C", path_str(dir)]);
+impl Example {
+    /// `zccache build -C dir`, which must succeed.
+    fn built(&self, dir: &Path) -> Output {
+        let output = self.env.build(dir, &[]);
         output.assert_success();
         output
     }
 
     /// `zccache warm -C dir --json`, parsed.
     fn warm_json(&self, dir: &Path) -> (Output, serde_json::Value) {
-        let output = self.zccache(dir, &["warm", "-C", path_str(dir), "--json"]);
+        let output = self
+            .env
+            .zccache(dir, &["warm", "-C", path_str(dir), "--json"]);
         output.assert_success();
         let json = serde_json::from_str(&output.stdout)
             .unwrap_or_else(|error| panic!("warm --json: {error}\n{}", output.describe()));
@@ -71,10 +30,7 @@ impl Project {
 
     /// The hit and miss counters of `zccache stats --json` (one run).
     fn counters(&self) -> [i64; 6] {
-        let output = self.zccache(Path::new("/"), &["stats", "--json"]);
-        output.assert_success();
-        let json: serde_json::Value = serde_json::from_str(&output.stdout)
-            .unwrap_or_else(|error| panic!("stats --json: {error}\n{}", output.describe()));
+        let stats = self.env.stats();
         [
             "compile_hits",
             "compile_misses",
@@ -83,12 +39,8 @@ impl Project {
             "link_hits",
             "link_misses",
         ]
-        .map(|name| json[name].as_i64().unwrap_or(0))
+        .map(|name| stats.get(name))
     }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 fn count(json: &serde_json::Value, field: &str) -> u64 {
@@ -119,9 +71,9 @@ const CACHEABLE_STEPS: u64 = 12;
 
 #[test]
 fn a_fresh_build_dir_is_forecast_entirely_from_cache_and_the_build_restores_it() {
-    let project = Project::new();
+    let project = Example::new();
     let a = project.configure("a", &[]);
-    project.build(&a);
+    project.built(&a);
     let b = project.configure("b", &[]);
 
     let (output, json) = project.warm_json(&b);
@@ -151,7 +103,9 @@ fn a_fresh_build_dir_is_forecast_entirely_from_cache_and_the_build_restores_it()
     assert_eq!(count(&json, "assumed"), 2, "{json:#}");
 
     // Named targets: only what they need (geom: three compiles, one archive).
-    let only_geom = project.zccache(&b, &["warm", "-C", path_str(&b), "--json", "geom"]);
+    let only_geom = project
+        .env
+        .zccache(&b, &["warm", "-C", path_str(&b), "--json", "geom"]);
     only_geom.assert_success();
     let geom: serde_json::Value = serde_json::from_str(&only_geom.stdout).expect("json");
     assert_eq!(count(&geom, "steps"), 4, "{geom:#}");
@@ -163,7 +117,7 @@ fn a_fresh_build_dir_is_forecast_entirely_from_cache_and_the_build_restores_it()
     // What it hashed is kept for the build.
     assert!(b.join(".zccache_state").is_file(), "no state saved");
     let before = project.counters();
-    let text = project.zccache(&b, &["warm", "-C", path_str(&b)]);
+    let text = project.env.zccache(&b, &["warm", "-C", path_str(&b)]);
     text.assert_success();
     assert!(
         text.stdout
@@ -174,7 +128,7 @@ fn a_fresh_build_dir_is_forecast_entirely_from_cache_and_the_build_restores_it()
     assert_eq!(project.counters(), before, "warm changed the statistics");
 
     // The build restores every cacheable step and compiles nothing.
-    project.build(&b);
+    project.built(&b);
     let after = project.counters();
     let delta: Vec<i64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
     assert_eq!(delta, [8, 0, 1, 0, 3, 0], "hits and misses per kind");
@@ -188,9 +142,9 @@ fn a_fresh_build_dir_is_forecast_entirely_from_cache_and_the_build_restores_it()
 
 #[test]
 fn after_a_header_edit_warm_lists_exactly_its_includers_and_the_build_compiles_those() {
-    let project = Project::new();
+    let project = Example::new();
     let dir = project.configure("build", &[]);
-    project.build(&dir);
+    project.built(&dir);
 
     // vec.h is included by vec.c and, through shapes.h and format.hpp, by
     // every translation unit but stats.c and greeter.cpp.
@@ -235,7 +189,7 @@ fn after_a_header_edit_warm_lists_exactly_its_includers_and_the_build_compiles_t
     }
 
     let before = project.counters();
-    let build = project.build(&dir);
+    let build = project.built(&dir);
     let after = project.counters();
     assert_eq!(
         after[1] - before[1],
@@ -253,9 +207,9 @@ fn after_a_header_edit_warm_lists_exactly_its_includers_and_the_build_compiles_t
 
 #[test]
 fn warm_reads_compile_commands_json_where_there_is_no_build_ninja() {
-    let project = Project::new();
+    let project = Example::new();
     let configured = project.configure("configured", &["-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"]);
-    let only_compdb = project.root.join("compdb-only");
+    let only_compdb = project.root().join("compdb-only");
     fs::create_dir_all(&only_compdb).expect("mkdir");
     fs::copy(
         configured.join("compile_commands.json"),
@@ -276,7 +230,7 @@ fn warm_reads_compile_commands_json_where_there_is_no_build_ninja() {
     assert!(objects(&only_compdb).is_empty());
     assert!(objects(&configured).is_empty(), "warm compiled something");
 
-    let text = project.zccache(&only_compdb, &["warm"]);
+    let text = project.env.zccache(&only_compdb, &["warm"]);
     text.assert_success();
     assert!(
         text.stdout
@@ -286,9 +240,9 @@ fn warm_reads_compile_commands_json_where_there_is_no_build_ninja() {
     );
 
     // Neither a manifest nor a database: a clear error.
-    let empty = project.root.join("empty");
+    let empty = project.root().join("empty");
     fs::create_dir_all(&empty).expect("mkdir");
-    let none = project.zccache(&empty, &["warm"]);
+    let none = project.env.zccache(&empty, &["warm"]);
     none.assert_failure();
     assert!(
         none.stderr.contains("compile_commands.json"),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{cmake_configure, copy_example_project, isolated_command, zccache_bin};
+use crate::harness::{Example, isolated_command, zccache_bin};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -122,28 +122,11 @@ impl Drop for Watch {
     }
 }
 
-/// A configured copy of the example project with its private cache.
-struct Project {
-    _temp: tempfile::TempDir,
-    root: PathBuf,
-    source: PathBuf,
-    build: PathBuf,
-    cache: PathBuf,
-}
-
-fn project() -> Project {
-    let temp = tempfile::tempdir().expect("temp dir");
-    let root = temp.path().to_path_buf();
-    let source = copy_example_project(&root);
-    let build = root.join("build");
-    cmake_configure(&source, &build, &[]);
-    Project {
-        cache: root.join("cache"),
-        _temp: temp,
-        root,
-        source,
-        build,
-    }
+/// The example project with build dir `build` configured.
+fn project() -> Example {
+    let project = Example::new();
+    project.configure("build", &[]);
+    project
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -166,9 +149,9 @@ fn save_by_rename(path: &Path, content: &str) {
 #[test]
 fn edits_errors_and_cmake_changes_are_rebuilt_while_watching() {
     let p = project();
-    let mut watch = Watch::start(&p.root, &p.cache);
+    let mut watch = Watch::start(p.root(), &p.env.cache);
     watch.wait_rounds(1);
-    let exe = p.build.join("zcdemo");
+    let exe = p.path("build").join("zcdemo");
     let built = read(&exe);
     assert!(
         !built.is_empty(),
@@ -224,7 +207,7 @@ fn edits_errors_and_cmake_changes_are_rebuilt_while_watching() {
     watch.wait_rounds(5);
 
     // 4. CMakeLists.txt: build.ninja regenerated, and watching goes on.
-    let manifest = p.build.join("build.ninja");
+    let manifest = p.path("build").join("build.ninja");
     let manifest_before = read(&manifest);
     let manifest_mtime = fs::metadata(&manifest)
         .and_then(|m| m.modified())
@@ -243,7 +226,7 @@ fn edits_errors_and_cmake_changes_are_rebuilt_while_watching() {
         fs::metadata(&manifest).and_then(|m| m.modified()).ok() != Some(manifest_mtime)
             && read(&manifest) != manifest_before
     });
-    let extra = p.build.join("zcdemo_extra");
+    let extra = p.path("build").join("zcdemo_extra");
     watch.wait_until("the new target built", |_| extra.exists());
     // Whether or not a round is still running, the edit below is seen:
     // its directory was watched all along.
@@ -257,14 +240,14 @@ fn edits_errors_and_cmake_changes_are_rebuilt_while_watching() {
 #[test]
 fn polling_sees_edits_too() {
     let p = project();
-    let mut watch = Watch::start_with(&p.root, &p.cache, &[("ZCCACHE_WATCH_POLL", "1")]);
+    let mut watch = Watch::start_with(p.root(), &p.env.cache, &[("ZCCACHE_WATCH_POLL", "1")]);
     watch.wait_rounds(1);
     assert!(
         watch.output().contains(", polling)..."),
         "{}",
         watch.output()
     );
-    let exe = p.build.join("zcdemo");
+    let exe = p.path("build").join("zcdemo");
     let built = read(&exe);
     let main = p.source.join("app/main.cpp");
     let original = fs::read_to_string(&main).expect("main.cpp");
@@ -278,7 +261,7 @@ fn polling_sees_edits_too() {
 #[test]
 fn sigint_stops_watch_cleanly_with_the_state_saved() {
     let p = project();
-    let mut watch = Watch::start(&p.root, &p.cache);
+    let mut watch = Watch::start(p.root(), &p.env.cache);
     watch.wait_rounds(1);
     append(
         &p.source.join("src/geom/vec.c"),
@@ -294,9 +277,14 @@ fn sigint_stops_watch_cleanly_with_the_state_saved() {
         watch.output()
     );
 
-    let after = isolated_command(zccache_bin(), &["build", "-C", "build"], &p.root, &p.cache)
-        .output()
-        .expect("zccache build");
+    let after = isolated_command(
+        zccache_bin(),
+        &["build", "-C", "build"],
+        p.root(),
+        &p.env.cache,
+    )
+    .output()
+    .expect("zccache build");
     let stdout = String::from_utf8_lossy(&after.stdout);
     assert!(after.status.success(), "{stdout}");
     assert!(

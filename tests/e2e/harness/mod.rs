@@ -10,10 +10,14 @@
 //! tests' own expectations against the reference implementation, which is
 //! how they were validated before the executor existed.
 
-// Each test crate uses a different subset of these helpers.
-#![allow(dead_code)]
-
+pub mod env;
+pub mod example;
+pub mod stats;
 pub mod twin;
+
+pub use env::Env;
+pub use example::Example;
+pub use stats::{Stats, assert_counts};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -151,6 +155,11 @@ pub fn normalized_lines(text: &str) -> Vec<String> {
         .filter(|line| !line.starts_with("Entering directory"))
         .map(str::to_string)
         .collect()
+}
+
+/// `path` as UTF-8, which every test's path is.
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
 }
 
 /// Path of the zccache binary cargo built for this test run.
