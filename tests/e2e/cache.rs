@@ -71,9 +71,9 @@ fn stats_json_has_every_documented_counter_even_on_an_empty_cache() {
     let output = cache.zccache(temp.path(), &["stats", "--json"]);
     output.assert_success();
     let value: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON");
-    for name in stats::MAIN_COUNTERS {
+    for name in stats::main_counters() {
         assert_eq!(
-            value.get(*name).and_then(serde_json::Value::as_i64),
+            value.get(name).and_then(serde_json::Value::as_i64),
             Some(0),
             "`{name}` should be 0 on an empty cache\n{}",
             output.describe()
@@ -179,9 +179,11 @@ impl Example {
     fn cold_build(&self, name: &str, extra: &[&str]) -> PathBuf {
         let dir = self.configure(name, extra);
         let steps = StepCounts::of(&dir);
-        let (output, delta) = self.env.build_counted(&dir, &[]);
-        output.assert_success();
-        assert_counts("cold build", &delta, &steps.all(false), &output);
+        expect_counts(
+            "cold build",
+            self.env.build_counted(&dir, &[]),
+            &steps.all(false),
+        );
         dir
     }
 }
@@ -198,6 +200,17 @@ fn build_products(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         );
     }
     products
+}
+
+/// Asserts that `dir`, after an edit and its reverting, holds the products
+/// of the build before them.
+fn assert_round_trip(original: &BTreeMap<String, Vec<u8>>, dir: &Path) {
+    assert_same_files(
+        "original build",
+        original,
+        "after the round trip",
+        &build_products(dir),
+    );
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -250,9 +263,11 @@ fn a_fresh_build_dir_at_another_path_is_restored_entirely_from_the_cache() {
     // length (so nothing can match by accident of equal-length paths).
     let b = project.configure("second-build-dir", &[]);
     let steps = StepCounts::of(&b);
-    let (output, delta) = project.env.build_explained(&b, &[]);
-    output.assert_success();
-    assert_counts("build in a second dir", &delta, &steps.all(true), &output);
+    let output = expect_counts(
+        "build in a second dir",
+        project.env.build_explained(&b, &[]),
+        &steps.all(true),
+    );
     let misses = cache_misses(&output, &b);
     assert!(
         misses.is_empty(),
@@ -313,17 +328,16 @@ fn an_object_embedding_its_dir_through_file_is_not_restored_in_another_dir() {
             ],
         );
     }
-    let (output, delta) = cache.build_counted(&first, &[]);
-    output.assert_success();
-    assert_counts("first", &delta, &[("compile_misses", 1)], &output);
+    expect_counts(
+        "first",
+        cache.build_counted(&first, &[]),
+        &[("compile_misses", 1)],
+    );
 
-    let (output, delta) = cache.build_counted(&second, &[]);
-    output.assert_success();
-    assert_counts(
+    expect_counts(
         "another dir",
-        &delta,
+        cache.build_counted(&second, &[]),
         &[("compile_hits", 0), ("compile_misses", 1)],
-        &output,
     );
     let object = read(&second.join("where.o"));
     assert!(
@@ -347,14 +361,18 @@ fn assert_remapped_debug_build_hits_elsewhere(project: &Example, a: &Path, b: &P
     let remap = project.env.with("ZCCACHE_PATH_REMAP", "1");
     cmake_configure(&project.source, a, DEBUG);
     let steps = StepCounts::of(a);
-    let (output, delta) = remap.build_counted(a, &[]);
-    output.assert_success();
-    assert_counts("cold debug build", &delta, &steps.all(false), &output);
+    expect_counts(
+        "cold debug build",
+        remap.build_counted(a, &[]),
+        &steps.all(false),
+    );
 
     cmake_configure(&project.source, b, DEBUG);
-    let (output, delta) = remap.build_counted(b, &[]);
-    output.assert_success();
-    assert_counts("debug build elsewhere", &delta, &steps.all(true), &output);
+    expect_counts(
+        "debug build elsewhere",
+        remap.build_counted(b, &[]),
+        &steps.all(true),
+    );
     let from_cache = build_products(b);
     assert_demo_runs(b);
 
@@ -381,9 +399,11 @@ fn assert_remapped_debug_build_hits_elsewhere(project: &Example, a: &Path, b: &P
     // setting) produces the very bytes the cache restored.
     remap.clean(b);
     let empty = Env::new(project.path("empty-cache")).with("ZCCACHE_PATH_REMAP", "1");
-    let (output, delta) = empty.build_counted(b, &[]);
-    output.assert_success();
-    assert_counts("uncached rebuild", &delta, &steps.all(false), &output);
+    expect_counts(
+        "uncached rebuild",
+        empty.build_counted(b, &[]),
+        &steps.all(false),
+    );
     assert_same_files(
         "restored from the cache",
         &from_cache,
@@ -429,17 +449,16 @@ fn an_object_embedding_only_the_source_root_hits_in_another_build_dir() {
     for dir in [&first, &second, &plain] {
         cmake_configure(&source, dir, &[]);
     }
-    let (output, delta) = cache.build_counted(&first, &[]);
-    output.assert_success();
-    assert_counts("first", &delta, &[("compile_misses", 2)], &output);
+    expect_counts(
+        "first",
+        cache.build_counted(&first, &[]),
+        &[("compile_misses", 2)],
+    );
 
-    let (output, delta) = cache.build_counted(&second, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "second build dir",
-        &delta,
+        cache.build_counted(&second, &[]),
         &[("compile_hits", 1), ("compile_misses", 1)],
-        &output,
     );
     ninja(&plain, &["-C", path_str(&plain)]).assert_success();
     let object = "CMakeFiles/where.dir/where.c.o";
@@ -477,13 +496,10 @@ fn debug_objects_without_path_remap_miss_in_another_dir_and_never_carry_its_path
 
     let b = project.configure("the-other-debug-dir", DEBUG);
     let steps = StepCounts::of(&b);
-    let (output, delta) = project.env.build_explained(&b, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "debug build elsewhere without remap",
-        &delta,
+        project.env.build_explained(&b, &[]),
         &steps.all(false),
-        &output,
     );
     assert_compile_misses(
         &output,
@@ -527,17 +543,14 @@ fn editing_a_header_misses_exactly_its_includers_and_reverting_it_hits() {
         OBJ_TEST_MAIN,
         OBJ_TEST_GEOM,
     ];
-    let (output, delta) = project.env.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "after editing vec.h",
-        &delta,
+        project.env.build_explained(&dir, &[]),
         &[
             ("compile_hits", 0),
             ("compile_misses", includers.len() as i64),
             ("errors", 0),
         ],
-        &output,
     );
     assert_compile_misses(&output, &dir, &includers, "`.../vec.h changed`", |reason| {
         reason.contains("vec.h") && reason.ends_with("changed")
@@ -545,25 +558,17 @@ fn editing_a_header_misses_exactly_its_includers_and_reverting_it_hits() {
 
     // The original header again: the original entries are still there.
     edit_file(&header, |_| before.clone());
-    let (output, delta) = project.env.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "after reverting vec.h",
-        &delta,
+        project.env.build_explained(&dir, &[]),
         &[
             ("compile_hits", includers.len() as i64),
             ("compile_misses", 0),
             ("errors", 0),
         ],
-        &output,
     );
     assert_compile_misses(&output, &dir, &[], "none", |_| false);
-    assert_same_files(
-        "original build",
-        &original,
-        "after the round trip",
-        &build_products(&dir),
-    );
+    assert_round_trip(&original, &dir);
 }
 
 /// In the built `dir`, creates `shadow` holding `shadow_text`, a header
@@ -584,26 +589,20 @@ fn assert_shadowing_header_misses(
 
     // Control: the object deleted, nothing else changed, is a hit.
     fs::remove_file(&object).expect("remove object");
-    let (output, delta) = project.env.build_explained(dir, &[]);
-    output.assert_success();
-    assert_counts(
+    expect_counts(
         "object deleted",
-        &delta,
+        project.env.build_explained(dir, &[]),
         &[("compile_hits", 1), ("compile_misses", 0)],
-        &output,
     );
     assert_eq!(read(&object), original, "restored object differs");
 
     fs::create_dir_all(shadow.parent().expect("parent")).expect("mkdir");
     fs::write(shadow, shadow_text).expect("write shadow");
     fs::remove_file(&object).expect("remove object");
-    let (output, delta) = project.env.build_explained(dir, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "shadowing header",
-        &delta,
+        project.env.build_explained(dir, &[]),
         &[("compile_hits", 0), ("compile_misses", 1)],
-        &output,
     );
     let wanted = format!("{} appeared", path_str(shadow));
     assert_compile_misses(
@@ -623,13 +622,10 @@ fn assert_shadowing_header_misses(
     // The shadow removed: the original entry hits again.
     fs::remove_file(shadow).expect("remove shadow");
     fs::remove_file(&object).expect("remove object");
-    let (output, delta) = project.env.build_counted(dir, &[]);
-    output.assert_success();
-    assert_counts(
+    expect_counts(
         "shadow removed",
-        &delta,
+        project.env.build_counted(dir, &[]),
         &[("compile_hits", 1), ("compile_misses", 0)],
-        &output,
     );
     assert_eq!(read(&object), original, "restored object differs");
 }
@@ -685,42 +681,31 @@ fn changed_flags_miss_and_the_original_flags_hit_again() {
     let original = build_products(&dir);
 
     cmake_configure(&project.source, &dir, &["-DCMAKE_C_FLAGS=-DEXTRA=1"]);
-    let (output, delta) = project.env.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "C flags changed",
-        &delta,
+        project.env.build_explained(&dir, &[]),
         &[
             ("compile_hits", 0),
             ("compile_misses", C_OBJECTS.len() as i64),
             ("errors", 0),
         ],
-        &output,
     );
     assert_compile_misses(&output, &dir, C_OBJECTS, "`flags changed`", |reason| {
         reason == "flags changed"
     });
 
     cmake_configure(&project.source, &dir, &["-DCMAKE_C_FLAGS="]);
-    let (output, delta) = project.env.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "C flags restored",
-        &delta,
+        project.env.build_explained(&dir, &[]),
         &[
             ("compile_hits", C_OBJECTS.len() as i64),
             ("compile_misses", 0),
             ("errors", 0),
         ],
-        &output,
     );
     assert_compile_misses(&output, &dir, &[], "none", |_| false);
-    assert_same_files(
-        "original build",
-        &original,
-        "after the round trip",
-        &build_products(&dir),
-    );
+    assert_round_trip(&original, &dir);
 }
 
 #[test]
@@ -734,9 +719,11 @@ fn switching_gcc_to_clang_misses_and_back_to_gcc_hits() {
     let clang = &["-DCMAKE_C_COMPILER=clang", "-DCMAKE_CXX_COMPILER=clang++"];
     fs::remove_dir_all(&dir).expect("remove build dir");
     cmake_configure(&project.source, &dir, clang);
-    let (output, delta) = project.env.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts("clang", &delta, &steps.all(false), &output);
+    let output = expect_counts(
+        "clang",
+        project.env.build_explained(&dir, &[]),
+        &steps.all(false),
+    );
     assert_compile_misses(&output, &dir, ALL_OBJECTS, "`compiler changed`", |reason| {
         reason == "compiler changed"
     });
@@ -748,9 +735,11 @@ fn switching_gcc_to_clang_misses_and_back_to_gcc_hits() {
 
     fs::remove_dir_all(&dir).expect("remove build dir");
     cmake_configure(&project.source, &dir, &[]);
-    let (output, delta) = project.env.build_counted(&dir, &[]);
-    output.assert_success();
-    assert_counts("gcc again", &delta, &steps.all(true), &output);
+    expect_counts(
+        "gcc again",
+        project.env.build_counted(&dir, &[]),
+        &steps.all(true),
+    );
     assert_same_files(
         "first gcc build",
         &original,
@@ -770,17 +759,14 @@ fn a_compiler_steering_environment_variable_misses_and_unsetting_it_hits() {
     // so the objects stay the same); the cache cannot know that.
     let with_cpath = project.env.with("CPATH", "/nonexistent");
     with_cpath.clean(&dir);
-    let (output, delta) = with_cpath.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "CPATH set",
-        &delta,
+        with_cpath.build_explained(&dir, &[]),
         &[
             ("compile_hits", 0),
             ("compile_misses", steps.compiles),
             ("errors", 0),
         ],
-        &output,
     );
     assert_compile_misses(
         &output,
@@ -791,24 +777,16 @@ fn a_compiler_steering_environment_variable_misses_and_unsetting_it_hits() {
     );
 
     project.env.clean(&dir);
-    let (output, delta) = project.env.build_counted(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    expect_counts(
         "CPATH unset again",
-        &delta,
+        project.env.build_counted(&dir, &[]),
         &[
             ("compile_hits", steps.compiles),
             ("compile_misses", 0),
             ("errors", 0),
         ],
-        &output,
     );
-    assert_same_files(
-        "original build",
-        &original,
-        "after the round trip",
-        &build_products(&dir),
-    );
+    assert_round_trip(&original, &dir);
 }
 
 // ---------------------------------------------------------------------------
@@ -916,22 +894,21 @@ fn the_locale_is_part_of_the_key_so_replayed_warnings_are_in_its_language() {
         warn_and_fail_project(dir);
     }
 
-    let (output, delta) = utf8.build_counted(&dirs[0], &["warn.o"]);
-    output.assert_success();
-    assert_counts("C.UTF-8, cold", &delta, &[("compile_misses", 1)], &output);
+    let output = expect_counts(
+        "C.UTF-8, cold",
+        utf8.build_counted(&dirs[0], &["warn.o"]),
+        &[("compile_misses", 1)],
+    );
     assert!(
         output.stdout.contains("\u{2018}unused_by_design\u{2019}"),
         "gcc did not use UTF-8 quotes under C.UTF-8: {}",
         output.describe()
     );
 
-    let (output, delta) = plain.build_explained(&dirs[1], &["warn.o"]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "LC_ALL=C after C.UTF-8",
-        &delta,
+        plain.build_explained(&dirs[1], &["warn.o"]),
         &[("compile_hits", 0), ("compile_misses", 1)],
-        &output,
     );
     assert_compile_misses(
         &output,
@@ -946,13 +923,10 @@ fn the_locale_is_part_of_the_key_so_replayed_warnings_are_in_its_language() {
         output.describe()
     );
 
-    let (output, delta) = utf8.build_counted(&dirs[2], &["warn.o"]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "C.UTF-8 again",
-        &delta,
+        utf8.build_counted(&dirs[2], &["warn.o"]),
         &[("compile_hits", 1), ("compile_misses", 0)],
-        &output,
     );
     assert!(
         output.stdout.contains("\u{2018}unused_by_design\u{2019}"),
@@ -1034,23 +1008,17 @@ build stamp.o: cc stamp.c
     write_files(&first, &files);
     write_files(&second, &files);
     for (what, dir) in [("first", &first), ("another dir", &second)] {
-        let (output, delta) = cache.build_counted(dir, &[]);
-        output.assert_success();
-        assert_counts(
+        expect_counts(
             what,
-            &delta,
+            cache.build_counted(dir, &[]),
             &[("compile_hits", 0), ("uncacheable", 1)],
-            &output,
         );
     }
     cache.clean(&first);
-    let (output, delta) = cache.build_counted(&first, &[]);
-    output.assert_success();
-    assert_counts(
+    expect_counts(
         "same dir again",
-        &delta,
+        cache.build_counted(&first, &[]),
         &[("compile_hits", 0), ("uncacheable", 1)],
-        &output,
     );
 }
 
@@ -1065,11 +1033,9 @@ fn an_edited_source_misses_down_to_the_links_and_reverting_it_hits_all_of_them()
     let source = project.source.join("src/geom/stats.c");
     let before = fs::read_to_string(&source).expect("read stats.c");
     append_line(&source, "double stats_edit_marker(void) { return 1.5; }");
-    let (output, delta) = project.env.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "stats.c edited",
-        &delta,
+        project.env.build_explained(&dir, &[]),
         &[
             ("compile_hits", 0),
             ("compile_misses", 1),
@@ -1079,7 +1045,6 @@ fn an_edited_source_misses_down_to_the_links_and_reverting_it_hits_all_of_them()
             ("link_misses", 3),
             ("errors", 0),
         ],
-        &output,
     );
     assert_compile_misses(&output, &dir, &[OBJ_STATS], "`source changed`", |reason| {
         reason == "source changed"
@@ -1095,11 +1060,9 @@ fn an_edited_source_misses_down_to_the_links_and_reverting_it_hits_all_of_them()
 
     // Back to the original text: every step hits its first entry.
     edit_file(&source, |_| before.clone());
-    let (output, delta) = project.env.build_explained(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    expect_counts(
         "stats.c reverted",
-        &delta,
+        project.env.build_explained(&dir, &[]),
         &[
             ("compile_hits", 1),
             ("compile_misses", 0),
@@ -1109,14 +1072,8 @@ fn an_edited_source_misses_down_to_the_links_and_reverting_it_hits_all_of_them()
             ("link_misses", 0),
             ("errors", 0),
         ],
-        &output,
     );
-    assert_same_files(
-        "original build",
-        &original,
-        "after the round trip",
-        &build_products(&dir),
-    );
+    assert_round_trip(&original, &dir);
 }
 
 /// A C file and a C++ file compiled by a hand-written manifest with gcc
@@ -1167,9 +1124,11 @@ fn comment_like_text_that_is_not_a_comment_is_never_ignored() {
             ("t.cpp", "const char *raw = R\"x(a)\" /* X */ )x\";\n"),
         ],
     );
-    let (output, delta) = cache.build_counted(&dir, &[]);
-    output.assert_success();
-    assert_counts("cold", &delta, &[("compile_misses", 2)], &output);
+    expect_counts(
+        "cold",
+        cache.build_counted(&dir, &[]),
+        &[("compile_misses", 2)],
+    );
 
     let edits: &[(&str, &str, &str)] = &[
         // A comment line on top moves __LINE__.
@@ -1206,9 +1165,11 @@ fn comment_like_text_that_is_not_a_comment_is_never_ignored() {
         &dir,
         &[("s.c", "int q = '\"'; /* first */ const char *e = \"e\";\n")],
     );
-    let (output, delta) = cache.build_counted(&dir, &[]);
-    output.assert_success();
-    assert_counts("char literal", &delta, &[("compile_misses", 1)], &output);
+    expect_counts(
+        "char literal",
+        cache.build_counted(&dir, &[]),
+        &[("compile_misses", 1)],
+    );
     edit_file(&dir.join("s.c"), |text| text.replace("first", "second"));
     let (output, delta) = cache.build_counted(&dir, &[]);
     output.assert_success();
@@ -1240,13 +1201,10 @@ fn assert_c90_division_is_not_a_comment(std_flags: &str) {
     );
     cache.build(&dir, &[]).assert_success();
     edit_file(&dir.join("s.c"), |text| text.replace("2\n", "3\n"));
-    let (output, delta) = cache.build_counted(&dir, &[]);
-    output.assert_success();
-    assert_counts(
+    expect_counts(
         &format!("C90 code edit under {std_flags}"),
-        &delta,
+        cache.build_counted(&dir, &[]),
         &[("compile_hits", 0), ("compile_misses", 1)],
-        &output,
     );
     let mut reference = vec!["-O2", "-c", "s.c", "-o", "reference.o"];
     reference.splice(0..0, std_flags.split_whitespace());
@@ -1305,28 +1263,24 @@ build stamp.o: cc stamp.c
     }
     let date_in = |dir: &Path, date: &str| contains(&read(&dir.join("stamp.o")), date.as_bytes());
 
-    let (output, delta) = epoch_0.build_counted(&dirs[0], &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "epoch 0",
-        &delta,
+        epoch_0.build_counted(&dirs[0], &[]),
         &[("compile_misses", 1), ("uncacheable", 0)],
-        &output,
     );
     assert!(date_in(&dirs[0], "Jan  1 1970"), "{}", output.describe());
 
-    let (output, delta) = epoch_0.build_counted(&dirs[1], &[]);
-    output.assert_success();
-    assert_counts("epoch 0 elsewhere", &delta, &[("compile_hits", 1)], &output);
+    let output = expect_counts(
+        "epoch 0 elsewhere",
+        epoch_0.build_counted(&dirs[1], &[]),
+        &[("compile_hits", 1)],
+    );
     assert!(date_in(&dirs[1], "Jan  1 1970"), "{}", output.describe());
 
-    let (output, delta) = epoch_1e9.build_explained(&dirs[2], &[]);
-    output.assert_success();
-    assert_counts(
+    let output = expect_counts(
         "another epoch",
-        &delta,
+        epoch_1e9.build_explained(&dirs[2], &[]),
         &[("compile_hits", 0), ("compile_misses", 1)],
-        &output,
     );
     assert!(
         date_in(&dirs[2], "Sep  9 2001") && !date_in(&dirs[2], "Jan  1 1970"),

@@ -153,14 +153,7 @@ const EXAMPLE_PROJECT: Project = Project {
         ),
     ],
     cxx: true,
-    products: |path| {
-        path.ends_with(".o")
-            || path.ends_with(".a")
-            || path.ends_with(".so")
-            || path.starts_with("generated/")
-            || path == "zcdemo"
-            || path == "zcdemo_tests"
-    },
+    products: is_example_product,
 };
 
 /// Flag sets a reconfiguration picks from (`CMAKE_<LANG>_FLAGS`).

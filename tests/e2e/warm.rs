@@ -31,15 +31,7 @@ impl Example {
     /// The hit and miss counters of `zccache stats --json` (one run).
     fn counters(&self) -> [i64; 6] {
         let stats = self.env.stats();
-        [
-            "compile_hits",
-            "compile_misses",
-            "archive_hits",
-            "archive_misses",
-            "link_hits",
-            "link_misses",
-        ]
-        .map(|name| stats.get(name))
+        stats::STEP_COUNTERS.map(|name| stats.get(name))
     }
 }
 

@@ -17,7 +17,7 @@ pub mod twin;
 
 pub use env::Env;
 pub use example::Example;
-pub use stats::{Stats, assert_counts};
+pub use stats::{Stats, assert_counts, expect_counts};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -400,15 +400,19 @@ pub fn is_bookkeeping(relative: &str) -> bool {
 pub fn example_build_products(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     snapshot_tree(dir)
         .into_iter()
-        .filter(|(path, _)| {
-            path.ends_with(".o")
-                || path.ends_with(".a")
-                || path.ends_with(".so")
-                || path.starts_with("generated/")
-                || path == "zcdemo"
-                || path == "zcdemo_tests"
-        })
+        .filter(|(path, _)| is_example_product(path))
         .collect()
+}
+
+/// Whether `path`, relative to a build dir of examples/cmake-project, is
+/// one of [its build's products](example_build_products).
+pub fn is_example_product(path: &str) -> bool {
+    path.ends_with(".o")
+        || path.ends_with(".a")
+        || path.ends_with(".so")
+        || path.starts_with("generated/")
+        || path == "zcdemo"
+        || path == "zcdemo_tests"
 }
 
 /// Every regular file under `dir` except [bookkeeping](is_bookkeeping),

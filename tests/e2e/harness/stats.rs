@@ -11,22 +11,28 @@ use super::Output;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats(BTreeMap<String, i64>);
 
-/// The counters every `zccache stats --json` prints, even when zero.
-pub const MAIN_COUNTERS: &[&str] = &[
+/// The hit and miss counters of each kind of step, which every
+/// `zccache stats --json` prints, even when zero.
+pub const STEP_COUNTERS: [&str; 6] = [
     "compile_hits",
     "compile_misses",
     "archive_hits",
     "archive_misses",
     "link_hits",
     "link_misses",
-    "uncacheable",
-    "errors",
-    "cache_size_bytes",
 ];
+
+/// The other counters every `zccache stats --json` prints.
+const OTHER_MAIN_COUNTERS: [&str; 3] = ["uncacheable", "errors", "cache_size_bytes"];
+
+/// Every counter `zccache stats --json` prints, even when zero.
+pub fn main_counters() -> impl Iterator<Item = &'static str> {
+    STEP_COUNTERS.into_iter().chain(OTHER_MAIN_COUNTERS)
+}
 
 impl Stats {
     /// The counters of one `zccache stats --json` run, which must have
-    /// succeeded and printed every [main counter](MAIN_COUNTERS).
+    /// succeeded and printed every [main counter](main_counters).
     pub fn of(output: &Output) -> Stats {
         output.assert_success();
         Stats::parse(&output.stdout)
@@ -39,8 +45,8 @@ impl Stats {
         let object = value
             .as_object()
             .ok_or_else(|| "stats are not a JSON object".to_string())?;
-        for name in MAIN_COUNTERS {
-            if !object.get(*name).is_some_and(serde_json::Value::is_i64) {
+        for name in main_counters() {
+            if !object.get(name).is_some_and(serde_json::Value::is_i64) {
                 return Err(format!("stats lack the integer field {name}"));
             }
         }
@@ -129,4 +135,14 @@ pub fn assert_counts(what: &str, delta: &Stats, expected: &[(&str, i64)], output
         delta.0,
         output.describe()
     );
+}
+
+/// A build's output and the growth of the counters over it (as
+/// `Env::build_counted` gives them): asserts that the build succeeded and
+/// each `(counter, value)` of `expected`, and gives the output.
+pub fn expect_counts(what: &str, build: (Output, Stats), expected: &[(&str, i64)]) -> Output {
+    let (output, delta) = build;
+    output.assert_success();
+    assert_counts(what, &delta, expected, &output);
+    output
 }
