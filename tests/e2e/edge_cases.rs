@@ -1367,10 +1367,10 @@ fn step_failing_through_its_depfile_exits_1_as_in_ninja_1_13() {
     }
 }
 
-#[test]
-fn step_killed_by_sigint_stops_the_build_as_interrupted() {
-    // ninja treats a child that died of SIGINT as a Ctrl-C of the build.
-    let twin = one_step_twin("kill -INT $$$$");
+/// Runs a one-step build whose step runs `command`, with zccache and
+/// ninja 1.13: both stop it as interrupted by the user, exiting 130.
+fn assert_step_interrupts_the_build(command: &str) {
+    let twin = one_step_twin(command);
     let runs = twin.run_with_ninja_1_13(&[]);
     assert_eq!(runs.ninja.code, Some(130), "{}", runs.context());
     assert_eq!(
@@ -1380,18 +1380,17 @@ fn step_killed_by_sigint_stops_the_build_as_interrupted() {
     assert_same_failure(&runs);
 }
 
+#[test]
+fn step_killed_by_sigint_stops_the_build_as_interrupted() {
+    // ninja treats a child that died of SIGINT as a Ctrl-C of the build.
+    assert_step_interrupts_the_build("kill -INT $$$$");
+}
+
 /// ninja 1.13 marks an interruption with the code 130, so a step that
 /// exits 130 stops the build as if the user had pressed Ctrl-C.
 #[test]
 fn step_exiting_130_stops_the_build_as_interrupted_in_ninja_1_13() {
-    let twin = one_step_twin("exit 130");
-    let runs = twin.run_with_ninja_1_13(&[]);
-    assert_eq!(runs.ninja.code, Some(130), "{}", runs.context());
-    assert_eq!(
-        normalized_lines(&runs.ninja.combined()),
-        vec!["build stopped: interrupted by user."]
-    );
-    assert_same_failure(&runs);
+    assert_step_interrupts_the_build("exit 130");
 }
 
 /// An interrupted rebuild of the manifest is an error exiting 1 in every
