@@ -5,57 +5,25 @@
 //! Each test has its own cache and its own XDG_RUNTIME_DIR, so its helpers
 //! and sockets are its own; helpers it started are killed by pid at the end.
 
+use crate::harness::workspace::alive;
 use crate::harness::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A source with a warning, so replayed stderr is checked too.
 const SOURCE: &str = "#include <stdio.h>\nint f(int x) { int unused; return x * 2; }\n\
                       int main(void) { printf(\"%d\\n\", f(21)); return 0; }\n";
 
-/// A work dir holding `a.c`, with a private cache and runtime dir: the
-/// helpers its runs start are its own, and killed when it is dropped.
-struct Case {
-    _root: tempfile::TempDir,
-    work: PathBuf,
-    runtime: PathBuf,
-    env: Env,
+/// A [`Workspace`] whose work dir holds `a.c`.
+fn case() -> Workspace {
+    let case = Workspace::new();
+    fs::write(case.work.join("a.c"), SOURCE).unwrap();
+    case
 }
 
-impl Case {
-    fn new() -> Case {
-        let root = tempfile::tempdir().unwrap();
-        let work = root.path().join("work");
-        let runtime = root.path().join("run");
-        let env = Env::new(root.path().join("cache")).with_runtime_dir(&runtime);
-        fs::create_dir_all(&work).unwrap();
-        fs::write(work.join("a.c"), SOURCE).unwrap();
-        Case {
-            _root: root,
-            work,
-            runtime,
-            env,
-        }
-    }
-
-    fn with(mut self, name: &str, value: &str) -> Case {
-        self.env = self.env.with(name, value);
-        self
-    }
-
-    fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
-        self.env.command(&self.work, program, args)
-    }
-
-    fn socket_dir(&self) -> PathBuf {
-        // SAFETY: getuid has no preconditions.
-        self.runtime
-            .join(format!("zccache-{}", unsafe { libc::getuid() }))
-    }
-
+impl Workspace {
     /// `zccache gcc -Wall -c a.c -o a.o`: (exit code, stdout, stderr).
     fn compile(&self) -> (Option<i32>, Vec<u8>, Vec<u8>) {
         let out = self
@@ -77,56 +45,22 @@ impl Case {
         self.env.stats()
     }
 
-    /// Files of one kind in the socket dir.
-    fn files(&self, extension: &str) -> Vec<PathBuf> {
-        let Ok(entries) = fs::read_dir(self.socket_dir()) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == extension))
-            .collect()
-    }
-
-    /// Pids of live helpers, from their lock files.
-    fn helper_pids(&self) -> Vec<i32> {
-        self.files("lock")
-            .iter()
-            .filter_map(|lock| fs::read_to_string(lock).ok()?.trim().parse().ok())
-            .filter(|pid| alive(*pid))
-            .collect()
-    }
-
     /// Waits (bounded) until `n` helpers are listening.
     fn wait_for_helpers(&self, n: usize) -> Vec<i32> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let pids = self.helper_pids();
-            if pids.len() == n && self.files("sock").len() == n {
+            if pids.len() == n && self.socket_files("sock").len() == n {
                 return pids;
             }
             assert!(
                 Instant::now() < deadline,
                 "expected {n} helper(s), found pids {pids:?} and sockets {:?}",
-                self.files("sock")
+                self.socket_files("sock")
             );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        for pid in self.helper_pids() {
-            kill(pid);
-        }
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 fn kill(pid: i32) {
@@ -145,7 +79,7 @@ fn wait_until_dead(pid: i32) {
 }
 
 /// What gcc itself makes of a.c: (object, stderr).
-fn reference(env: &Case) -> (Vec<u8>, Vec<u8>) {
+fn reference(env: &Workspace) -> (Vec<u8>, Vec<u8>) {
     let out = env
         .command("gcc", &["-Wall", "-c", "a.c", "-o", "ref.o"])
         .output()
@@ -160,7 +94,7 @@ fn reference(env: &Case) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn hits_served_by_the_helper_are_byte_identical_and_counted() {
-    let env = Case::new();
+    let env = case();
     let (object, warning) = reference(&env);
     assert!(!warning.is_empty(), "the source is meant to warn");
     let first = env.compile();
@@ -177,7 +111,7 @@ fn hits_served_by_the_helper_are_byte_identical_and_counted() {
 
 #[test]
 fn variables_named_in_zccache_unset_env_reach_no_tool_and_start_no_helper() {
-    let env = Case::new().with("ZCCACHE_UNSET_ENV", "PER_CALL, DEPENDENCIES_OUTPUT");
+    let env = case().with("ZCCACHE_UNSET_ENV", "PER_CALL, DEPENDENCIES_OUTPUT");
     let (object, warning) = reference(&env);
     env.compile();
     env.wait_for_helpers(1);
@@ -204,7 +138,7 @@ fn variables_named_in_zccache_unset_env_reach_no_tool_and_start_no_helper() {
 
 #[test]
 fn many_concurrent_calls_are_all_served_correctly() {
-    let env = Case::new();
+    let env = case();
     let (object, _) = reference(&env);
     env.compile();
     env.wait_for_helpers(1);
@@ -235,14 +169,14 @@ fn many_concurrent_calls_are_all_served_correctly() {
 
 #[test]
 fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
-    let env = Case::new();
+    let env = case();
     let (object, warning) = reference(&env);
     env.compile();
     let pids = env.wait_for_helpers(1);
     kill(pids[0]);
     wait_until_dead(pids[0]);
     // The socket file stays behind with nobody listening.
-    assert_eq!(env.files("sock").len(), 1);
+    assert_eq!(env.socket_files("sock").len(), 1);
     env.assert_recompiles(&object, &warning);
     // That call started a new helper, which took the stale name over.
     let new_pids = env.wait_for_helpers(1);
@@ -250,7 +184,7 @@ fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
     kill(new_pids[0]);
     wait_until_dead(new_pids[0]);
     // A socket name taken by a plain file.
-    let socket = env.files("sock").remove(0);
+    let socket = env.socket_files("sock").remove(0);
     fs::remove_file(&socket).unwrap();
     fs::write(&socket, "not a socket").unwrap();
     env.assert_recompiles(&object, &warning);
@@ -259,7 +193,7 @@ fn a_killed_helper_or_a_stale_socket_never_fails_a_call() {
 
 #[test]
 fn a_helper_killed_while_calls_run_fails_none_of_them() {
-    let env = Case::new();
+    let env = case();
     let (object, _) = reference(&env);
     env.compile();
     env.wait_for_helpers(1);
@@ -288,7 +222,7 @@ fn a_helper_killed_while_calls_run_fails_none_of_them() {
 
 #[test]
 fn a_socket_dir_open_to_others_is_refused() {
-    let env = Case::new();
+    let env = case();
     let (object, _) = reference(&env);
     fs::create_dir_all(env.socket_dir()).unwrap();
     fs::set_permissions(env.socket_dir(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -298,7 +232,7 @@ fn a_socket_dir_open_to_others_is_refused() {
         assert_eq!(fs::read(env.work.join("a.o")).unwrap(), object);
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(env.files("sock").is_empty());
+    assert!(env.socket_files("sock").is_empty());
     assert!(env.helper_pids().is_empty());
     let stats = env.stats();
     assert_eq!(stats.field("compile_hits"), Some(1), "{stats:?}");
@@ -307,12 +241,12 @@ fn a_socket_dir_open_to_others_is_refused() {
 
 #[test]
 fn turned_off_no_helper_starts_and_hits_still_work() {
-    let env = Case::new().with("ZCCACHE_DAEMON", "0");
+    let env = case().with("ZCCACHE_DAEMON", "0");
     let (object, warning) = reference(&env);
     env.compile();
     env.assert_recompiles(&object, &warning);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(env.files("sock").is_empty());
+    assert!(env.socket_files("sock").is_empty());
     let stats = env.stats();
     assert_eq!(stats.field("compile_hits"), Some(1), "{stats:?}");
     assert_eq!(stats.field("helper_hits"), None, "{stats:?}");
@@ -320,17 +254,17 @@ fn turned_off_no_helper_starts_and_hits_still_work() {
 
 #[test]
 fn an_idle_helper_exits_and_removes_its_socket() {
-    let env = Case::new().with("ZCCACHE_DAEMON_IDLE_SECS", "1");
+    let env = case().with("ZCCACHE_DAEMON_IDLE_SECS", "1");
     env.compile();
     let pids = env.wait_for_helpers(1);
     wait_until_dead(pids[0]);
-    assert!(env.files("sock").is_empty());
-    assert!(env.files("lock").is_empty());
+    assert!(env.socket_files("sock").is_empty());
+    assert!(env.socket_files("lock").is_empty());
 }
 
 #[test]
 fn two_cache_dirs_get_two_helpers() {
-    let env = Case::new();
+    let env = case();
     env.compile();
     env.wait_for_helpers(1);
     let other_cache = env.env.cache.with_extension("other");
@@ -345,7 +279,7 @@ fn two_cache_dirs_get_two_helpers() {
 
 #[test]
 fn a_header_changed_outside_the_build_dir_is_seen_by_the_helper() {
-    let env = Case::new();
+    let env = case();
     let include = env.work.parent().unwrap().join("inc");
     fs::create_dir_all(&include).unwrap();
     fs::write(include.join("h.h"), "#define VALUE 1\n").unwrap();
@@ -377,7 +311,7 @@ fn a_header_changed_outside_the_build_dir_is_seen_by_the_helper() {
 
 #[test]
 fn an_environment_changing_per_call_starts_at_most_a_few_helpers() {
-    let env = Case::new();
+    let env = case();
     for i in 0..12 {
         let out = env
             .command(zccache_bin(), &["gcc", "-c", "a.c", "-o", "a.o"])
@@ -398,7 +332,7 @@ fn an_environment_changing_per_call_starts_at_most_a_few_helpers() {
 
 #[test]
 fn misses_and_uncacheable_calls_are_counted_through_the_helper() {
-    let env = Case::new();
+    let env = case();
     env.compile();
     env.wait_for_helpers(1);
     let source = env.work.join("a.c");
@@ -420,7 +354,7 @@ fn misses_and_uncacheable_calls_are_counted_through_the_helper() {
 
 /// Runs `zccache gcc -Wall -c a.c -o a.o` with its stderr on a terminal
 /// (`script` gives it a pseudo-terminal); returns what the terminal showed.
-fn compile_on_a_terminal(env: &Case) -> String {
+fn compile_on_a_terminal(env: &Workspace) -> String {
     let command = format!(
         "{} gcc -Wall -c a.c -o a.o",
         zccache_bin().to_string_lossy()
@@ -436,7 +370,7 @@ fn compile_on_a_terminal(env: &Case) -> String {
 #[test]
 fn diagnostics_are_coloured_on_a_terminal_and_never_replayed_elsewhere() {
     for helper in ["1", "0"] {
-        let env = Case::new().with("ZCCACHE_DAEMON", helper);
+        let env = case().with("ZCCACHE_DAEMON", helper);
         let (_, plain) = reference(&env);
         let (code, _, stderr) = env.compile();
         assert_eq!((code, &stderr), (Some(0), &plain));
@@ -461,7 +395,7 @@ fn diagnostics_are_coloured_on_a_terminal_and_never_replayed_elsewhere() {
 
 #[test]
 fn another_zccache_binary_never_talks_to_this_helper() {
-    let env = Case::new();
+    let env = case();
     env.compile();
     env.wait_for_helpers(1);
     let copy = env.work.parent().unwrap().join("bin").join("zccache");
@@ -479,9 +413,9 @@ fn another_zccache_binary_never_talks_to_this_helper() {
 
 /// Replaces the helper by a fake server at its socket name that answers
 /// each connection with `answer` (or nothing, holding it open when `None`).
-fn fake_helper(env: &Case, answer: Option<&'static [u8]>) -> std::thread::JoinHandle<()> {
+fn fake_helper(env: &Workspace, answer: Option<&'static [u8]>) -> std::thread::JoinHandle<()> {
     let pids = env.wait_for_helpers(1);
-    let socket = env.files("sock").remove(0);
+    let socket = env.socket_files("sock").remove(0);
     kill(pids[0]);
     wait_until_dead(pids[0]);
     fs::remove_file(&socket).unwrap();
@@ -504,7 +438,7 @@ fn fake_helper(env: &Case, answer: Option<&'static [u8]>) -> std::thread::JoinHa
 #[test]
 fn a_helper_answering_garbage_or_nothing_costs_a_call_only_its_speed() {
     for answer in [Some(&b"\x04\0\0\0\xff\xff\xff\xff"[..]), None] {
-        let env = Case::new();
+        let env = case();
         let (object, warning) = reference(&env);
         env.compile();
         let _fake = fake_helper(&env, answer);
@@ -535,7 +469,7 @@ fn a_helper_answering_garbage_or_nothing_costs_a_call_only_its_speed() {
 
 #[test]
 fn a_miss_is_run_by_the_call_and_stored_by_the_helper() {
-    let env = Case::new();
+    let env = case();
     env.compile();
     env.wait_for_helpers(1);
     fs::write(
@@ -572,7 +506,7 @@ const SLOW_COMPILE: [&str; 6] = ["gcc", "-O2", "-c", "big.c", "-o", "big.o"];
 
 /// Starts [`SLOW_COMPILE`] through the launcher once a helper serves it;
 /// returns the helper's pid and the call, once gcc compiles for it.
-fn start_slow_compile(env: &Case) -> (i32, std::process::Child) {
+fn start_slow_compile(env: &Workspace) -> (i32, std::process::Child) {
     env.compile();
     let pids = env.wait_for_helpers(1);
     let source: String = (0..600)
@@ -622,7 +556,7 @@ fn cc1_compiles(dir: &std::path::Path, source: &str) -> bool {
 }
 
 /// big.o is the object gcc itself makes of big.c.
-fn assert_slow_compile_made_gccs_object(env: &Case) {
+fn assert_slow_compile_made_gccs_object(env: &Workspace) {
     let reference = env
         .command("gcc", &["-O2", "-c", "big.c", "-o", "ref-big.o"])
         .output()
@@ -636,7 +570,7 @@ fn assert_slow_compile_made_gccs_object(env: &Case) {
 
 #[test]
 fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
-    let env = Case::new();
+    let env = case();
     let (helper, mut call) = start_slow_compile(&env);
     call.kill().unwrap();
     call.wait().unwrap();
@@ -657,7 +591,7 @@ fn a_call_killed_during_its_compile_stores_nothing_and_the_helper_serves_on() {
 
 #[test]
 fn a_helper_killed_while_its_caller_compiles_fails_nothing() {
-    let env = Case::new();
+    let env = case();
     let (helper, call) = start_slow_compile(&env);
     kill(helper);
     let out = call.wait_with_output().unwrap();
@@ -667,7 +601,7 @@ fn a_helper_killed_while_its_caller_compiles_fails_nothing() {
 
 #[test]
 fn private_depfiles_live_in_the_socket_dir_only_while_a_call_compiles() {
-    let env = Case::new();
+    let env = case();
     // Left by a helper that died mid-compile (no process has this pid).
     fs::create_dir_all(env.socket_dir()).unwrap();
     fs::set_permissions(env.socket_dir(), fs::Permissions::from_mode(0o700)).unwrap();
@@ -687,7 +621,11 @@ fn private_depfiles_live_in_the_socket_dir_only_while_a_call_compiles() {
     .unwrap();
     assert_eq!(env.compile().0, Some(0));
     env.stats();
-    assert!(env.files("d").is_empty(), "{:?}", env.files("d"));
+    assert!(
+        env.socket_files("d").is_empty(),
+        "{:?}",
+        env.socket_files("d")
+    );
     fs::remove_file(env.work.join("a.o")).unwrap();
     assert_eq!(env.compile().0, Some(0));
     let stats = env.stats();
@@ -700,7 +638,7 @@ fn thread_count(pid: i32) -> usize {
 
 #[test]
 fn more_misses_at_once_than_the_helper_has_threads_are_all_served() {
-    let env = Case::new();
+    let env = case();
     env.compile();
     let helper = env.wait_for_helpers(1)[0];
     let idle_threads = thread_count(helper);

@@ -7,8 +7,8 @@
 
 use crate::harness::*;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const BIG_MIB: usize = 256;
@@ -17,48 +17,29 @@ const ALLOWANCE_KIB: u64 = 64 * 1024;
 /// One big output at a time: a small /tmp holds one with its restored copy.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A build dir with a small and a big source, a manifest compiling both,
-/// and a private cache.
-struct Case {
-    _root: tempfile::TempDir,
-    work: PathBuf,
-    runtime: PathBuf,
-    env: Env,
+/// A [`Workspace`] with a small and a big source and a manifest compiling
+/// both.
+fn case() -> Workspace {
+    let case = Workspace::new();
+    // A zero-filled array: gcc makes the object in a second with
+    // little memory, and the cache stores it small.
+    let big = format!("char big[{BIG_MIB} << 20] = {{1}};\n");
+    let manifest = "rule cc\n  command = gcc -c $in -o $out\n\n\
+                    build small.o: cc small.c\nbuild other.o: cc other.c\n\
+                    build big.o: cc big.c\n";
+    write_files(
+        &case.work,
+        &[
+            ("build.ninja", manifest),
+            ("small.c", "int small(void) { return 1; }\n"),
+            ("other.c", "int other(void) { return 2; }\n"),
+            ("big.c", &big),
+        ],
+    );
+    case
 }
 
-impl Case {
-    fn new() -> Case {
-        let root = temp_dir();
-        let work = root.path().join("work");
-        let runtime = root.path().join("run");
-        let env = Env::new(root.path().join("cache")).with_runtime_dir(&runtime);
-        // A zero-filled array: gcc makes the object in a second with
-        // little memory, and the cache stores it small.
-        let big = format!("char big[{BIG_MIB} << 20] = {{1}};\n");
-        let manifest = "rule cc\n  command = gcc -c $in -o $out\n\n\
-                        build small.o: cc small.c\nbuild other.o: cc other.c\n\
-                        build big.o: cc big.c\n";
-        write_files(
-            &work,
-            &[
-                ("build.ninja", manifest),
-                ("small.c", "int small(void) { return 1; }\n"),
-                ("other.c", "int other(void) { return 2; }\n"),
-                ("big.c", &big),
-            ],
-        );
-        Case {
-            _root: root,
-            work,
-            runtime,
-            env,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        self.env.command(&self.work, zccache_bin(), args)
-    }
-
+impl Workspace {
     /// Runs `zccache args...`, which must succeed; gives the peak resident
     /// size of that process and its children, in KiB (ru_maxrss of wait4).
     fn peak_of(&self, args: &[&str]) -> u64 {
@@ -66,7 +47,7 @@ impl Case {
         // Reaped by wait4 below, which gives its resource use.
         #[allow(clippy::zombie_processes)]
         let child = self
-            .command(args)
+            .command(zccache_bin(), args)
             .stdin(Stdio::null())
             .stdout(fs::File::create(&log).unwrap())
             .stderr(fs::File::options().append(true).open(&log).unwrap())
@@ -93,22 +74,9 @@ impl Case {
 
     /// Pid of the one live helper, waited for (bounded).
     fn helper_pid(&self) -> i32 {
-        // SAFETY: getuid has no preconditions.
-        let dir = self
-            .runtime
-            .join(format!("zccache-{}", unsafe { libc::getuid() }));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let pids: Vec<i32> = fs::read_dir(&dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|entry| entry.path())
-                .filter(|path| path.extension().is_some_and(|ext| ext == "lock"))
-                .filter_map(|lock| fs::read_to_string(lock).ok()?.trim().parse().ok())
-                // SAFETY: signal 0 only checks that the process exists.
-                .filter(|pid| unsafe { libc::kill(*pid, 0) } == 0)
-                .collect();
+            let pids = self.helper_pids();
             if let [pid] = pids[..] {
                 return pid;
             }
@@ -150,7 +118,7 @@ fn assert_bounded(what: &str, peak: u64, small: u64) {
 #[test]
 fn a_build_stores_and_restores_a_big_output_in_bounded_memory() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let case = Case::new();
+    let case = case();
     let small = case.peak_of(&["build", "small.o"]);
     let stored = case.peak_of(&["build", "big.o"]);
     let made = digest(&case.work.join("big.o"));
@@ -165,10 +133,10 @@ fn a_build_stores_and_restores_a_big_output_in_bounded_memory() {
 #[test]
 fn the_helper_stores_and_restores_a_big_output_in_bounded_memory() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let case = Case::new();
+    let case = case();
     let compile = |source: &str, object: &str| {
         let out = case
-            .command(&["gcc", "-c", source, "-o", object])
+            .command(zccache_bin(), &["gcc", "-c", source, "-o", object])
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");

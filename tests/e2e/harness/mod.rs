@@ -14,10 +14,12 @@ pub mod env;
 pub mod example;
 pub mod stats;
 pub mod twin;
+pub mod workspace;
 
 pub use env::Env;
 pub use example::Example;
 pub use stats::{Stats, assert_counts, expect_counts};
+pub use workspace::Workspace;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
