@@ -1,5 +1,9 @@
 //! Helpers shared by the end-to-end tests: running zccache, real ninja and
-//! cmake, copying the example project and snapshotting build trees.
+//! cmake, copying the example project and snapshotting build trees. Its
+//! modules: `env` (a private cache and the environment of every run against
+//! it), `stats` (`zccache stats --json`, read once), `example` (the example
+//! project with a cache beside it), `twin` (ninja and zccache side by side,
+//! `run_same`), `workspace` (a work dir for the launcher's helper).
 //!
 //! Tools are never skipped when missing: `scripts/test.sh` installs them, so
 //! a missing tool is a broken set-up and the test must fail loudly.
