@@ -7,21 +7,17 @@
 //!   own one implicit token. This is what guarantees progress (no deadlock).
 //! * Every further running step holds one [`jobserver::Acquired`], dropped
 //!   when the step finishes (dropping returns it).
-//! * Tokens are asked for with [`TokenPump::request`] and arrive as
-//!   [`Event::Token`] through [`ProcessPool::wait_any`], the one place the
-//!   scheduler blocks; nothing ever polls. Request at most one token per
+//! * Tokens are asked for with [`TokenPump::request`] and handed to the
+//!   pump's callback, which the scheduler makes an event of its process
+//!   pool (`ProcessPool::wait_any`, the one place the scheduler blocks);
+//!   nothing ever polls. Request at most one token per
 //!   ready step not yet covered by a pending request; a token that arrives
 //!   when nothing is ready is simply dropped.
-//!
-//! [`ProcessPool::wait_any`]: crate::run::process::ProcessPool::wait_any
 
 use std::fs;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Command;
-use std::sync::mpsc::Sender;
-
-use crate::run::process::Event;
 
 /// ninja's default parallelism: a few more jobs than CPUs so that steps
 /// blocked on I/O do not leave CPUs idle (0 or 1 CPU → 2, 2 → 3, n → n + 2).
@@ -226,11 +222,12 @@ impl JobLimit {
     }
 
     /// Starts the helper thread that turns [`TokenPump::request`] calls into
-    /// [`Event::Token`]s on `events` (usually [`ProcessPool::event_sender`]).
-    /// `Ok(None)` when this limit does not use tokens.
-    ///
-    /// [`ProcessPool::event_sender`]: crate::run::process::ProcessPool::event_sender
-    pub fn token_pump(&self, events: Sender<Event>) -> io::Result<Option<TokenPump>> {
+    /// tokens handed to `deliver` (on that thread). `Ok(None)` when this
+    /// limit does not use tokens.
+    pub fn token_pump(
+        &self,
+        deliver: impl FnMut(io::Result<jobserver::Acquired>) + Send + 'static,
+    ) -> io::Result<Option<TokenPump>> {
         let client = match self {
             JobLimit::Local => return Ok(None),
             // Our own steps are bounded by `-j` directly; the tokens are
@@ -238,10 +235,7 @@ impl JobLimit {
             JobLimit::JobserverServer { .. } => return Ok(None),
             JobLimit::JobserverClient(client) => client.clone(),
         };
-        let helper = client.into_helper_thread(move |token| {
-            // If the pool is gone the token is dropped here, i.e. returned.
-            let _ = events.send(Event::Token(token));
-        })?;
+        let helper = client.into_helper_thread(deliver)?;
         Ok(Some(TokenPump { helper, pending: 0 }))
     }
 }
@@ -287,13 +281,13 @@ pub struct TokenPump {
 }
 
 impl TokenPump {
-    /// Asks for one more token; it arrives later as one [`Event::Token`].
+    /// Asks for one more token; it arrives later through the callback.
     pub fn request(&mut self) {
         self.pending += 1;
         self.helper.request_token();
     }
 
-    /// Records that an [`Event::Token`] arrived, so [`TokenPump::pending`]
+    /// Records that a token arrived, so [`TokenPump::pending`]
     /// stays accurate.
     pub fn received(&mut self) {
         self.pending = self.pending.saturating_sub(1);
@@ -308,7 +302,7 @@ impl TokenPump {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::process::{ExitStatus, ProcessPool};
+    use crate::run::process::{Event, ExitStatus, ProcessPool};
     use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 

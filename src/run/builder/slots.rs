@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::run::jobs::{JobLimit, TokenPump};
-use crate::run::process::ProcessPool;
+use crate::run::process::{Event, ProcessPool};
 
 /// Who may start a step now: the implicit slot every build has, plus
 /// jobserver tokens when a jobserver is in use (ours, shared with make or
@@ -26,7 +26,16 @@ impl Slots {
         // helper thread costs a round trip per step, doubling the
         // scheduling overhead of large builds.
         let pump = match jobs {
-            JobLimit::JobserverClient(_) => jobs.token_pump(pool.event_sender()).ok().flatten(),
+            JobLimit::JobserverClient(_) => {
+                let events = pool.event_sender();
+                jobs.token_pump(move |token| {
+                    // If the pool is gone the token is dropped here, i.e.
+                    // returned.
+                    let _ = events.send(Event::Token(token));
+                })
+                .ok()
+                .flatten()
+            }
             _ => None,
         };
         Slots {
