@@ -186,39 +186,39 @@ fn zccache_build_matches_ninja_byte_for_byte_and_trees_are_interchangeable() {
     zccache_build(&twin.d2, &["-C", path_str(&twin.d2)]).assert_no_work();
 }
 
-#[test]
-fn incremental_rebuilds_match_ninja() {
-    let twin = TwinBuild::configure();
-    twin.build_both();
-    twin.assert_both_up_to_date();
+/// One change to the project and the steps ninja and zccache must then
+/// both run (`rebuilt`) and both leave alone (`kept`).
+struct Edit {
+    change: fn(&TwinBuild),
+    rebuilt: &'static [&'static str],
+    kept: &'static [&'static str],
+}
 
+/// Edits made one after the other, each followed by a build of both trees.
+const EDITS: &[Edit] = &[
     // Editing a .c file recompiles it and relinks everything downstream.
     // The edit adds code, so the object and every library that contains it
     // really change (a comment-only edit could be cut off by content hashing).
-    append_line(
-        &twin.source.join("src/geom/stats.c"),
-        "double stats_edit_marker(void) { return 1.5; }",
-    );
-    let (zc, nj) = twin.build_both();
-    assert_rebuilt_like_ninja(
-        &zc,
-        &nj,
-        &[COMPILE_STATS, ARCHIVE_GEOM, LINK_TEXT, LINK_APP, LINK_TESTS],
-        &[COMPILE_VEC, COMPILE_SHAPES, COMPILE_GREETER, COMPILE_MAIN],
-    );
-    twin.assert_both_up_to_date();
-
+    Edit {
+        change: |twin| {
+            append_line(
+                &twin.source.join("src/geom/stats.c"),
+                "double stats_edit_marker(void) { return 1.5; }",
+            )
+        },
+        rebuilt: &[COMPILE_STATS, ARCHIVE_GEOM, LINK_TEXT, LINK_APP, LINK_TESTS],
+        kept: &[COMPILE_VEC, COMPILE_SHAPES, COMPILE_GREETER, COMPILE_MAIN],
+    },
     // Editing a header recompiles exactly the translation units including it
     // (directly or through shapes.h / format.hpp), not stats.c or greeter.cpp.
-    append_line(
-        &twin.source.join("include/geom/vec.h"),
-        "/* vec.h edited by the e2e test */",
-    );
-    let (zc, nj) = twin.build_both();
-    assert_rebuilt_like_ninja(
-        &zc,
-        &nj,
-        &[
+    Edit {
+        change: |twin| {
+            append_line(
+                &twin.source.join("include/geom/vec.h"),
+                "/* vec.h edited by the e2e test */",
+            )
+        },
+        rebuilt: &[
             COMPILE_VEC,
             COMPILE_SHAPES,
             COMPILE_FORMAT,
@@ -226,62 +226,67 @@ fn incremental_rebuilds_match_ninja() {
             COMPILE_TEST_MAIN,
             COMPILE_TEST_GEOM,
         ],
-        &[COMPILE_STATS, COMPILE_GREETER],
-    );
-    twin.assert_both_up_to_date();
-
+        kept: &[COMPILE_STATS, COMPILE_GREETER],
+    },
     // Editing the generator's input regenerates the header and recompiles
     // only its includers.
-    append_line(&twin.source.join("data/greetings.txt"), "hola");
-    let (zc, nj) = twin.build_both();
-    assert_rebuilt_like_ninja(
-        &zc,
-        &nj,
-        &[
+    Edit {
+        change: |twin| append_line(&twin.source.join("data/greetings.txt"), "hola"),
+        rebuilt: &[
             "Generating greetings_table.h",
             COMPILE_GREETER,
             COMPILE_TEST_MAIN,
         ],
-        &[COMPILE_FORMAT, COMPILE_MAIN, COMPILE_STATS],
-    );
-    twin.assert_both_up_to_date();
-
+        kept: &[COMPILE_FORMAT, COMPILE_MAIN, COMPILE_STATS],
+    },
     // A changed C flag (a new command line) rebuilds the C objects only.
-    twin.reconfigure(&["-DCMAKE_C_FLAGS=-O1"]);
-    let (zc, nj) = twin.build_both();
-    assert_rebuilt_like_ninja(
-        &zc,
-        &nj,
-        &[
+    Edit {
+        change: |twin| twin.reconfigure(&["-DCMAKE_C_FLAGS=-O1"]),
+        rebuilt: &[
             COMPILE_VEC,
             COMPILE_SHAPES,
             COMPILE_STATS,
             COMPILE_TEST_GEOM,
         ],
-        &[
+        kept: &[
             COMPILE_GREETER,
             COMPILE_FORMAT,
             COMPILE_MAIN,
             COMPILE_TEST_MAIN,
         ],
-    );
-    twin.assert_both_up_to_date();
-
+    },
     // Touching CMakeLists.txt runs the regeneration step, then the build
     // goes on from the regenerated manifest.
-    touch(&twin.source.join("CMakeLists.txt"));
-    let (zc, nj) = twin.build_both();
-    assert_rebuilt_like_ninja(&zc, &nj, &["Re-running CMake..."], &[COMPILE_STATS]);
-    twin.assert_both_up_to_date();
-
+    Edit {
+        change: |twin| touch(&twin.source.join("CMakeLists.txt")),
+        rebuilt: &["Re-running CMake..."],
+        kept: &[COMPILE_STATS],
+    },
     // A deleted output is rebuilt.
-    for dir in [&twin.d1, &twin.d2] {
-        std::fs::remove_file(dir.join("libgeom.a")).expect("remove libgeom.a");
-    }
-    let (zc, nj) = twin.build_both();
-    assert_rebuilt_like_ninja(&zc, &nj, &[ARCHIVE_GEOM], &[COMPILE_STATS]);
-    assert!(twin.d1.join("libgeom.a").is_file());
+    Edit {
+        change: |twin| {
+            for dir in [&twin.d1, &twin.d2] {
+                std::fs::remove_file(dir.join("libgeom.a")).expect("remove libgeom.a");
+            }
+        },
+        rebuilt: &[ARCHIVE_GEOM],
+        kept: &[COMPILE_STATS],
+    },
+];
+
+#[test]
+fn incremental_rebuilds_match_ninja() {
+    let twin = TwinBuild::configure();
+    twin.build_both();
     twin.assert_both_up_to_date();
+    for edit in EDITS {
+        (edit.change)(&twin);
+        let (zc, nj) = twin.build_both();
+        assert_rebuilt_like_ninja(&zc, &nj, edit.rebuilt, edit.kept);
+        twin.assert_both_up_to_date();
+    }
+    // libgeom.a, which the last edit deleted, is back.
+    assert!(twin.d1.join("libgeom.a").is_file());
 
     // After all of that both trees still hold identical products.
     assert_same_files(
