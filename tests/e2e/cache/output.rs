@@ -190,11 +190,9 @@ fn a_failed_compile_is_not_cached() {
     assert_eq!(error_lines(&runs[0]), error_lines(&runs[2]));
 }
 
-#[test]
-fn a_source_using_time_macros_is_never_restored() {
-    // __TIME__ expands to the time of the compile: a restored object would
-    // carry another compile's time.
-    let manifest = "\
+/// Compiles stamp.c, whose object records when (or as of when) it was
+/// compiled.
+const STAMP_MANIFEST: &str = "\
 rule cc
   command = gcc -MD -MF $out.d -c $in -o $out
   deps = gcc
@@ -203,8 +201,13 @@ rule cc
 
 build stamp.o: cc stamp.c
 ";
+
+#[test]
+fn a_source_using_time_macros_is_never_restored() {
+    // __TIME__ expands to the time of the compile: a restored object would
+    // carry another compile's time.
     let files = [
-        ("build.ninja", manifest),
+        ("build.ninja", STAMP_MANIFEST),
         (
             "stamp.c",
             "const char *build_stamp = __DATE__ \" \" __TIME__;\n",
@@ -445,17 +448,8 @@ fn in_c90_selected_through_wp_a_double_slash_is_not_a_comment() {
 fn time_macros_are_cached_under_source_date_epoch_and_keyed_by_it() {
     // With SOURCE_DATE_EPOCH set gcc expands __DATE__ from it, so the
     // object is reproducible and cacheable; another value is another key.
-    let manifest = "\
-rule cc
-  command = gcc -MD -MF $out.d -c $in -o $out
-  deps = gcc
-  depfile = $out.d
-  description = CC $out
-
-build stamp.o: cc stamp.c
-";
     let files = [
-        ("build.ninja", manifest),
+        ("build.ninja", STAMP_MANIFEST),
         ("stamp.c", "const char *build_date = __DATE__;\n"),
     ];
     let temp = temp_dir();
