@@ -144,9 +144,20 @@ const FAN_MANIFEST: &str = "rule cp\n  command = cp $in $out\n\
      build b.out: cp b\n\
      build all.out: cat a.out b.out\n";
 
+/// [`FAN_MANIFEST`] and its two sources.
+const FAN_FILES: &[(&str, &str)] = &[("build.ninja", FAN_MANIFEST), ("a", "a\n"), ("b", "b\n")];
+
+/// A temp dir holding [`FAN_FILES`], built once by zccache.
+fn fan_built_by_zccache() -> tempfile::TempDir {
+    let temp = temp_dir();
+    write_files(temp.path(), FAN_FILES);
+    zccache_build(temp.path(), &[]).assert_success();
+    temp
+}
+
 #[test]
 fn after_ninja_builds_zccache_rebuilds_only_what_ninja_would() {
-    let twin = Twin::new(&[("build.ninja", FAN_MANIFEST), ("a", "a\n"), ("b", "b\n")]);
+    let twin = Twin::new(FAN_FILES);
     // Both dirs are built by ninja; zccache takes over in its own.
     for dir in [&twin.ninja_dir, &twin.zccache_dir] {
         ninja(dir, &[]).assert_success();
@@ -162,13 +173,8 @@ fn after_ninja_builds_zccache_rebuilds_only_what_ninja_would() {
 
 #[test]
 fn after_zccache_builds_and_ninja_rebuilds_zccache_finds_no_work() {
-    let temp = temp_dir();
+    let temp = fan_built_by_zccache();
     let dir = temp.path();
-    write_files(
-        dir,
-        &[("build.ninja", FAN_MANIFEST), ("a", "a\n"), ("b", "b\n")],
-    );
-    zccache_build(dir, &[]).assert_success();
     append_line(&dir.join("b"), "edited");
     let by_ninja = ninja(dir, &[]);
     assert_eq!(
@@ -186,13 +192,8 @@ fn after_zccache_builds_and_ninja_rebuilds_zccache_finds_no_work() {
 /// hashes differ), as 1.13 starts over on a v6 log.
 #[test]
 fn ninja_log_stays_v6_which_ninja_1_11_reads_whole() {
-    let temp = temp_dir();
+    let temp = fan_built_by_zccache();
     let dir = temp.path();
-    write_files(
-        dir,
-        &[("build.ninja", FAN_MANIFEST), ("a", "a\n"), ("b", "b\n")],
-    );
-    zccache_build(dir, &[]).assert_success();
     let log = fs::read_to_string(dir.join(".ninja_log")).expect("read .ninja_log");
     assert!(log.starts_with("# ninja log v6\n"), "{log}");
     let by_ninja = ninja(dir, &["-d", "explain"]);
@@ -202,13 +203,8 @@ fn ninja_log_stays_v6_which_ninja_1_11_reads_whole() {
 
 #[test]
 fn without_its_state_zccache_adopts_ninjas_view() {
-    let temp = temp_dir();
+    let temp = fan_built_by_zccache();
     let dir = temp.path();
-    write_files(
-        dir,
-        &[("build.ninja", FAN_MANIFEST), ("a", "a\n"), ("b", "b\n")],
-    );
-    zccache_build(dir, &[]).assert_success();
     remove_zccache_state(dir);
     zccache_build(dir, &[]).assert_no_work();
     append_line(&dir.join("b"), "edited");
