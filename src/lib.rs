@@ -10,6 +10,8 @@
 //! long-lived helper; [`watch`] keeps a build dir up to date as files change
 //! (`zccache watch`).
 
+mod build_args;
+mod build_dir;
 mod cache;
 mod compdb;
 mod daemon;

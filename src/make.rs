@@ -22,7 +22,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::driver::BuildArgs;
+use crate::build_args::BuildArgs;
 use crate::run::jobs::default_parallelism;
 
 /// The names GNU make looks for, in its order.

@@ -101,7 +101,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("build.ninja");
         std::fs::write(&path, manifest).unwrap();
-        crate::driver::load_graph(&path).unwrap()
+        crate::build_dir::load_graph(&path).unwrap()
     }
 
     fn names(graph: &Graph, steps: &[StepId]) -> Vec<String> {
@@ -125,7 +125,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("build.ninja");
         std::fs::write(&path, manifest).unwrap();
-        let graph = crate::driver::load_graph(&path).unwrap();
+        let graph = crate::build_dir::load_graph(&path).unwrap();
         let order: Vec<StepId> = (0..graph.steps.len()).map(|i| StepId(i as u32)).collect();
         let name = |step: &StepId| graph.path(graph.steps[step.index()].outs[0]).to_string();
         let names: Vec<Vec<String>> = graph

@@ -20,7 +20,7 @@ mod targets;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::driver::{BuildArgs, Flavor};
+use crate::build_args::{BuildArgs, Flavor};
 use crate::graph::{FileId, Graph};
 use crate::run::status::StatusPrinter;
 
@@ -45,7 +45,7 @@ impl ToolContext<'_> {
 
     /// Loads the manifest, reporting a parse error the way a build would.
     pub fn load_graph(&mut self) -> Option<Graph> {
-        match crate::driver::load_graph(&self.manifest) {
+        match crate::build_dir::load_graph(&self.manifest) {
             Ok(graph) => Some(graph),
             Err(err) => {
                 self.error(&format!("{err:#}"));
@@ -58,7 +58,7 @@ impl ToolContext<'_> {
     /// logs live), as the tools that read or rewrite the logs need.
     pub fn load_graph_and_build_dir(&mut self) -> Option<(Graph, std::path::PathBuf)> {
         let graph = self.load_graph()?;
-        let dir = crate::driver::state_dir(&graph);
+        let dir = crate::build_dir::state_dir(&graph);
         if let Err(err) = std::fs::create_dir_all(&dir) {
             self.error(&format!(
                 "creating build directory {}: {err}",

@@ -21,9 +21,9 @@ use std::time::Instant;
 use anyhow::Context;
 use rayon::prelude::*;
 
+use crate::build_dir;
 use crate::cache::Cache;
 use crate::cache::probe::Probe;
-use crate::driver;
 use crate::graph::FileId;
 use crate::run::status::{StatusOptions, StatusPrinter};
 use crate::state::BuildState;
@@ -92,15 +92,15 @@ pub fn forecast(args: &WarmArgs) -> anyhow::Result<Report> {
 
 fn forecast_manifest(args: &WarmArgs) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let mut graph = driver::load_graph(&args.file)?;
+    let mut graph = build_dir::load_graph(&args.file)?;
     let mut status = StatusPrinter::new(StatusOptions::new("zccache", false, true))
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     for warning in &graph.warnings {
         status.warning(warning);
     }
-    let state_dir = driver::state_dir(&graph);
-    let _lock = driver::lock_build_dir(&state_dir, &mut status)?;
-    let mut memory = driver::Memory::open(&state_dir, &mut graph, &mut status)?;
+    let state_dir = build_dir::state_dir(&graph);
+    let _lock = build_dir::lock_build_dir(&state_dir, &mut status)?;
+    let mut memory = build_dir::Memory::open(&state_dir, &mut graph, &mut status)?;
     let targets: Vec<FileId> = if args.targets.is_empty() {
         graph.default_targets()
     } else {

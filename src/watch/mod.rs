@@ -25,7 +25,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use crate::driver::{BuildArgs, DebugFlags, ManifestUpdate, Session};
+use crate::build_args::{BuildArgs, DebugFlags};
+use crate::driver::{ManifestUpdate, Session};
 use crate::graph::FileId;
 use crate::run::process::{self, EXIT_INTERRUPTED};
 use crate::run::status::{StatusOptions, StatusPrinter};
