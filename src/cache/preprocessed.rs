@@ -31,6 +31,18 @@ pub(super) fn preprocessor_options(invocation: &Invocation) -> Vec<&str> {
     options
 }
 
+/// Whether a C compile with these preprocessor `options` is strict C90,
+/// where `//` is not a comment: the last `-std` wins, `-ansi` is C90.
+pub(super) fn strict_c90(options: &[&str]) -> bool {
+    options.iter().rev().find_map(|&option| match option {
+        "-std=c89" | "-std=c90" | "-std=iso9899:1990" | "-std=iso9899:199409" | "-ansi" => {
+            Some(true)
+        }
+        _ if option.starts_with("-std=") => Some(false),
+        _ => None,
+    }) == Some(true)
+}
+
 /// The files named by the line markers of preprocessed text (`# 1 "a.h" 1`),
 /// each once, in order, without the compiler's own (`<built-in>`,
 /// `<command-line>`). `None` when a name cannot be read back.

@@ -97,18 +97,11 @@ impl Reading {
         {
             return Reading::Unknown;
         }
-        let strict_c90 = || {
-            options.iter().rev().find_map(|&option| match option {
-                "-std=c89" | "-std=c90" | "-std=iso9899:1990" | "-std=iso9899:199409" | "-ansi" => {
-                    Some(true)
-                }
-                _ if option.starts_with("-std=") => Some(false),
-                _ => None,
-            }) == Some(true)
-        };
         match language {
             Language::Cxx | Language::ObjCxx => Reading::Code,
-            Language::C | Language::ObjC if !strict_c90() => Reading::Code,
+            Language::C | Language::ObjC if !crate::cache::preprocessed::strict_c90(options) => {
+                Reading::Code
+            }
             _ => Reading::WholeText,
         }
     }

@@ -28,7 +28,7 @@ use crate::cache::absent::{Names, system_search_args};
 use crate::cache::files::CommentDialect;
 use crate::cache::key::{ASSEMBLER_READS, COMPILE_ENV};
 use crate::cache::paths::is_under;
-use crate::cache::preprocessed::preprocessor_options;
+use crate::cache::preprocessed::{preprocessor_options, strict_c90};
 use crate::cache::records::{FileIdentity, KeyHasher, LastSeen};
 use crate::cache::shadows::HeaderSearch;
 use crate::cache::store::Digest;
@@ -365,16 +365,7 @@ fn comment_dialect(
     if !c_family || sees_comments || (tool.family == Family::Clang && args.debug) {
         return None;
     }
-    // The last -std wins; -ansi is C90 for C. In C90 `//` is not a comment.
-    let c90 = plain_c
-        && options.iter().rev().find_map(|&option| match option {
-            "-std=c89" | "-std=c90" | "-std=iso9899:1990" | "-std=iso9899:199409" | "-ansi" => {
-                Some(true)
-            }
-            _ if option.starts_with("-std=") => Some(false),
-            _ => None,
-        }) == Some(true);
-    Some(if c90 {
+    Some(if plain_c && strict_c90(&options) {
         CommentDialect::BlockOnly
     } else {
         CommentDialect::BlockAndLine
