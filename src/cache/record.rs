@@ -104,6 +104,12 @@ fn result_key(
 }
 
 /// Whether `path` was written at or after `since_ns` (or is gone).
+/// The roots an output ties its entry to: those `seen` in its bytes, or
+/// both when compressed sections (`-gz`) may hold them unseen.
+fn output_ties(compressed: bool, seen: impl FnOnce() -> Ties) -> Ties {
+    if compressed { Ties::BOTH } else { seen() }
+}
+
 fn modified_since(path: &Path, since_ns: i64) -> bool {
     match crate::hash::stat(&path.to_string_lossy()) {
         Ok(Some(stat)) => changed_since(&stat, since_ns),
@@ -180,12 +186,10 @@ impl Cache {
         {
             Ok(blob) => Ok(CapturedOutput::Staged {
                 blob,
-                // Compressed sections may hold the roots unseen (`-gz`).
-                ties: if crate::cache::elf::file_has_compressed_sections(file) {
-                    Ties::BOTH
-                } else {
-                    seen.found()
-                },
+                ties: output_ties(
+                    crate::cache::elf::file_has_compressed_sections(file),
+                    || seen.found(),
+                ),
             }),
             Err(StoreError::Changed { .. }) => Err(Some("output_changed")),
             Err(err) => {
@@ -360,12 +364,10 @@ impl Cache {
             };
             let (blob, size) = match output {
                 CapturedOutput::Read(content) => {
-                    // Compressed sections may hold the roots unseen (`-gz`).
-                    *ties = ties.union(if crate::cache::elf::has_compressed_sections(&content) {
-                        Ties::BOTH
-                    } else {
-                        self.roots.appearing_in(&content)
-                    });
+                    *ties = ties.union(output_ties(
+                        crate::cache::elf::has_compressed_sections(&content),
+                        || self.roots.appearing_in(&content),
+                    ));
                     let blob = self.store.put_blob(&content).map_err(write_failed)?;
                     (blob, content.len() as u64)
                 }
