@@ -46,11 +46,7 @@ pub fn classify(
             if s.is_phony() {
                 continue;
             }
-            let output = s
-                .outs
-                .first()
-                .map(|&o| graph.path(o).to_string())
-                .unwrap_or_default();
+            let output = first_output(graph, step);
             if forecast.dirty[step.index()].is_none() {
                 outcomes.insert(step, other_step(output, Outcome::UpToDate));
                 continue;
@@ -92,12 +88,7 @@ pub fn classify(
                 .collect()
         };
         for (step, invocation, probe) in probed {
-            let s = &graph.steps[step.index()];
-            let output = s
-                .outs
-                .first()
-                .map(|&o| graph.path(o).to_string())
-                .unwrap_or_default();
+            let output = first_output(graph, step);
             let outcome = match probe {
                 Probe::Hit {
                     outputs, assumed, ..
@@ -138,6 +129,15 @@ fn mark_pending(overlay: &mut HashMap<PathBuf, Expected>, graph: &Graph, cwd: &P
     for &out in &graph.steps[step.index()].outs {
         overlay.insert(absolute(cwd, graph.path(out)), Expected::Pending);
     }
+}
+
+/// The output a report names `step` by (its first; empty for none).
+fn first_output(graph: &Graph, step: StepId) -> String {
+    graph.steps[step.index()]
+        .outs
+        .first()
+        .map(|&o| graph.path(o).to_string())
+        .unwrap_or_default()
 }
 
 fn absolute(cwd: &Path, path: &str) -> PathBuf {
