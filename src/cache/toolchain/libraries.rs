@@ -14,7 +14,7 @@ impl Toolchains {
     /// driver (`driver`), its own list (`-print-search-dirs`, which holds
     /// `LIBRARY_PATH` and the `-B` prefixes), then the linker's built-in
     /// `SEARCH_DIR`s (`ld --verbose`). `args`: the options that move them
-    /// (see `system_search_args` in exec), run in `cwd`.
+    /// (see `system_search_args` in cache/absent.rs), run in `cwd`.
     pub fn library_search_dirs(
         &self,
         tool: &ToolIdentity,
