@@ -26,10 +26,10 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use crate::build_args::{BuildArgs, DebugFlags};
-use crate::driver::{ManifestUpdate, Session};
 use crate::graph::FileId;
 use crate::run::process::{self, EXIT_INTERRUPTED};
 use crate::run::status::{StatusOptions, StatusPrinter};
+use crate::session::{ManifestUpdate, Session};
 
 use debounce::Debounce;
 use notifier::{Message, Notifier};

@@ -1,5 +1,8 @@
 //! One invocation of `zccache build` (or of zccache as `ninja`): load the
-//! manifest, bring it up to date, build the targets, save the state.
+//! manifest, bring it up to date, build the targets, save the state. A
+//! [`Session`] keeps the opened build dir so `zccache watch` can build
+//! round after round. (Named for the session, not "driver", which in this
+//! crate means the gcc driver: `cache::command::driver`.)
 
 use std::path::PathBuf;
 
