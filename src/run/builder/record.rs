@@ -91,54 +91,8 @@ impl Builder<'_, '_, '_> {
         }
         let started = self.started_at.remove(&step);
         let started_ns = started.map_or(i64::MAX, |(_, wall)| wall);
-        let rewrites_own_inputs = {
-            let s = &self.graph.step(step);
-            s.generator || s.restat
-        };
-        let mut inputs = Vec::with_capacity(manifest_inputs.len() + discovered.len());
-        let mut newest_input_mtime = 0i64;
-        for &file in manifest_inputs.iter().chain(&discovered) {
-            let before = self.observed.get(file).copied().flatten();
-            let mut hash = self.current_hash(file);
-            let changed_during_step = match before {
-                // Seen before the step ran: the step read that content
-                // only if the file still has the same identity now.
-                // A step restored from the cache read nothing: its outputs
-                // match the content the cache checked after the step began,
-                // so an input changed since it was seen here makes the
-                // record older than the outputs, and the next build reruns
-                // the step. No need to stat every header again.
-                Some(Observed::Present { .. }) if restored => false,
-                Some(Observed::Present { stat, .. }) if !self.is_virtual(file) => {
-                    let now = crate::hash::stat(self.graph.path(file)).ok().flatten();
-                    if let Some(now) = now {
-                        newest_input_mtime = newest_input_mtime.max(now.mtime_ns);
-                    }
-                    now != Some(stat)
-                }
-                // First seen in this step's depfile, hashed after the step
-                // ran: changed while it ran if its times say so.
-                None => match self.observed.get(file).copied().flatten() {
-                    Some(Observed::Present { stat, .. }) => {
-                        newest_input_mtime = newest_input_mtime.max(stat.mtime_ns);
-                        stat.mtime_ns.max(stat.ctime_ns) >= started_ns
-                    }
-                    _ => false,
-                },
-                _ => false,
-            };
-            if changed_during_step && rewrites_own_inputs {
-                // Like ninja, which logs such steps with their outputs'
-                // time, not their start: a generator that rewrites one of
-                // its inputs is up to date with what it left behind.
-                hash = self.observe_now(file).hash();
-            } else if changed_during_step {
-                // The step may have read other content than the one
-                // recorded: make sure it runs again next time.
-                hash = changed_during_step_hash();
-            }
-            inputs.push(Recorded { file, hash });
-        }
+        let read: Vec<FileId> = manifest_inputs.iter().chain(&discovered).copied().collect();
+        let (inputs, newest_input_mtime) = self.recorded_inputs(step, &read, restored, started_ns);
         let s = &self.graph.step(step);
         let command = s.command_for_hash();
         let first_out_mtime = out_ids
@@ -185,6 +139,68 @@ impl Builder<'_, '_, '_> {
         }
         self.steps[step].discovered = discovered;
         Ok(())
+    }
+
+    /// Each input the step read with its content as the step read it, and
+    /// the newest input mtime seen. An input that changed while the step
+    /// ran is recorded so that the step runs again, or for a generator or
+    /// restat step, as it is now.
+    fn recorded_inputs(
+        &mut self,
+        step: StepId,
+        read: &[FileId],
+        restored: bool,
+        started_ns: i64,
+    ) -> (Vec<Recorded>, i64) {
+        let rewrites_own_inputs = {
+            let s = &self.graph.step(step);
+            s.generator || s.restat
+        };
+        let mut inputs = Vec::with_capacity(read.len());
+        let mut newest_input_mtime = 0i64;
+        for &file in read {
+            let before = self.observed.get(file).copied().flatten();
+            let mut hash = self.current_hash(file);
+            let changed_during_step = match before {
+                // Seen before the step ran: the step read that content
+                // only if the file still has the same identity now.
+                // A step restored from the cache read nothing: its outputs
+                // match the content the cache checked after the step began,
+                // so an input changed since it was seen here makes the
+                // record older than the outputs, and the next build reruns
+                // the step. No need to stat every header again.
+                Some(Observed::Present { .. }) if restored => false,
+                Some(Observed::Present { stat, .. }) if !self.is_virtual(file) => {
+                    let now = crate::hash::stat(self.graph.path(file)).ok().flatten();
+                    if let Some(now) = now {
+                        newest_input_mtime = newest_input_mtime.max(now.mtime_ns);
+                    }
+                    now != Some(stat)
+                }
+                // First seen in this step's depfile, hashed after the step
+                // ran: changed while it ran if its times say so.
+                None => match self.observed.get(file).copied().flatten() {
+                    Some(Observed::Present { stat, .. }) => {
+                        newest_input_mtime = newest_input_mtime.max(stat.mtime_ns);
+                        stat.mtime_ns.max(stat.ctime_ns) >= started_ns
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if changed_during_step && rewrites_own_inputs {
+                // Like ninja, which logs such steps with their outputs'
+                // time, not their start: a generator that rewrites one of
+                // its inputs is up to date with what it left behind.
+                hash = self.observe_now(file).hash();
+            } else if changed_during_step {
+                // The step may have read other content than the one
+                // recorded: make sure it runs again next time.
+                hash = changed_during_step_hash();
+            }
+            inputs.push(Recorded { file, hash });
+        }
+        (inputs, newest_input_mtime)
     }
 }
 
