@@ -177,13 +177,7 @@ impl Cache {
             volatile = vec![String::new()];
         }
         let volatile: Vec<&str> = volatile.iter().map(String::as_str).collect();
-        let toolchains_dir = store.root().join("v1").join("toolchains");
-        if settings.shared {
-            // Made group-writable here; the toolchains cache makes its dir
-            // as any dir.
-            let _ = store.make_dirs(&toolchains_dir);
-        }
-        let toolchains = Toolchains::beneath(store.root().to_path_buf(), toolchains_dir);
+        let toolchains = Toolchains::new(Some(Store::open(&settings)?));
         Ok(Arc::new(Cache {
             files: FileHasher::new(&volatile),
             listings: absent::DirListings::new(&volatile),

@@ -647,11 +647,14 @@ fn a_cache_dir_swapped_for_a_symlink_gets_no_file_written_through_it() {
 fn nothing_is_made_through_a_symlink_planted_in_the_cache() {
     let sandbox = Sandbox::new();
     sandbox.compile(&[]);
-    // The records tree and the tools' memo dir lead outside: storing must
-    // make nothing there.
+    // The records tree (the tools' memo included) and the dir the memo
+    // was kept in before it became records lead outside: storing must make
+    // nothing there.
     for dir in ["v1/records", "v1/toolchains"] {
         let dir = sandbox.cache.join(dir);
-        fs::remove_dir_all(&dir).unwrap();
+        if dir.exists() {
+            fs::remove_dir_all(&dir).unwrap();
+        }
         std::os::unix::fs::symlink(&sandbox.outside, &dir).unwrap();
     }
     let object = sandbox.reference();

@@ -8,7 +8,9 @@
 //!   blobs/ab/cdef….zst      file contents, as one zstd frame (level 1)
 //!   records/results/ab/cdef…
 //!   records/manifests/ab/cdef…
-//!   records/toolchains/ab/cdef…
+//!   records/toolchains/ab/cdef…   the tools' memo (identities, include lists)
+//!   toolchains/*.json       the tools' memo as zccache wrote it before it was
+//!                           a record: never read, evicted by gc like any file
 //! gc.lock                   flock: one gc or clear at a time
 //! stats.json, stats.lock    counters (see `stats`)
 //! zccache.toml              optional settings
@@ -97,6 +99,8 @@ pub type Digest = [u8; 32];
 pub enum Namespace {
     Result,
     Manifest,
+    /// The tools' memo (see `toolchain`).
+    Toolchain,
 }
 
 impl Namespace {
@@ -104,6 +108,7 @@ impl Namespace {
         match self {
             Namespace::Result => "results",
             Namespace::Manifest => "manifests",
+            Namespace::Toolchain => "toolchains",
         }
     }
 }

@@ -31,6 +31,25 @@ impl Store {
     /// Ok(None) if absent; a damaged record is deleted and reported as Corrupt.
     pub fn get_record(&self, ns: Namespace, key: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.record_path(ns, key);
+        // The tools' memo is believed as it stands (nothing else checks the
+        // identity an entry names), so its entry is reached through its
+        // dir's descriptor, through no symlink below the cache dir, and
+        // deleted or touched through it too.
+        let held = match (ns, path.parent()) {
+            (Namespace::Toolchain, Some(dir)) => match nofollow::dir_beneath(&self.root, dir) {
+                Some(Ok(held)) => Some(held),
+                Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Some(Err(e)) => {
+                    return Err(io_err(format!("cannot open {}", dir.display()))(e));
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let path = match (&held, path.file_name()) {
+            (Some(held), Some(name)) => held.path().join(name),
+            _ => path,
+        };
         let mut file = match nofollow::open_regular(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -619,3 +619,26 @@ fn clear_keeps_settings_file_and_store_stays_usable() {
     assert!(names.is_empty(), "{names:?}");
     s.put_blob(b"after").unwrap();
 }
+
+#[test]
+fn a_memo_record_is_never_read_through_a_planted_symlink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let s = store(tmp.path(), true);
+    let key = [7u8; 32];
+    // A well-formed record outside the cache, reached through a fan-out
+    // dir swapped for a symlink to it.
+    s.put_record(Namespace::Toolchain, &key, b"planted")
+        .unwrap();
+    let path = s.record_path(Namespace::Toolchain, &key);
+    let fan_out = path.parent().unwrap();
+    let moved = elsewhere.path().join("fan-out");
+    fs::rename(fan_out, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, fan_out).unwrap();
+    let read = s.get_record(Namespace::Toolchain, &key);
+    assert!(!matches!(read, Ok(Some(_))), "read through a symlink");
+    assert!(
+        moved.join(path.file_name().unwrap()).is_file(),
+        "deleted outside"
+    );
+}

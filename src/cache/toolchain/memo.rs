@@ -1,12 +1,13 @@
-//! The tools' memo on disk: one JSON entry per key under the memo dir,
-//! read and written through the dir's descriptor when it is below the
-//! cache dir (see `nofollow`), and the length-prefixed hasher of the keys.
-//! An entry that is absent, damaged or of another format is a miss.
+//! The tools' memo on disk: one JSON entry per key, kept as a record of
+//! the store's `Toolchain` namespace (so it has the records' header,
+//! checksum, size cap, LRU and gc, and is read through its dir's
+//! descriptor, see `Store::get_record`), and the length-prefixed hasher of
+//! the keys. An entry that is absent, damaged or of another format is a
+//! miss. Entries of the layout before (`v1/toolchains/*.json`) are never
+//! read: gc removes them as the least recently used.
 
-use std::fs;
-use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,77 +49,37 @@ impl KeyHasher {
 }
 
 impl Toolchains {
-    fn entry_name(key: &Digest) -> String {
-        format!("{}.json", blake3::Hash::from(*key).to_hex())
-    }
-
-    /// Where entries are read and written: the disk dir, through its
-    /// descriptor when below the cache dir (made there when `make`).
-    fn entry_dir(
-        &self,
-        make: bool,
-    ) -> Option<io::Result<(PathBuf, Option<crate::cache::nofollow::OpenDir>)>> {
-        let dir = self.disk_dir.as_ref()?;
-        let Some(root) = &self.disk_root else {
-            if make && let Err(err) = fs::create_dir_all(dir) {
-                return Some(Err(err));
-            }
-            return Some(Ok((dir.clone(), None)));
-        };
-        let opened = if make {
-            crate::cache::nofollow::make_dir_beneath(root, dir, 0o777, false)
-        } else {
-            crate::cache::nofollow::dir_beneath(root, dir)
-        }?;
-        Some(opened.map(|held| (held.path(), Some(held))))
-    }
-
-    fn entry_path(&self, key: &Digest) -> Option<PathBuf> {
-        let dir = self.disk_dir.as_ref()?;
-        Some(dir.join(Self::entry_name(key)))
-    }
-
-    /// A disk entry, or None when absent, unreadable, damaged or from
-    /// another format (it will be rewritten).
+    /// A memo entry, or None when absent, unreadable, damaged (the store
+    /// deletes it) or from another format (it will be rewritten).
     pub(super) fn read_entry<T: for<'de> Deserialize<'de> + Versioned>(
         &self,
         key: &Digest,
     ) -> Option<T> {
-        let (dir, _held) = self.entry_dir(false)?.ok()?;
-        let mut file =
-            crate::cache::nofollow::open_regular(&dir.join(Self::entry_name(key))).ok()?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text).ok()?;
-        let entry: T = serde_json::from_slice(&text).ok()?;
+        let payload = self
+            .memo
+            .as_ref()?
+            .get_record(Namespace::Toolchain, key)
+            .ok()??;
+        let entry: T = serde_json::from_slice(&payload).ok()?;
         (entry.format() == FORMAT).then_some(entry)
     }
 
-    /// Writes atomically (temp file + rename in the same dir) so a
-    /// concurrent reader sees the old entry or the new one. Failing to
-    /// write only costs a probe next time, so it is logged, not returned.
+    /// Stores an entry as a record (written atomically, so a concurrent
+    /// reader sees the old entry or the new one). Failing to write only
+    /// costs a probe next time, so it is logged, not returned.
     pub(super) fn write_entry<T: Serialize>(&self, key: &Digest, entry: &T) {
-        let Some(path) = self.entry_path(key) else {
+        let Some(store) = &self.memo else {
             return;
         };
-        let result = (|| -> Result<(), Box<dyn std::error::Error>> {
-            let text = serde_json::to_vec(entry)?;
-            let Some(opened) = self.entry_dir(true) else {
-                return Ok(());
-            };
-            let (dir, _held) = opened?;
-            let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
-            io::Write::write_all(&mut tmp, &text)?;
-            // Readable by the group of a shared cache (temp files are 0600);
-            // a private cache dir is closed to others anyway.
-            tmp.as_file()
-                .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
-                    crate::cache::owner::SHARED_FILE_MODE,
-                ))?;
-            tmp.persist(dir.join(Self::entry_name(key)))?;
-            Ok(())
-        })();
-        if let Err(err) = result {
-            tracing::debug!("not caching toolchain entry {}: {err}", path.display());
+        let stored = serde_json::to_vec(entry)
+            .map_err(|err| err.to_string())
+            .and_then(|payload| {
+                store
+                    .put_record(Namespace::Toolchain, key, &payload)
+                    .map_err(|err| err.to_string())
+            });
+        if let Err(err) = stored {
+            tracing::debug!("not caching toolchain entry: {err}");
         }
     }
 }

@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::store::{Namespace, Store};
+
 mod identity;
 mod includes;
 mod libraries;
@@ -150,10 +152,11 @@ type LibraryKey = (Digest, Vec<String>, PathBuf);
 
 /// Identities and include lists, memoized in memory and optionally on disk.
 pub struct Toolchains {
-    disk_dir: Option<PathBuf>,
-    /// The cache dir `disk_dir` is below, when it is: entries are then
-    /// reached through no symlink below it (see [`super::nofollow`]).
-    disk_root: Option<PathBuf>,
+    /// Where identities and include lists are kept across processes: the
+    /// store's `Toolchain` records. A store of its own over the cache dir
+    /// (opening one costs no I/O): its writes stay out of the size the
+    /// build's store counts, as they always have.
+    memo: Option<Store>,
     tools: Mutex<HashMap<MemoKey, Arc<ToolIdentity>>>,
     includes: Mutex<HashMap<IncludeKey, Arc<IncludeSearch>>>,
     /// Identities checked in this process, by disk key; kept by
@@ -183,12 +186,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Toolchains {
-    /// `disk_dir`: a directory where identities are cached across processes
-    /// (e.g. `<cache>/v1/toolchains`), or None. It is created on first write.
-    pub fn new(disk_dir: Option<PathBuf>) -> Toolchains {
+    /// `memo`: the store identities and include lists are kept in across
+    /// processes, or None to keep them in memory only.
+    pub fn new(memo: Option<Store>) -> Toolchains {
         Toolchains {
-            disk_dir,
-            disk_root: None,
+            memo,
             tools: Mutex::new(HashMap::new()),
             includes: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
@@ -206,14 +208,6 @@ impl Toolchains {
         self.forgets.store(true, Ordering::Relaxed);
         lock(&self.tools).clear();
         lock(&self.includes).clear();
-    }
-
-    /// Keeps the disk entries in `dir`, below the cache dir `root`.
-    pub fn beneath(root: PathBuf, dir: PathBuf) -> Toolchains {
-        Toolchains {
-            disk_root: Some(root),
-            ..Toolchains::new(Some(dir))
-        }
     }
 
     #[cfg(test)]

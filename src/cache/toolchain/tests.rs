@@ -4,12 +4,44 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::identity::{driver_programs, family_from_name};
 use super::includes::{include_affecting_args, parse_include_search};
 use super::*;
 use std::time::Duration;
+
+/// Toolchains whose memo is kept in a store over the cache dir `dir`.
+fn on_disk(dir: &Path) -> Toolchains {
+    let settings = crate::cache::config::Settings {
+        dir: dir.to_path_buf(),
+        max_size: crate::cache::config::DEFAULT_MAX_SIZE,
+        compression: true,
+        path_remap: false,
+        disable: false,
+        hardlink: false,
+        shared: false,
+        config_file: None,
+    };
+    Toolchains::new(Some(Store::open(&settings).unwrap()))
+}
+
+/// The memo entries in the cache dir `dir`.
+fn memo_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.join("v1/records/toolchains")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
 
 fn system_path() -> OsString {
     OsString::from("/usr/local/bin:/usr/bin:/bin")
@@ -132,14 +164,14 @@ fn modified_copy_changes_digest_also_through_disk_cache() {
     let path = OsString::from(bin.as_os_str());
     settle();
 
-    let first = Toolchains::new(Some(disk.clone()));
+    let first = on_disk(&disk);
     let original = first.identify("ar", tmp.path(), Some(&path)).unwrap();
     assert_eq!(original.resolved, tool);
-    assert_eq!(fs::read_dir(&disk).unwrap().count(), 1, "entry written");
+    assert_eq!(memo_files(&disk).len(), 1, "entry written");
     let real = identify(&first, "ar");
     assert_eq!(real.digest, original.digest, "same content, same name");
 
-    let fresh = Toolchains::new(Some(disk.clone()));
+    let fresh = on_disk(&disk);
     let from_disk = fresh.identify("ar", tmp.path(), Some(&path)).unwrap();
     assert_eq!(fresh.probes_run(), 0, "answered from disk");
     assert_eq!(from_disk.digest, original.digest);
@@ -151,7 +183,7 @@ fn modified_copy_changes_digest_also_through_disk_cache() {
         .unwrap()
         .write_all(b"\0")
         .unwrap();
-    let fresh = Toolchains::new(Some(disk.clone()));
+    let fresh = on_disk(&disk);
     let modified = fresh.identify("ar", tmp.path(), Some(&path)).unwrap();
     assert!(fresh.probes_run() > 0, "stale entry not trusted");
     assert_ne!(modified.digest, original.digest);
@@ -166,19 +198,19 @@ fn changing_a_program_gcc_runs_invalidates_the_disk_entry() {
     let path = OsString::from("/nonexistent");
     settle();
 
-    let original = Toolchains::new(Some(disk.clone()))
+    let original = on_disk(&disk)
         .identify(program, tmp.path(), Some(&path))
         .unwrap();
     assert_eq!(original.family, Family::Gcc);
 
-    let fresh = Toolchains::new(Some(disk.clone()));
+    let fresh = on_disk(&disk);
     let again = fresh.identify(program, tmp.path(), Some(&path)).unwrap();
     assert_eq!(fresh.probes_run(), 0);
     assert_eq!(again.digest, original.digest);
 
     // Upgrading cc1 alone changes the tool.
     write_script(&tmp.path().join("cc1"), "#!/bin/sh\necho cc1 v2\n");
-    let fresh = Toolchains::new(Some(disk.clone()));
+    let fresh = on_disk(&disk);
     let new_cc1 = fresh.identify(program, tmp.path(), Some(&path)).unwrap();
     assert!(fresh.probes_run() > 0);
     assert_ne!(new_cc1.digest, original.digest);
@@ -187,19 +219,19 @@ fn changing_a_program_gcc_runs_invalidates_the_disk_entry() {
     // there changes the tool; so does one appearing earlier in PATH
     // once the program dir has none.
     settle();
-    let base = Toolchains::new(Some(disk.clone()))
+    let base = on_disk(&disk)
         .identify(program, tmp.path(), Some(&path))
         .unwrap();
     fs::remove_file(tmp.path().join("as")).unwrap();
     let other = tmp.path().join("other");
     fs::create_dir(&other).unwrap();
     write_script(&other.join("as"), "#!/bin/sh\necho other as\n");
-    let no_as = Toolchains::new(Some(disk.clone()))
+    let no_as = on_disk(&disk)
         .identify(program, tmp.path(), Some(&path))
         .unwrap();
     assert_ne!(no_as.digest, base.digest);
     let other_path = other.into_os_string();
-    let fresh = Toolchains::new(Some(disk.clone()));
+    let fresh = on_disk(&disk);
     let other_as = fresh
         .identify(program, tmp.path(), Some(&other_path))
         .unwrap();
@@ -209,11 +241,11 @@ fn changing_a_program_gcc_runs_invalidates_the_disk_entry() {
     // Every file still stats the same, but the search for `as` now
     // ends earlier: the entry must not be trusted.
     settle();
-    let stored = Toolchains::new(Some(disk.clone()))
+    let stored = on_disk(&disk)
         .identify(program, tmp.path(), Some(&other_path))
         .unwrap();
     write_script(&tmp.path().join("as"), "#!/bin/sh\necho as v3\n");
-    let fresh = Toolchains::new(Some(disk.clone()));
+    let fresh = on_disk(&disk);
     let shadowed = fresh
         .identify(program, tmp.path(), Some(&other_path))
         .unwrap();
@@ -265,20 +297,17 @@ fn a_checked_identity_is_rechecked_by_stat_after_forget() {
 fn damaged_disk_entry_is_ignored_and_rewritten() {
     let tmp = tempfile::tempdir().unwrap();
     let disk = tmp.path().join("toolchains");
-    let original = identify(&Toolchains::new(Some(disk.clone())), "ar");
-    let entries: Vec<_> = fs::read_dir(&disk)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let original = identify(&on_disk(&disk), "ar");
+    let entries = memo_files(&disk);
     assert_eq!(entries.len(), 1);
     let good = fs::read(&entries[0]).unwrap();
     fs::write(&entries[0], &good[..good.len() / 2]).unwrap();
 
-    let fresh = Toolchains::new(Some(disk.clone()));
+    let fresh = on_disk(&disk);
     assert_eq!(identify(&fresh, "ar").digest, original.digest);
     assert!(fresh.probes_run() > 0);
     assert_eq!(fs::read(&entries[0]).unwrap(), good, "rewritten");
-    let after = Toolchains::new(Some(disk.clone()));
+    let after = on_disk(&disk);
     identify(&after, "ar");
     assert_eq!(after.probes_run(), 0);
 }
@@ -341,7 +370,7 @@ fn system_include_dirs_for_c_and_cxx() {
     let tmp = tempfile::tempdir().unwrap();
     let disk = tmp.path().join("toolchains");
     for compiler in ["gcc", "clang"] {
-        let tc = Toolchains::new(Some(disk.clone()));
+        let tc = on_disk(&disk);
         let tool = identify(&tc, compiler);
         let c = tc.system_include_dirs(&tool, "c", &[]).unwrap();
         let cxx = tc.system_include_dirs(&tool, "c++", &[]).unwrap();
@@ -372,7 +401,7 @@ fn system_include_dirs_for_c_and_cxx() {
             "{bare:?}"
         );
 
-        let fresh = Toolchains::new(Some(disk.clone()));
+        let fresh = on_disk(&disk);
         let from_disk = fresh.system_include_dirs(&tool, "c++", &[]).unwrap();
         assert_eq!(fresh.probes_run(), 0);
         assert_eq!(from_disk, cxx);
@@ -553,7 +582,7 @@ fn timing() {
     for program in ["gcc", "clang", "ar"] {
         let tmp = tempfile::tempdir().unwrap();
         let disk = tmp.path().join("toolchains");
-        let tc = Toolchains::new(Some(disk.clone()));
+        let tc = on_disk(&disk);
         let start = Instant::now();
         tc.identify(program, Path::new("/"), Some(&path)).unwrap();
         let cold = start.elapsed();
@@ -564,7 +593,7 @@ fn timing() {
         let memo = start.elapsed() / 1000;
         let start = Instant::now();
         for _ in 0..100 {
-            Toolchains::new(Some(disk.clone()))
+            on_disk(&disk)
                 .identify(program, Path::new("/"), Some(&path))
                 .unwrap();
         }
