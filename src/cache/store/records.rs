@@ -58,8 +58,13 @@ impl Store {
             }
             Err(e) => return Err(io_err(format!("cannot open {}", path.display()))(e)),
         };
-        let mut bytes = Vec::new();
+        let meta = file.metadata().ok();
         let limit = (RECORD_HEADER_LEN + MAX_RECORD_PAYLOAD) as u64;
+        // Sized from the file, so a record takes one read rather than the
+        // several of a buffer doubling from empty (a limited reader gives
+        // no size hint); one byte more, to see the end.
+        let size = meta.as_ref().map_or(0, |m| m.len().min(limit));
+        let mut bytes = Vec::with_capacity(size as usize + 1);
         (&mut file)
             .take(limit + 1)
             .read_to_end(&mut bytes)
@@ -90,9 +95,7 @@ impl Store {
         if blake3::hash(payload).as_bytes() != &header[16..48] {
             return Err(self.corrupt(&path, "checksum mismatch"));
         }
-        let fresh = file
-            .metadata()
-            .ok()
+        let fresh = meta
             .and_then(|m| m.modified().ok())
             .and_then(|m| SystemTime::now().duration_since(m).ok())
             .is_some_and(|age| age < TOUCH_GRANULARITY);
