@@ -394,7 +394,7 @@ fn with_colour(
     if chose_already
         || !terminal
         || !compiler
-        || invocation.kind != crate::cache::command::ToolKind::Compile
+        || invocation.kind() != crate::cache::command::ToolKind::Compile
     {
         return (invocation, argv);
     }

@@ -135,7 +135,10 @@ impl Cache {
                 self.warn("toolchain", &err);
                 "tool_not_identified"
             })?;
-        invocation.kind.rules().key(self, invocation, tool, overlay)
+        invocation
+            .kind()
+            .rules()
+            .key(self, invocation, tool, overlay)
     }
 
     pub(super) fn args_digest(&self, invocation: &Invocation, extra: &[String]) -> Digest {
@@ -166,7 +169,7 @@ impl Cache {
         invocation: &Invocation,
         tool: &ToolIdentity,
     ) -> KeyHasher {
-        let mut key = KeyHasher::new(invocation.kind.name());
+        let mut key = KeyHasher::new(invocation.kind().name());
         key.field(&tool.digest)
             .field(&self.args_digest(invocation, &[]))
             .field(&Self::env_digest(LINK_ENV));
@@ -208,7 +211,7 @@ impl Cache {
             keyed_inputs.insert(path);
         }
         Ok(KeyedStep {
-            kind: invocation.kind,
+            kind: invocation.kind(),
             cwd: cwd.clone(),
             key: key.finish(),
             two_level,

@@ -452,7 +452,7 @@ impl Cache {
             time_code_pieces,
             pastes,
         };
-        dependencies.absent = invocation.kind.rules().absent_places(
+        dependencies.absent = invocation.kind().rules().absent_places(
             self,
             invocation,
             keyed,

@@ -192,7 +192,7 @@ impl Cache {
     ) -> Option<Invocation> {
         match classify(command, cwd) {
             Classification::Cacheable(invocation) => {
-                let makes = invocation.kind.rules().outputs(&invocation);
+                let makes = invocation.kind().rules().outputs(&invocation);
                 let covered = declared_outputs.iter().all(|declared| {
                     makes
                         .iter()
@@ -255,7 +255,7 @@ impl Cache {
     /// stores nothing. The launcher's helper answers a call with this half
     /// and completes it when the call has run the tool.
     pub fn begin(&self, invocation: &Invocation, command: &str, siblings: Siblings) -> Begun<'_> {
-        let rules = invocation.kind.rules();
+        let rules = invocation.kind().rules();
         let kind = rules.name();
         let mut keyed = match self.key_step(invocation) {
             Ok(keyed) => keyed,

@@ -157,7 +157,7 @@ fn other_step(output: String, outcome: Outcome) -> StepForecast {
 pub fn described(output: String, invocation: &Invocation, outcome: Outcome) -> StepForecast {
     StepForecast {
         output,
-        kind: invocation.kind.name(),
+        kind: invocation.kind().name(),
         source: invocation.source().map(str::to_string),
         outcome,
     }

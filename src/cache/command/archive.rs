@@ -90,7 +90,6 @@ pub(super) fn analyze(args: &[String]) -> Result<Parsed, Refusal> {
     let mut key_args = args.to_vec();
     key_args[i] = "<output>".to_string();
     Ok(Parsed {
-        kind: ARCHIVE,
         detail: Detail::Archive(ArchiveArgs {
             archive: archive.clone(),
             members: args[i + 1..].to_vec(),

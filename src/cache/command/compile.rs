@@ -233,7 +233,6 @@ fn decide(
     });
     let include_dirs = include_dirs(d.include);
     Ok(Parsed {
-        kind: Compile,
         detail: Detail::Compile(CompileArgs {
             language,
             source,

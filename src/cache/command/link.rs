@@ -87,7 +87,6 @@ pub(super) fn driver_link(
     check_linker_args(&d.linker_args, cwd, 0)?;
     let n = key_args.len();
     Ok(Parsed {
-        kind: LINK,
         detail: Detail::Link(LinkArgs {
             output: d.output.clone().unwrap_or_else(|| "a.out".to_string()),
             inputs: d.inputs.iter().map(|(name, _)| name.clone()).collect(),
@@ -223,7 +222,6 @@ pub(super) fn analyze_ld(linker: Linker, args: &[String], cwd: &Path) -> Result<
     }
     let n = key.len();
     Ok(Parsed {
-        kind: LINK,
         detail: Detail::Link(LinkArgs {
             output: output.unwrap_or_else(|| "a.out".to_string()),
             inputs,

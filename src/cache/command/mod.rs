@@ -48,7 +48,7 @@ impl Classification {
     /// The kind of tool recognized, if any; statistics are counted per kind.
     pub fn kind(&self) -> Option<ToolKind> {
         match self {
-            Classification::Cacheable(inv) => Some(inv.kind),
+            Classification::Cacheable(inv) => Some(inv.kind()),
             Classification::Uncacheable { kind, .. } => *kind,
             Classification::NotATool => None,
         }
@@ -82,16 +82,20 @@ impl ToolKind {
 }
 
 impl Invocation {
+    /// The kind of step, as its [`Detail`] says.
+    pub(crate) fn kind(&self) -> ToolKind {
+        self.detail.kind()
+    }
+
     /// The file a report names the step by, when not its output.
     pub(crate) fn source(&self) -> Option<&str> {
-        self.kind.rules().source(self)
+        self.kind().rules().source(self)
     }
 }
 
 /// A cacheable tool run, with its arguments understood.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
-    pub kind: ToolKind,
     /// Absolute dir the tool runs in (cwd, or the target of a leading `cd DIR &&`).
     pub cwd: PathBuf,
     /// `argv[0]` as written.
@@ -120,6 +124,16 @@ pub enum Detail {
     Compile(CompileArgs),
     Archive(ArchiveArgs),
     Link(LinkArgs),
+}
+
+impl Detail {
+    fn kind(&self) -> ToolKind {
+        match self {
+            Detail::Compile(_) => ToolKind::Compile,
+            Detail::Archive(_) => ToolKind::Archive,
+            Detail::Link(_) => ToolKind::Link,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -342,7 +356,6 @@ impl From<Refusal> for Classification {
 
 /// What a tool-specific parser understood about its arguments.
 pub(crate) struct Parsed {
-    pub kind: ToolKind,
     pub detail: Detail,
     pub key_args: Vec<String>,
     pub preprocessor_only: Vec<bool>,
@@ -381,7 +394,6 @@ pub(crate) fn analyze(
     };
     match parsed {
         Ok(p) => Classification::Cacheable(Invocation {
-            kind: p.kind,
             cwd: cwd.to_path_buf(),
             program,
             args,

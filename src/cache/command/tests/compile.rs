@@ -430,7 +430,7 @@ fn every_link_reason() {
         "gcc a.o -Wl,-soname,libx.so -shared -o libx.so",
     ] {
         let inv = cacheable_in(cmd, dir.path());
-        assert_eq!(inv.kind, ToolKind::Link, "{cmd}");
+        assert_eq!(inv.kind(), ToolKind::Link, "{cmd}");
     }
 }
 

@@ -29,7 +29,7 @@ fn cacheable(command: &str) -> Invocation {
 
 fn compile(command: &str) -> (Invocation, CompileArgs) {
     let inv = cacheable(command);
-    assert_eq!(inv.kind, ToolKind::Compile, "{command}");
+    assert_eq!(inv.kind(), ToolKind::Compile, "{command}");
     match inv.detail.clone() {
         Detail::Compile(c) => (inv, c),
         other => panic!("`{command}`: {other:?}"),
@@ -38,7 +38,7 @@ fn compile(command: &str) -> (Invocation, CompileArgs) {
 
 fn archive(command: &str) -> (Invocation, ArchiveArgs) {
     let inv = cacheable(command);
-    assert_eq!(inv.kind, ToolKind::Archive, "{command}");
+    assert_eq!(inv.kind(), ToolKind::Archive, "{command}");
     match inv.detail.clone() {
         Detail::Archive(a) => (inv, a),
         other => panic!("`{command}`: {other:?}"),
@@ -47,7 +47,7 @@ fn archive(command: &str) -> (Invocation, ArchiveArgs) {
 
 fn link(command: &str) -> (Invocation, LinkArgs) {
     let inv = cacheable(command);
-    assert_eq!(inv.kind, ToolKind::Link, "{command}");
+    assert_eq!(inv.kind(), ToolKind::Link, "{command}");
     match inv.detail.clone() {
         Detail::Link(l) => (inv, l),
         other => panic!("`{command}`: {other:?}"),

@@ -167,7 +167,7 @@ fn classify_argv_is_one_segment() {
     let Classification::Cacheable(inv) = classify_argv(&argv, &build_dir()) else {
         panic!()
     };
-    assert_eq!(inv.kind, ToolKind::Compile);
+    assert_eq!(inv.kind(), ToolKind::Compile);
     assert_eq!(inv.segments.len(), 1);
     assert_eq!(shlex::split(&inv.segments[0]), Some(argv.clone()));
     assert_eq!(inv.tool_segment, 0);
