@@ -391,11 +391,7 @@ fn with_colour(
     let compiler = argv
         .first()
         .is_some_and(|program| matches!(recognize(program), Some(Program::Compiler { .. })));
-    if chose_already
-        || !terminal
-        || !compiler
-        || invocation.kind() != crate::cache::command::ToolKind::Compile
-    {
+    if chose_already || !terminal || !compiler || !invocation.kind().may_add_colour_flag() {
         return (invocation, argv);
     }
     let mut coloured = argv.clone();

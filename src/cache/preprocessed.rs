@@ -281,10 +281,12 @@ impl Cache {
                 return None;
             }
         }
-        let user_deps_only =
-            matches!(&invocation.detail, Detail::Compile(args) if args.user_deps_only);
+        let leaves_out = invocation
+            .kind()
+            .rules()
+            .depfile_leaves_out_inputs(invocation);
         let text = match &keyed.depfile {
-            Some(_) if user_deps_only => self.all_dependencies(invocation, keyed),
+            Some(_) if leaves_out => self.all_dependencies(invocation, keyed),
             Some((depfile, _)) => fs::read_to_string(depfile).ok(),
             None => None,
         };

@@ -230,16 +230,17 @@ impl Cache {
         };
         if let Some(text) = &captured.dependencies {
             let full;
-            let text = match &invocation.detail {
-                // The build's -MMD depfile names no system header: those
-                // are inputs too, so a preprocessor run lists them all.
-                Detail::Compile(args) if args.user_deps_only => {
-                    full = self
-                        .all_dependencies(invocation, keyed)
-                        .ok_or(Some("no_dependency_file"))?;
-                    &full
-                }
-                _ => text,
+            let text = if invocation
+                .kind()
+                .rules()
+                .depfile_leaves_out_inputs(invocation)
+            {
+                full = self
+                    .all_dependencies(invocation, keyed)
+                    .ok_or(Some("no_dependency_file"))?;
+                &full
+            } else {
+                text
             };
             dependencies = self.read_dependencies(invocation, keyed, text, started_ns)?;
         }
@@ -307,8 +308,8 @@ impl Cache {
             )?;
         }
         // Diagnostics quote lines and columns, which the text key keeps
-        // only when it holds the exact sources (under debug info).
-        let exact_text_key = matches!(&invocation.detail, Detail::Compile(args) if args.debug);
+        // only when it holds the exact sources.
+        let exact_text_key = invocation.kind().rules().text_key_is_exact(invocation);
         let diagnostics = !(ran.stdout.is_empty() && ran.stderr.is_empty());
         if let (Some(cpp_key), None) = (keyed.cpp_key, &roots)
             && (exact_text_key || !diagnostics)

@@ -207,7 +207,7 @@ impl Cache {
         };
         // Diagnostics may name what only the arguments hold (a macro
         // defined by -D): served by the text key only when it is exact.
-        let exact = matches!(&invocation.detail, Detail::Compile(args) if args.debug);
+        let exact = invocation.kind().rules().text_key_is_exact(invocation);
         let quiet = record.stdout.is_empty() && record.stderr.is_empty();
         if !(exact || quiet) {
             return None;

@@ -339,6 +339,18 @@ impl StepKind for Compile {
     fn has_text_key(&self) -> bool {
         true
     }
+
+    fn text_key_is_exact(&self, invocation: &Invocation) -> bool {
+        matches!(&invocation.detail, Detail::Compile(args) if args.debug)
+    }
+
+    fn depfile_leaves_out_inputs(&self, invocation: &Invocation) -> bool {
+        matches!(&invocation.detail, Detail::Compile(args) if args.user_deps_only)
+    }
+
+    fn may_add_colour_flag(&self) -> bool {
+        true
+    }
 }
 
 /// How comments can be told apart from code for this compile, or `None`

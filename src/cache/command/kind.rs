@@ -92,4 +92,24 @@ pub(in crate::cache) trait StepKind: Sync {
     fn has_text_key(&self) -> bool {
         false
     }
+
+    /// Whether that text key holds the exact sources, lines and columns
+    /// included (debug info keeps them), so diagnostics, which quote them,
+    /// may be served by it.
+    fn text_key_is_exact(&self, _invocation: &Invocation) -> bool {
+        false
+    }
+
+    /// Whether the depfile the build asked for leaves out files the tool
+    /// read (`-MMD`: system headers), so a preprocessor run must list them
+    /// all for the entry.
+    fn depfile_leaves_out_inputs(&self, _invocation: &Invocation) -> bool {
+        false
+    }
+
+    /// Whether the launcher may add the driver's colour flag when stderr
+    /// is a terminal: a compile's diagnostics are what a user reads.
+    fn may_add_colour_flag(&self) -> bool {
+        false
+    }
 }

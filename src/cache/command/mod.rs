@@ -79,6 +79,11 @@ impl ToolKind {
     pub(crate) fn name(self) -> &'static str {
         self.rules().name()
     }
+
+    /// See [`StepKind::may_add_colour_flag`].
+    pub(crate) fn may_add_colour_flag(self) -> bool {
+        self.rules().may_add_colour_flag()
+    }
 }
 
 impl Invocation {
