@@ -16,8 +16,8 @@ use super::in_flight::InFlight;
 use super::key::KeyedStep;
 use super::lookup::Lookup;
 use crate::cache::Cache;
-use crate::cache::command::{Classification, Detail, Invocation, classify};
-use crate::cache::records::{KeyHasher, ResultRecord, encode};
+use crate::cache::command::{Classification, Invocation, classify, group_of};
+use crate::cache::records::{ResultRecord, encode};
 use crate::cache::store::{Digest, Namespace};
 
 /// Groups remembered at most; past that the book starts over, so a helper
@@ -93,30 +93,7 @@ impl Cache {
         let Classification::Cacheable(invocation) = classify(command, cwd) else {
             return None;
         };
-        Self::group_of(&invocation)
-    }
-
-    fn group_of(invocation: &Invocation) -> Option<Digest> {
-        let Detail::Compile(args) = &invocation.detail else {
-            return None;
-        };
-        if args.macro_debug {
-            return None;
-        }
-        let mut key = KeyHasher::new("group");
-        key.text(&invocation.program)
-            .text(&invocation.cwd.to_string_lossy())
-            .text(&args.source);
-        for (arg, preprocessor_only) in invocation
-            .key_args
-            .iter()
-            .zip(&invocation.preprocessor_only)
-        {
-            if !preprocessor_only {
-                key.text(arg);
-            }
-        }
-        Some(key.finish())
+        group_of(&invocation)
     }
 
     /// Launcher mode's sibling search, among the compiles this process
@@ -129,7 +106,7 @@ impl Cache {
         invocation: &Invocation,
         keyed: &mut KeyedStep,
     ) -> Joined<'_> {
-        let Some(group) = Self::group_of(invocation) else {
+        let Some(group) = group_of(invocation) else {
             return Joined::Alone;
         };
         let book = &self.siblings;
@@ -174,7 +151,7 @@ impl Cache {
             };
             return self.restore(keyed, &record).ok().map(|()| record);
         }
-        if Self::group_of(other) != Self::group_of(invocation) {
+        if group_of(other) != group_of(invocation) {
             return None;
         }
         let other_keyed = self.key_step(other).ok()?;

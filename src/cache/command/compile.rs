@@ -353,6 +353,29 @@ impl StepKind for Compile {
     }
 }
 
+pub(in crate::cache) fn group_of(invocation: &Invocation) -> Option<Digest> {
+    let Detail::Compile(args) = &invocation.detail else {
+        return None;
+    };
+    if args.macro_debug {
+        return None;
+    }
+    let mut key = KeyHasher::new("group");
+    key.text(&invocation.program)
+        .text(&invocation.cwd.to_string_lossy())
+        .text(&args.source);
+    for (arg, preprocessor_only) in invocation
+        .key_args
+        .iter()
+        .zip(&invocation.preprocessor_only)
+    {
+        if !preprocessor_only {
+            key.text(arg);
+        }
+    }
+    Some(key.finish())
+}
+
 /// How comments can be told apart from code for this compile, or `None`
 /// when its outputs may depend on what comments say (see
 /// [`crate::cache::source_text::comment_blind_hash`] for the cases).

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+pub(in crate::cache) use compile::group_of;
 use kind::StepKind;
 pub use shell::classify;
 
