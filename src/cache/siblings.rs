@@ -16,9 +16,14 @@ use super::in_flight::InFlight;
 use super::key::KeyedStep;
 use super::lookup::Lookup;
 use crate::cache::Cache;
-use crate::cache::command::{Classification, Invocation, classify, group_of};
+use crate::cache::command::{Classification, Invocation, classify};
 use crate::cache::records::{ResultRecord, encode};
 use crate::cache::store::{Digest, Namespace};
+
+/// The sibling group of `invocation`, as its kind says.
+fn group_of(invocation: &Invocation) -> Option<Digest> {
+    invocation.kind().rules().sibling_group(invocation)
+}
 
 /// Groups remembered at most; past that the book starts over, so a helper
 /// serving many build dirs for hours stays small.

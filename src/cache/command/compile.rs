@@ -351,9 +351,16 @@ impl StepKind for Compile {
     fn may_add_colour_flag(&self) -> bool {
         true
     }
+
+    fn sibling_group(&self, invocation: &Invocation) -> Option<Digest> {
+        group_of(invocation)
+    }
 }
 
-pub(in crate::cache) fn group_of(invocation: &Invocation) -> Option<Digest> {
+/// See [`StepKind::sibling_group`]: the program, dir, source and the
+/// arguments that are not only the preprocessor's; none under macro debug
+/// info, which puts the `-D`s in the object.
+fn group_of(invocation: &Invocation) -> Option<Digest> {
     let Detail::Compile(args) = &invocation.detail else {
         return None;
     };

@@ -18,6 +18,7 @@ use crate::cache::files::FileFacts;
 use crate::cache::key::KeyedStep;
 use crate::cache::probe::Overlay;
 use crate::cache::record::Dependencies;
+use crate::cache::store::Digest;
 use crate::cache::toolchain::ToolIdentity;
 
 /// What the cache needs to know of one kind of step. Methods taking an
@@ -111,5 +112,13 @@ pub(in crate::cache) trait StepKind: Sync {
     /// is a terminal: a compile's diagnostics are what a user reads.
     fn may_add_colour_flag(&self) -> bool {
         false
+    }
+
+    /// The group of steps of this kind whose results may serve each other
+    /// (see [`crate::cache::siblings`]): equal for compiles of one source
+    /// whose arguments differ only in preprocessor flags; `None` for a
+    /// step in no group.
+    fn sibling_group(&self, _invocation: &Invocation) -> Option<Digest> {
+        None
     }
 }

@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub(in crate::cache) use compile::group_of;
 use kind::StepKind;
 pub use shell::classify;
 
