@@ -20,7 +20,7 @@ const PINNED: &str = "\"Jan  1 1970\" \"00:00:00\"";
 /// The answers known to this process, by tool digest.
 #[derive(Default)]
 pub struct EpochAnswers {
-    known: Mutex<HashMap<[u8; 32], bool>>,
+    known: Mutex<HashMap<crate::hash::Digest, bool>>,
 }
 
 impl EpochAnswers {
@@ -33,7 +33,7 @@ impl EpochAnswers {
         self.lock().insert(tool.digest, honours);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], bool>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<crate::hash::Digest, bool>> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -24,12 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
-use crate::hash::{FileStat, Hash};
+use crate::hash::{Digest, FileStat};
 
 /// What a cached step needs to know about one input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileFacts {
-    pub hash: Hash,
+    pub hash: Digest,
     /// Mentions `__DATE__` or `__TIME__` (pinned only by SOURCE_DATE_EPOCH).
     pub date_time: bool,
     /// Mentions `__TIMESTAMP__` (the file's mtime: never cacheable).
@@ -61,7 +61,7 @@ pub enum CommentDialect {
 
 /// A source's facts and comment-blind hash (`None`: refused), with the
 /// stat they were computed at.
-type BlindHash = (FileStat, FileFacts, Option<Hash>);
+type BlindHash = (FileStat, FileFacts, Option<Digest>);
 
 /// Files changed less than this long ago may change again within one mtime
 /// tick unnoticed; they are hashed again on each use.
@@ -314,7 +314,7 @@ impl FileHasher {
         &self,
         path: &Path,
         dialect: Option<CommentDialect>,
-    ) -> io::Result<Option<(FileFacts, Option<Hash>)>> {
+    ) -> io::Result<Option<(FileFacts, Option<Digest>)>> {
         let Some(dialect) = dialect else {
             return Ok(self.facts(path)?.map(|facts| (facts, None)));
         };

@@ -1,11 +1,10 @@
 //! Keys being worked on by a thread of this process, so another thread
 //! that needs the same result waits for it rather than doing it twice.
 
+use crate::hash::Digest;
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Instant;
-
-use crate::cache::store::Digest;
 
 /// Keys being computed by a thread of this process right now.
 #[derive(Default)]

@@ -15,10 +15,9 @@ use super::probe::no_overlay;
 use crate::cache::Cache;
 use crate::cache::command::{Invocation, ToolKind};
 use crate::cache::records::{KeyHasher, LastSeen};
-use crate::cache::store::Digest;
 use crate::cache::time_macros;
 use crate::cache::toolchain::ToolIdentity;
-use crate::hash::Hash;
+use crate::hash::Digest;
 
 /// Variables that change what a compiler produces or prints.
 pub(super) const COMPILE_ENV: &[&str] = &[
@@ -84,7 +83,7 @@ pub(super) struct KeyedStep {
     pub(super) source_facts: Option<crate::cache::files::FileFacts>,
     /// When the key holds the source's comment-blind hash: its path and raw
     /// hash, which entries with diagnostics also require.
-    pub(super) raw_source: Option<(String, Hash)>,
+    pub(super) raw_source: Option<(String, Digest)>,
     pub(super) tool: Arc<ToolIdentity>,
     /// Prefix maps zccache adds (`path_remap`), also given to the
     /// preprocessor.

@@ -13,7 +13,8 @@ use crate::cache::Cache;
 use crate::cache::records::{
     FileIdentity, LastSeen, Manifest, ManifestEntry, ResultRecord, decode,
 };
-use crate::cache::store::{Digest, Namespace, StoreError};
+use crate::cache::store::{Namespace, StoreError};
+use crate::hash::Digest;
 
 pub(super) enum Lookup {
     Hit(ResultRecord),

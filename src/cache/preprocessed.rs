@@ -11,8 +11,9 @@ use super::key::KeyedStep;
 use crate::cache::Cache;
 use crate::cache::command::{Detail, Invocation};
 use crate::cache::records::{KeyHasher, ManifestEntry, ResultRecord, group_absent};
-use crate::cache::store::{Digest, Namespace, StoreError};
+use crate::cache::store::{Namespace, StoreError};
 use crate::cache::time_macros;
+use crate::hash::Digest;
 
 /// The options a compile's preprocessor sees: its arguments, with
 /// `-Wp,A,B` and `-Xpreprocessor A` opened.

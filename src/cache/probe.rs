@@ -7,15 +7,14 @@ use std::path::{Path, PathBuf};
 use super::lookup::{Lookup, MissReason};
 use crate::cache::Cache;
 use crate::cache::command::Invocation;
-use crate::cache::store::Digest;
-use crate::hash::Hash;
+use crate::hash::Digest;
 
 /// What a probe knows of a file before the build that follows: the
 /// content it will have (a step restored from the cache writes it), or
 /// that a step still to run writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {
-    Content(Hash),
+    Content(Digest),
     Pending,
 }
 
@@ -43,7 +42,7 @@ pub enum Probe {
     /// holds if they come out as before.
     Hit {
         key: Digest,
-        outputs: Vec<(PathBuf, Hash)>,
+        outputs: Vec<(PathBuf, Digest)>,
         assumed: Vec<PathBuf>,
     },
     /// The tool would run, for `reason`.

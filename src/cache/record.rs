@@ -19,10 +19,10 @@ use crate::cache::records::{
     StoredDepfile, StoredOutput, encode, group_absent,
 };
 use crate::cache::roots::Ties;
-use crate::cache::store::{Digest, Namespace, StoreError};
+use crate::cache::store::{Namespace, StoreError};
 use crate::cache::time_macros;
 use crate::cache::toolchain::ToolIdentity;
-use crate::hash::Hash;
+use crate::hash::Digest;
 
 /// A run's outputs (content and mode, in the key's order) and dependency
 /// texts, as read right after it.
@@ -51,7 +51,7 @@ enum CapturedOutput {
 /// places that must stay without a header or library.
 #[derive(Default)]
 pub(super) struct Dependencies {
-    pub(super) files: Vec<(String, Hash)>,
+    pub(super) files: Vec<(String, Digest)>,
     pub(super) identities: Vec<Option<FileIdentity>>,
     pub(super) absent: Vec<(String, String)>,
     /// The pieces of time macro names the files read hold (anywhere, and

@@ -11,8 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::store::Digest;
-use crate::hash::Hash;
+use crate::hash::Digest;
 
 /// Bumped whenever a key's ingredients or a record's layout change, so old
 /// entries simply stop matching.
@@ -31,7 +30,7 @@ pub struct Manifest {
 pub struct ManifestEntry {
     /// Files read besides the ones in the manifest's key, with the hashes
     /// they had.
-    pub files: Vec<(String, Hash)>,
+    pub files: Vec<(String, Digest)>,
     /// For each of `files`, its identity when it was hashed (unless it had
     /// just changed): a file that still has it need not be read again,
     /// which is most of a launcher hit's work otherwise.
@@ -131,7 +130,7 @@ pub struct StoredDepfile {
 pub struct LastSeen {
     pub tool: Digest,
     pub args: Digest,
-    pub source: Hash,
+    pub source: Digest,
     pub env: Digest,
 }
 

@@ -18,7 +18,8 @@ use super::lookup::Lookup;
 use crate::cache::Cache;
 use crate::cache::command::{Classification, Invocation, classify};
 use crate::cache::records::{ResultRecord, encode};
-use crate::cache::store::{Digest, Namespace};
+use crate::cache::store::Namespace;
+use crate::hash::Digest;
 
 /// The sibling group of `invocation`, as its kind says.
 fn group_of(invocation: &Invocation) -> Option<Digest> {

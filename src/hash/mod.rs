@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::FileId;
 
-/// A blake3 content digest.
-pub type Hash = [u8; 32];
+/// A blake3 digest: of a file's content, a stored blob, a cache key,
+/// a tool's identity. The one name for `[u8; 32]` in the crate.
+pub type Digest = [u8; 32];
 
 /// How long after its last change a file's identity may still be shared by
 /// a later write. Linux file systems keep sub-second timestamps advanced at
@@ -88,7 +89,7 @@ pub fn stat(path: &str) -> io::Result<Option<FileStat>> {
 /// Hashes the content of a regular file. Anything else hashes to its
 /// mtime: ninja treats directories by mtime, their "content" is a listing
 /// we must not walk, and reading a FIFO or a device could block forever.
-pub fn hash_file(path: &str, stat: &FileStat) -> io::Result<Hash> {
+pub fn hash_file(path: &str, stat: &FileStat) -> io::Result<Digest> {
     if stat.not_regular {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"not a regular file\0");
@@ -109,7 +110,7 @@ pub fn hash_file(path: &str, stat: &FileStat) -> io::Result<Hash> {
 
 /// The hash of a file that does not exist: distinct from every content hash
 /// in practice, and stable across runs.
-pub fn missing_hash() -> Hash {
+pub fn missing_hash() -> Digest {
     *blake3::hash(b"zccache: file does not exist").as_bytes()
 }
 
@@ -124,11 +125,11 @@ fn now_ns() -> i64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Observed {
     Missing,
-    Present { stat: FileStat, hash: Hash },
+    Present { stat: FileStat, hash: Digest },
 }
 
 impl Observed {
-    pub fn hash(&self) -> Hash {
+    pub fn hash(&self) -> Digest {
         match self {
             Observed::Missing => missing_hash(),
             Observed::Present { hash, .. } => *hash,
@@ -146,7 +147,7 @@ impl Observed {
 /// graph's [`FileId`]s.
 #[derive(Debug, Default, Clone)]
 pub struct HashCache {
-    entries: Vec<Option<(FileStat, Hash)>>,
+    entries: Vec<Option<(FileStat, Digest)>>,
     changed: bool,
     /// Files hashed while racy, to hash again by [`HashCache::settle`].
     racy: Vec<FileId>,
@@ -180,7 +181,7 @@ impl HashCache {
         self.changed = false;
     }
 
-    fn slot(&mut self, file: FileId) -> &mut Option<(FileStat, Hash)> {
+    fn slot(&mut self, file: FileId) -> &mut Option<(FileStat, Digest)> {
         if self.entries.len() <= file.index() {
             self.entries.resize(file.index() + 1, None);
         }
@@ -188,18 +189,18 @@ impl HashCache {
     }
 
     /// Puts back an entry read from the state file.
-    pub fn restore(&mut self, file: FileId, stat: FileStat, hash: Hash) {
+    pub fn restore(&mut self, file: FileId, stat: FileStat, hash: Digest) {
         *self.slot(file) = Some((stat, hash));
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = (FileId, FileStat, Hash)> + '_ {
+    pub fn entries(&self) -> impl Iterator<Item = (FileId, FileStat, Digest)> + '_ {
         self.entries
             .iter()
             .enumerate()
             .filter_map(|(i, e)| e.map(|(stat, hash)| (FileId(i as u32), stat, hash)))
     }
 
-    pub fn lookup(&self, file: FileId, stat: &FileStat) -> Option<Hash> {
+    pub fn lookup(&self, file: FileId, stat: &FileStat) -> Option<Digest> {
         match self.entries.get(file.index()) {
             Some(Some((known, hash))) if known == stat => Some(*hash),
             _ => None,
@@ -218,7 +219,7 @@ impl HashCache {
 
     /// Remembers a hash unless the file changed too recently to trust its
     /// identity.
-    pub fn remember(&mut self, file: FileId, stat: FileStat, hash: Hash, now_ns: i64) {
+    pub fn remember(&mut self, file: FileId, stat: FileStat, hash: Digest, now_ns: i64) {
         let racy = is_racy(&stat, now_ns);
         if racy {
             self.racy.push(file);
@@ -297,7 +298,7 @@ impl HashCache {
         racy.sort_unstable();
         racy.dedup();
         let now = now_ns();
-        let settled: Vec<(FileId, FileStat, Hash)> = racy
+        let settled: Vec<(FileId, FileStat, Digest)> = racy
             .par_iter()
             .filter_map(|&file| {
                 let path = path_of(file);

@@ -24,7 +24,7 @@ pub mod ninja_files;
 pub mod ninja_log;
 
 use crate::graph::{FileId, Graph, Step};
-use crate::hash::{FileStat, Hash, HashCache};
+use crate::hash::{Digest, FileStat, HashCache};
 
 pub const STATE_FILE_NAME: &str = ".zccache_state";
 const MAGIC: &[u8; 16] = b"zccache-state\0\0\0";
@@ -34,14 +34,14 @@ const FORMAT_VERSION: u32 = 5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
     pub file: FileId,
-    pub hash: Hash,
+    pub hash: Digest,
 }
 
 /// What a step last succeeded with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRecord {
     /// blake3 of the command line (with rspfile content).
-    pub command_hash: Hash,
+    pub command_hash: Digest,
     /// Explicit and implicit inputs from the manifest, then discovered
     /// dependencies, each with its content hash.
     pub inputs: Vec<Recorded>,
@@ -68,13 +68,13 @@ impl StepRecord {
 }
 
 #[cfg(test)]
-pub fn command_hash(command_for_hash: &str) -> Hash {
+pub fn command_hash(command_for_hash: &str) -> Digest {
     *blake3::hash(command_for_hash.as_bytes()).as_bytes()
 }
 
 /// [`command_hash`] of a step's [`Step::command_for_hash`], without
 /// building that string.
-pub fn step_command_hash(step: &Step) -> Hash {
+pub fn step_command_hash(step: &Step) -> Digest {
     let mut hasher = blake3::Hasher::new();
     hasher.update(step.command.as_bytes());
     if step.rspfile.is_some() {
@@ -137,7 +137,7 @@ struct DiskRecord {
     inputs_mtime_ns: i64,
 }
 
-fn hash_at(bytes: &[u8], index: usize) -> Option<Hash> {
+fn hash_at(bytes: &[u8], index: usize) -> Option<Digest> {
     bytes.get(index * 32..index * 32 + 32)?.try_into().ok()
 }
 

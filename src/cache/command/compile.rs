@@ -20,6 +20,7 @@ use crate::cache::key::KeyedStep;
 use crate::cache::probe::{Expected, INPUT_PENDING, Overlay};
 use crate::cache::record::Dependencies;
 use crate::cache::toolchain::ToolIdentity;
+use crate::hash::Digest;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 
@@ -31,7 +32,6 @@ use crate::cache::paths::is_under;
 use crate::cache::preprocessed::{preprocessor_options, strict_c90};
 use crate::cache::records::{FileIdentity, KeyHasher, LastSeen};
 use crate::cache::shadows::HeaderSearch;
-use crate::cache::store::Digest;
 use crate::cache::toolchain::Family;
 
 pub(super) fn analyze(cxx_driver: bool, args: &[String], cwd: &Path) -> Result<Parsed, Refusal> {

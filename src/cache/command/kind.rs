@@ -18,8 +18,8 @@ use crate::cache::files::FileFacts;
 use crate::cache::key::KeyedStep;
 use crate::cache::probe::Overlay;
 use crate::cache::record::Dependencies;
-use crate::cache::store::Digest;
 use crate::cache::toolchain::ToolIdentity;
+use crate::hash::Digest;
 
 /// What the cache needs to know of one kind of step. Methods taking an
 /// [`Invocation`] are only given invocations of their own kind.

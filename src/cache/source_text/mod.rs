@@ -59,13 +59,13 @@ const TAG: &[u8] = b"zccache comment-blind C source text v1\0";
 ///   `-std=iso9899:199409`, `-ansi` for C) nor with `-traditional-cpp`;
 /// - `-E` with `-C`/`-CC` keeps comments; clang's `-fparse-all-comments`
 ///   reads every comment as documentation.
-pub fn comment_blind_hash(content: &[u8]) -> Option<[u8; 32]> {
+pub fn comment_blind_hash(content: &[u8]) -> Option<crate::hash::Digest> {
     hash_normalized(content, true)
 }
 
 /// [`comment_blind_hash`] for strict C90 (`-std=c89`, `-ansi`, ...),
 /// where only `/* */` is a comment and `//` is two slashes of code.
-pub fn comment_blind_hash_c90(content: &[u8]) -> Option<[u8; 32]> {
+pub fn comment_blind_hash_c90(content: &[u8]) -> Option<crate::hash::Digest> {
     hash_normalized(content, false)
 }
 
@@ -79,7 +79,7 @@ pub fn comment_spans(content: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
     Some(lexed.comments.iter().map(|c| c.start..c.end).collect())
 }
 
-fn hash_normalized(content: &[u8], line_comments: bool) -> Option<[u8; 32]> {
+fn hash_normalized(content: &[u8], line_comments: bool) -> Option<crate::hash::Digest> {
     let (body, tail) = normalize_with(content, line_comments)?;
     let mut hasher = blake3::Hasher::new();
     hasher.update(TAG);

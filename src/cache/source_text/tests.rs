@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn h(text: &str) -> [u8; 32] {
+fn h(text: &str) -> crate::hash::Digest {
     comment_blind_hash(text.as_bytes()).unwrap_or_else(|| panic!("refused: {text:?}"))
 }
 

@@ -65,6 +65,7 @@ use std::time::Duration;
 
 use super::config::Settings;
 use super::nofollow;
+use crate::hash::Digest;
 
 mod blobs;
 mod codec;
@@ -90,9 +91,6 @@ const TOUCH_GRANULARITY: Duration = Duration::from_secs(60);
 /// compressed in memory, and blobs up to it restored from memory: a small
 /// object costs no second pass or temp file. Anything bigger is streamed.
 pub const IN_MEMORY_LIMIT: u64 = 8 << 20;
-
-/// blake3 of a blob's uncompressed content, or a record's key.
-pub type Digest = [u8; 32];
 
 /// Kinds of record; each gets its own directory under `v1/records/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::store::{Namespace, Store};
+use crate::hash::Digest;
 
 mod identity;
 mod includes;
@@ -38,9 +39,6 @@ mod tests;
 use identity::Checked;
 pub use identity::program_choosing_args;
 use includes::IncludeEntry;
-
-/// A blake3 digest.
-pub type Digest = [u8; 32];
 
 /// What kind of tool a binary is; decides which probes define it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ impl Builder<'_, '_, '_> {
         cache: &crate::cache::Cache,
         cwd: &Path,
     ) -> std::collections::HashSet<StepId> {
-        let mut by_group: HashMap<crate::cache::store::Digest, Vec<StepId>> = HashMap::new();
+        let mut by_group: HashMap<crate::hash::Digest, Vec<StepId>> = HashMap::new();
         for &step in &self.order {
             if !self.steps[step].counted {
                 continue;

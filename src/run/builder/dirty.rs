@@ -9,7 +9,7 @@ use std::path::Path;
 use super::Builder;
 use crate::depfile;
 use crate::graph::{FileId, StepId};
-use crate::hash::{Hash, Observed};
+use crate::hash::{Digest, Observed};
 use crate::ninja::DepsKind;
 use crate::state::ninja_log;
 use crate::state::{Recorded, StepRecord, step_command_hash};
@@ -311,7 +311,7 @@ impl Builder<'_, '_, '_> {
                 .iter()
                 .zip(recorded_manifest)
                 .all(|(&f, r)| f == r.file);
-        let mut to_compare: Vec<(FileId, Hash)> = Vec::with_capacity(record.inputs.len());
+        let mut to_compare: Vec<(FileId, Digest)> = Vec::with_capacity(record.inputs.len());
         let mut added: Vec<FileId> = Vec::new();
         if same_list {
             to_compare.extend(
@@ -325,7 +325,7 @@ impl Builder<'_, '_, '_> {
             // fewer files than its first configure). Inputs seen before are
             // compared by content; an input new to the step counts when it
             // is newer than the outputs, as it would for ninja.
-            let previous: HashMap<FileId, Hash> =
+            let previous: HashMap<FileId, Digest> =
                 recorded_manifest.iter().map(|r| (r.file, r.hash)).collect();
             for &file in manifest_inputs {
                 match previous.get(&file) {

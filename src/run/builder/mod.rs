@@ -27,7 +27,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::graph::{DenseMap, FileId, Graph, StepId};
-use crate::hash::{Hash, Observed};
+use crate::hash::{Digest, Observed};
 use crate::run::jobs::JobLimit;
 use crate::run::status::StatusPrinter;
 use crate::state::BuildState;
@@ -166,7 +166,7 @@ struct Builder<'g, 'c, 'a> {
     observed: DenseMap<FileId, Option<Observed>>,
     /// Hashes standing in for files that are not files: phony outputs and,
     /// with `-n`, outputs of steps that would run.
-    virtual_hash: HashMap<FileId, Hash>,
+    virtual_hash: HashMap<FileId, Digest>,
     ready: VecDeque<StepId>,
     /// Dirty steps ready to start, lowest manifest position first, as
     /// ninja 1.11 starts them.

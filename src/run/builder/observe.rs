@@ -3,7 +3,7 @@
 
 use super::{Builder, StepProgress};
 use crate::graph::{DenseMap, FileId};
-use crate::hash::{Hash, Observed};
+use crate::hash::{Digest, Observed};
 
 impl Builder<'_, '_, '_> {
     /// Stats every file the wanted steps read or write, hashing in parallel
@@ -67,7 +67,7 @@ impl Builder<'_, '_, '_> {
         self.virtual_hash.contains_key(&file)
     }
 
-    pub(super) fn current_hash(&mut self, file: FileId) -> Hash {
+    pub(super) fn current_hash(&mut self, file: FileId) -> Digest {
         if let Some(hash) = self.virtual_hash.get(&file) {
             return *hash;
         }

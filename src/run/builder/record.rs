@@ -8,7 +8,7 @@ use std::io;
 use super::Builder;
 use crate::depfile;
 use crate::graph::{FileId, StepId};
-use crate::hash::{Hash, Observed};
+use crate::hash::{Digest, Observed};
 use crate::ninja::DepsKind;
 use crate::run::showincludes;
 use crate::state::ninja_log::{self, LogEntry};
@@ -206,6 +206,6 @@ impl Builder<'_, '_, '_> {
 
 /// Stands for an input that changed while the step reading it ran: equal
 /// to no content, so the step runs again next time.
-pub(super) fn changed_during_step_hash() -> Hash {
+pub(super) fn changed_during_step_hash() -> Digest {
     *blake3::hash(b"zccache: input changed while the step ran").as_bytes()
 }
