@@ -483,7 +483,7 @@ mod tests {
     }
 
     /// Real ninja 1.13, which scripts/test.sh installs from PyPI (the same
-    /// place tests/common looks); missing, the test fails rather than skips.
+    /// place tests/e2e/harness looks); missing, the test fails rather than skips.
     fn ninja_1_13() -> std::path::PathBuf {
         let path = std::env::var_os("ZCCACHE_NINJA_1_13")
             .map(std::path::PathBuf::from)
