@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 
 use super::ToolContext;
-use super::options::{self, Spec};
+use super::options::Spec;
 use crate::graph::{FileId, Graph, Step};
 use crate::ninja::canon::canonicalize_path;
 
@@ -18,20 +18,19 @@ const SPEC: Spec = Spec {
 };
 
 pub fn run_clean(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
-    let parsed = match options::parse(ctx.tool, args, &SPEC) {
-        Some(parsed) if !parsed.has('h') => parsed,
-        _ => {
-            write!(
-                ctx.out,
-                "usage: {} -t clean [options] [targets]\n\
-                 \n\
-                 options:\n  \
-                 -g     also clean files marked as ninja generator output\n  \
-                 -r     interpret targets as a list of rules to clean instead\n",
-                ctx.program
-            )?;
-            return Ok(1);
-        }
+    let Some(parsed) = ctx.parse_options(args, &SPEC, |ctx| {
+        write!(
+            ctx.out,
+            "usage: {} -t clean [options] [targets]\n\
+             \n\
+             options:\n  \
+             -g     also clean files marked as ninja generator output\n  \
+             -r     interpret targets as a list of rules to clean instead\n",
+            ctx.program
+        )
+    })?
+    else {
+        return Ok(1);
     };
     let Some(graph) = ctx.load_graph() else {
         return Ok(1);

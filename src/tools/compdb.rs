@@ -4,7 +4,7 @@
 use std::io;
 
 use super::ToolContext;
-use super::options::{self, Spec};
+use super::options::Spec;
 use crate::graph::Step;
 
 const SPEC: Spec = Spec {
@@ -13,19 +13,18 @@ const SPEC: Spec = Spec {
 };
 
 pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
-    let parsed = match options::parse(ctx.tool, args, &SPEC) {
-        Some(parsed) if !parsed.has('h') => parsed,
-        _ => {
-            write!(
-                ctx.out,
-                "usage: {} -t compdb [options] [rules]\n\
-                 \n\
-                 options:\n  \
-                 -x     expand @rspfile style response file invocations\n",
-                ctx.program
-            )?;
-            return Ok(1);
-        }
+    let Some(parsed) = ctx.parse_options(args, &SPEC, |ctx| {
+        write!(
+            ctx.out,
+            "usage: {} -t compdb [options] [rules]\n\
+             \n\
+             options:\n  \
+             -x     expand @rspfile style response file invocations\n",
+            ctx.program
+        )
+    })?
+    else {
+        return Ok(1);
     };
     let Some(graph) = ctx.load_graph() else {
         return Ok(1);

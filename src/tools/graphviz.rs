@@ -4,19 +4,15 @@
 
 use std::io::{self, Write};
 
-use super::{ToolContext, collect_targets};
+use super::ToolContext;
 use crate::graph::{FileId, Graph};
 
 pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
     let Some(graph) = ctx.load_graph() else {
         return Ok(1);
     };
-    let targets = match collect_targets(&graph, args) {
-        Ok(targets) => targets,
-        Err(message) => {
-            ctx.error(&message);
-            return Ok(1);
-        }
+    let Some(targets) = ctx.targets(&graph, args) else {
+        return Ok(1);
     };
     write_dot(ctx.out, &graph, &targets)?;
     Ok(0)

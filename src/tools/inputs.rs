@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 
-use super::options::{self, Spec};
-use super::{ToolContext, collect_targets};
+use super::ToolContext;
+use super::options::Spec;
 use crate::ninja::eval::shell_escape_into;
 
 const SPEC: Spec = Spec {
@@ -14,22 +14,14 @@ const SPEC: Spec = Spec {
 };
 
 pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
-    let parsed = match options::parse(ctx.tool, args, &SPEC) {
-        Some(parsed) if !parsed.has('h') => parsed,
-        _ => {
-            print_usage(ctx.out)?;
-            return Ok(1);
-        }
+    let Some(parsed) = ctx.parse_options(args, &SPEC, |ctx| print_usage(ctx.out))? else {
+        return Ok(1);
     };
     let Some(graph) = ctx.load_graph() else {
         return Ok(1);
     };
-    let targets = match collect_targets(&graph, &parsed.operands) {
-        Ok(targets) => targets,
-        Err(message) => {
-            ctx.error(&message);
-            return Ok(1);
-        }
+    let Some(targets) = ctx.targets(&graph, &parsed.operands) else {
+        return Ok(1);
     };
     let mut inputs = BTreeSet::new();
     for step in graph.steps_needed(&targets) {

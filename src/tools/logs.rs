@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 
 use super::ToolContext;
-use super::options::{self, Spec};
+use super::options::Spec;
 use crate::graph::Graph;
 use crate::state::BuildState;
 use crate::state::ninja_deps::NinjaDeps;
@@ -24,12 +24,11 @@ const RESTAT_SPEC: Spec = Spec {
 /// Like ninja 1.11 this reads no manifest, so it uses the log in the
 /// current directory even when the manifest sets `builddir`.
 pub fn run_restat(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
-    let parsed = match options::parse(ctx.tool, args, &RESTAT_SPEC) {
-        Some(parsed) if !parsed.has('h') => parsed,
-        _ => {
-            writeln!(ctx.out, "usage: {} -t restat [outputs]", ctx.program)?;
-            return Ok(1);
-        }
+    let Some(parsed) = ctx.parse_options(args, &RESTAT_SPEC, |ctx| {
+        writeln!(ctx.out, "usage: {} -t restat [outputs]", ctx.program)
+    })?
+    else {
+        return Ok(1);
     };
     let log_path = Path::new(LOG_FILE_NAME);
     if log_path.symlink_metadata().is_err() {

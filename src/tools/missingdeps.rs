@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::path::Path;
 
-use super::{ToolContext, collect_targets};
+use super::ToolContext;
 use crate::depfile;
 use crate::graph::{FileId, Graph, StepId};
 use crate::ninja::DepsKind;
@@ -23,12 +23,8 @@ pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
     let Some((graph, dir)) = ctx.load_graph_and_build_dir() else {
         return Ok(1);
     };
-    let targets = match collect_targets(&graph, args) {
-        Ok(targets) => targets,
-        Err(message) => {
-            ctx.error(&message);
-            return Ok(1);
-        }
+    let Some(targets) = ctx.targets(&graph, args) else {
+        return Ok(1);
     };
     let files = ctx.load_ninja_files(&dir);
     let mut scan = Scan::new(&graph, &files);

@@ -20,6 +20,7 @@ mod targets;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use self::options::{Spec, ToolArgs};
 use crate::build_args::{BuildArgs, Flavor};
 use crate::graph::{FileId, Graph};
 use crate::run::status::StatusPrinter;
@@ -92,6 +93,34 @@ impl ToolContext<'_> {
     pub fn warning(&mut self, message: &str) {
         let _ = self.out.flush();
         self.status.warning(message);
+    }
+
+    /// Parses the tool's flags; on `-h` or a bad flag prints the tool's
+    /// usage and gives `None`, as ninja then exits 1.
+    fn parse_options(
+        &mut self,
+        args: &[String],
+        spec: &Spec,
+        print_usage: impl FnOnce(&mut Self) -> io::Result<()>,
+    ) -> io::Result<Option<ToolArgs>> {
+        match options::parse(self.tool, args, spec) {
+            Some(parsed) if !parsed.has('h') => Ok(Some(parsed)),
+            _ => {
+                print_usage(self)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// [`collect_targets`], printing ninja's message for a bad name.
+    fn targets(&mut self, graph: &Graph, names: &[String]) -> Option<Vec<FileId>> {
+        match collect_targets(graph, names) {
+            Ok(targets) => Some(targets),
+            Err(message) => {
+                self.error(&message);
+                None
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use super::ToolContext;
-use super::options::{self, Spec};
+use super::options::Spec;
 
 const SPEC: Spec = Spec {
     letters: "hd",
@@ -13,20 +13,19 @@ const SPEC: Spec = Spec {
 };
 
 pub fn run(ctx: &mut ToolContext, args: &[String]) -> io::Result<i32> {
-    let parsed = match options::parse(ctx.tool, args, &SPEC) {
-        Some(parsed) if !parsed.has('h') => parsed,
-        _ => {
-            write!(
-                ctx.out,
-                "usage: {} -t rules [options]\n\
-                 \n\
-                 options:\n  \
-                 -d     also print the description of the rule\n  \
-                 -h     print this message\n",
-                ctx.program
-            )?;
-            return Ok(1);
-        }
+    let Some(parsed) = ctx.parse_options(args, &SPEC, |ctx| {
+        write!(
+            ctx.out,
+            "usage: {} -t rules [options]\n\
+             \n\
+             options:\n  \
+             -d     also print the description of the rule\n  \
+             -h     print this message\n",
+            ctx.program
+        )
+    })?
+    else {
+        return Ok(1);
     };
     let Some(graph) = ctx.load_graph() else {
         return Ok(1);
