@@ -429,6 +429,12 @@ mod tests {
 
     /// `a.o` built from `a.c`; `a.h` only known through the record.
     fn graph() -> Graph {
+        compile_graph(crate::ninja::DepsKind::None)
+    }
+
+    /// `a.o` compiled from `a.c` by `cc -c a.c`, recording `deps`; the
+    /// fixture of the build-memory tests here and in the submodules.
+    pub(super) fn compile_graph(deps: crate::ninja::DepsKind) -> Graph {
         let build = crate::ninja::Build {
             rule: "cc".into(),
             outs: vec!["a.o".into()],
@@ -436,6 +442,7 @@ mod tests {
             ins: vec!["a.c".into()],
             explicit_ins: 1,
             command: "cc -c a.c".into(),
+            deps,
             ..Default::default()
         };
         Graph::from_manifest(crate::ninja::Manifest {

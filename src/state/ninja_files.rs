@@ -253,20 +253,7 @@ mod tests {
 
     /// `a.o` compiled from `a.c` with gcc deps.
     fn graph() -> Graph {
-        let build = crate::ninja::Build {
-            rule: "cc".into(),
-            outs: vec!["a.o".into()],
-            explicit_outs: 1,
-            ins: vec!["a.c".into()],
-            explicit_ins: 1,
-            command: "cc -c a.c".into(),
-            deps: DepsKind::Gcc,
-            ..Default::default()
-        };
-        Graph::from_manifest(crate::ninja::Manifest {
-            builds: vec![build],
-            ..Default::default()
-        })
+        crate::state::tests::compile_graph(DepsKind::Gcc)
     }
 
     fn entry(mtime_ns: i64) -> LogEntry {
